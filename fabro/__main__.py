@@ -1,0 +1,3 @@
+from fabro.cli import main
+
+main()

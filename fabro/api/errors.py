@@ -1,0 +1,52 @@
+"""The one place errors become responses: every error in the api.md §2 envelope."""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Quart, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from fabro.errors import STATUS_TITLES, FabroError, error_envelope
+
+log = logging.getLogger("fabro.api")
+
+# Quart's own errors (routing, body size, ...) with fabro's exact details.
+_HTTP_DETAILS = {
+    400: "Bad request.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    413: "Request body too large.",
+    415: "Content-Type must be application/json.",
+}
+
+
+def envelope_response(status: int, title: str, detail: str) -> Response:
+    response = jsonify(error_envelope(status, title, detail))
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Quart) -> None:
+    @app.errorhandler(FabroError)
+    async def fabro_error(error: FabroError) -> Response:
+        response = envelope_response(error.status, error.title, error.detail)
+        response.headers.update(error.headers)
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        title = STATUS_TITLES.get(status) or error.name
+        detail = _HTTP_DETAILS.get(status) or f"{error.name}."
+        response = envelope_response(status, title, detail)
+        if status == 405:
+            allowed = getattr(error, "valid_methods", None) or []
+            response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+
+    @app.errorhandler(Exception)
+    async def unexpected_error(error: Exception) -> Response:
+        # The trace goes to the server log only; the client gets a generic 500.
+        log.exception("unhandled error while serving a request", exc_info=error)
+        return envelope_response(500, "Internal Server Error", "Internal server error.")

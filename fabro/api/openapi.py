@@ -1,0 +1,132 @@
+"""The OpenAPI 3.1 document, generated from the route table and the schemas."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from fabro import __version__
+from fabro.api.routes import ROUTES, Param, Route
+from fabro.api.schemas import SCHEMAS
+from fabro.errors import STATUS_TITLES
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def _parameter(param: Param) -> dict[str, Any]:
+    if param.ref:
+        return {"$ref": f"#/components/parameters/{param.ref}"}
+    spec: dict[str, Any] = {
+        "name": param.name,
+        "in": param.where,
+        "required": param.where == "path",
+        "schema": param.schema,
+    }
+    if param.description:
+        spec["description"] = param.description
+    return spec
+
+
+def _success(route: Route) -> dict[str, Any]:
+    description = STATUS_TITLES.get(route.status, "OK") if route.status >= 400 else "Success"
+    if route.response is None and route.media == "application/json":
+        return {"description": description}
+    if route.media == "image/svg+xml":
+        content = {
+            "image/svg+xml": {"schema": {"type": "string"}},
+            "image/png": {"schema": {"type": "string", "contentEncoding": "binary"}},
+        }
+    elif route.media == "text/event-stream":
+        content = {"text/event-stream": {"schema": {"type": "string"}}}
+    else:
+        schema: dict[str, Any] = {"$ref": f"#/components/schemas/{route.response}"}
+        if route.nullable:
+            schema = {"oneOf": [schema, {"type": "null"}]}
+        content = {"application/json": {"schema": schema}}
+    return {"description": description, "content": content}
+
+
+def _errors(route: Route) -> dict[str, Any]:
+    statuses = [400, 404, 500] if route.public else [400, 401, 403, 404, 405, 409, 500]
+    if route.body:
+        statuses += [413, 415]
+    if route.mark == "LATER":
+        statuses.append(501)
+    if route.operation_id in {"retrieveRunGraph", "createCompletion"}:
+        statuses.append(502)
+    if route.operation_id == "streamRunEvents":
+        statuses.append(410)
+    return {
+        str(status): {
+            "description": STATUS_TITLES[status],
+            "content": {"application/json": {"schema": _ERROR_REF}},
+        }
+        for status in sorted(set(statuses))
+    }
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "tags": [route.tag],
+        "summary": route.summary,
+        "responses": {str(route.status): _success(route), **_errors(route)},
+    }
+    path_params = [Param(name, "path") for name in route.path_params]
+    params = [_parameter(p) for p in (*path_params, *route.all_params)]
+    if params:
+        operation["parameters"] = params
+    if route.body:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{route.body}"}}
+            },
+        }
+    if route.public:
+        operation["security"] = []
+    if route.mark == "LATER":
+        operation["description"] = "Not implemented in this version: answers 501."
+    return operation
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The whole document; built once per process (it depends only on code)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fabro API",
+            "version": __version__,
+            "description": "Durable workflow runs from Graphviz DOT graphs.",
+        },
+        "servers": [{"url": "http://127.0.0.1:3000"}],
+        "security": [{"BearerAuth": []}, {"mTLS": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "BearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                # As in the original: mutual TLS modelled as a placeholder header, never read.
+                "mTLS": {"type": "apiKey", "in": "header", "name": "X-mTLS-Client-CN"},
+            },
+            "parameters": {
+                "PageLimit": {
+                    "name": "page[limit]",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "default": 20, "minimum": 1, "maximum": 100},
+                    "description": "Items per page; values outside 1..100 are clamped.",
+                },
+                "PageOffset": {
+                    "name": "page[offset]",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "default": 0, "minimum": 0},
+                },
+            },
+            "schemas": SCHEMAS,
+        },
+    }

@@ -1,0 +1,392 @@
+"""JSON Schemas of the API's bodies (api.md), written compactly and expanded for OpenAPI.
+
+Each object schema is a list of ``"name: type"`` fields; ``name?`` is optional. Types:
+``string``, ``integer``, ``number``, ``boolean``, ``object`` (free-form), ``map`` (object of
+strings), ``any``, ``[T]`` (array), ``T | null``, a quoted enum ``'a'|'b'``, or another
+component's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SCALARS = {"string", "integer", "number", "boolean"}
+
+
+def _type(spec: str) -> dict[str, Any]:
+    spec = spec.strip()
+    if spec.endswith("| null"):
+        inner = _type(spec[: -len("| null")])
+        return {"oneOf": [inner, {"type": "null"}]}
+    if spec.startswith("'"):
+        return {"type": "string", "enum": [part.strip().strip("'") for part in spec.split("|")]}
+    if spec.startswith("[") and spec.endswith("]"):
+        return {"type": "array", "items": _type(spec[1:-1])}
+    if spec in _SCALARS:
+        return {"type": spec}
+    if spec == "object":
+        return {"type": "object"}
+    if spec == "map":
+        return {"type": "object", "additionalProperties": {"type": "string"}}
+    if spec == "any":
+        return {}
+    return {"$ref": f"#/components/schemas/{spec}"}
+
+
+def obj(*fields: str, description: str = "") -> dict[str, Any]:
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for entry in fields:
+        name, _, spec = entry.partition(":")
+        name = name.strip()
+        if name.endswith("?"):
+            name = name[:-1]
+        else:
+            required.append(name)
+        properties[name] = _type(spec)
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def page(item: str) -> dict[str, Any]:
+    return obj(f"data: [{item}]", "meta: PaginationMeta")
+
+
+RUN_STATUSES = "'queued'|'starting'|'running'|'paused'|'completed'|'failed'|'cancelled'"
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": obj("status: string", "title: string", "detail: string"),
+    "ErrorResponse": obj("errors: [Error]"),
+    "PaginationMeta": obj("has_more: boolean"),
+    "RootResponse": obj("urls: object"),
+    "HealthResponse": obj("status: string"),
+    "OpenApiDocument": {"type": "object"},
+    "UserResponse": obj("login: string"),
+    "RunStatus": _type(RUN_STATUSES),
+    "RunStatusResponse": obj(
+        "id: string",
+        "status: RunStatus",
+        "created_at: string",
+        "error?: RunError",
+        "queue_position?: integer",
+        "title?: string",
+        "workflow?: WorkflowRef | null",
+        "goal?: string",
+        "labels?: map",
+        "current_node?: string",
+        "started_at?: string",
+        "finished_at?: string",
+        "pending_question?: PendingQuestion",
+    ),
+    "RunError": obj("message: string"),
+    "WorkflowRef": obj("slug: string"),
+    "PendingQuestion": obj("id: string", "text: string"),
+    "Diagnostic": obj(
+        "rule: string",
+        "severity: 'error'|'warning'|'info'",
+        "message: string",
+        "node_id?: string",
+        "edge?: EdgeRef",
+    ),
+    "EdgeRef": obj("from: string", "to: string"),
+    "StartRunResponse": {
+        "allOf": [
+            {"$ref": "#/components/schemas/RunStatusResponse"},
+            obj("warnings?: [Diagnostic]"),
+        ]
+    },
+    "StartRunRequest": obj(
+        "dot_source?: string",
+        "workflow?: string",
+        "goal?: string",
+        "vars?: map",
+        "labels?: map",
+        "title?: string",
+    ),
+    "PaginatedRunList": page("RunStatusResponse"),
+    "RunCheckpoint": obj(
+        "timestamp: string",
+        "current_node: string",
+        "completed_nodes: [string]",
+        "node_retries: object",
+        "context_values: object",
+        "logs: [string]",
+        "node_outcomes?: object",
+        "next_node_id?: string",
+        "git_commit_sha?: string",
+        "loop_failure_signatures?: object",
+        "restart_failure_signatures?: object",
+        "node_visits?: object",
+    ),
+    "RunContext": {"type": "object"},
+    "QuestionOption": obj("key: string", "label: string"),
+    "ApiQuestion": obj(
+        "id: string",
+        "text: string",
+        "question_type: 'yes_no'|'multiple_choice'|'multi_select'|'freeform'|'confirmation'",
+        "options: [QuestionOption]",
+        "allow_freeform: boolean",
+        "stage?: string",
+        "created_at?: string",
+    ),
+    "PaginatedApiQuestionList": page("ApiQuestion"),
+    "SubmitAnswerRequest": obj(
+        "value?: string", "selected_option_key?: string", "selected_option_keys?: [string]"
+    ),
+    "StageRetro": obj(
+        "stage_id: string",
+        "stage_label: string",
+        "status: string",
+        "duration_ms: integer",
+        "retries: integer",
+        "cost?: number",
+        "notes?: string",
+        "failure_reason?: string",
+        "files_touched: [string]",
+    ),
+    "RetroStats": obj(
+        "total_duration_ms: integer",
+        "total_cost?: number",
+        "total_retries: integer",
+        "files_touched: [string]",
+        "stages_completed: integer",
+        "stages_failed: integer",
+    ),
+    "RetroDetail": obj(
+        "run_id: string",
+        "workflow_name: string",
+        "goal: string",
+        "timestamp: string",
+        "stages: [StageRetro]",
+        "stats: RetroStats",
+        "smoothness?: 'effortless'|'smooth'|'bumpy'|'struggled'|'failed'",
+        "intent?: string",
+        "outcome?: string",
+        "learnings?: [object]",
+        "friction_points?: [object]",
+        "open_items?: [object]",
+    ),
+    "RunStage": obj(
+        "id: string",
+        "name: string",
+        "status: 'completed'|'failed'|'running'|'cancelled'|'pending'",
+        "duration_secs?: number",
+        "dot_id: string",
+    ),
+    "PaginatedRunStageList": page("RunStage"),
+    "ToolUse": obj(
+        "id: string",
+        "tool_name: string",
+        "input: string",
+        "result: string",
+        "is_error: boolean",
+        "duration_ms?: integer",
+    ),
+    "StageTurn": obj("kind: 'system'|'assistant'|'tool'", "content?: string", "tools?: [ToolUse]"),
+    "PaginatedStageTurnList": page("StageTurn"),
+    "FileDiff": obj("old_file: FileContents", "new_file: FileContents"),
+    "FileContents": obj("name: string", "contents: string"),
+    "PaginatedRunFileList": page("FileDiff"),
+    "UsageNumbers": obj("input_tokens: integer", "output_tokens: integer", "cost: number"),
+    "IdName": obj("id: string", "name: string"),
+    "ModelRef": obj("id: string"),
+    "UsageStage": obj(
+        "stage: IdName", "model: ModelRef", "usage: UsageNumbers", "runtime_secs: number"
+    ),
+    "UsageByModel": obj("model: ModelRef", "stages: integer", "usage: UsageNumbers"),
+    "RunUsage": obj(
+        "stages: [UsageStage]",
+        "totals: object",
+        "by_model: [UsageByModel]",
+    ),
+    "RunVerification": obj(
+        "name: string", "question: string", "status: string", "controls: [object]"
+    ),
+    "PaginatedRunVerificationList": page("RunVerification"),
+    "LlmConfig": obj("model?: string", "provider?: string"),
+    "RunConfiguration": obj(
+        "version: integer",
+        "graph: string",
+        "goal?: string",
+        "directory?: string",
+        "llm?: LlmConfig",
+        "vars?: map",
+        "graph_name?: string",
+        "labels?: map",
+        "title?: string",
+        "dry_run?: boolean",
+    ),
+    "SteerLocation": obj("file: string", "line?: integer"),
+    "SteerRequest": obj("guidance: string", "location?: SteerLocation"),
+    "PreviewUrlRequest": obj("port: integer", "expires_in_secs: integer"),
+    "PreviewUrlResponse": obj("url: string"),
+    "WorkflowListItem": obj(
+        "name: string",
+        "slug: string",
+        "filename: string",
+        "last_run?: LastRun",
+        "schedule?: object",
+    ),
+    "LastRun": obj("ran_at: string"),
+    "PaginatedWorkflowList": page("WorkflowListItem"),
+    "WorkflowDetail": obj(
+        "name: string",
+        "slug: string",
+        "filename: string",
+        "description: string",
+        "config: RunConfiguration",
+        "graph: string",
+    ),
+    "VerificationControl": obj(
+        "name: string",
+        "slug: string",
+        "description: string",
+        "type: string",
+        "mode?: 'active'|'evaluate'|'disabled'",
+        "f1?: number",
+        "pass_at_1?: number",
+    ),
+    "VerificationCriterionDetail": obj(
+        "name: string", "question: string", "controls: [VerificationControl]"
+    ),
+    "PaginatedVerificationCriterionList": page("VerificationCriterionDetail"),
+    "PaginatedVerificationControlList": page("VerificationControl"),
+    "VerificationDetailResponse": obj(
+        "control: object",
+        "performance: object",
+        "control_detail: object",
+        "recent_results: [object]",
+        "siblings: [object]",
+    ),
+    "Signoff": obj(
+        "id: string",
+        "control: object",
+        "repository: object",
+        "commit_sha: string",
+        "status: 'pass'|'fail'|'pending'",
+        "url?: string",
+        "description?: string",
+        "source?: string",
+        "created_at: string",
+    ),
+    "PaginatedSignoffList": page("Signoff"),
+    "CreateSignoffRequest": obj(
+        "control: string",
+        "repository: string",
+        "commit_sha: string",
+        "status: 'pass'|'fail'|'pending'",
+        "url?: string",
+        "description?: string",
+        "source?: string",
+    ),
+    "RetroListItem": obj(
+        "run: object",
+        "workflow: WorkflowRef",
+        "timestamp: string",
+        "smoothness?: string",
+        "stats: RetroStats",
+        "friction_point_count: integer",
+    ),
+    "PaginatedRetroList": page("RetroListItem"),
+    "SessionListItem": obj(
+        "id: string",
+        "title: string",
+        "model: ModelRef",
+        "last_message_preview: string",
+        "created_at: string",
+        "updated_at: string",
+    ),
+    "PaginatedSessionList": page("SessionListItem"),
+    "CreateSessionRequest": obj("content: string", "model?: string", "system?: string"),
+    "CreateSessionResponse": obj(
+        "id: string", "title: string", "model: ModelRef", "created_at: string", "updated_at: string"
+    ),
+    "SessionTurn": obj(
+        "kind: 'user'|'assistant'|'tool'",
+        "content?: string",
+        "tools?: [object]",
+        "created_at: string",
+    ),
+    "SessionDetail": obj(
+        "id: string",
+        "title: string",
+        "model: ModelRef",
+        "created_at: string",
+        "updated_at: string",
+        "turns: [SessionTurn]",
+    ),
+    "SendMessageRequest": obj("content: string"),
+    "SendMessageResponse": obj("accepted: boolean"),
+    "SavedQuery": obj(
+        "id: string", "name: string", "sql: string", "created_at: string", "updated_at: string"
+    ),
+    "PaginatedSavedQueryList": page("SavedQuery"),
+    "SaveQueryRequest": obj("name: string", "sql: string"),
+    "ExecuteQueryRequest": obj("sql: string"),
+    "ExecuteQueryResponse": obj(
+        "columns: [string]", "rows: [[any]]", "elapsed: number", "row_count: integer"
+    ),
+    "HistoryEntry": obj(
+        "id: string", "sql: string", "timestamp: string", "elapsed: number", "row_count: integer"
+    ),
+    "PaginatedHistoryEntryList": page("HistoryEntry"),
+    "AggregateUsage": obj("totals: object", "by_model: [UsageByModel]"),
+    "Model": obj(
+        "id: string",
+        "provider: string",
+        "family: string",
+        "display_name: string",
+        "limits: object",
+        "training: string | null",
+        "features: object",
+        "costs: object",
+        "estimated_output_tps: number | null",
+        "aliases: [string]",
+        "default: boolean",
+    ),
+    "PaginatedModelList": page("Model"),
+    "ModelTestResult": obj("model_id: string", "status: 'ok'|'error'", "error_message?: string"),
+    "CompletionMessage": obj(
+        "role: 'system'|'user'|'assistant'|'tool'|'developer'",
+        "content: [object]",
+        "name?: string",
+        "tool_call_id?: string",
+    ),
+    "CreateCompletionRequest": obj(
+        "messages: [CompletionMessage]",
+        "model?: string",
+        "provider?: string",
+        "system?: string",
+        "stream?: boolean",
+        "tools?: [object]",
+        "tool_choice?: object",
+        "schema?: object",
+        "temperature?: number",
+        "top_p?: number",
+        "max_tokens?: integer",
+        "stop_sequences?: [string]",
+        "reasoning_effort?: string",
+        "provider_options?: object",
+    ),
+    "CompletionResponse": obj(
+        "id: string",
+        "model: string",
+        "message: CompletionMessage",
+        "stop_reason: string",
+        "usage: object",
+        "output?: any",
+    ),
+    "ServerConfiguration": obj(
+        "data_dir: string",
+        "max_concurrent_runs: integer",
+        "workflows_dir?: string",
+        "web: object",
+        "api: object",
+        "log: object",
+        "llm?: LlmConfig",
+    ),
+}

@@ -1,0 +1,80 @@
+"""create_app(): the Quart application. No global app; every test builds its own."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from quart import Quart, Response, g, request
+
+from fabro.api import discovery
+from fabro.api import settings as settings_api
+from fabro.api.context import services
+from fabro.api.errors import register_error_handlers
+from fabro.api.request import MAX_BODY_BYTES
+from fabro.api.routes import PUBLIC_ENDPOINTS, ROUTES
+from fabro.auth.chain import Credentials
+from fabro.config import Settings
+from fabro.errors import NotImplementedYet
+from fabro.services import Services
+
+Handler = Callable[..., Awaitable[Any]]
+
+HANDLERS: dict[str, Handler] = {
+    **discovery.HANDLERS,
+    **settings_api.HANDLERS,
+}
+
+
+async def not_implemented(**_path_params: str) -> Any:
+    """Routes of the spec that are not built yet (and LATER routes): 501 after authentication."""
+    raise NotImplementedYet("Not implemented.")
+
+
+def create_app(settings: Settings, services_: Services | None = None) -> Quart:
+    """Build the app. Without ``services_`` the app opens and closes its own while serving."""
+    app = Quart("fabro")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["FABRO_SERVICES"] = services_
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    register_error_handlers(app)
+
+    for route in ROUTES:
+        app.add_url_rule(
+            route.quart_rule,
+            endpoint=route.operation_id,
+            view_func=HANDLERS.get(route.operation_id, not_implemented),
+            methods=[route.method],
+            provide_automatic_options=False,
+        )
+
+    @app.before_request
+    async def authenticate() -> None:
+        # Order of checks (api.md §2): route match first, so 404/405 win over 401.
+        if request.routing_exception is not None or request.endpoint in PUBLIC_ENDPOINTS:
+            return
+        tls = request.scope.get("extensions", {}).get("tls")
+        g.principal = services().auth.authenticate(
+            Credentials(authorization=request.headers.get("Authorization"), tls=tls)
+        )
+
+    @app.after_request
+    async def common_headers(response: Response) -> Response:
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    if services_ is None:
+
+        @app.before_serving
+        async def open_services() -> None:
+            app.config["FABRO_SERVICES"] = await Services.open(settings)
+
+        @app.after_serving
+        async def close_services() -> None:
+            opened: Services | None = app.config["FABRO_SERVICES"]
+            if opened is not None:
+                await opened.close()
+
+    return app

@@ -1,0 +1,1 @@
+"""Authentication: a chain of authenticators (JWT, mutual TLS) yielding a Principal."""

@@ -1,0 +1,123 @@
+"""The JWT authenticator (config-and-auth.md §4.1, §4.2): EdDSA bearer tokens."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from fabro.auth.chain import Credentials, Principal
+from fabro.errors import Forbidden, Unauthorized
+
+ALGORITHM = "EdDSA"
+LEEWAY_S = 60
+REQUIRED_CLAIMS = ("exp", "iat", "iss")
+
+# Tokens fabro mints are ~250 bytes; a generous cap keeps base64/JSON/signature work on
+# hostile input bounded (Hypercorn already limits the whole header block to 16 KiB).
+MAX_TOKEN_BYTES = 8 * 1024
+
+# Three base64url parts; the signature may be empty so that `alg: none` tokens reach the
+# algorithm check and get the precise answer. This also rejects "two tokens" in one header.
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+INVALID_TOKEN = "Invalid token."
+ACCESS_DENIED = "Access denied."
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of a `Bearer` Authorization header (scheme case-insensitive), else None."""
+    if authorization is None:
+        return None
+    scheme, _, rest = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return rest.strip()
+
+
+class JwtAuthenticator:
+    """Verifies EdDSA tokens against one Ed25519 public key and an allow-list of usernames."""
+
+    method = "jwt"
+
+    def __init__(
+        self,
+        public_key: Ed25519PublicKey,
+        *,
+        issuer: str,
+        allowed_usernames: Sequence[str],
+        audience: str | None = None,
+    ) -> None:
+        self.public_key = public_key
+        self.issuer = issuer
+        self.audience = audience
+        self.allowed_usernames = frozenset(allowed_usernames)
+
+    def authenticate(self, credentials: Credentials) -> Principal | None:
+        token = bearer_token(credentials.authorization)
+        if token is None:
+            return None
+        claims = self.verify(token)
+        username = username_of(claims.get("sub"))
+        # An empty allow-list denies every token: fail closed (§4.2).
+        if username is None or username not in self.allowed_usernames:
+            raise Forbidden(ACCESS_DENIED)
+        return Principal(login=username, method="jwt")
+
+    def verify(self, token: str) -> dict[str, Any]:
+        """The claims of a valid token, or Unauthorized with the §4.1 detail."""
+        if len(token) > MAX_TOKEN_BYTES or not _COMPACT_JWS.fullmatch(token):
+            raise Unauthorized(INVALID_TOKEN)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise Unauthorized(INVALID_TOKEN) from None
+        # Checked before any key use, so `none`/HS*/RS* never reach a verifier (no alg confusion).
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized("Unsupported token algorithm.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self.public_key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                audience=self.audience,
+                leeway=LEEWAY_S,
+                # `sub` is judged by the allow-list (403), not by PyJWT's type check (401).
+                options={"require": list(REQUIRED_CLAIMS), "verify_sub": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(_detail(exc, audience_set=self.audience is not None)) from None
+        return claims
+
+
+def _detail(exc: jwt.PyJWTError, *, audience_set: bool) -> str:
+    """Map a PyJWT exception to the §4.1 detail (most specific classes first)."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "Invalid token signature."
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return "Unsupported token algorithm."
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        if exc.claim == "aud":  # raised when an audience is configured and the token has none
+            return "Invalid token audience."
+        return f"Token is missing required claim '{exc.claim}'."
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "Invalid token issuer."
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "Token expired."
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return "Token not yet valid."
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "Invalid token audience." if audience_set else "Unexpected token audience."
+    return INVALID_TOKEN
+
+
+def username_of(subject: object) -> str | None:
+    """The part of `sub` after its last `/`, or None when there is none."""
+    if not isinstance(subject, str):
+        return None
+    username = subject.rpartition("/")[2]
+    return username or None

@@ -1,0 +1,582 @@
+"""Server settings: server.toml, then `FABRO_*` variables, then CLI flags (config-and-auth.md).
+
+Settings are frozen dataclasses. Every key that can come from more than one place is listed
+once in ``OPTIONS`` (file key, environment variable, CLI flag, validator), and ``load_settings``
+walks that table, so precedence is decided in one spot and a test can walk every row.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from fabro.errors import StartupError
+
+log = logging.getLogger(__name__)
+
+KNOWN_PROVIDERS = ("anthropic", "openai", "gemini", "kimi", "zai", "minimax", "inception")
+AUTH_STRATEGIES = ("jwt", "mtls")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+WEB_AUTH_PROVIDERS = ("github", "insecure_disabled")
+
+# Keys of the original server that fabro accepts and does not use (config-and-auth.md §2).
+IGNORED_KEYS = frozenset(
+    {
+        "directory",
+        "vars",
+        "git",
+        "feature_flags",
+        "setup",
+        "sandbox",
+        "checkpoint",
+        "pull_request",
+        "assets",
+        "hooks",
+        "llm.fallbacks",
+    }
+)
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    cert: Path
+    key: Path
+    ca: Path | None = None
+    allowed_common_names: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    issuer: str = "fabro-web"
+    audience: str | None = None
+    public_key_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    base_url: str = "http://localhost:3000"
+    authentication_strategies: tuple[str, ...] = ()
+    tls: TlsSettings | None = None
+    jwt: JwtSettings = field(default_factory=JwtSettings)
+
+
+@dataclass(frozen=True)
+class WebAuthSettings:
+    provider: str = "github"
+    allowed_usernames: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    url: str = "http://localhost:5173"
+    auth: WebAuthSettings = field(default_factory=WebAuthSettings)
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    model: str | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration of one `fabro` process."""
+
+    data_dir: Path
+    workflows_dir: Path
+    max_concurrent_runs: int = 5
+    host: str = "127.0.0.1"
+    port: int = 3000
+    dry_run: bool = False
+    log_level: str = "info"
+    api: ApiSettings = field(default_factory=ApiSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    config_path: Path | None = None  # None: zero-config mode (no server.toml found)
+
+    @property
+    def zero_config(self) -> bool:
+        return self.config_path is None
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "fabro.db"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.api.tls else "http"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    settings: Settings
+    warnings: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Validators: each takes a raw value and returns the typed value or raises Invalid(expectation).
+
+
+class Invalid(Exception):
+    """A value that does not fit its key; the message is the expectation ("an integer >= 1")."""
+
+
+Validator = Callable[[Any], Any]
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid("a string")
+    return value
+
+
+def _nonempty_string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("a non-empty string")
+    return value
+
+
+def _int_at_least_1(value: Any) -> int:
+    number = _coerce_int(value)
+    if number is None or number < 1:
+        raise Invalid("an integer >= 1")
+    return number
+
+
+def _port(value: Any) -> int:
+    number = _coerce_int(value)
+    if number is None or not 1 <= number <= 65535:
+        raise Invalid("an integer between 1 and 65535")
+    return number
+
+
+def _coerce_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    return None
+
+
+def _one_of(*choices: str) -> Validator:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise Invalid("one of " + ", ".join(f'"{c}"' for c in choices))
+        return str(value)
+
+    return check
+
+
+def _string_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise Invalid("an array of strings")
+    return tuple(value)
+
+
+def _strategies(value: Any) -> tuple[str, ...]:
+    items = _string_list(value)
+    expectation = 'an array of "jwt" / "mtls" without duplicates'
+    if any(item not in AUTH_STRATEGIES for item in items) or len(set(items)) != len(items):
+        raise Invalid(expectation)
+    return items
+
+
+def _path(value: Any) -> str:
+    return _nonempty_string(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one table of settings that can come from the file, the environment or a CLI flag.
+
+
+@dataclass(frozen=True)
+class Option:
+    key: str  # dotted key in server.toml ("" when the file cannot set it)
+    env: str | None
+    flag: str | None  # name of the click parameter of `fabro serve`
+    validate: Validator
+    name: str  # attribute in the flat values dict
+
+    @property
+    def label(self) -> str:
+        return self.key or self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("data_dir", "FABRO_DATA_DIR", "data_dir", _path, "data_dir"),
+    Option("workflows_dir", "FABRO_WORKFLOWS_DIR", "workflows_dir", _path, "workflows_dir"),
+    Option(
+        "max_concurrent_runs",
+        "FABRO_MAX_CONCURRENT_RUNS",
+        "max_concurrent_runs",
+        _int_at_least_1,
+        "max_concurrent_runs",
+    ),
+    Option("", "FABRO_HOST", "host", _nonempty_string, "host"),
+    Option("", "FABRO_PORT", "port", _port, "port"),
+    Option("llm.model", "FABRO_MODEL", "model", _nonempty_string, "llm_model"),
+    Option("llm.provider", "FABRO_PROVIDER", "provider", _one_of(*KNOWN_PROVIDERS), "llm_provider"),
+    Option("log.level", "FABRO_LOG", None, _one_of(*LOG_LEVELS), "log_level"),
+    Option("api.jwt.issuer", "FABRO_JWT_ISSUER", None, _nonempty_string, "jwt_issuer"),
+)
+
+# Keys only the file can set, with their validators.
+FILE_ONLY: dict[str, Validator] = {
+    "api.base_url": _string,
+    "api.authentication_strategies": _strategies,
+    "api.tls.cert": _path,
+    "api.tls.key": _path,
+    "api.tls.ca": _path,
+    "api.tls.allowed_common_names": _string_list,
+    "api.jwt.audience": _nonempty_string,
+    "api.jwt.public_key_file": _path,
+    "web.url": _string,
+    "web.auth.provider": _one_of(*WEB_AUTH_PROVIDERS),
+    "web.auth.allowed_usernames": _string_list,
+}
+_FILE_KEYS = {option.key: option for option in OPTIONS if option.key}
+_TABLES = {"api", "api.tls", "api.jwt", "web", "web.auth", "llm", "log"}
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    return _home(env) / ".fabro" / "server.toml"
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    return Path(env["HOME"]) if env.get("HOME") else Path.home()
+
+
+def load_dotenv(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
+    """Load KEY=VALUE lines from ``path`` without overriding variables already set."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if key and key not in environ:
+            environ[key] = value
+
+
+def load_settings(
+    config: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> LoadedSettings:
+    """Build the effective settings: CLI flag > environment > server.toml > default."""
+    env = os.environ if env is None else env
+    flags = {name: value for name, value in (flags or {}).items() if value is not None}
+    explicit = config if config is not None else env.get("FABRO_CONFIG")
+    path = Path(explicit).expanduser() if explicit else default_config_path(env)
+    if explicit and not path.is_file():
+        raise StartupError(f"config file not found: {path}")
+
+    warnings: list[str] = []
+    document: dict[str, Any] = {}
+    config_path: Path | None = None
+    if path.is_file():
+        config_path = path.resolve()
+        document = _read_toml(config_path)
+        warnings.extend(_unknown_key_warnings(config_path, document))
+    source = _FileSource(config_path, document)
+    base = config_path.parent if config_path else Path.cwd()
+
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        if option.flag and option.flag in flags:
+            values[option.name] = _checked(option.validate, flags[option.flag], f"--{option.flag}")
+        elif option.env and env.get(option.env) not in (None, ""):
+            values[option.name] = _checked(option.validate, env[option.env], option.env)
+        elif option.key and source.has(option.key):
+            values[option.name] = source.get(option.key, option.validate)
+
+    def file_path(key: str) -> Path | None:
+        raw = source.get(key, FILE_ONLY[key]) if source.has(key) else None
+        return _resolve(raw, base) if raw is not None else None
+
+    data_dir = _resolve(values.get("data_dir", "~/.fabro"), base)
+    workflows_dir = (
+        _resolve(values["workflows_dir"], base)
+        if "workflows_dir" in values
+        else data_dir / "workflows"
+    )
+
+    tls: TlsSettings | None = None
+    if source.has_table("api.tls"):
+        cert, key = file_path("api.tls.cert"), file_path("api.tls.key")
+        if cert is None or key is None:
+            missing = "api.tls.cert" if cert is None else "api.tls.key"
+            raise StartupError(
+                f"{config_path}: [api.tls] needs both cert and key ({missing} is missing)"
+            )
+        names = (
+            source.get("api.tls.allowed_common_names", _string_list)
+            if source.has("api.tls.allowed_common_names")
+            else None
+        )
+        tls = TlsSettings(
+            cert=cert, key=key, ca=file_path("api.tls.ca"), allowed_common_names=names
+        )
+
+    strategies: tuple[str, ...] = (
+        source.get("api.authentication_strategies", _strategies)
+        if source.has("api.authentication_strategies")
+        else ()
+    )
+    allowed_usernames: tuple[str, ...] = (
+        source.get("web.auth.allowed_usernames", _string_list)
+        if source.has("web.auth.allowed_usernames")
+        else ()
+    )
+    if config_path is None:
+        # Zero-config mode (§5): JWT for the current OS user, safe by default.
+        strategies = ("jwt",)
+        allowed_usernames = (getpass.getuser(),)
+    if "mtls" in strategies and (tls is None or tls.ca is None):
+        raise StartupError(
+            "the mtls authentication strategy requires [api.tls] with cert, key and ca"
+        )
+
+    jwt = JwtSettings(
+        issuer=values.get("jwt_issuer", "fabro-web"),
+        audience=source.get("api.jwt.audience", _nonempty_string)
+        if source.has("api.jwt.audience")
+        else None,
+        public_key_file=file_path("api.jwt.public_key_file"),
+    )
+    api = ApiSettings(
+        base_url=source.get("api.base_url", _string)
+        if source.has("api.base_url")
+        else ApiSettings.base_url,
+        authentication_strategies=strategies,
+        tls=tls,
+        jwt=jwt,
+    )
+    web = WebSettings(
+        url=source.get("web.url", _string) if source.has("web.url") else WebSettings.url,
+        auth=WebAuthSettings(
+            provider=source.get("web.auth.provider", _one_of(*WEB_AUTH_PROVIDERS))
+            if source.has("web.auth.provider")
+            else WebAuthSettings.provider,
+            allowed_usernames=allowed_usernames,
+        ),
+    )
+    settings = Settings(
+        data_dir=data_dir,
+        workflows_dir=workflows_dir,
+        max_concurrent_runs=values.get("max_concurrent_runs", 5),
+        host=values.get("host", "127.0.0.1"),
+        port=values.get("port", 3000),
+        dry_run=bool(flags.get("dry_run", False)),
+        log_level=values.get("log_level", "info"),
+        api=api,
+        web=web,
+        llm=LlmSettings(model=values.get("llm_model"), provider=values.get("llm_provider")),
+        config_path=config_path,
+    )
+    if not strategies:
+        warnings.append("No authentication strategies configured; all requests will be rejected")
+    return LoadedSettings(settings=settings, warnings=tuple(warnings))
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with top-level fields replaced (tests and zero-config use it)."""
+    return replace(settings, **changes)
+
+
+def _resolve(raw: str, base: Path) -> Path:
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _checked(validate: Validator, raw: Any, source_name: str) -> Any:
+    try:
+        return validate(raw)
+    except Invalid as exc:
+        raise StartupError(f"{source_name} must be {exc} (got {_show(raw)})") from None
+
+
+def _show(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value).lower()
+
+
+_TOML_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StartupError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _TOML_POSITION.match(str(exc))
+        if match:
+            where = f"{path}:{match['line']}:{match['col']}"
+            raise StartupError(f"{where}: {match['msg']}") from None
+        raise StartupError(f"{path}: {exc}") from None
+
+
+class _FileSource:
+    """Typed access to a parsed server.toml, with errors that name the file and line."""
+
+    def __init__(self, path: Path | None, document: dict[str, Any]) -> None:
+        self.path = path
+        self.document = document
+
+    def _lookup(self, key: str) -> tuple[bool, Any]:
+        node: Any = self.document
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False, None
+            node = node[part]
+        return True, node
+
+    def has(self, key: str) -> bool:
+        return self._lookup(key)[0]
+
+    def has_table(self, key: str) -> bool:
+        found, value = self._lookup(key)
+        return found and isinstance(value, dict)
+
+    def get(self, key: str, validate: Validator) -> Any:
+        _, raw = self._lookup(key)
+        try:
+            return validate(raw)
+        except Invalid as exc:
+            line = _line_of(self.path, key) if self.path else None
+            where = f"{self.path}:{line}" if line else f"{self.path}"
+            raise StartupError(f"{where}: {key} must be {exc} (got {_show(raw)})") from None
+
+
+def _line_of(path: Path, dotted_key: str) -> int | None:
+    """The line of ``dotted_key``'s assignment, found by scanning the file table by table."""
+    table, _, leaf = dotted_key.rpartition(".")
+    current = ""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    header = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
+    for number, line in enumerate(lines, start=1):
+        match = header.match(line)
+        if match:
+            current = match.group(1).replace(" ", "")
+            continue
+        assignment = re.match(r"^\s*([A-Za-z0-9_.\-\"]+)\s*=", line)
+        if not assignment:
+            continue
+        key = assignment.group(1).replace('"', "")
+        full = f"{current}.{key}" if current else key
+        if full == dotted_key or (current == table and key == leaf):
+            return number
+    return None
+
+
+def _unknown_key_warnings(path: Path, document: dict[str, Any]) -> list[str]:
+    known = set(_FILE_KEYS) | set(FILE_ONLY)
+    unknown: list[str] = []
+    ignored: list[str] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            dotted = f"{prefix}{key}"
+            if dotted in IGNORED_KEYS:
+                ignored.append(dotted)
+            elif dotted in _TABLES and isinstance(value, dict):
+                walk(value, dotted + ".")
+            elif dotted not in known:
+                unknown.append(dotted)
+
+    walk(document, "")
+    if ignored:
+        log.info("%s: keys of the original server ignored: %s", path, ", ".join(sorted(ignored)))
+    if unknown:
+        return [f"{path}: unknown keys ignored: {', '.join(sorted(unknown))}"]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# Hot reload of [llm] (§6).
+
+
+class ConfigWatcher:
+    """Re-reads the config file when it changes; applies [llm], warns about the rest."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        env: Mapping[str, str],
+        flags: Mapping[str, Any],
+        on_llm_change: Callable[[LlmSettings], None],
+    ) -> None:
+        assert settings.config_path is not None
+        self.path = settings.config_path
+        self.current = settings
+        self.env = env
+        self.flags = flags
+        self.on_llm_change = on_llm_change
+        self._stamp = self._stat()
+
+    def _stat(self) -> tuple[float, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime, stat.st_size)
+
+    def check_once(self) -> bool:
+        """Reload if the file changed; returns True when a reload was attempted."""
+        stamp = self._stat()
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            fresh = load_settings(self.path, self.env, self.flags).settings
+        except StartupError as exc:
+            log.error("error: %s", exc)
+            return True
+        for key in _changed_keys(self.current, fresh):
+            log.warning("warning: change to %s needs a restart", key)
+        if fresh.llm != self.current.llm:
+            self.on_llm_change(fresh.llm)
+            log.info("reloaded [llm] from %s", self.path)
+        self.current = fresh
+        return True
+
+
+def _changed_keys(old: Settings, new: Settings) -> list[str]:
+    changed = []
+    for name in ("data_dir", "workflows_dir", "max_concurrent_runs", "log_level"):
+        if getattr(old, name) != getattr(new, name):
+            changed.append(name if name != "log_level" else "log.level")
+    if old.api != new.api:
+        changed.append("api")
+    if old.web != new.web:
+        changed.append("web")
+    return changed

@@ -1,0 +1,218 @@
+"""`fabro serve`: Settings -> Hypercorn config, then serve until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import ssl
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import hypercorn.asyncio.run as hypercorn_run
+from cryptography import x509
+from hypercorn.asyncio.run import worker_serve
+from hypercorn.asyncio.tcp_server import TCPServer
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.typing import AppWrapper, ASGIReceiveCallable, ASGISendCallable, Scope
+from hypercorn.utils import wrap_app
+
+from fabro.app import create_app
+from fabro.auth.keys import ensure_zero_config_keys
+from fabro.auth.setup import zero_config_banner
+from fabro.config import Settings
+from fabro.errors import StartupError
+from fabro.services import Services, ensure_private_dir
+
+log = logging.getLogger("fabro.server")
+
+GRACEFUL_TIMEOUT_S = 5.0
+
+
+def hypercorn_config(settings: Settings) -> HypercornConfig:
+    """The Hypercorn configuration for these settings (TLS is added when [api.tls] is set)."""
+    config = HypercornConfig()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.graceful_timeout = GRACEFUL_TIMEOUT_S
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    # SSE streams stay open; the app sends keep-alives itself.
+    config.keep_alive_timeout = 75
+    apply_tls(config, settings)
+    return config
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+async def serve(
+    settings: Settings,
+    *,
+    env: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> None:
+    """Open services, bind, print the startup line, and serve until a stop signal."""
+    env = os.environ if env is None else env
+    if settings.zero_config:
+        ensure_private_dir(settings.data_dir)
+        ensure_zero_config_keys(settings)
+    services = await Services.open(settings, env)
+    try:
+        app = create_app(settings, services)
+        config = hypercorn_config(settings)
+        sockets = config.create_sockets()
+        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+            # Listening now, so the URL we print already accepts connections.
+            sock.listen(config.backlog)
+        suffix = " (dry-run mode)" if settings.dry_run else ""
+        print(f"fabro server listening on {settings.url}{suffix}", flush=True)
+        banner = zero_config_banner(settings, env, settings.url) if settings.zero_config else None
+        if banner:
+            print(banner, flush=True)
+        services.start_config_watcher(env, flags or {})
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            with tls_extension_adapter(enabled=settings.api.tls is not None):
+                await worker_serve(
+                    wrap_app(app, config.wsgi_max_body_size, None),
+                    config,
+                    sockets=sockets,
+                    shutdown_trigger=stop.wait,
+                )
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+    finally:
+        await services.close()
+        log.info("fabro server stopped")
+
+
+# ---- TLS: listener settings and the ASGI TLS extension (config-and-auth.md §4.4) ----
+#
+# Hypercorn 0.18 verifies client certificates during the handshake but never hands them to the
+# application. Its asyncio worker (`hypercorn.asyncio.run.worker_serve`) creates one `TCPServer`
+# per accepted connection, after the handshake, looking the class up in its module namespace.
+# While `serve()` runs with TLS, that name points to `_TlsExtensionTCPServer`, whose `run()` reads
+# the connection's SSL object and wraps the connection's app so that every scope carries the
+# standard ASGI TLS extension. Nothing else in fabro knows about this; the mTLS authenticator
+# reads only `scope["extensions"]["tls"]`. The wrapper implements Hypercorn 0.18's AppWrapper
+# call signature (scope, receive, send, sync_spawn, call_soon), hence the narrow pin in
+# pyproject.toml and the end-to-end test in tests/e2e/test_tls_auth.py.
+
+_TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+
+def apply_tls(config: HypercornConfig, settings: Settings) -> None:
+    """Turn on HTTPS from [api.tls] and, with `mtls`, request and verify client certificates."""
+    tls = settings.api.tls
+    if tls is None:
+        return
+    strategies = settings.api.authentication_strategies
+    files = [("api.tls.cert", tls.cert), ("api.tls.key", tls.key)]
+    if "mtls" in strategies:
+        if tls.ca is None:
+            raise StartupError(
+                "the mtls authentication strategy requires [api.tls] with cert, key and ca"
+            )
+        files.append(("api.tls.ca", tls.ca))
+    for label, path in files:
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise StartupError(f"cannot read {label}: {path}: {exc.strerror or exc}") from None
+    config.certfile = str(tls.cert)
+    config.keyfile = str(tls.key)
+    if "mtls" in strategies and tls.ca is not None:
+        config.ca_certs = str(tls.ca)
+        # Alone, mtls makes a certificate mandatory at the handshake; next to jwt it is
+        # optional, but one that is presented must still verify against `ca`.
+        only_mtls = tuple(strategies) == ("mtls",)
+        config.verify_mode = ssl.CERT_REQUIRED if only_mtls else ssl.CERT_OPTIONAL
+    # Hypercorn's create_ssl_context() sets TLS 1.2 as the minimum version. Building the
+    # context once here turns a bad PEM into a one-line startup error instead of a traceback.
+    try:
+        config.create_ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"cannot use [api.tls] files: {exc}") from None
+
+
+def tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
+    """The ASGI TLS extension for one connection (client certificate PEMs leaf first)."""
+    leaf = ssl_object.getpeercert(binary_form=True)
+    chain: list[str] = []
+    name: str | None = None
+    if leaf:
+        # get_verified_chain() exists from Python 3.13 on; before, the leaf is all we get.
+        verified = getattr(ssl_object, "get_verified_chain", None)
+        ders: list[bytes] = list(verified()) if verified is not None else [leaf]
+        chain = [ssl.DER_cert_to_PEM_cert(der) for der in ders]
+        name = x509.load_der_x509_certificate(leaf).subject.rfc4514_string()
+    return {
+        "client_cert_chain": chain,
+        "client_cert_name": name,
+        "client_cert_error": None,  # a certificate that fails verification fails the handshake
+        "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
+        "cipher_suite": None,  # Python's ssl module does not expose the IANA number
+        "server_cert": None,
+    }
+
+
+class _TlsExtensionApp:
+    """Hypercorn app wrapper that adds one connection's TLS extension to each of its scopes."""
+
+    def __init__(self, app: AppWrapper, tls: dict[str, Any]) -> None:
+        self.app = app
+        self.tls = tls
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: ASGIReceiveCallable,
+        send: ASGISendCallable,
+        sync_spawn: Callable[..., Any],
+        call_soon: Callable[..., Any],
+    ) -> None:
+        if scope["type"] in ("http", "websocket"):
+            extensions = scope.setdefault("extensions", {})
+            if extensions is not None:
+                extensions["tls"] = dict(self.tls)  # a fresh copy per request
+        await self.app(scope, receive, send, sync_spawn, call_soon)
+
+
+class _TlsExtensionTCPServer(TCPServer):
+    """Hypercorn's per-connection TCPServer, with the TLS extension on the connection's app."""
+
+    async def run(self) -> None:
+        ssl_object = self.writer.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.app = _TlsExtensionApp(self.app, tls_extension(ssl_object))
+        await super().run()
+
+
+@contextmanager
+def tls_extension_adapter(*, enabled: bool = True) -> Iterator[None]:
+    """Within the block, Hypercorn's asyncio worker builds `_TlsExtensionTCPServer`s."""
+    if not enabled:
+        yield
+        return
+    if hypercorn_run.TCPServer is not TCPServer:  # type: ignore[attr-defined]
+        raise RuntimeError("hypercorn.asyncio.run.TCPServer is already substituted")
+    hypercorn_run.TCPServer = _TlsExtensionTCPServer  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        hypercorn_run.TCPServer = TCPServer  # type: ignore[attr-defined]

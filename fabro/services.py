@@ -1,0 +1,80 @@
+"""The long-lived objects of a server process, built once and shared by every request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+from contextlib import suppress
+from typing import Any
+
+from fabro.auth.chain import AuthChain
+from fabro.config import ConfigWatcher, LlmSettings, Settings
+from fabro.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+CONFIG_POLL_S = 5.0
+
+
+def ensure_private_dir(path: os.PathLike[str] | str) -> None:
+    """Create a directory with mode 0700 (data dir, keys dir) if it is missing."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+
+
+class Services:
+    """Store, authentication and background tasks of one server; closed exactly once."""
+
+    def __init__(self, settings: Settings, db: Database, auth: AuthChain) -> None:
+        self.settings = settings
+        self.db = db
+        self.auth = auth
+        # [llm] is the one section that hot-reloads; everything else is read from settings.
+        self.llm_settings: LlmSettings = settings.llm
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        env: Mapping[str, str] | None = None,
+        auth: AuthChain | None = None,
+    ) -> Services:
+        """Create the data directory, open and migrate the database, build the auth chain."""
+        env = os.environ if env is None else env
+        ensure_private_dir(settings.data_dir)
+        if auth is None:
+            from fabro.auth.setup import build_auth_chain
+
+            auth = build_auth_chain(settings, env)
+        db = await Database.open(settings.db_path)
+        return cls(settings, db, auth)
+
+    def start_config_watcher(self, env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
+        if self.settings.config_path is None:
+            return
+        watcher = ConfigWatcher(self.settings, env, flags, self._apply_llm)
+        self._tasks.append(asyncio.create_task(self._watch(watcher), name="config-watcher"))
+
+    def _apply_llm(self, llm: LlmSettings) -> None:
+        self.llm_settings = llm
+
+    @staticmethod
+    async def _watch(watcher: ConfigWatcher) -> None:
+        while True:
+            await asyncio.sleep(CONFIG_POLL_S)
+            await asyncio.to_thread(watcher.check_once)
+
+    async def close(self) -> None:
+        """Stop background tasks, then close the database (after its open transaction)."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        await self.db.close()

@@ -1,0 +1,105 @@
+"""The dataclasses the store returns; nothing outside storage/ ever sees a row."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar("T")
+
+RunStatus = Literal["queued", "starting", "running", "paused", "completed", "failed", "cancelled"]
+RUN_STATUSES: tuple[RunStatus, ...] = (
+    "queued",
+    "starting",
+    "running",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
+)
+TERMINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+ACTIVE_STATUSES: frozenset[str] = frozenset({"starting", "running", "paused"})
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    status: RunStatus
+    title: str
+    graph_name: str
+    dot_source: str
+    prepared_graph: dict[str, Any]
+    created_at: str
+    updated_at: str
+    workflow_slug: str | None = None
+    goal: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)
+    source_name: str = "graph.dot"
+    config: dict[str, Any] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+    error_message: str | None = None
+    current_node: str | None = None
+    pause_requested: bool = False
+    owner_pid: int | None = None
+    created_by: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be stored: its variant name and externally tagged payload."""
+
+    variant: str
+    payload: dict[str, Any]
+    child_depth: int = 0
+
+    @classmethod
+    def of(cls, tagged: dict[str, Any], child_depth: int = 0) -> NewEvent:
+        """From an externally tagged event dict such as ``{"RunQueued": {...}}``."""
+        (variant,) = tagged.keys()
+        return cls(variant=variant, payload=tagged, child_depth=child_depth)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    run_id: str
+    seq: int
+    ts: str
+    variant: str
+    payload: dict[str, Any]
+    child_depth: int = 0
+
+    def data_json(self) -> str:
+        return json.dumps(self.payload, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    run_id: str
+    data: dict[str, Any]
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    principal: str
+    key: str
+    request_hash: str
+    run_id: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list: the items and whether more exist after them."""
+
+    items: list[T]
+    has_more: bool

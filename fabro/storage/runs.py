@@ -1,0 +1,252 @@
+"""Runs, their events, checkpoints and idempotency keys: all SQL for them lives here.
+
+Reads take the ``Database`` (read connection); writes take a ``Transaction`` from
+``Database.transaction()``, so several writes can share one commit (the per-stage commit of
+engine.md §4.2).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fabro.storage.db import Database, Row, Transaction
+from fabro.storage.records import (
+    CheckpointRecord,
+    EventRecord,
+    IdempotencyRecord,
+    NewEvent,
+    Page,
+    RunRecord,
+)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+
+
+_JSON_FIELDS = ("labels", "vars", "prepared_graph", "config", "warnings")
+_BOOL_FIELDS = ("dry_run", "pause_requested")
+_RUN_COLUMNS = (
+    "id",
+    "status",
+    "title",
+    "workflow_slug",
+    "graph_name",
+    "goal",
+    "labels",
+    "vars",
+    "dot_source",
+    "source_name",
+    "prepared_graph",
+    "config",
+    "warnings",
+    "dry_run",
+    "error_message",
+    "current_node",
+    "pause_requested",
+    "owner_pid",
+    "created_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+)
+_UPDATABLE = frozenset(_RUN_COLUMNS) - {"id", "created_at"}
+
+
+def _to_column(name: str, value: Any) -> Any:
+    if name in _JSON_FIELDS:
+        return _dumps(value)
+    if name in _BOOL_FIELDS:
+        return int(bool(value))
+    return value
+
+
+def _run_from_row(row: Row) -> RunRecord:
+    values: dict[str, Any] = {name: row[name] for name in _RUN_COLUMNS}
+    for name in _JSON_FIELDS:
+        values[name] = json.loads(values[name])
+    for name in _BOOL_FIELDS:
+        values[name] = bool(values[name])
+    return RunRecord(**values)
+
+
+# ---- writes ----------------------------------------------------------------------------------
+
+
+async def insert_run(tx: Transaction, run: RunRecord) -> None:
+    placeholders = ", ".join("?" for _ in _RUN_COLUMNS)
+    await tx.execute(
+        f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({placeholders})",
+        [_to_column(name, getattr(run, name)) for name in _RUN_COLUMNS],
+    )
+
+
+async def update_run(tx: Transaction, run_id: str, **changes: Any) -> int:
+    """Update columns of one run; returns 1 if the run exists. `updated_at` is required."""
+    unknown = set(changes) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not run columns: {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    params = [_to_column(name, value) for name, value in changes.items()]
+    return await tx.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*params, run_id])
+
+
+async def transition(
+    tx: Transaction, run_id: str, allowed_from: Iterable[str], **changes: Any
+) -> RunRecord | None:
+    """Change a run only if its status is in ``allowed_from``; returns the updated run."""
+    statuses = tuple(allowed_from)
+    marks = ", ".join("?" for _ in statuses)
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    params = [_to_column(name, value) for name, value in changes.items()]
+    changed = await tx.execute(
+        f"UPDATE runs SET {assignments} WHERE id = ? AND status IN ({marks})",
+        [*params, run_id, *statuses],
+    )
+    if not changed:
+        return None
+    row = await tx.fetchone("SELECT * FROM runs WHERE id = ?", [run_id])
+    return _run_from_row(row) if row else None
+
+
+async def append_events(
+    tx: Transaction, run_id: str, events: Sequence[NewEvent], ts: str
+) -> list[EventRecord]:
+    """Store events with the next per-run sequence numbers (the single writer makes this safe)."""
+    row = await tx.fetchone(
+        "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id]
+    )
+    last = int(row[0]) if row else 0
+    stored = [
+        EventRecord(run_id, last + offset, ts, event.variant, event.payload, event.child_depth)
+        for offset, event in enumerate(events, start=1)
+    ]
+    await tx.executemany(
+        "INSERT INTO run_events (run_id, seq, ts, variant, child_depth, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(e.run_id, e.seq, e.ts, e.variant, e.child_depth, e.data_json()) for e in stored],
+    )
+    return stored
+
+
+async def save_checkpoint(tx: Transaction, run_id: str, data: dict[str, Any], ts: str) -> None:
+    await tx.execute(
+        "INSERT INTO checkpoints (run_id, data, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (run_id) DO UPDATE SET"
+        " data = excluded.data, updated_at = excluded.updated_at",
+        [run_id, _dumps(data), ts],
+    )
+
+
+async def find_idempotency_key(
+    tx: Transaction, principal: str, key: str, not_before: str
+) -> IdempotencyRecord | None:
+    """The remembered key, read inside the write transaction so concurrent requests serialize."""
+    row = await tx.fetchone(
+        "SELECT * FROM idempotency_keys WHERE principal = ? AND key = ? AND created_at >= ?",
+        [principal, key, not_before],
+    )
+    return IdempotencyRecord(**dict(row)) if row else None
+
+
+async def remember_idempotency_key(tx: Transaction, record: IdempotencyRecord) -> None:
+    await tx.execute(
+        "INSERT INTO idempotency_keys (principal, key, request_hash, run_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (principal, key) DO UPDATE SET"
+        " request_hash = excluded.request_hash, run_id = excluded.run_id,"
+        " created_at = excluded.created_at",
+        [record.principal, record.key, record.request_hash, record.run_id, record.created_at],
+    )
+
+
+# ---- reads -----------------------------------------------------------------------------------
+
+
+async def get_run(db: Database, run_id: str) -> RunRecord | None:
+    row = await db.fetchone("SELECT * FROM runs WHERE id = ?", [run_id])
+    return _run_from_row(row) if row else None
+
+
+async def list_runs(
+    db: Database,
+    *,
+    limit: int,
+    offset: int,
+    statuses: Sequence[str] = (),
+    workflow_slug: str | None = None,
+) -> Page[RunRecord]:
+    """Runs newest first (created_at, then id, descending), optionally filtered."""
+    where: list[str] = []
+    params: list[Any] = []
+    if statuses:
+        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+        params.extend(statuses)
+    if workflow_slug is not None:
+        where.append("workflow_slug = ?")
+        params.append(workflow_slug)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await db.fetchall(
+        f"SELECT * FROM runs {clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, limit + 1, offset],
+    )
+    runs = [_run_from_row(row) for row in rows[:limit]]
+    return Page(runs, has_more=len(rows) > limit)
+
+
+async def runs_with_status(db: Database, statuses: Sequence[str]) -> list[RunRecord]:
+    """Runs in any of ``statuses``, oldest first (the scheduler's FIFO order)."""
+    rows = await db.fetchall(
+        f"SELECT * FROM runs WHERE status IN ({', '.join('?' for _ in statuses)})"
+        " ORDER BY created_at, id",
+        list(statuses),
+    )
+    return [_run_from_row(row) for row in rows]
+
+
+async def queue_position(db: Database, run: RunRecord) -> int | None:
+    """1-based rank of a queued run among queued runs in FIFO order."""
+    if run.status != "queued":
+        return None
+    row = await db.fetchone(
+        "SELECT COUNT(*) FROM runs WHERE status = 'queued'"
+        " AND (created_at < ? OR (created_at = ? AND id <= ?))",
+        [run.created_at, run.created_at, run.id],
+    )
+    return int(row[0]) if row else None
+
+
+async def events_after(
+    db: Database, run_id: str, after: int, limit: int = 1000
+) -> list[EventRecord]:
+    rows = await db.fetchall(
+        "SELECT * FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        [run_id, after, limit],
+    )
+    return [
+        EventRecord(
+            run_id=row["run_id"],
+            seq=row["seq"],
+            ts=row["ts"],
+            variant=row["variant"],
+            payload=json.loads(row["payload"]),
+            child_depth=row["child_depth"],
+        )
+        for row in rows
+    ]
+
+
+async def last_seq(db: Database, run_id: str) -> int:
+    row = await db.fetchone(
+        "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id]
+    )
+    return int(row[0]) if row else 0
+
+
+async def get_checkpoint(db: Database, run_id: str) -> CheckpointRecord | None:
+    row = await db.fetchone("SELECT * FROM checkpoints WHERE run_id = ?", [run_id])
+    if row is None:
+        return None
+    return CheckpointRecord(row["run_id"], json.loads(row["data"]), row["updated_at"])

@@ -1,0 +1,129 @@
+"""API conventions (api.md §1-§3): the error envelope on every path, headers, pagination."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from fabro.api.routes import ROUTES, Route
+from fabro.errors import STATUS_TITLES
+
+
+def assert_envelope(body: Any, status: int, detail: str | None = None) -> None:
+    assert isinstance(body, dict) and set(body) == {"errors"}, body
+    assert len(body["errors"]) == 1
+    error = body["errors"][0]
+    assert set(error) == {"status", "title", "detail"}
+    assert error["status"] == str(status)
+    assert error["title"] == STATUS_TITLES[status]
+    assert isinstance(error["detail"], str) and error["detail"].endswith(".")
+    if detail is not None:
+        assert error["detail"] == detail
+
+
+def concrete(route: Route) -> str:
+    return re.sub(r"\{[^}]+\}", "X1", route.path)
+
+
+PROTECTED = [route for route in ROUTES if not route.public]
+
+
+@pytest.mark.parametrize("route", PROTECTED, ids=lambda r: r.operation_id)
+async def test_every_protected_route_needs_authentication(client: Client, route: Route) -> None:
+    response = await client.open(concrete(route), method=route.method)
+    assert response.status_code == 401
+    assert_envelope(await response.get_json(), 401, "Authentication required.")
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.operation_id)
+async def test_every_route_answers_bad_input_in_the_envelope(
+    client: Client, auth_headers: dict[str, str], route: Route
+) -> None:
+    """Bad JSON, a bad page parameter and junk path values never escape the envelope."""
+    response = await client.open(
+        concrete(route) + "?page[limit]=x&page[offset]=-1&after=nope&format=gif",
+        method=route.method,
+        data=b'{"broken": ',
+        headers={**auth_headers, "Content-Type": "application/json"},
+    )
+    if response.status_code < 400:
+        # Routes that ignore bodies and queries (discovery, LATER 501s are >= 400).
+        assert route.operation_id in {
+            "getRoot",
+            "getHealth",
+            "getOpenApiSpec",
+            "getUser",
+            "retrieveServerConfiguration",
+        }
+        return
+    assert_envelope(await response.get_json(), response.status_code)
+    if route.mark == "LATER":
+        assert response.status_code == 501
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.operation_id)
+async def test_every_spec_route_is_routable(
+    client: Client, auth_headers: dict[str, str], route: Route
+) -> None:
+    response = await client.open(concrete(route), method=route.method, headers=auth_headers)
+    assert response.status_code not in (404, 405) or route.path_params, response.status_code
+    if response.status_code in (404, 405):  # a resource lookup, not a routing miss
+        body = await response.get_json()
+        assert body["errors"][0]["detail"] != "Not found."
+
+
+async def test_unknown_route_is_404_in_the_envelope(client: Client) -> None:
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert_envelope(await response.get_json(), 404, "Not found.")
+
+
+async def test_wrong_method_is_405_with_allow_header(client: Client) -> None:
+    response = await client.delete("/runs")
+    assert response.status_code == 405
+    assert_envelope(await response.get_json(), 405, "Method not allowed.")
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+async def test_routing_errors_come_before_authentication(client: Client) -> None:
+    assert (await client.get("/runs/x/nope")).status_code == 404
+    assert (await client.put("/health")).status_code == 405
+
+
+async def test_discovery_routes_are_public(client: Client) -> None:
+    assert await (await client.get("/health")).get_json() == {"status": "ok"}
+    root = await (await client.get("/")).get_json()
+    assert root["urls"]["openapi_url"] == "/openapi.json"
+    assert (await client.get("/openapi.json")).status_code == 200
+
+
+async def test_common_headers(client: Client) -> None:
+    for path in ("/health", "/nope"):
+        response = await client.get(path)
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_user_returns_the_login(client: Client, auth_headers: dict[str, str]) -> None:
+    response = await client.get("/user", headers=auth_headers)
+    assert await response.get_json() == {"login": "alice"}
+
+
+async def test_unexpected_exception_is_a_generic_500_without_trace(
+    app: Quart, client: Client, auth_headers: dict[str, str], caplog: Any
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/boom", "boom", boom)
+    response = await client.get("/boom", headers=auth_headers)
+    assert response.status_code == 500
+    body = await response.get_json()
+    assert_envelope(body, 500, "Internal server error.")
+    assert "secret internals" not in await response.get_data(as_text=True)
+    assert "secret internals" in caplog.text  # logged for the operator

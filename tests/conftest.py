@@ -1,0 +1,71 @@
+"""Shared fixtures: real settings from a real server.toml, real keys, real JWTs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from fabro.app import create_app
+from fabro.auth.keys import ensure_key_pair, mint_token
+from fabro.config import Settings, load_settings
+from fabro.services import Services
+
+USER = "alice"
+
+
+def write_config(directory: Path, extra: str = "") -> Path:
+    """A server.toml with JWT authentication for `alice`, data kept under ``directory``."""
+    path = directory / "server.toml"
+    path.write_text(
+        f'data_dir = "{directory / "data"}"\n'
+        "[api]\n"
+        'authentication_strategies = ["jwt"]\n'
+        "[web.auth]\n"
+        f'allowed_usernames = ["{USER}"]\n' + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    ensure_key_pair(tmp_path / "data" / "keys")
+    return load_settings(write_config(tmp_path), env={"HOME": str(tmp_path)}).settings
+
+
+@pytest.fixture
+def make_token(settings: Settings) -> Callable[..., str]:
+    key = ensure_key_pair(settings.keys_dir)
+
+    def make(user: str = USER, ttl_s: int = 3600) -> str:
+        return mint_token(key, subject=user, issuer=settings.api.jwt.issuer, ttl_s=ttl_s)
+
+    return make
+
+
+@pytest.fixture
+def auth_headers(make_token: Callable[..., str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {make_token()}"}
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    opened = await Services.open(settings, env={"HOME": str(settings.data_dir.parent)})
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def app(settings: Settings, services: Services) -> AsyncIterator[Quart]:
+    application = create_app(settings, services)
+    async with application.test_app():
+        yield application
+
+
+@pytest.fixture
+def client(app: Quart) -> Client:
+    return app.test_client()
