@@ -160,7 +160,10 @@ def tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
         verified = getattr(ssl_object, "get_verified_chain", None)
         ders: list[bytes] = list(verified()) if verified is not None else [leaf]
         chain = [ssl.DER_cert_to_PEM_cert(der) for der in ders]
-        name = x509.load_der_x509_certificate(leaf).subject.rfc4514_string()
+        try:
+            name = x509.load_der_x509_certificate(leaf).subject.rfc4514_string()
+        except ValueError:  # OpenSSL accepted it; a stricter parser may not. The CN check decides.
+            name = None
     return {
         "client_cert_chain": chain,
         "client_cert_name": name,
@@ -189,7 +192,9 @@ class _TlsExtensionApp:
         if scope["type"] in ("http", "websocket"):
             extensions = scope.setdefault("extensions", {})
             if extensions is not None:
-                extensions["tls"] = dict(self.tls)  # a fresh copy per request
+                # A fresh copy per request: the app may mutate its scope.
+                chain = list(self.tls.get("client_cert_chain") or [])
+                extensions["tls"] = {**self.tls, "client_cert_chain": chain}
         await self.app(scope, receive, send, sync_spawn, call_soon)
 
 

@@ -15,6 +15,7 @@ import httpx
 
 from fabro import __version__
 from fabro.auth.keys import (
+    PRIVATE_KEY_ENV,
     UnusableKeyError,
     default_private_key_path,
     mint_token,
@@ -27,7 +28,6 @@ from fabro.errors import StartupError
 
 DEFAULT_SERVER = "http://127.0.0.1:3000"
 AUTO_TOKEN_TTL_S = 5 * 60
-PRIVATE_KEY_ENV = "FABRO_JWT_PRIVATE_KEY"
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,10 @@ def bearer_token(authorization: str | None) -> str | None:
     """The token of a `Bearer` Authorization header (scheme case-insensitive), else None."""
     if authorization is None:
         return None
-    scheme, _, rest = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    parts = authorization.split(None, 1)
+    if not parts or parts[0].lower() != "bearer":
         return None
-    return rest.strip()
+    return parts[1].strip() if len(parts) == 2 else ""
 
 
 class JwtAuthenticator:

@@ -16,6 +16,7 @@ from fabro.config import Settings
 from fabro.errors import StartupError
 
 PRIVATE_KEY_NAME = "jwt_ed25519.pem"
+PRIVATE_KEY_ENV = "FABRO_JWT_PRIVATE_KEY"
 PUBLIC_KEY_NAME = "jwt_ed25519.pub.pem"
 
 

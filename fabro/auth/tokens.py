@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from fabro.auth.keys import (
+    PRIVATE_KEY_ENV,
     UnusableKeyError,
     default_private_key_path,
     mint_token,
@@ -20,7 +21,6 @@ from fabro.auth.keys import (
 from fabro.config import load_settings
 from fabro.errors import StartupError
 
-PRIVATE_KEY_ENV = "FABRO_JWT_PRIVATE_KEY"
 MAX_TTL_S = 30 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"\s*(\d+)\s*([smhd]?)\s*")

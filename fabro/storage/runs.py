@@ -165,7 +165,7 @@ async def remember_idempotency_key(tx: Transaction, record: IdempotencyRecord) -
 # ---- reads -----------------------------------------------------------------------------------
 
 
-async def get_run(db: Database, run_id: str) -> RunRecord | None:
+async def get_run(db: Database | Transaction, run_id: str) -> RunRecord | None:
     row = await db.fetchone("SELECT * FROM runs WHERE id = ?", [run_id])
     return _run_from_row(row) if row else None
 

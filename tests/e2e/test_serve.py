@@ -54,7 +54,7 @@ def test_missing_explicit_config_is_one_line_and_exit_1(tmp_path: Path) -> None:
 
 def test_malformed_config_names_file_and_line(tmp_path: Path) -> None:
     config = tmp_path / "server.toml"
-    config.write_text("[api]\nauthentication_strategies = [\"jwt\"\nx = 1\n", encoding="utf-8")
+    config.write_text('[api]\nauthentication_strategies = ["jwt"\nx = 1\n', encoding="utf-8")
     result = _serve(["--config", str(config)], tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {config}:")

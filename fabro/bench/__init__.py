@@ -1,0 +1,1 @@
+"""Benchmarks run by `scripts/bench <subcommand>` (parse; engine and api come later)."""

@@ -1,0 +1,113 @@
+"""Stages inside stages: parallel branches and manager child workflows (engine.md §9.5, §9.8)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from fabro.clock import now_ts
+from fabro.engine.outcome import Outcome, StageError
+from fabro.engine.routing import stage_id
+from fabro.engine.stage import RunSpec, StageRun
+from fabro.engine.state import EngineState
+from fabro.events.types import ParallelBranchCompleted, ParallelBranchStarted, WorkflowRunStarted
+from fabro.storage.stages import StageFinish, StageRecord
+from fabro.workflow.model import Graph
+
+if TYPE_CHECKING:
+    from fabro.engine.runner import Engine, EngineResult
+
+
+async def run_branch(
+    engine: Engine, parent: StageRun, node_id: str, context: dict[str, Any], index: int
+) -> Outcome:
+    """Execute a branch's target node once (no retries) and store it as a stage."""
+    node = engine.graph.nodes.get(node_id)
+    if node is None:
+        return Outcome.fail(f"node not found: {node_id}")
+    visits = engine.state.node_visits.get(node_id, 0) + 1
+    engine.state.node_visits[node_id] = visits  # a branch run counts as a visit (no limit)
+    sid = stage_id(node_id, visits)
+    await engine.recorder.emit(ParallelBranchStarted(branch=node_id, index=index))
+    await engine.recorder.stage_started(
+        StageRecord(
+            run_id=engine.spec.run_id,
+            stage_id=sid,
+            node_id=node_id,
+            name=node.label,
+            visit=visits,
+            stage_index=index,
+            status="running",
+            started_at=now_ts(),
+            handler_type=node.kind,
+            parallel_parent=parent.stage_id,
+        ),
+        None,
+    )
+    started = time.monotonic()
+    try:
+        outcome = await engine.execute(node, sid, 1, context)
+    except StageError as error:
+        outcome = Outcome.fail(error.message, error.failure_class or "")
+    duration_ms = int((time.monotonic() - started) * 1000)
+    outcome = outcome.with_(duration_ms=duration_ms)
+    usage = outcome.usage
+    await engine.recorder.stage_finished(
+        sid,
+        StageFinish(
+            status="failed" if outcome.status == "fail" else "completed",
+            finished_at=now_ts(),
+            duration_ms=duration_ms,
+            attempts=1,
+            outcome=outcome.to_json(),
+            model=usage.model if usage else None,
+            usage=_counts(outcome),
+            cost=usage.cost if usage else None,
+        ),
+        [
+            ParallelBranchCompleted(
+                branch=node_id, index=index, duration_ms=duration_ms, status=outcome.status
+            )
+        ],
+        None,
+        None,
+    )
+    return outcome
+
+
+async def run_child(
+    engine: Engine, parent: StageRun, graph: Graph, context: dict[str, Any]
+) -> EngineResult:
+    """Run a child workflow in-process; its events go to the parent's stream, one level down."""
+    from fabro.engine.runner import Engine
+
+    spec = RunSpec(
+        run_id=f"{engine.spec.run_id}_child_{parent.node.id}",
+        graph=graph,
+        run_dir=engine.spec.run_dir / "children" / parent.stage_id,
+        work_dir=engine.spec.work_dir,
+        workflow_dir=engine.spec.workflow_dir,
+        vars=engine.spec.vars,
+        llm=engine.spec.llm,
+    )
+    recorder = engine.recorder.child()
+    child = Engine(spec, engine.deps, recorder, control=engine.control, handlers=engine.handlers)
+    await recorder.emit(WorkflowRunStarted(name=graph.name, run_id=spec.run_id))
+    state = EngineState(context=context)
+    return await child.run(state)
+
+
+def _counts(outcome: Outcome) -> dict[str, int]:
+    usage = outcome.usage
+    if usage is None:
+        return {}
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the task is being discarded
+        pass

@@ -1,0 +1,261 @@
+"""Agent and prompt stages through the provider protocol (engine.md §9.2).
+
+A prompt stage is one model call without tools; an agent stage loops over model calls and
+tool calls until the model answers without tools or the turn limit is reached. Which backend
+answers (a real provider or the simulated one) is the EngineDeps' choice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fabro.engine.directives import apply_directive, find_directive
+from fabro.engine.outcome import Outcome, PermanentError, RetryableError
+from fabro.engine.stage import StageRun
+from fabro.engine.steering import take_steering
+from fabro.events.agent import (
+    AgentError,
+    AssistantMessage,
+    LlmRetry,
+    SessionEnded,
+    SessionStarted,
+    TokenUsage,
+    ToolCallCompleted,
+    ToolCallStarted,
+    TurnLimitReached,
+)
+from fabro.events.types import Agent, Prompt, StageUsage
+from fabro.llm.provider import LlmError, LlmRequest, Message, RetryNotice, ToolCall, ToolSpec
+from fabro.llm.resolve import LevelChoice, Resolved, resolve_model
+from fabro.llm.usage import Usage, cost
+from fabro.workflow.model import Node
+
+MEMORY_FILES = ("AGENTS.md", "CLAUDE.md")
+MEMORY_LIMIT = 32 * 1024
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    output: str
+    is_error: bool = False
+    written: str | None = None  # a path written by write_file (files_touched)
+
+
+ToolFn = Callable[[StageRun, dict[str, object]], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    spec: ToolSpec
+    run: ToolFn
+
+
+# The agent tools (shell, read_file, write_file, list_files) arrive with the real providers.
+AGENT_TOOLS: dict[str, Tool] = {}
+
+
+def resolve_stage_model(node: Node, stage: StageRun) -> Resolved:
+    levels = stage.spec.llm
+    return resolve_model(
+        node=LevelChoice(node.llm_model, node.llm_provider),
+        run_override=levels.run_override,
+        run_config=levels.run_config,
+        server_default=levels.server_default,
+        graph_default=LevelChoice(stage.graph.default_model, stage.graph.default_provider),
+    )
+
+
+def system_prompt(node: Node, work_dir: Path, tools: list[ToolSpec]) -> str:
+    lines = [
+        "You are an agent executing one stage of a fabro workflow.",
+        f"The working directory is {work_dir}; all paths are relative to it.",
+    ]
+    if tools:
+        lines.append("Tools: " + ", ".join(tool.name for tool in tools) + ".")
+    lines.append(
+        "To steer the workflow, end your answer with a JSON object such as "
+        '{"preferred_next_label": "...", "outcome": "success|fail|retry", '
+        '"failure_reason": "...", "suggested_next_ids": ["..."], "context_updates": {}}.'
+    )
+    if node.project_memory:
+        for name in MEMORY_FILES:
+            path = work_dir / name
+            if path.is_file():
+                text = path.read_bytes()[:MEMORY_LIMIT].decode("utf-8", errors="replace")
+                lines.append(f"\n## {name}\n{text}")
+    return "\n".join(lines)
+
+
+def stage_prompt(node: Node, stage: StageRun, steering: list[str]) -> str:
+    preamble = str(stage.context.get("current.preamble") or "")
+    text = f"{preamble}\n\n{node.prompt}" if preamble else node.prompt
+    if steering:
+        text += "\n\n## Steering\n" + "\n".join(f"- {entry}" for entry in steering)
+    return text
+
+
+async def prompt(node: Node, stage: StageRun) -> Outcome:
+    return await _llm_stage(node, stage, tools={})
+
+
+async def agent(node: Node, stage: StageRun) -> Outcome:
+    return await _llm_stage(node, stage, tools=AGENT_TOOLS)
+
+
+async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Outcome:
+    resolved = resolve_stage_model(node, stage)
+    if resolved.model is None:
+        raise PermanentError(f"No model known for provider '{resolved.provider}'")
+    model = resolved.model
+    backend = stage.deps.llm
+    specs = [] if backend.simulated else [tool.spec for tool in tools.values()]
+    text = stage_prompt(node, stage, await take_steering(stage))
+    stage.write_artifact("prompt.md", text)
+    await stage.emit(Prompt(stage=node.id, text=text))
+    await stage.add_turn("system", text)
+    await stage.emit(Agent(stage=node.id, event=SessionStarted()))
+
+    async def on_retry(notice: RetryNotice) -> None:
+        await stage.emit(
+            Agent(
+                stage=node.id,
+                event=LlmRetry(
+                    provider=notice.provider,
+                    model=notice.model,
+                    attempt=notice.attempt,
+                    delay_secs=notice.delay_secs,
+                    error=notice.error,
+                ),
+            )
+        )
+
+    messages: list[Message] = [Message("user", text)]
+    system = system_prompt(node, stage.work_dir, specs)
+    usage = Usage()
+    files_touched: list[str] = []
+    calls = 0
+    response_text = ""
+    while True:
+        if calls and tools:
+            for entry in await take_steering(stage):
+                messages.append(Message("user", entry))
+        request = LlmRequest(
+            provider=resolved.provider,
+            model=model,
+            messages=list(messages),
+            system=system,
+            tools=specs,
+            max_tokens=node.max_tokens,
+            reasoning_effort=node.reasoning_effort,
+            stage=node.id,
+        )
+        try:
+            response = await backend.complete(request, on_retry)
+        except LlmError as error:
+            await stage.emit(Agent(stage=node.id, event=AgentError(error=error.message)))
+            if error.retryable:
+                raise RetryableError(error.message, error.failure_class) from None
+            return Outcome.fail(error.message, error.failure_class)
+        calls += 1
+        usage = usage + response.usage
+        response_text = response.text
+        await stage.emit(
+            Agent(
+                stage=node.id,
+                event=AssistantMessage(
+                    text=response.text,
+                    model=response.model or model,
+                    usage=TokenUsage(
+                        input_tokens=response.usage.input_tokens,
+                        output_tokens=response.usage.output_tokens,
+                        total_tokens=response.usage.total_tokens,
+                    ),
+                    tool_call_count=len(response.tool_calls),
+                ),
+            )
+        )
+        if not response.tool_calls or not tools:
+            await stage.add_turn("assistant", response.text)
+            break
+        messages.append(Message("assistant", response.text, tool_calls=response.tool_calls))
+        uses = []
+        for call in response.tool_calls:
+            result, duration_ms = await _run_tool(stage, node, tools, call)
+            if result.written:
+                files_touched.append(result.written)
+            messages.append(Message("tool", result.output, tool_call_id=call.id, is_error=result.is_error))
+            uses.append(
+                {
+                    "id": call.id,
+                    "tool_name": call.name,
+                    "input": json.dumps(call.arguments, ensure_ascii=False),
+                    "result": result.output,
+                    "is_error": result.is_error,
+                    "duration_ms": duration_ms,
+                }
+            )
+        await stage.add_turn("tool", response.text or None, uses)
+        if calls >= node.max_turns:
+            await stage.emit(Agent(stage=node.id, event=TurnLimitReached(max_turns=node.max_turns)))
+            await stage.emit(Agent(stage=node.id, event=SessionEnded()))
+            return Outcome.fail(
+                f"Agent turn limit reached ({node.max_turns} turns)", "budget_exhausted"
+            )
+    await stage.emit(Agent(stage=node.id, event=SessionEnded()))
+    stage.write_artifact("response.md", response_text)
+    outcome = Outcome.success(
+        f"Stage completed: {node.id}",
+        context_updates={
+            "last_stage": node.id,
+            "last_response": response_text[:200],
+            f"response.{node.id}": response_text,
+        },
+        usage=StageUsage(
+            model=model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens or None,
+            cache_write_tokens=usage.cache_write_tokens or None,
+            reasoning_tokens=usage.reasoning_tokens or None,
+            cost=0.0 if backend.simulated else cost(model, usage),
+        ),
+        files_touched=list(dict.fromkeys(files_touched)),
+    )
+    directive = find_directive(response_text)
+    return apply_directive(outcome, directive) if directive else outcome
+
+
+async def _run_tool(
+    stage: StageRun, node: Node, tools: dict[str, Tool], call: ToolCall
+) -> tuple[ToolResult, int]:
+    await stage.emit(
+        Agent(
+            stage=node.id,
+            event=ToolCallStarted(
+                tool_name=call.name, tool_call_id=call.id, arguments=dict(call.arguments)
+            ),
+        )
+    )
+    started = time.monotonic()
+    tool = tools.get(call.name)
+    if tool is None:
+        result = ToolResult(f"Unknown tool: {call.name}", is_error=True)
+    else:
+        result = await tool.run(stage, dict(call.arguments))
+    duration_ms = int((time.monotonic() - started) * 1000)
+    await stage.emit(
+        Agent(
+            stage=node.id,
+            event=ToolCallCompleted(
+                tool_name=call.name,
+                tool_call_id=call.id,
+                output=result.output,
+                is_error=result.is_error,
+            ),
+        )
+    )
+    return result, duration_ms

@@ -1,0 +1,260 @@
+"""Run status transitions (engine.md §1, §3, §5, §7), each committed with its event.
+
+Shared by the server's scheduler and by standalone `fabro run`: creating a run, starting it
+(run folder, working directory), recovering it after a crash, pausing, unpausing and
+cancelling. The engine itself only writes stage progress and the terminal status.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ulid import ULID
+
+from fabro.clock import now_ts
+from fabro.engine.recorder import Publish
+from fabro.events.redact import Redactor
+from fabro.events.types import (
+    FabroErrorPayload,
+    RunCancelled,
+    RunEvent,
+    RunPaused,
+    RunQueued,
+    RunResumed,
+    WorkflowRunFailed,
+    WorkflowRunStarted,
+)
+from fabro.storage import questions, runs, stages
+from fabro.storage.db import Database, Transaction
+from fabro.storage.records import EventRecord, NewEvent, RunRecord
+from fabro.workflow.model import Graph
+
+CANCELLABLE = ("queued", "starting", "running", "paused")
+
+
+def new_run_id() -> str:
+    return str(ULID())
+
+
+def default_title(goal: str, graph: Graph) -> str:
+    """The first line of the goal cut to 100 characters, else the label, else the name."""
+    first = goal.strip().splitlines()[0].strip() if goal.strip() else ""
+    if first:
+        return first[:100]
+    return graph.label or graph.name
+
+
+@dataclass(frozen=True)
+class NewRun:
+    graph: Graph
+    dot_source: str
+    title: str
+    goal: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, str] = field(default_factory=dict)
+    workflow_slug: str | None = None
+    source_name: str = "graph.dot"
+    config: dict[str, Any] = field(default_factory=dict)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+    created_by: str | None = None
+
+
+class Lifecycle:
+    """Status transitions of the runs of one database."""
+
+    def __init__(self, db: Database, publish: Publish, redactor: Redactor, data_dir: Path) -> None:
+        self.db = db
+        self.publish = publish
+        self.redactor = redactor
+        self.data_dir = data_dir
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.data_dir / "runs" / run_id
+
+    async def _append(self, tx: Transaction, run_id: str, *events: RunEvent) -> list[EventRecord]:
+        new = [NewEvent.of(self.redactor.value(event.to_json())) for event in events]
+        return await runs.append_events(tx, run_id, new, now_ts())
+
+    def _publish(self, stored: Sequence[EventRecord]) -> None:
+        for record in stored:
+            self.publish(record)
+
+    async def create(
+        self,
+        new: NewRun,
+        run_id: str | None = None,
+        before_commit: Callable[[Transaction, RunRecord], Any] | None = None,
+    ) -> RunRecord:
+        """Store a queued run with `RunQueued` (seq 1); ``before_commit`` joins the transaction."""
+        ts = now_ts()
+        record = RunRecord(
+            id=run_id or new_run_id(),
+            status="queued",
+            title=new.title,
+            graph_name=new.graph.name,
+            dot_source=new.dot_source,
+            prepared_graph=new.graph.to_json(),
+            created_at=ts,
+            updated_at=ts,
+            workflow_slug=new.workflow_slug,
+            goal=new.goal,
+            labels=dict(new.labels),
+            vars=dict(new.vars),
+            source_name=new.source_name,
+            config=dict(new.config),
+            warnings=list(new.warnings),
+            dry_run=new.dry_run,
+            created_by=new.created_by,
+        )
+        async with self.db.transaction() as tx:
+            await runs.insert_run(tx, record)
+            row = await tx.fetchone("SELECT COUNT(*) FROM runs WHERE status = 'queued'")
+            position = int(row[0]) if row else 1
+            stored = await self._append(tx, record.id, RunQueued(run_id=record.id, queue_position=position))
+            if before_commit is not None:
+                await before_commit(tx, record)
+        self._publish(stored)
+        return record
+
+    async def start(self, run: RunRecord, workflow_dir: Path | None = None) -> Path | None:
+        """queued -> starting -> running (engine.md §3); returns the working directory.
+
+        On a setup error the run fails with `Engine error: <reason>` and None is returned.
+        """
+        ts = now_ts()
+        async with self.db.transaction() as tx:
+            moved = await runs.transition(
+                tx, run.id, ["queued", "starting"], status="starting", updated_at=ts
+            )
+        if moved is None:
+            return None
+        try:
+            work_dir = self.prepare_dirs(moved, workflow_dir)
+        except OSError as exc:
+            await self.fail(moved.id, f"cannot set up the run: {exc.strerror or exc}")
+            return None
+        except ValueError as exc:
+            await self.fail(moved.id, str(exc))
+            return None
+        ts = now_ts()
+        async with self.db.transaction() as tx:
+            running = await runs.transition(
+                tx,
+                run.id,
+                ["starting"],
+                status="running",
+                started_at=moved.started_at or ts,
+                updated_at=ts,
+                owner_pid=os.getpid(),
+            )
+            if running is None:
+                return None
+            stored = await self._append(
+                tx, run.id, WorkflowRunStarted(name=run.graph_name, run_id=run.id)
+            )
+        self._publish(stored)
+        return work_dir
+
+    def prepare_dirs(self, run: RunRecord, workflow_dir: Path | None) -> Path:
+        """`runs/<id>/graph.dot` and the working directory (idempotent, for recovery)."""
+        folder = self.run_dir(run.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / run.source_name).write_text(run.dot_source, encoding="utf-8")
+        directory = run.config.get("directory")
+        if directory:
+            path = Path(str(directory)).expanduser()
+            if not path.is_absolute():
+                path = (workflow_dir or folder) / path
+            if not path.is_dir():
+                raise ValueError(f"working directory does not exist: {path}")
+            return path.resolve()
+        work = folder / "work"
+        work.mkdir(exist_ok=True)
+        return work.resolve()
+
+    async def fail(self, run_id: str, message: str) -> None:
+        ts = now_ts()
+        error = FabroErrorPayload(kind="engine", message=message, failure_class="deterministic")
+        async with self.db.transaction() as tx:
+            failed = await runs.transition(
+                tx,
+                run_id,
+                CANCELLABLE,
+                status="failed",
+                error_message=f"Engine error: {message}",
+                finished_at=ts,
+                updated_at=ts,
+            )
+            if failed is None:
+                return
+            stored = await self._append(tx, run_id, WorkflowRunFailed(error=error, duration_ms=0))
+        self._publish(stored)
+
+    async def resumed(self, run_id: str, reason: str) -> RunRecord | None:
+        """Recovery (or `fabro run --resume`): claim the run for this process; RunResumed."""
+        ts = now_ts()
+        async with self.db.transaction() as tx:
+            run = await runs.get_run(tx, run_id)
+            if run is None or run.is_terminal and run.status != "cancelled":
+                return None
+            status = "paused" if run.status == "paused" else "running"
+            moved = await runs.transition(
+                tx,
+                run_id,
+                ["starting", "running", "paused", "cancelled"],
+                status=status,
+                owner_pid=os.getpid(),
+                started_at=run.started_at or ts,
+                finished_at=None,
+                updated_at=ts,
+            )
+            stored = await self._append(tx, run_id, RunResumed(run_id=run_id, reason=reason))
+        self._publish(stored)
+        return moved
+
+    async def pause(self, run_id: str) -> RunRecord | None:
+        return await self._move(run_id, ["running"], "paused", RunPaused(run_id=run_id))
+
+    async def unpause(self, run_id: str) -> RunRecord | None:
+        return await self._move(
+            run_id, ["paused"], "running", RunResumed(run_id=run_id, reason="unpause")
+        )
+
+    async def cancel(self, run_id: str) -> RunRecord | None:
+        """Any non-terminal run -> cancelled, with its running stage and questions closed."""
+        ts = now_ts()
+        async with self.db.transaction() as tx:
+            current = await runs.get_run(tx, run_id)
+            if current is None or current.status not in CANCELLABLE:
+                return None
+            node = current.current_node if current.status in ("running", "paused") else None
+            moved = await runs.transition(
+                tx,
+                run_id,
+                CANCELLABLE,
+                status="cancelled",
+                finished_at=ts,
+                updated_at=ts,
+                owner_pid=None,
+            )
+            await stages.close_running_stages(tx, run_id, "cancelled", ts)
+            await questions.withdraw_pending(tx, run_id, ts)
+            stored = await self._append(tx, run_id, RunCancelled(run_id=run_id, node_id=node))
+        self._publish(stored)
+        return moved
+
+    async def _move(
+        self, run_id: str, allowed: list[str], status: str, event: RunEvent
+    ) -> RunRecord | None:
+        async with self.db.transaction() as tx:
+            moved = await runs.transition(tx, run_id, allowed, status=status, updated_at=now_ts())
+            if moved is None:
+                return None
+            stored = await self._append(tx, run_id, event)
+        self._publish(stored)
+        return moved

@@ -1,0 +1,183 @@
+"""Human-gate questions: stored first, then waited on; answers are stored before anyone wakes.
+
+The ``QuestionDesk`` owns the questions of one database: it creates (or, after recovery,
+reuses) a stage's question, records answers with a guarded UPDATE so two concurrent answers
+cannot both win, and wakes the waiting stage only after the answer is committed. Where the
+answer comes from is an ``Interviewer``: the HTTP API (the server waits), the terminal, or
+``--auto-approve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from fabro.clock import now_ts
+from fabro.storage import questions
+from fabro.storage.db import Database
+from fabro.storage.questions import QuestionRecord
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as submitted (api.md §6.10); exactly one form is used, by precedence."""
+
+    value: str | None = None
+    selected_option_key: str | None = None
+    selected_option_keys: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        if self.selected_option_key is not None:
+            data["selected_option_key"] = self.selected_option_key
+        if self.selected_option_keys:
+            data["selected_option_keys"] = list(self.selected_option_keys)
+        if self.value is not None:
+            data["value"] = self.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Answer:
+        return cls(
+            value=data.get("value"),
+            selected_option_key=data.get("selected_option_key"),
+            selected_option_keys=tuple(data.get("selected_option_keys") or ()),
+        )
+
+    @property
+    def text(self) -> str:
+        """The text form used in `InterviewCompleted.answer`."""
+        if self.selected_option_key is not None:
+            return self.selected_option_key
+        if self.selected_option_keys:
+            return ", ".join(self.selected_option_keys)
+        return self.value or ""
+
+
+class QuestionDesk:
+    """Stored questions of one database and the in-process waiters for their answers."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._waiters: dict[tuple[str, str], asyncio.Event] = {}
+
+    async def open(
+        self,
+        *,
+        run_id: str,
+        stage_id: str,
+        node_id: str,
+        text: str,
+        options: list[dict[str, str]],
+        allow_freeform: bool,
+    ) -> tuple[QuestionRecord, bool]:
+        """The stage's question: reused after recovery when it exists and is not closed.
+
+        Returns (question, created).
+        """
+        async with self.db.transaction() as tx:
+            existing = await questions.latest_for_stage(tx, run_id, stage_id)
+            # A stage id repeats only when an interrupted stage re-runs after recovery.
+            if existing is not None and existing.status in ("pending", "answered"):
+                return existing, False
+            record = await questions.create_question(
+                tx,
+                run_id=run_id,
+                stage_id=stage_id,
+                node_id=node_id,
+                text=text,
+                question_type="multiple_choice",
+                options=options,
+                allow_freeform=allow_freeform,
+                created_at=now_ts(),
+            )
+        return record, True
+
+    async def answer(self, run_id: str, qid: str, answer: Answer, by: str | None) -> bool:
+        """Commit an answer if the question is pending, then wake its waiter."""
+        async with self.db.transaction() as tx:
+            accepted = await questions.answer_question(
+                tx, run_id, qid, answer.to_json(), by, now_ts()
+            )
+        if accepted:
+            self._event(run_id, qid).set()
+        return accepted
+
+    async def wait(self, record: QuestionRecord, timeout_s: float | None) -> Answer | None:
+        """The stored answer, waiting for it if needed; None on timeout."""
+        event = self._event(record.run_id, record.qid)
+        try:
+            while True:
+                current = await questions.get_question(self.db, record.run_id, record.qid)
+                if current is not None and current.status == "answered" and current.answer:
+                    return Answer.from_json(current.answer)
+                if current is None or current.status != "pending":
+                    return None
+                event.clear()
+                try:
+                    # Re-check the store now and then: another process (a second server on the
+                    # same data dir) may have answered without waking us.
+                    await asyncio.wait_for(event.wait(), timeout=min(timeout_s or 5.0, 5.0))
+                except TimeoutError:
+                    if timeout_s is not None:
+                        timeout_s -= 5.0
+                        if timeout_s <= 0:
+                            return None
+        finally:
+            self._waiters.pop((record.run_id, record.qid), None)
+
+    async def close(self, record: QuestionRecord, status: str) -> None:
+        """Expire or withdraw a question that is still pending."""
+        async with self.db.transaction() as tx:
+            await questions.close_question(tx, record.run_id, record.qid, status, now_ts())
+        self._event(record.run_id, record.qid).set()
+
+    def _event(self, run_id: str, qid: str) -> asyncio.Event:
+        return self._waiters.setdefault((run_id, qid), asyncio.Event())
+
+
+NoAnswer = Literal["timeout", "skipped"]
+
+
+class Interviewer(Protocol):
+    """Where answers come from: an Answer, or why there is none."""
+
+    async def ask(
+        self, desk: QuestionDesk, question: QuestionRecord, timeout_s: float | None
+    ) -> Answer | NoAnswer: ...
+
+    @property
+    def waits_for_people(self) -> bool:
+        """True when answering takes a person's time (the stall watchdog is suspended)."""
+        ...
+
+
+class StoredAnswers:
+    """The server's interviewer: answers arrive over HTTP and are read from the store."""
+
+    waits_for_people = True
+
+    async def ask(
+        self, desk: QuestionDesk, question: QuestionRecord, timeout_s: float | None
+    ) -> Answer | NoAnswer:
+        answer = await desk.wait(question, timeout_s)
+        return "timeout" if answer is None else answer
+
+
+class AutoApprove:
+    """`--auto-approve`: the first option (free text `auto-approved` when there is none)."""
+
+    waits_for_people = False
+
+    async def ask(
+        self, desk: QuestionDesk, question: QuestionRecord, timeout_s: float | None
+    ) -> Answer | NoAnswer:
+        if question.status == "answered" and question.answer:
+            return Answer.from_json(question.answer)
+        if question.options:
+            answer = Answer(selected_option_key=question.options[0]["key"])
+        else:
+            answer = Answer(value="auto-approved")
+        await desk.answer(question.run_id, question.qid, answer, "auto-approve")
+        return answer

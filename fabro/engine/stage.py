@@ -1,0 +1,148 @@
+"""What a handler sees: the Handler protocol and the StageRun it is given."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fabro.clock import Clock, SystemClock
+from fabro.engine.outcome import Outcome
+from fabro.engine.recorder import Recorder
+from fabro.events.types import RunEvent
+from fabro.llm.provider import LlmBackend
+from fabro.llm.resolve import LevelChoice
+from fabro.workflow.model import Graph, Node
+
+if TYPE_CHECKING:
+    from fabro.engine.questions import Interviewer, QuestionDesk
+    from fabro.engine.runner import EngineResult
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Handler(Protocol):
+    async def __call__(self, node: Node, stage: StageRun) -> Outcome: ...
+
+
+@dataclass(frozen=True)
+class LlmLevels:
+    """Run-wide model/provider levels of engine.md §10.1 (the node and graph levels come later)."""
+
+    run_override: LevelChoice = field(default_factory=LevelChoice)
+    run_config: LevelChoice = field(default_factory=LevelChoice)
+    server_default: LevelChoice = field(default_factory=LevelChoice)
+
+
+@dataclass
+class EngineDeps:
+    """The long-lived collaborators of every engine in a process."""
+
+    llm: LlmBackend
+    interviewer: Interviewer
+    desk: QuestionDesk
+    env: Mapping[str, str]
+    dry_run: bool = False
+    clock: Clock = field(default_factory=SystemClock)
+    sleep: Sleep = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass
+class RunSpec:
+    """One run as the engine executes it."""
+
+    run_id: str
+    graph: Graph
+    run_dir: Path  # <data_dir>/runs/<run_id>
+    work_dir: Path
+    workflow_dir: Path | None = None  # folder of the workflow file (manager child files)
+    vars: dict[str, str] = field(default_factory=dict)
+    llm: LlmLevels = field(default_factory=LlmLevels)
+
+
+class Watchdog:
+    """Tracks inactivity; waiting for a human, a wait node or a pause does not count."""
+
+    def __init__(self, recorder: Recorder, clock: Clock) -> None:
+        self.recorder = recorder
+        self.clock = clock
+        self.suspended = 0
+
+    @contextmanager
+    def suspend(self) -> Iterator[None]:
+        self.suspended += 1
+        try:
+            yield
+        finally:
+            self.suspended -= 1
+            self.recorder.last_activity = self.clock.monotonic()
+
+    def idle_s(self) -> float:
+        if self.suspended:
+            return 0.0
+        return self.clock.monotonic() - self.recorder.last_activity
+
+
+class Engineish(Protocol):
+    """The parts of the engine a handler may call back into (parallel, manager)."""
+
+    async def run_branch(
+        self, parent: StageRun, node_id: str, context: dict[str, Any], index: int
+    ) -> Outcome: ...
+
+    async def run_child(
+        self, parent: StageRun, graph: Graph, context: dict[str, Any]
+    ) -> EngineResult: ...
+
+
+@dataclass
+class StageRun:
+    """One stage execution, as its handler sees it."""
+
+    spec: RunSpec
+    node: Node
+    stage_id: str
+    attempt: int
+    context: Mapping[str, Any]  # a snapshot; handlers return context_updates instead
+    deps: EngineDeps
+    recorder: Recorder
+    watchdog: Watchdog
+    engine: Engineish
+    logs: list[str] = field(default_factory=list)
+
+    @property
+    def graph(self) -> Graph:
+        return self.spec.graph
+
+    @property
+    def run_id(self) -> str:
+        return self.spec.run_id
+
+    @property
+    def work_dir(self) -> Path:
+        return self.spec.work_dir
+
+    @property
+    def stage_dir(self) -> Path:
+        """`<run_dir>/nodes/<stage_id>/` for this stage's artifacts (created on demand)."""
+        path = self.spec.run_dir / "nodes" / self.stage_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    async def emit(self, *events: RunEvent) -> None:
+        await self.recorder.emit(*events)
+
+    async def add_turn(
+        self, kind: str, content: str | None, tools: list[dict[str, Any]] | None = None
+    ) -> None:
+        await self.recorder.add_turn(self.stage_id, kind, content, tools)
+
+    def write_artifact(self, name: str, text: str) -> Path:
+        path = self.stage_dir / name
+        path.write_text(text, encoding="utf-8")
+        return path

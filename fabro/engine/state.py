@@ -1,0 +1,81 @@
+"""The engine's durable state: everything a checkpoint holds (api.md §6.6)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fabro.workflow.model import Graph
+
+
+@dataclass
+class EngineState:
+    context: dict[str, Any] = field(default_factory=dict)
+    logs: list[str] = field(default_factory=list)
+    completed_nodes: list[str] = field(default_factory=list)
+    node_outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    node_retries: dict[str, int] = field(default_factory=dict)
+    node_visits: dict[str, int] = field(default_factory=dict)
+    loop_failure_signatures: dict[str, int] = field(default_factory=dict)
+    restart_failure_signatures: dict[str, int] = field(default_factory=dict)
+    current_node: str | None = None  # the node whose completion produced the checkpoint
+    next_node_id: str | None = None
+
+    @classmethod
+    def fresh(cls, graph: Graph, run_id: str, work_dir: str) -> EngineState:
+        """A new run (or a loop restart): graph attributes, run id, working directory."""
+        state = cls()
+        state.reset_context(graph, run_id, work_dir)
+        return state
+
+    def reset_context(self, graph: Graph, run_id: str, work_dir: str) -> None:
+        self.context = {
+            **graph.context_attrs(),
+            "internal.run_id": run_id,
+            "internal.work_dir": work_dir,
+        }
+        if not graph.goal:
+            self.context.pop("graph.goal", None)
+        self.logs = []
+
+    @property
+    def stage_index(self) -> int:
+        """Stages recorded since the run (or the last loop restart) began."""
+        return len(self.completed_nodes)
+
+    def checkpoint(self, timestamp: str) -> dict[str, Any]:
+        """The checkpoint JSON; optional maps are omitted when empty."""
+        data: dict[str, Any] = {
+            "timestamp": timestamp,
+            "current_node": self.current_node or "",
+            "completed_nodes": list(self.completed_nodes),
+            "node_retries": dict(self.node_retries),
+            "context_values": copy.deepcopy(self.context),
+            "logs": list(self.logs),
+        }
+        optional: dict[str, Any] = {
+            "node_outcomes": copy.deepcopy(self.node_outcomes),
+            "next_node_id": self.next_node_id,
+            "loop_failure_signatures": dict(self.loop_failure_signatures),
+            "restart_failure_signatures": dict(self.restart_failure_signatures),
+            "node_visits": dict(self.node_visits),
+        }
+        data.update({key: value for key, value in optional.items() if value})
+        return data
+
+    @classmethod
+    def from_checkpoint(cls, data: Mapping[str, Any]) -> EngineState:
+        return cls(
+            context=dict(data.get("context_values", {})),
+            logs=list(data.get("logs", [])),
+            completed_nodes=list(data.get("completed_nodes", [])),
+            node_outcomes=dict(data.get("node_outcomes", {})),
+            node_retries=dict(data.get("node_retries", {})),
+            node_visits=dict(data.get("node_visits", {})),
+            loop_failure_signatures=dict(data.get("loop_failure_signatures", {})),
+            restart_failure_signatures=dict(data.get("restart_failure_signatures", {})),
+            current_node=data.get("current_node") or None,
+            next_node_id=data.get("next_node_id"),
+        )

@@ -1,0 +1,1 @@
+"""Run and session events: their types, secret redaction, SSE encoding and the live fan-out bus."""

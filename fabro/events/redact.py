@@ -1,0 +1,147 @@
+"""Secret redaction of event payloads and context values (engine.md §12).
+
+Every string of a JSON-like value is rewritten, in order: exact secret values taken from the
+environment, well-known token patterns, bearer tokens, then ``key=value`` style secrets. Keys of
+objects are never changed. Replacements use the literal ``[REDACTED]``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import string
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar, cast
+
+REDACTED = "[REDACTED]"
+
+# Provider keys named by the spec; any other variable the command environment filters out
+# (engine.md §9.3, see is_secret_env_name) is treated the same way.
+SECRET_ENV_VARS = (
+    "ANTHROPIC_API_KEY",
+    "OPENAI_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "KIMI_API_KEY",
+    "ZAI_API_KEY",
+    "MINIMAX_API_KEY",
+    "INCEPTION_API_KEY",
+)
+MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words and numbers
+
+_SECRET_SUFFIXES = ("_API_KEY", "_SECRET", "_TOKEN", "_PASSWORD")
+_SECRET_PREFIXES = ("FABRO_JWT_",)
+_ALWAYS_KEPT = frozenset({"PATH", "HOME", "USER", "SHELL", "LANG", "TERM", "TMPDIR"})
+
+_TOKEN_PATTERN = re.compile(
+    "|".join(
+        (
+            # Not after a letter or digit, so slugs like "task-runner-timeout-handling" survive.
+            r"(?<![A-Za-z0-9])sk-ant-[A-Za-z0-9_-]{20,}",
+            r"(?<![A-Za-z0-9])sk-(?:proj-)?[A-Za-z0-9_-]{20,}",
+            r"gh[pousr]_[A-Za-z0-9]{36,}",
+            r"xox[abprs]-[A-Za-z0-9-]{10,}",
+            r"AKIA[0-9A-Z]{16}",
+            r"AIza[0-9A-Za-z_-]{35}",
+            r"eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}",
+        )
+    )
+)
+# Private key blocks. Text is often cut (command output keeps its tail), so a block without its
+# footer runs to the end of the string, and an orphan footer takes the base64 lines before it.
+_PEM_MARKER = "PRIVATE KEY-----"
+_PEM_FOOTER = re.compile(r"-----END [A-Z ]*PRIVATE KEY-----")
+_PEM_BLOCK = re.compile(
+    rf"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:{_PEM_FOOTER.pattern}|\Z)", re.DOTALL
+)
+_BASE64_OR_BREAK = frozenset(string.ascii_letters + string.digits + "+/=\r\n")
+_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{16,}")
+_KEY_VALUE = re.compile(
+    r"(?i)(api[_-]?key|secret|token|password)([\"']?\s*[:=]\s*[\"']?)([^\s\"',]{8,})"
+)
+
+T = TypeVar("T")
+
+
+def is_secret_env_name(name: str) -> bool:
+    """Whether a variable is withheld from commands (engine.md §9.3) and its value redacted."""
+    upper = name.upper()
+    if upper in _ALWAYS_KEPT:
+        return False
+    # Case-insensitive for the prefix as well: treating more names as secret is the safe side.
+    return upper.endswith(_SECRET_SUFFIXES) or upper.startswith(_SECRET_PREFIXES)
+
+
+def secret_values(env: Mapping[str, str]) -> frozenset[str]:
+    """The values of ``env`` that must never appear in a payload (long enough to be specific)."""
+    return frozenset(
+        value
+        for name, value in env.items()
+        if (name in SECRET_ENV_VARS or is_secret_env_name(name)) and len(value) >= MIN_SECRET_LENGTH
+    )
+
+
+class Redactor:
+    """Redacts strings for one fixed set of secret values."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first, so a secret that contains another one is replaced whole.
+        ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._exact = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def text(self, text: str) -> str:
+        """One string with every secret replaced."""
+        if self._exact is not None:
+            text = self._exact.sub(REDACTED, text)
+        # Key blocks before tokens: a token found inside a key would break up its base64 lines.
+        if _PEM_MARKER in text:
+            text = _redact_private_keys(text)
+        text = _TOKEN_PATTERN.sub(REDACTED, text)
+        text = _BEARER.sub(f"Bearer {REDACTED}", text)
+        return _KEY_VALUE.sub(rf"\1\2{REDACTED}", text)
+
+    def value(self, value: T) -> T:
+        """A JSON-like value with every string inside redacted; keys and non-strings unchanged."""
+        return cast(T, self._walk(value))
+
+    def _walk(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {key: self._walk(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._walk(item) for item in value]
+        if isinstance(value, tuple):
+            return tuple(self._walk(item) for item in value)
+        return value
+
+
+def _redact_private_keys(text: str) -> str:
+    text = _PEM_BLOCK.sub(REDACTED, text)
+    # Any footer left has lost its header. Walk back over the base64 lines before it by hand:
+    # a regex would rescan every long base64 run from each of its positions.
+    parts: list[str] = []
+    done = 0
+    for footer in _PEM_FOOTER.finditer(text):
+        start = footer.start()
+        while start > done and text[start - 1] in _BASE64_OR_BREAK:
+            start -= 1
+        while start < footer.start() and text[start] in "\r\n":
+            start += 1  # keep the line break before the key lines
+        parts += (text[done:start], REDACTED)
+        done = footer.end()
+    parts.append(text[done:])
+    return "".join(parts)
+
+
+@functools.lru_cache(maxsize=16)
+def redactor_for(secrets: frozenset[str]) -> Redactor:
+    """The Redactor of a set of secret values, compiled once per distinct set."""
+    return Redactor(secrets)
+
+
+def redact(value: T, env: Mapping[str, str] | None = None) -> T:
+    """Redact every string in ``value``, with secrets read from ``env`` (default: os.environ)."""
+    secrets = secret_values(os.environ if env is None else env)
+    return redactor_for(secrets).value(value)

@@ -1,0 +1,1 @@
+"""LLM backend building blocks: the model catalog, model resolution and usage accounting."""

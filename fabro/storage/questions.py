@@ -1,0 +1,208 @@
+"""Human-gate questions and steering entries: stored before anything waits on them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fabro.storage.db import Database, Row, Transaction
+
+
+@dataclass(frozen=True)
+class QuestionRecord:
+    run_id: str
+    qid: str
+    n: int
+    stage_id: str
+    node_id: str
+    text: str
+    question_type: str
+    options: list[dict[str, str]]
+    allow_freeform: bool
+    status: str  # pending | answered | expired | withdrawn
+    created_at: str
+    answer: dict[str, Any] | None = None
+    answered_by: str | None = None
+    answered_at: str | None = None
+
+
+@dataclass(frozen=True)
+class SteeringRecord:
+    run_id: str
+    n: int
+    guidance: str
+    created_at: str
+    location: dict[str, Any] | None = None
+    created_by: str | None = None
+    consumed_at: str | None = None
+    consumed_by_stage: str | None = None
+
+    @property
+    def text(self) -> str:
+        """`<guidance>` or `<guidance> (at <file>:<line>)` (engine.md §9.9)."""
+        if not self.location:
+            return self.guidance
+        where = str(self.location.get("file", ""))
+        if self.location.get("line") is not None:
+            where += f":{self.location['line']}"
+        return f"{self.guidance} (at {where})"
+
+
+def _question(row: Row) -> QuestionRecord:
+    values = dict(row)
+    values["options"] = json.loads(values["options"])
+    values["allow_freeform"] = bool(values["allow_freeform"])
+    values["answer"] = json.loads(values["answer"]) if values["answer"] else None
+    return QuestionRecord(**values)
+
+
+async def create_question(
+    tx: Transaction,
+    *,
+    run_id: str,
+    stage_id: str,
+    node_id: str,
+    text: str,
+    question_type: str,
+    options: list[dict[str, str]],
+    allow_freeform: bool,
+    created_at: str,
+) -> QuestionRecord:
+    row = await tx.fetchone(
+        "SELECT COALESCE(MAX(n), 0) + 1 FROM questions WHERE run_id = ?", [run_id]
+    )
+    n = int(row[0]) if row else 1
+    record = QuestionRecord(
+        run_id=run_id,
+        qid=f"q-{n}",
+        n=n,
+        stage_id=stage_id,
+        node_id=node_id,
+        text=text,
+        question_type=question_type,
+        options=options,
+        allow_freeform=allow_freeform,
+        status="pending",
+        created_at=created_at,
+    )
+    await tx.execute(
+        "INSERT INTO questions (run_id, qid, n, stage_id, node_id, text, question_type, options,"
+        " allow_freeform, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        [
+            run_id,
+            record.qid,
+            n,
+            stage_id,
+            node_id,
+            text,
+            question_type,
+            json.dumps(options, ensure_ascii=False),
+            int(allow_freeform),
+            created_at,
+        ],
+    )
+    return record
+
+
+async def answer_question(
+    tx: Transaction, run_id: str, qid: str, answer: dict[str, Any], by: str | None, ts: str
+) -> bool:
+    """Record an answer if the question is still pending; False when it is not (409)."""
+    changed = await tx.execute(
+        "UPDATE questions SET status = 'answered', answer = ?, answered_by = ?, answered_at = ?"
+        " WHERE run_id = ? AND qid = ? AND status = 'pending'",
+        [json.dumps(answer, ensure_ascii=False), by, ts, run_id, qid],
+    )
+    return changed == 1
+
+
+async def close_question(tx: Transaction, run_id: str, qid: str, status: str, ts: str) -> None:
+    """Expire or withdraw a pending question."""
+    await tx.execute(
+        "UPDATE questions SET status = ?, answered_at = ? WHERE run_id = ? AND qid = ?"
+        " AND status = 'pending'",
+        [status, ts, run_id, qid],
+    )
+
+
+async def withdraw_pending(tx: Transaction, run_id: str, ts: str) -> None:
+    await tx.execute(
+        "UPDATE questions SET status = 'withdrawn', answered_at = ? WHERE run_id = ?"
+        " AND status = 'pending'",
+        [ts, run_id],
+    )
+
+
+async def get_question(db: Database | Transaction, run_id: str, qid: str) -> QuestionRecord | None:
+    row = await db.fetchone("SELECT * FROM questions WHERE run_id = ? AND qid = ?", [run_id, qid])
+    return _question(row) if row else None
+
+
+async def latest_for_stage(db: Database | Transaction, run_id: str, stage_id: str) -> QuestionRecord | None:
+    row = await db.fetchone(
+        "SELECT * FROM questions WHERE run_id = ? AND stage_id = ? ORDER BY n DESC LIMIT 1",
+        [run_id, stage_id],
+    )
+    return _question(row) if row else None
+
+
+async def pending_questions(db: Database, run_id: str) -> list[QuestionRecord]:
+    rows = await db.fetchall(
+        "SELECT * FROM questions WHERE run_id = ? AND status = 'pending' ORDER BY n", [run_id]
+    )
+    return [_question(row) for row in rows]
+
+
+async def add_steering(
+    tx: Transaction,
+    *,
+    run_id: str,
+    guidance: str,
+    location: dict[str, Any] | None,
+    created_by: str | None,
+    created_at: str,
+) -> SteeringRecord:
+    row = await tx.fetchone(
+        "SELECT COALESCE(MAX(n), 0) + 1 FROM steering WHERE run_id = ?", [run_id]
+    )
+    n = int(row[0]) if row else 1
+    await tx.execute(
+        "INSERT INTO steering (run_id, n, guidance, location, created_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            n,
+            guidance,
+            json.dumps(location) if location else None,
+            created_by,
+            created_at,
+        ],
+    )
+    return SteeringRecord(run_id, n, guidance, created_at, location, created_by)
+
+
+async def pending_steering(db: Database | Transaction, run_id: str) -> list[SteeringRecord]:
+    rows = await db.fetchall(
+        "SELECT * FROM steering WHERE run_id = ? AND consumed_at IS NULL ORDER BY n", [run_id]
+    )
+    return [
+        SteeringRecord(
+            run_id=row["run_id"],
+            n=row["n"],
+            guidance=row["guidance"],
+            created_at=row["created_at"],
+            location=json.loads(row["location"]) if row["location"] else None,
+            created_by=row["created_by"],
+        )
+        for row in rows
+    ]
+
+
+async def consume_steering(
+    tx: Transaction, run_id: str, numbers: list[int], stage_id: str, ts: str
+) -> None:
+    await tx.executemany(
+        "UPDATE steering SET consumed_at = ?, consumed_by_stage = ? WHERE run_id = ? AND n = ?",
+        [(ts, stage_id, run_id, n) for n in numbers],
+    )

@@ -1,0 +1,224 @@
+"""Stage rows and their LLM turns: the SQL behind /stages, /turns, /usage and retros."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fabro.storage.db import Database, Row, Transaction
+
+
+@dataclass(frozen=True)
+class StageRecord:
+    run_id: str
+    stage_id: str
+    node_id: str
+    name: str
+    visit: int
+    stage_index: int
+    status: str  # running | completed | failed | cancelled
+    started_at: str
+    handler_type: str | None = None
+    parallel_parent: str | None = None
+    attempts: int = 1
+    finished_at: str | None = None
+    duration_ms: int | None = None
+    outcome: dict[str, Any] | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: float | None = None
+    ordinal: int = 0
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    run_id: str
+    stage_id: str
+    n: int
+    kind: str  # system | assistant | tool
+    created_at: str
+    content: str | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    model: str
+    stages: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    runtime_ms: int
+
+
+@dataclass(frozen=True)
+class StageFinish:
+    """What the per-stage commit writes onto a stage row."""
+
+    status: str
+    finished_at: str
+    duration_ms: int
+    attempts: int
+    outcome: dict[str, Any]
+    model: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    cost: float | None = None
+
+
+def _stage_from_row(row: Row) -> StageRecord:
+    values = dict(row)
+    values["outcome"] = json.loads(values["outcome"]) if values["outcome"] else None
+    return StageRecord(**values)
+
+
+async def start_stage(tx: Transaction, stage: StageRecord) -> None:
+    """Insert the stage as running, or restart the row of a stage re-run after recovery."""
+    row = await tx.fetchone(
+        "SELECT ordinal FROM stages WHERE run_id = ? AND stage_id = ?",
+        [stage.run_id, stage.stage_id],
+    )
+    if row is None:
+        next_row = await tx.fetchone(
+            "SELECT COALESCE(MAX(ordinal), 0) + 1 FROM stages WHERE run_id = ?", [stage.run_id]
+        )
+        ordinal = int(next_row[0]) if next_row else 1
+        await tx.execute(
+            "INSERT INTO stages (run_id, stage_id, node_id, name, visit, ordinal, stage_index,"
+            " handler_type, parallel_parent, status, attempts, started_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+            [
+                stage.run_id,
+                stage.stage_id,
+                stage.node_id,
+                stage.name,
+                stage.visit,
+                ordinal,
+                stage.stage_index,
+                stage.handler_type,
+                stage.parallel_parent,
+                stage.attempts,
+                stage.started_at,
+            ],
+        )
+        return
+    # A stage re-run after recovery (or a loop restart) stays one entry (api.md §6.12).
+    await tx.execute(
+        "UPDATE stages SET status = 'running', attempts = ?, started_at = ?, finished_at = NULL,"
+        " duration_ms = NULL, outcome = NULL, stage_index = ? WHERE run_id = ? AND stage_id = ?",
+        [stage.attempts, stage.started_at, stage.stage_index, stage.run_id, stage.stage_id],
+    )
+    await tx.execute(
+        "DELETE FROM stage_turns WHERE run_id = ? AND stage_id = ?",
+        [stage.run_id, stage.stage_id],
+    )
+
+
+async def finish_stage(tx: Transaction, run_id: str, stage_id: str, finish: StageFinish) -> None:
+    usage = finish.usage
+    await tx.execute(
+        "UPDATE stages SET status = ?, finished_at = ?, duration_ms = ?, attempts = ?,"
+        " outcome = ?, model = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,"
+        " cache_write_tokens = ?, reasoning_tokens = ?, cost = ?"
+        " WHERE run_id = ? AND stage_id = ?",
+        [
+            finish.status,
+            finish.finished_at,
+            finish.duration_ms,
+            finish.attempts,
+            json.dumps(finish.outcome, separators=(",", ":"), ensure_ascii=False),
+            finish.model,
+            usage.get("input_tokens", 0),
+            usage.get("output_tokens", 0),
+            usage.get("cache_read_tokens", 0),
+            usage.get("cache_write_tokens", 0),
+            usage.get("reasoning_tokens", 0),
+            finish.cost,
+            run_id,
+            stage_id,
+        ],
+    )
+
+
+async def set_attempts(tx: Transaction, run_id: str, stage_id: str, attempts: int) -> None:
+    await tx.execute(
+        "UPDATE stages SET attempts = ? WHERE run_id = ? AND stage_id = ?",
+        [attempts, run_id, stage_id],
+    )
+
+
+async def close_running_stages(tx: Transaction, run_id: str, status: str, ts: str) -> None:
+    """Mark every unfinished stage of a run (cancel, or a run that failed mid-stage)."""
+    await tx.execute(
+        "UPDATE stages SET status = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
+        [status, ts, run_id],
+    )
+
+
+async def add_turn(tx: Transaction, turn: TurnRecord) -> None:
+    await tx.execute(
+        "INSERT INTO stage_turns (run_id, stage_id, n, kind, content, tools, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            turn.run_id,
+            turn.stage_id,
+            turn.n,
+            turn.kind,
+            turn.content,
+            json.dumps(turn.tools, ensure_ascii=False) if turn.tools is not None else None,
+            turn.created_at,
+        ],
+    )
+
+
+async def list_stages(db: Database, run_id: str) -> list[StageRecord]:
+    rows = await db.fetchall("SELECT * FROM stages WHERE run_id = ? ORDER BY ordinal", [run_id])
+    return [_stage_from_row(row) for row in rows]
+
+
+async def get_stage(db: Database, run_id: str, stage_id: str) -> StageRecord | None:
+    row = await db.fetchone(
+        "SELECT * FROM stages WHERE run_id = ? AND stage_id = ?", [run_id, stage_id]
+    )
+    return _stage_from_row(row) if row else None
+
+
+async def list_turns(db: Database, run_id: str, stage_id: str) -> list[TurnRecord]:
+    rows = await db.fetchall(
+        "SELECT * FROM stage_turns WHERE run_id = ? AND stage_id = ? ORDER BY n",
+        [run_id, stage_id],
+    )
+    return [
+        TurnRecord(
+            run_id=row["run_id"],
+            stage_id=row["stage_id"],
+            n=row["n"],
+            kind=row["kind"],
+            created_at=row["created_at"],
+            content=row["content"],
+            tools=json.loads(row["tools"]) if row["tools"] else None,
+        )
+        for row in rows
+    ]
+
+
+async def usage_by_model(db: Database, run_ids: Sequence[str] | None = None) -> list[UsageTotals]:
+    """Usage of stages that have a model, summed per model (all runs, or the given ones)."""
+    where = "WHERE model IS NOT NULL"
+    params: list[Any] = []
+    if run_ids is not None:
+        where += f" AND run_id IN ({', '.join('?' for _ in run_ids)})"
+        params.extend(run_ids)
+    rows = await db.fetchall(
+        "SELECT model, COUNT(*) AS stages, SUM(input_tokens) AS input_tokens,"
+        " SUM(output_tokens) AS output_tokens, COALESCE(SUM(cost), 0) AS cost,"
+        f" COALESCE(SUM(duration_ms), 0) AS runtime_ms FROM stages {where}"
+        " GROUP BY model ORDER BY model",
+        params,
+    )
+    return [UsageTotals(**dict(row)) for row in rows]

@@ -1,0 +1,1 @@
+"""The workflow language: DOT subset parser, graph model, preparation and validation."""

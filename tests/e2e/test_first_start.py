@@ -1,0 +1,137 @@
+"""Zero-config first start (config-and-auth.md §5) with a real `fabro serve` subprocess."""
+
+from __future__ import annotations
+
+import getpass
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+
+from fabro.auth.keys import ensure_key_pair, mint_token, public_key_pem
+from tests.e2e.conftest import StartServer
+from tests.e2e.serverproc import REPO_ROOT, ServerProcess, base_env
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def banner_token(server: ServerProcess) -> str:
+    """Check the §5 block line by line and return its token."""
+    user = getpass.getuser()
+    lines = server.stdout.splitlines()
+    assert lines[0] == f"fabro server listening on {server.url}"
+    assert (
+        lines[1] == f'No server.toml found: zero-config mode, JWT authentication for user "{user}".'
+    )
+    assert lines[2:4] == ["Bearer token (valid 24 hours):", ""]
+    assert lines[4].startswith("    eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.")
+    token = lines[4].strip()
+    assert lines[5:8] == [
+        "",
+        f'Try:  curl -H "Authorization: Bearer {token}" {server.url}/user',
+        "New token later:  fabro token",
+    ]
+    assert server.stdout.count(token) == 2  # printed once: the block and its curl line
+    return token
+
+
+def test_first_start_prints_a_working_token(fabro_server: StartServer, tmp_path: Path) -> None:
+    server = fabro_server(workdir=tmp_path / "first")
+    assert server.url.startswith("http://127.0.0.1:")
+    token = banner_token(server)
+
+    data_dir = tmp_path / "first" / "home" / ".fabro"
+    assert mode(data_dir) == 0o700
+    assert mode(data_dir / "keys") == 0o700
+    assert mode(data_dir / "keys" / "jwt_ed25519.pem") == 0o600
+    assert mode(data_dir / "keys" / "jwt_ed25519.pub.pem") == 0o644
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == getpass.getuser() and claims["iss"] == "fabro-web"
+    assert claims["exp"] - claims["iat"] == 24 * 3600
+
+    with server.client(token=token) as http:
+        assert http.get("/user").json() == {"login": getpass.getuser()}
+        assert http.get("/runs").status_code not in (401, 403)
+    with server.client() as http:
+        anonymous = http.get("/runs")
+    assert anonymous.status_code == 401
+    assert anonymous.json()["errors"][0]["detail"] == "Authentication required."
+
+
+def test_restart_reuses_the_keys_and_fabro_token_works(
+    fabro_server: StartServer, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "again"
+    first = fabro_server(workdir=workdir)
+    old_token = banner_token(first)
+    keys = workdir / "home" / ".fabro" / "keys"
+    private_before = (keys / "jwt_ed25519.pem").read_bytes()
+    first.stop()
+
+    second = fabro_server(workdir=workdir)
+    assert (keys / "jwt_ed25519.pem").read_bytes() == private_before
+    minted = subprocess.run(
+        [sys.executable, "-m", "fabro", "token", "--ttl", "10m"],
+        cwd=REPO_ROOT,
+        env=base_env(workdir / "home"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert minted.count("\n") == 1
+    with second.client(token=old_token) as http:
+        assert http.get("/user").status_code == 200
+    with second.client(token=minted.strip()) as http:
+        assert http.get("/user").json() == {"login": getpass.getuser()}
+
+
+def test_binds_localhost_only(fabro_server: StartServer, tmp_path: Path) -> None:
+    server = fabro_server(workdir=tmp_path / "bind")
+    assert server.url.startswith("http://127.0.0.1:")
+
+
+def test_an_env_public_key_means_a_note_and_no_token(
+    fabro_server: StartServer, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    foreign = Ed25519PrivateKey.generate()
+    env = {"FABRO_JWT_PUBLIC_KEY": public_key_pem(foreign.public_key()).decode()}
+    server = fabro_server(workdir=tmp_path / "envkey", env=env)
+    out = server.stdout
+    assert "No server.toml found: zero-config mode" in out
+    assert "FABRO_JWT_PUBLIC_KEY is set" in out
+    assert "eyJ" not in out
+    token = mint_token(foreign, subject=getpass.getuser(), issuer="fabro-web", ttl_s=60)
+    with server.client(token=token) as http:
+        assert http.get("/user").json() == {"login": getpass.getuser()}
+    # The data-dir key pair exists (step 2 always runs) but is not the one trusted now.
+    own = ensure_key_pair(tmp_path / "envkey" / "home" / ".fabro" / "keys")
+    own_token = mint_token(own, subject=getpass.getuser(), issuer="fabro-web", ttl_s=60)
+    with server.client(token=own_token) as http:
+        assert http.get("/user").status_code == 401
+
+
+def test_a_server_toml_without_usable_jwt_key_fails_in_one_line(
+    fabro_server: StartServer, tmp_path: Path
+) -> None:
+    from tests.e2e.serverproc import ServerStartError
+
+    config = '[api]\nauthentication_strategies = ["jwt"]\n'
+    try:
+        fabro_server(workdir=tmp_path / "nokey", config=config, ready_timeout_s=15)
+    except ServerStartError:
+        pass
+    else:  # pragma: no cover - the assertion below explains
+        raise AssertionError("the server started without a JWT public key")
+    stderr = (tmp_path / "nokey" / "stderr.log").read_text()
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith(
+        "error: the jwt authentication strategy needs an Ed25519 public key: set "
+        "FABRO_JWT_PUBLIC_KEY or api.jwt.public_key_file ("
+    ), stderr
+    assert "Traceback" not in stderr

@@ -1,0 +1,28 @@
+"""Small builders shared by the workflow tests."""
+
+from __future__ import annotations
+
+from fabro.workflow.diagnostics import Diagnostic
+from fabro.workflow.prepare import Prepared, prepare
+
+HEAD = "start [shape=Mdiamond]\n exit [shape=Msquare]\n"
+
+
+def flow(body: str, graph_attrs: str = "") -> str:
+    """A digraph with a start and an exit node plus `body`."""
+    attrs = f"graph [{graph_attrs}]\n" if graph_attrs else ""
+    return f"digraph T {{\n{attrs}{HEAD}{body}\n}}\n"
+
+
+def linear(extra_nodes: str = "", extra_edges: str = "", graph_attrs: str = "") -> str:
+    """start -> work -> exit, plus extra statements."""
+    body = f'work [label="Work"]\n{extra_nodes}\nstart -> work -> exit\n{extra_edges}'
+    return flow(body, graph_attrs)
+
+
+def prepared(text: str, **kwargs: object) -> Prepared:
+    return prepare(text, **kwargs)  # type: ignore[arg-type]
+
+
+def rules_of(diagnostics: list[Diagnostic], rule: str) -> list[Diagnostic]:
+    return [d for d in diagnostics if d.rule == rule]

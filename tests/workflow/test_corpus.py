@@ -1,0 +1,76 @@
+"""The validator reaches the verdicts of shared/corpus/expected.toml on all corpus files."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fabro.workflow.prepare import Prepared, prepare, read_source
+from fabro.workflow.source import resolve_workflow
+
+CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus"
+EXPECTED: list[dict[str, Any]] = (
+    tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))["file"]
+    if (CORPUS / "expected.toml").is_file()
+    else []
+)
+# Verdicts we believe are wrong, with the reason (none so far): path -> reason.
+DISPUTED: dict[str, str] = {}
+
+
+def test_corpus_is_present() -> None:
+    assert EXPECTED, f"expected.toml not found under {CORPUS.resolve()}"
+    assert len(EXPECTED) == 62
+
+
+def _prepare_file(path: Path) -> Prepared:
+    return prepare(read_source(path), path=path)
+
+
+def _verdict(prepared: Prepared, expected: dict[str, Any], prefix: str = "") -> None:
+    order = list(prepared.graph.nodes)
+    errors = sorted({d.rule for d in prepared.errors})
+    warnings = sorted({d.rule for d in prepared.warnings})
+    error_nodes = sorted({d.node_id for d in prepared.errors if d.node_id}, key=order.index)
+    verdict = "valid" if prepared.ok else "invalid"
+    assert verdict == expected[f"{prefix}verdict"], [d.format() for d in prepared.diagnostics]
+    assert errors == sorted(expected.get(f"{prefix}errors", [])), prepared.errors
+    if not prefix:
+        assert error_nodes == expected["error_nodes"]
+        assert warnings == sorted(expected["warnings"]), prepared.warnings
+
+
+def _params() -> list[Any]:
+    params = []
+    for entry in EXPECTED:
+        marks = []
+        if entry["path"] in DISPUTED:
+            marks.append(pytest.mark.xfail(strict=True, reason=DISPUTED[entry["path"]]))
+        params.append(pytest.param(entry, id=entry["path"].removeprefix("original/test/"), marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("entry", _params())
+def test_corpus_verdict(entry: dict[str, Any]) -> None:
+    path = CORPUS / entry["path"]
+    if entry["verdict"] == "unsure":
+        prepared = _prepare_file(path)
+        print(f"unsure: {entry['path']}: {[d.format() for d in prepared.diagnostics]}")
+        return
+    if "run_config" in entry:
+        source = resolve_workflow(str(path.parent / entry["run_config"]))
+        assert source.path.resolve() == path.resolve()
+        prepared = prepare(source.text, path=source.path, goal=source.goal, vars=source.vars)
+        _verdict(prepared, entry)
+        _verdict(_prepare_file(path), entry, prefix="standalone_")
+    else:
+        _verdict(_prepare_file(path), entry)
+
+
+def test_summary_of_unsure_entries(capsys: pytest.CaptureFixture[str]) -> None:
+    unsure = [entry["path"] for entry in EXPECTED if entry["verdict"] == "unsure"]
+    with capsys.disabled():
+        print(f"\ncorpus: {len(EXPECTED)} files, {len(unsure)} unsure: {unsure}")
