@@ -1,2 +1,3 @@
 """fabro: durable workflow runs from Graphviz DOT graphs."""
+
 __version__ = "0.1.0"

@@ -217,3 +217,37 @@ def graph(
 
 
 # ---- end of workflow language section ----
+
+
+# ---- standalone runs: `fabro run` (cli.md §2) ----
+
+
+@cli.command(name="run")
+@click.argument("workflow", required=False)
+@click.option("--goal", help="Goal override; @file reads a file.")
+@click.option("--var", "var_options", multiple=True, metavar="KEY=VALUE", help="Variable.")
+@click.option("--label", "label_options", multiple=True, metavar="KEY=VALUE", help="Run label.")
+@click.option("--model", help="Run-level model override.")
+@click.option("--provider", help="Run-level provider override.")
+@click.option("--dry-run", is_flag=True, help="Simulated LLM backend, command nodes skipped.")
+@click.option("--auto-approve", is_flag=True, help="Answer human gates automatically.")
+@click.option("--resume", metavar="RUN_ID", help="Continue an interrupted run.")
+@click.option("--workflows-dir", type=click.Path(path_type=Path), help="Registry folder.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print tool calls and responses.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final run as JSON.")
+def run_command(
+    workflow: str | None, data_dir: Path | None, resume: str | None, **flags: Any
+) -> None:
+    """Run a workflow standalone, in this process."""
+    from fabro.standalone.run import RunOptions, data_dir_for, run_workflow
+
+    if (workflow is None) == (resume is None):
+        raise click.UsageError("give WORKFLOW, or --resume RUN_ID without WORKFLOW")
+    options = RunOptions(
+        data_dir=data_dir_for(data_dir, os.environ),
+        workflow=workflow,
+        resume=resume,
+        **flags,
+    )
+    sys.exit(run_workflow(options))

@@ -49,7 +49,7 @@ async def run_branch(
     try:
         outcome = await engine.execute(node, sid, 1, context)
     except StageError as error:
-        outcome = Outcome.fail(error.message, error.failure_class or "")
+        outcome = error.outcome()
     duration_ms = int((time.monotonic() - started) * 1000)
     outcome = outcome.with_(duration_ms=duration_ms)
     usage = outcome.usage
@@ -109,5 +109,5 @@ async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
     task.cancel()
     try:
         await task
-    except (asyncio.CancelledError, Exception):  # noqa: BLE001 - the task is being discarded
+    except (asyncio.CancelledError, Exception):
         pass

@@ -29,7 +29,7 @@ from fabro.events.types import (
     WorkflowRunStarted,
 )
 from fabro.storage import questions, runs, stages
-from fabro.storage.db import Database, Transaction
+from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import EventRecord, NewEvent, RunRecord
 from fabro.workflow.model import Graph
 
@@ -76,9 +76,9 @@ class Lifecycle:
     def run_dir(self, run_id: str) -> Path:
         return self.data_dir / "runs" / run_id
 
-    async def _append(self, tx: Transaction, run_id: str, *events: RunEvent) -> list[EventRecord]:
+    def _append(self, tx: WriteTx, run_id: str, *events: RunEvent) -> list[EventRecord]:
         new = [NewEvent.of(self.redactor.value(event.to_json())) for event in events]
-        return await runs.append_events(tx, run_id, new, now_ts())
+        return runs.append_events(tx, run_id, new, now_ts())
 
     def _publish(self, stored: Sequence[EventRecord]) -> None:
         for record in stored:
@@ -88,7 +88,7 @@ class Lifecycle:
         self,
         new: NewRun,
         run_id: str | None = None,
-        before_commit: Callable[[Transaction, RunRecord], Any] | None = None,
+        before_commit: Callable[[WriteTx, RunRecord], Any] | None = None,
     ) -> RunRecord:
         """Store a queued run with `RunQueued` (seq 1); ``before_commit`` joins the transaction."""
         ts = now_ts()
@@ -111,14 +111,18 @@ class Lifecycle:
             dry_run=new.dry_run,
             created_by=new.created_by,
         )
-        async with self.db.transaction() as tx:
-            await runs.insert_run(tx, record)
-            row = await tx.fetchone("SELECT COUNT(*) FROM runs WHERE status = 'queued'")
+
+        def transaction(tx: WriteTx) -> list[EventRecord]:
+            runs.insert_run(tx, record)
+            row = tx.fetchone("SELECT COUNT(*) FROM runs WHERE status = 'queued'")
             position = int(row[0]) if row else 1
-            stored = await self._append(tx, record.id, RunQueued(run_id=record.id, queue_position=position))
+            queued = RunQueued(run_id=record.id, queue_position=position)
+            stored = self._append(tx, record.id, queued)
             if before_commit is not None:
-                await before_commit(tx, record)
-        self._publish(stored)
+                before_commit(tx, record)
+            return stored
+
+        self._publish(await self.db.write(transaction))
         return record
 
     async def start(self, run: RunRecord, workflow_dir: Path | None = None) -> Path | None:
@@ -126,11 +130,11 @@ class Lifecycle:
 
         On a setup error the run fails with `Engine error: <reason>` and None is returned.
         """
-        ts = now_ts()
-        async with self.db.transaction() as tx:
-            moved = await runs.transition(
-                tx, run.id, ["queued", "starting"], status="starting", updated_at=ts
+        moved = await self.db.write(
+            lambda tx: runs.transition(
+                tx, run.id, ["queued", "starting"], status="starting", updated_at=now_ts()
             )
+        )
         if moved is None:
             return None
         try:
@@ -141,9 +145,10 @@ class Lifecycle:
         except ValueError as exc:
             await self.fail(moved.id, str(exc))
             return None
-        ts = now_ts()
-        async with self.db.transaction() as tx:
-            running = await runs.transition(
+
+        def running(tx: WriteTx) -> list[EventRecord] | None:
+            ts = now_ts()
+            started = runs.transition(
                 tx,
                 run.id,
                 ["starting"],
@@ -152,11 +157,13 @@ class Lifecycle:
                 updated_at=ts,
                 owner_pid=os.getpid(),
             )
-            if running is None:
+            if started is None:
                 return None
-            stored = await self._append(
-                tx, run.id, WorkflowRunStarted(name=run.graph_name, run_id=run.id)
-            )
+            return self._append(tx, run.id, WorkflowRunStarted(name=run.graph_name, run_id=run.id))
+
+        stored = await self.db.write(running)
+        if stored is None:
+            return None
         self._publish(stored)
         return work_dir
 
@@ -178,10 +185,11 @@ class Lifecycle:
         return work.resolve()
 
     async def fail(self, run_id: str, message: str) -> None:
-        ts = now_ts()
         error = FabroErrorPayload(kind="engine", message=message, failure_class="deterministic")
-        async with self.db.transaction() as tx:
-            failed = await runs.transition(
+
+        def transaction(tx: WriteTx) -> list[EventRecord]:
+            ts = now_ts()
+            failed = runs.transition(
                 tx,
                 run_id,
                 CANCELLABLE,
@@ -191,19 +199,26 @@ class Lifecycle:
                 updated_at=ts,
             )
             if failed is None:
-                return
-            stored = await self._append(tx, run_id, WorkflowRunFailed(error=error, duration_ms=0))
-        self._publish(stored)
+                return []
+            return self._append(tx, run_id, WorkflowRunFailed(error=error, duration_ms=0))
 
-    async def resumed(self, run_id: str, reason: str) -> RunRecord | None:
-        """Recovery (or `fabro run --resume`): claim the run for this process; RunResumed."""
-        ts = now_ts()
-        async with self.db.transaction() as tx:
-            run = await runs.get_run(tx, run_id)
-            if run is None or run.is_terminal and run.status != "cancelled":
-                return None
-            status = "paused" if run.status == "paused" else "running"
-            moved = await runs.transition(
+        self._publish(await self.db.write(transaction))
+
+    async def resumed(
+        self, run_id: str, reason: str, *, keep_paused: bool = True
+    ) -> RunRecord | None:
+        """Recovery (or `fabro run --resume`): claim the run for this process; RunResumed.
+
+        The server keeps paused runs paused; `fabro run --resume` continues them.
+        """
+
+        def transaction(tx: WriteTx) -> tuple[RunRecord | None, list[EventRecord]]:
+            ts = now_ts()
+            run = runs.get_run_in(tx, run_id)
+            if run is None or (run.is_terminal and run.status != "cancelled"):
+                return None, []
+            status = "paused" if run.status == "paused" and keep_paused else "running"
+            moved = runs.transition(
                 tx,
                 run_id,
                 ["starting", "running", "paused", "cancelled"],
@@ -213,7 +228,9 @@ class Lifecycle:
                 finished_at=None,
                 updated_at=ts,
             )
-            stored = await self._append(tx, run_id, RunResumed(run_id=run_id, reason=reason))
+            return moved, self._append(tx, run_id, RunResumed(run_id=run_id, reason=reason))
+
+        moved, stored = await self.db.write(transaction)
         self._publish(stored)
         return moved
 
@@ -227,13 +244,14 @@ class Lifecycle:
 
     async def cancel(self, run_id: str) -> RunRecord | None:
         """Any non-terminal run -> cancelled, with its running stage and questions closed."""
-        ts = now_ts()
-        async with self.db.transaction() as tx:
-            current = await runs.get_run(tx, run_id)
+
+        def transaction(tx: WriteTx) -> tuple[RunRecord | None, list[EventRecord]]:
+            ts = now_ts()
+            current = runs.get_run_in(tx, run_id)
             if current is None or current.status not in CANCELLABLE:
-                return None
+                return None, []
             node = current.current_node if current.status in ("running", "paused") else None
-            moved = await runs.transition(
+            moved = runs.transition(
                 tx,
                 run_id,
                 CANCELLABLE,
@@ -242,19 +260,22 @@ class Lifecycle:
                 updated_at=ts,
                 owner_pid=None,
             )
-            await stages.close_running_stages(tx, run_id, "cancelled", ts)
-            await questions.withdraw_pending(tx, run_id, ts)
-            stored = await self._append(tx, run_id, RunCancelled(run_id=run_id, node_id=node))
+            stages.close_running_stages(tx, run_id, "cancelled", ts)
+            questions.withdraw_pending(tx, run_id, ts)
+            return moved, self._append(tx, run_id, RunCancelled(run_id=run_id, node_id=node))
+
+        moved, stored = await self.db.write(transaction)
         self._publish(stored)
         return moved
 
     async def _move(
         self, run_id: str, allowed: list[str], status: str, event: RunEvent
     ) -> RunRecord | None:
-        async with self.db.transaction() as tx:
-            moved = await runs.transition(tx, run_id, allowed, status=status, updated_at=now_ts())
-            if moved is None:
-                return None
-            stored = await self._append(tx, run_id, event)
+
+        def transaction(tx: WriteTx) -> tuple[RunRecord | None, list[EventRecord]]:
+            moved = runs.transition(tx, run_id, allowed, status=status, updated_at=now_ts())
+            return moved, (self._append(tx, run_id, event) if moved else [])
+
+        moved, stored = await self.db.write(transaction)
         self._publish(stored)
         return moved

@@ -96,10 +96,24 @@ class StageError(Exception):
 
     retryable: bool = True
 
-    def __init__(self, message: str, failure_class: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        failure_class: str | None = None,
+        context_updates: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.failure_class = failure_class
+        # Kept on the fail outcome when the error ends the stage (a command timeout still
+        # sets its context keys, engine.md §9.3 step 7).
+        self.context_updates = dict(context_updates or {})
+
+    def outcome(self) -> Outcome:
+        """The `fail` outcome this error becomes when it is not (or no longer) retried."""
+        return Outcome.fail(
+            self.message, self.failure_class or "", context_updates=self.context_updates
+        )
 
 
 class RetryableError(StageError):

@@ -74,21 +74,20 @@ def _text(value: Any, limit: int) -> str:
     return text[:limit]
 
 
-def _stage_lines(graph: Graph, state: EngineState, detailed: bool) -> list[str]:
-    lines = ["## Completed stages"]
-    for node_id in state.completed_nodes:
-        node = graph.nodes.get(node_id)
-        if node is None or node.kind in (kinds.START, kinds.EXIT):
-            continue
-        outcome = state.node_outcomes.get(node_id, {})
-        lines.append(f"- **{node_id}**: {outcome.get('status', 'unknown')}")
-        if not detailed:
-            continue
+LineCache = dict[tuple[str, bool], tuple[dict[str, Any], list[str]]]
+
+
+def _node_lines(node: Node, outcome: dict[str, Any], detailed: bool, cache: LineCache) -> list[str]:
+    """The lines of one completed stage. Long runs rebuild the preamble before every stage
+    while the stage list only grows, so lines are cached until the node's outcome changes
+    (the cache holds the outcome itself and compares identity)."""
+    cached = cache.get((node.id, detailed))
+    if cached is not None and cached[0] is outcome:
+        return cached[1]
+    lines = [f"- **{node.id}**: {outcome.get('status', 'unknown')}"]
+    if detailed:
         if node.kind == kinds.COMMAND and node.script:
             lines.append(f"  script: {node.script}")
-            output = state.context.get("command.output")
-            if state.completed_nodes and state.completed_nodes[-1] == node_id and output:
-                lines.append(f"  output: {_text(output, 500)}")
         usage = outcome.get("usage")
         if usage:
             lines.append(
@@ -97,6 +96,24 @@ def _stage_lines(graph: Graph, state: EngineState, detailed: bool) -> list[str]:
             )
         if outcome.get("files_touched"):
             lines.append(f"  files: {', '.join(outcome['files_touched'])}")
+    cache[(node.id, detailed)] = (outcome, lines)
+    return lines
+
+
+def _stage_lines(graph: Graph, state: EngineState, detailed: bool) -> list[str]:
+    lines = ["## Completed stages"]
+    empty: dict[str, Any] = {}
+    for node_id in state.completed_nodes:
+        node = graph.nodes.get(node_id)
+        if node is None or node.kind in (kinds.START, kinds.EXIT):
+            continue
+        outcome = state.node_outcomes.get(node_id, empty)
+        lines += _node_lines(node, outcome, detailed, state.line_cache)
+    if detailed and state.completed_nodes:
+        last = graph.nodes.get(state.completed_nodes[-1])
+        output = state.context.get("command.output")
+        if last is not None and last.kind == kinds.COMMAND and output:
+            lines.append(f"  output: {_text(output, 500)}")
     return lines
 
 
@@ -154,5 +171,7 @@ def build_preamble(graph: Graph, state: EngineState, fidelity: str) -> str:
     lines += _parallel_section(state)
     parent = state.context.get("internal.parent_preamble")
     if parent:
-        return "\n".join(["## Parent workflow context", str(parent), "## Current sub-workflow", *lines])
+        return "\n".join(
+            ["## Parent workflow context", str(parent), "## Current sub-workflow", *lines]
+        )
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from fabro.clock import now_ts
 from fabro.storage import questions
-from fabro.storage.db import Database
+from fabro.storage.db import Database, WriteTx
 from fabro.storage.questions import QuestionRecord
 
 
@@ -76,12 +76,13 @@ class QuestionDesk:
 
         Returns (question, created).
         """
-        async with self.db.transaction() as tx:
-            existing = await questions.latest_for_stage(tx, run_id, stage_id)
+
+        def transaction(tx: WriteTx) -> tuple[QuestionRecord, bool]:
+            existing = questions.latest_for_stage_in(tx, run_id, stage_id)
             # A stage id repeats only when an interrupted stage re-runs after recovery.
             if existing is not None and existing.status in ("pending", "answered"):
                 return existing, False
-            record = await questions.create_question(
+            record = questions.create_question(
                 tx,
                 run_id=run_id,
                 stage_id=stage_id,
@@ -92,14 +93,16 @@ class QuestionDesk:
                 allow_freeform=allow_freeform,
                 created_at=now_ts(),
             )
-        return record, True
+            return record, True
+
+        return await self.db.write(transaction)
 
     async def answer(self, run_id: str, qid: str, answer: Answer, by: str | None) -> bool:
         """Commit an answer if the question is pending, then wake its waiter."""
-        async with self.db.transaction() as tx:
-            accepted = await questions.answer_question(
-                tx, run_id, qid, answer.to_json(), by, now_ts()
-            )
+        data = answer.to_json()
+        accepted = await self.db.write(
+            lambda tx: questions.answer_question(tx, run_id, qid, data, by, now_ts())
+        )
         if accepted:
             self._event(run_id, qid).set()
         return accepted
@@ -129,8 +132,9 @@ class QuestionDesk:
 
     async def close(self, record: QuestionRecord, status: str) -> None:
         """Expire or withdraw a question that is still pending."""
-        async with self.db.transaction() as tx:
-            await questions.close_question(tx, record.run_id, record.qid, status, now_ts())
+        await self.db.write(
+            lambda tx: questions.close_question(tx, record.run_id, record.qid, status, now_ts())
+        )
         self._event(record.run_id, record.qid).set()
 
     def _event(self, run_id: str, qid: str) -> asyncio.Event:

@@ -4,10 +4,15 @@ Every write is one transaction on the single write path; events get their per-ru
 inside it and are handed to ``publish`` only after the commit. Each transaction first checks
 that the run is still active, so a run cancelled by a client never gets another event: the
 engine's write is rolled back and it learns the run is gone (``RunNotActive``).
+
+Event payloads and turns are redacted before they are stored. The checkpoint is stored as
+the engine's real state (a resumed run must continue with real values, not `[REDACTED]`);
+the API redacts it when it serves it.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,7 +21,7 @@ from fabro.clock import now_ts
 from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
 from fabro.storage import questions, runs, stages
-from fabro.storage.db import Database, Transaction
+from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import EventRecord, NewEvent
 from fabro.storage.stages import StageFinish, StageRecord, TurnRecord
 
@@ -48,51 +53,51 @@ class Recorder:
 
     def child(self) -> Recorder:
         """A recorder whose events land in this run's stream one level deeper (manager loop)."""
-        return ChildRecorder(self.db, self.run_id, self.publish, self.redactor, self.child_depth + 1)
-
-    @property
-    def records_state(self) -> bool:
-        """Children have no stage rows, turns or checkpoints of their own."""
-        return True
+        return ChildRecorder(
+            self.db, self.run_id, self.publish, self.redactor, self.child_depth + 1
+        )
 
     def _new(self, events: Sequence[RunEvent]) -> list[NewEvent]:
         return [
-            NewEvent.of(self.redactor.value(event.to_json()), self.child_depth)
-            for event in events
+            NewEvent.of(self.redactor.value(event.to_json()), self.child_depth) for event in events
         ]
 
-    async def _guard(self, tx: Transaction) -> None:
-        row = await tx.fetchone("SELECT status FROM runs WHERE id = ?", [self.run_id])
+    def _guard(self, tx: WriteTx) -> None:
+        row = tx.fetchone("SELECT status FROM runs WHERE id = ?", [self.run_id])
         if row is None or row[0] not in ACTIVE:
             raise RunNotActive(self.run_id)
 
-    def _published(self, stored: list[EventRecord]) -> None:
+    async def commit(
+        self, events: Sequence[RunEvent], work: Callable[[WriteTx], None] | None = None
+    ) -> None:
+        """One transaction: guard, ``work``, the events; then publish what was stored."""
+        new = self._new(events)
+        ts = now_ts()
+
+        def transaction(tx: WriteTx) -> list[EventRecord]:
+            self._guard(tx)
+            if work is not None:
+                work(tx)
+            return runs.append_events(tx, self.run_id, new, ts) if new else []
+
+        stored = await self.db.write(transaction)
         self.last_activity = time.monotonic()
         for record in stored:
             self.publish(record)
 
     async def emit(self, *events: RunEvent) -> None:
         """Commit events on their own (they stream live while a stage runs), then publish."""
-        async with self.db.transaction() as tx:
-            await self._guard(tx)
-            stored = await runs.append_events(tx, self.run_id, self._new(events), now_ts())
-        self._published(stored)
+        await self.commit(events)
 
     async def stage_started(self, stage: StageRecord, event: RunEvent | None) -> None:
         """The stage row as running, the run's current node and StageStarted, in one commit."""
-        async with self.db.transaction() as tx:
-            await self._guard(tx)
-            await stages.start_stage(tx, stage)
+
+        def work(tx: WriteTx) -> None:
+            stages.start_stage(tx, stage)
             if stage.parallel_parent is None:
-                await runs.update_run(
-                    tx, self.run_id, current_node=stage.node_id, updated_at=now_ts()
-                )
-            stored = (
-                await runs.append_events(tx, self.run_id, self._new([event]), now_ts())
-                if event
-                else []
-            )
-        self._published(stored)
+                runs.update_run(tx, self.run_id, current_node=stage.node_id, updated_at=now_ts())
+
+        await self.commit([event] if event else [], work)
 
     async def stage_finished(
         self,
@@ -103,45 +108,47 @@ class Recorder:
         current_node: str | None,
     ) -> None:
         """The per-stage commit (engine.md §4.2): closing events, stage row, checkpoint, node."""
-        async with self.db.transaction() as tx:
-            await self._guard(tx)
-            await stages.finish_stage(tx, self.run_id, stage_id, finish)
-            if checkpoint is not None:
-                await runs.save_checkpoint(
-                    tx, self.run_id, self.redactor.value(checkpoint), now_ts()
-                )
+        # Serialized here, on the engine's thread: the state it shares keeps changing.
+        saved = json.dumps(checkpoint, ensure_ascii=False) if checkpoint is not None else None
+
+        def work(tx: WriteTx) -> None:
+            stages.finish_stage(tx, self.run_id, stage_id, finish)
+            if saved is not None:
+                runs.save_checkpoint(tx, self.run_id, saved, now_ts())
             if current_node is not None:
-                await runs.update_run(
-                    tx, self.run_id, current_node=current_node, updated_at=now_ts()
-                )
-            stored = await runs.append_events(tx, self.run_id, self._new(events), now_ts())
-        self._published(stored)
+                runs.update_run(tx, self.run_id, current_node=current_node, updated_at=now_ts())
+
+        await self.commit(events, work)
 
     async def set_attempts(self, stage_id: str, attempts: int) -> None:
-        async with self.db.transaction() as tx:
-            await self._guard(tx)
-            await stages.set_attempts(tx, self.run_id, stage_id, attempts)
+        await self.commit([], lambda tx: stages.set_attempts(tx, self.run_id, stage_id, attempts))
 
     async def add_turn(
-        self, stage_id: str, kind: str, content: str | None, tools: list[dict[str, Any]] | None
+        self,
+        stage_id: str,
+        kind: str,
+        content: str | None,
+        tools: list[dict[str, Any]] | None,
+        events: Sequence[RunEvent] = (),
+        also: Callable[[WriteTx], None] | None = None,
     ) -> None:
-        async with self.db.transaction() as tx:
-            await self._guard(tx)
-            row = await tx.fetchone(
+        """Store one LLM turn of a stage with the events (and ``also``) that go with it."""
+        content = self.redactor.value(content)
+        tools = self.redactor.value(tools)
+
+        def work(tx: WriteTx) -> None:
+            if also is not None:
+                also(tx)
+            row = tx.fetchone(
                 "SELECT COALESCE(MAX(n), 0) + 1 FROM stage_turns WHERE run_id = ? AND stage_id = ?",
                 [self.run_id, stage_id],
             )
             n = int(row[0]) if row else 1
-            turn = TurnRecord(
-                self.run_id,
-                stage_id,
-                n,
-                kind,
-                now_ts(),
-                self.redactor.value(content),
-                self.redactor.value(tools),
+            stages.add_turn(
+                tx, TurnRecord(self.run_id, stage_id, n, kind, now_ts(), content, tools)
             )
-            await stages.add_turn(tx, turn)
+
+        await self.commit(events, work)
 
     async def finish_run(
         self,
@@ -153,12 +160,12 @@ class Recorder:
     ) -> None:
         """Make the run terminal with its closing events in one commit, then publish."""
         ts = now_ts()
-        async with self.db.transaction() as tx:
-            await self._guard(tx)
+
+        def work(tx: WriteTx) -> None:
             if stage_status:
-                await stages.close_running_stages(tx, self.run_id, stage_status, ts)
-            await questions.withdraw_pending(tx, self.run_id, ts)
-            await runs.update_run(
+                stages.close_running_stages(tx, self.run_id, stage_status, ts)
+            questions.withdraw_pending(tx, self.run_id, ts)
+            runs.update_run(
                 tx,
                 self.run_id,
                 status=status,
@@ -167,16 +174,15 @@ class Recorder:
                 updated_at=ts,
                 owner_pid=None,
             )
-            stored = await runs.append_events(tx, self.run_id, self._new(events), ts)
-        self._published(stored)
+
+        await self.commit(events, work)
 
 
 class ChildRecorder(Recorder):
-    """A manager node's child workflow: events only, at a deeper child_depth."""
+    """A manager node's child workflow: events only, at a deeper child_depth.
 
-    @property
-    def records_state(self) -> bool:
-        return False
+    The child has no stage rows, turns or checkpoints of its own (engine.md §9.8).
+    """
 
     async def stage_started(self, stage: StageRecord, event: RunEvent | None) -> None:
         if event is not None:
@@ -197,9 +203,15 @@ class ChildRecorder(Recorder):
         return None
 
     async def add_turn(
-        self, stage_id: str, kind: str, content: str | None, tools: list[dict[str, Any]] | None
+        self,
+        stage_id: str,
+        kind: str,
+        content: str | None,
+        tools: list[dict[str, Any]] | None,
+        events: Sequence[RunEvent] = (),
+        also: Callable[[WriteTx], None] | None = None,
     ) -> None:
-        return None
+        await self.commit(events, also)
 
     async def finish_run(
         self,

@@ -28,7 +28,9 @@ def select_edge(
     if not edges:
         return None
     fields = {"outcome": outcome.status, "preferred_label": outcome.preferred_label or ""}
-    matching = [e for e in edges if e.is_conditional and condition_holds(e.condition, fields, context)]
+    matching = [
+        e for e in edges if e.is_conditional and condition_holds(e.condition, fields, context)
+    ]
     if matching:
         return _best(matching)
     if outcome.preferred_label:

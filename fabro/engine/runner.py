@@ -111,7 +111,9 @@ class Engine:
 
     # ---- the run ------------------------------------------------------------------------------
 
-    async def run(self, state: EngineState | None = None, *, recovered: bool = False) -> EngineResult:
+    async def run(
+        self, state: EngineState | None = None, *, recovered: bool = False
+    ) -> EngineResult:
         """Run to the end. ``state`` comes from the last checkpoint when resuming."""
         if state is None:
             state = EngineState.fresh(self.graph, self.spec.run_id, str(self.spec.work_dir))
@@ -238,7 +240,9 @@ class Engine:
         target: str | None
         if outcome.jump_to_node:
             target = outcome.jump_to_node
-            closing.append(EdgeSelected(from_node=node.id, to_node=target, label=None, condition=None))
+            closing.append(
+                EdgeSelected(from_node=node.id, to_node=target, label=None, condition=None)
+            )
         else:
             edge = select_edge(self.graph, node.id, outcome, self.state.context)
             if edge is not None:
@@ -334,7 +338,7 @@ class Engine:
                     attempt += 1
                     await self.recorder.set_attempts(sid, attempt)
                     continue
-                return Outcome.fail(error.message, error.failure_class or ""), attempt
+                return error.outcome(), attempt
             if outcome.status != "retry":
                 return outcome, attempt
             if attempt < policy.attempts:
@@ -437,7 +441,9 @@ class Engine:
                 failure_signature=failure_signature,
             )
         if outcome.status == "fail":
-            failure = failure or FailureDetail(message="stage failed", failure_class="deterministic")
+            failure = failure or FailureDetail(
+                message="stage failed", failure_class="deterministic"
+            )
             return StageFailed(
                 node_id=node.id, name=node.label, index=index, failure=failure, will_retry=False
             )
@@ -503,6 +509,7 @@ class Engine:
                 ),
             ]
         total_cost = self._total_cost()
+        await self.deps.artifacts.flush()
         events.append(
             WorkflowRunCompleted(
                 duration_ms=self._duration_ms(),
@@ -588,7 +595,9 @@ class Engine:
                 continue
             node, _ = self._current_stage
             self._stalled = idle
-            await self.recorder.emit(StallWatchdogTimeout(node=node.id, idle_seconds=round(idle, 3)))
+            await self.recorder.emit(
+                StallWatchdogTimeout(node=node.id, idle_seconds=round(idle, 3))
+            )
             for task in asyncio.all_tasks():
                 if task.get_name().startswith(f"stage-{self._current_stage[1]}"):
                     task.cancel()

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fabro.clock import Clock, SystemClock
+from fabro.engine.artifacts import ArtifactWriter
 from fabro.engine.outcome import Outcome
 from fabro.engine.recorder import Recorder
 from fabro.events.types import RunEvent
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
+from fabro.storage.db import WriteTx
 from fabro.workflow.model import Graph, Node
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ class EngineDeps:
     clock: Clock = field(default_factory=SystemClock)
     sleep: Sleep = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
+    artifacts: ArtifactWriter = field(default_factory=ArtifactWriter)
 
 
 @dataclass
@@ -138,11 +141,18 @@ class StageRun:
         await self.recorder.emit(*events)
 
     async def add_turn(
-        self, kind: str, content: str | None, tools: list[dict[str, Any]] | None = None
+        self,
+        kind: str,
+        content: str | None,
+        tools: list[dict[str, Any]] | None = None,
+        events: Sequence[RunEvent] = (),
+        also: Callable[[WriteTx], None] | None = None,
     ) -> None:
-        await self.recorder.add_turn(self.stage_id, kind, content, tools)
+        """Store an LLM turn together with the events that go with it, in one commit."""
+        await self.recorder.add_turn(self.stage_id, kind, content, tools, events, also)
 
     def write_artifact(self, name: str, text: str) -> Path:
-        path = self.stage_dir / name
-        path.write_text(text, encoding="utf-8")
+        """Queue an artifact of this stage for writing (see artifacts.py)."""
+        path = self.spec.run_dir / "nodes" / self.stage_id / name
+        self.deps.artifacts.write(path, text)
         return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,8 @@ class EngineState:
     restart_failure_signatures: dict[str, int] = field(default_factory=dict)
     current_node: str | None = None  # the node whose completion produced the checkpoint
     next_node_id: str | None = None
+    # Preamble lines per completed node (preamble.py); derived, never checkpointed.
+    line_cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def fresh(cls, graph: Graph, run_id: str, work_dir: str) -> EngineState:
@@ -46,17 +47,20 @@ class EngineState:
         return len(self.completed_nodes)
 
     def checkpoint(self, timestamp: str) -> dict[str, Any]:
-        """The checkpoint JSON; optional maps are omitted when empty."""
+        """The checkpoint JSON; optional maps are omitted when empty.
+
+        It shares the state's values (no copy): serialize it before the state changes again.
+        """
         data: dict[str, Any] = {
             "timestamp": timestamp,
             "current_node": self.current_node or "",
             "completed_nodes": list(self.completed_nodes),
             "node_retries": dict(self.node_retries),
-            "context_values": copy.deepcopy(self.context),
+            "context_values": self.context,
             "logs": list(self.logs),
         }
         optional: dict[str, Any] = {
-            "node_outcomes": copy.deepcopy(self.node_outcomes),
+            "node_outcomes": self.node_outcomes,
             "next_node_id": self.next_node_id,
             "loop_failure_signatures": dict(self.loop_failure_signatures),
             "restart_failure_signatures": dict(self.restart_failure_signatures),

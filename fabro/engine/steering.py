@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fabro.clock import now_ts
 from fabro.engine.stage import StageRun
 from fabro.events.agent import SteeringInjected
-from fabro.events.types import Agent
+from fabro.events.types import Agent, RunEvent
 from fabro.storage import questions
+from fabro.storage.db import WriteTx
+from fabro.storage.questions import SteeringRecord
 
 
-async def take_steering(stage: StageRun) -> list[str]:
-    """Mark pending entries consumed by this stage and report each; returns their texts."""
-    db = stage.recorder.db
-    async with db.transaction() as tx:
-        pending = await questions.pending_steering(tx, stage.run_id)
-        if pending:
-            await questions.consume_steering(
-                tx, stage.run_id, [entry.n for entry in pending], stage.stage_id, now_ts()
-            )
-    texts = [entry.text for entry in pending]
-    for text in texts:
-        await stage.emit(Agent(stage=stage.node.id, event=SteeringInjected(text=text)))
-    return texts
+class Steering:
+    """Entries read for one LLM request; consumed in the commit that carries the request."""
+
+    def __init__(self, stage: StageRun, entries: list[SteeringRecord]) -> None:
+        self.stage = stage
+        self.entries = entries
+
+    @classmethod
+    async def pending(cls, stage: StageRun) -> Steering:
+        return cls(stage, await questions.pending_steering(stage.recorder.db, stage.run_id))
+
+    @property
+    def texts(self) -> list[str]:
+        return [entry.text for entry in self.entries]
+
+    def events(self) -> list[RunEvent]:
+        node_id = self.stage.node.id
+        return [Agent(stage=node_id, event=SteeringInjected(text=text)) for text in self.texts]
+
+    def consume(self) -> Callable[[WriteTx], None] | None:
+        """The write that marks these entries consumed by this stage (None when empty)."""
+        if not self.entries:
+            return None
+        numbers = [entry.n for entry in self.entries]
+        run_id, stage_id = self.stage.run_id, self.stage.stage_id
+        return lambda tx: questions.consume_steering(tx, run_id, numbers, stage_id, now_ts())

@@ -1,9 +1,15 @@
 """SQLite connections, pragmas, migrations and the single write path.
 
-Two aiosqlite connections per database: one for reads, one for writes. Every write goes
-through ``Database.transaction()``: an ``asyncio.Lock`` (one writer in this process) and
-``BEGIN IMMEDIATE`` (the write lock is taken up front, so a transaction never fails half way
-with SQLITE_BUSY). WAL lets the read connection work while a write is in progress.
+Writes: one dedicated writer thread owns the only write connection. A write transaction is
+a plain function ``fn(tx)`` run by ``await db.write(fn)`` entirely inside that thread between
+``BEGIN IMMEDIATE`` and ``COMMIT`` (``ROLLBACK`` if it raises). One thread means one writer
+at a time, in submission order; one function per transaction means one thread hop per
+commit, whatever it contains, and a transaction is never left half-done by a cancelled task.
+``BEGIN IMMEDIATE`` takes SQLite's write lock up front, so a transaction never fails half way
+with SQLITE_BUSY, and a busy database (another process) is waited for and retried.
+
+Reads: an aiosqlite connection. WAL lets it read while a write is in progress; it sees the
+last committed state.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -28,6 +35,7 @@ BUSY_TIMEOUT_MS = 5000
 BEGIN_RETRIES = 20
 
 Row = sqlite3.Row
+T = TypeVar("T")
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -43,155 +51,198 @@ def _migrations() -> list[tuple[int, str]]:
 
 MIGRATIONS = _migrations()
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+PRAGMAS = (
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+)
 
 
-async def _connect(path: str) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None, uri=path.startswith("file:"))
+def _is_memory(path: str) -> bool:
+    return path == ":memory:"
+
+
+def _configure(conn: sqlite3.Connection, path: str) -> None:
     conn.row_factory = sqlite3.Row
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if not path.startswith(":memory:") and "mode=memory" not in path:
-        await conn.execute("PRAGMA journal_mode = WAL")
-    await conn.execute("PRAGMA synchronous = NORMAL")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    return conn
+    for pragma in PRAGMAS:
+        if "journal_mode" in pragma and _is_memory(path):
+            continue
+        conn.execute(pragma)
 
 
-class Transaction:
-    """The write connection inside one BEGIN IMMEDIATE ... COMMIT."""
+class WriteTx:
+    """The write connection inside one transaction; used only in the writer thread."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of changed rows."""
-        cursor = await self._conn.execute(sql, params)
-        changed = cursor.rowcount
-        await cursor.close()
-        return changed
+        return self._conn.execute(sql, params).rowcount
 
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self._conn.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params).fetchone()
+        return row
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._conn.execute(sql, params).fetchall())
+
+
+class _Writer:
+    """The writer thread and its connection."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fabro-db-writer")
+        self.conn: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        _configure(conn, self.path)
+        self.conn = conn
+
+    def begin(self) -> None:
+        assert self.conn is not None
+        delay = 0.05
+        for attempt in range(BEGIN_RETRIES):
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or attempt == BEGIN_RETRIES - 1:
+                    raise
+                log.warning("database busy (held by another process); retrying")
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    def transaction(self, fn: Callable[[WriteTx], T]) -> T:
+        assert self.conn is not None
+        self.begin()
+        try:
+            result = fn(WriteTx(self.conn))
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return result
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 class Database:
-    """One SQLite file (or an in-memory database) with a read and a write connection."""
+    """One SQLite file (or an in-memory database) with the write path and a reader."""
 
-    def __init__(self, path: str, reader: aiosqlite.Connection, writer: aiosqlite.Connection):
+    def __init__(self, path: str, writer: _Writer, reader: aiosqlite.Connection | None) -> None:
         self.path = path
-        self._reader = reader
         self._writer = writer
-        self._write_lock = asyncio.Lock()
+        self._reader = reader  # None for in-memory databases: the writer connection reads
         self._closed = False
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
         """Open (creating it if needed) and migrate the database at ``path``.
 
-        ``":memory:"`` gives a private in-memory database (one connection serves reads and
-        writes, since in-memory databases are per connection); used by benchmarks.
+        ``":memory:"`` gives a private in-memory database (benchmarks): in-memory databases
+        exist per connection, so the writer connection serves reads too.
         """
         location = str(path)
-        if location == ":memory:":
-            conn = await _connect(location)
-            db = cls(location, conn, conn)
-        else:
+        if not _is_memory(location):
             Path(location).parent.mkdir(parents=True, exist_ok=True)
-            writer = await _connect(location)
-            try:
-                reader = await _connect(location)
-            except BaseException:
-                await writer.close()
-                raise
-            db = cls(location, reader, writer)
+        writer = _Writer(location)
+        db = cls(location, writer, None)
         try:
-            await db.migrate()
+            await db._in_writer(writer.open)
+            await db._in_writer(db._migrate)
+            if not _is_memory(location):
+                reader = await aiosqlite.connect(location, isolation_level=None)
+                db._reader = reader
+                reader.row_factory = sqlite3.Row
+                for pragma in PRAGMAS:
+                    await reader.execute(pragma)
         except BaseException:
             await db.close()
             raise
         return db
 
-    async def migrate(self) -> int:
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer.executor, fn)
+
+    def _migrate(self) -> int:
         """Apply pending migrations, each in its own transaction; returns the new version."""
-        async with self._write_lock:
-            current = await self._user_version()
-            for version, sql in MIGRATIONS:
-                if version <= current:
-                    continue
-                await self._begin()
-                try:
-                    for statement in _split_statements(sql):
-                        await self._writer.execute(statement)
-                    await self._writer.execute(f"PRAGMA user_version = {version}")
-                    await self._writer.execute("COMMIT")
-                except BaseException:
-                    await self._writer.execute("ROLLBACK")
-                    raise
-                log.info("database %s migrated to version %d", self.path, version)
-                current = version
-            return current
+        conn = self._writer.conn
+        assert conn is not None
+        current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        for version, sql in MIGRATIONS:
+            if version <= current:
+                continue
 
-    async def _user_version(self) -> int:
-        async with self._writer.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+            def apply(tx: WriteTx, sql: str = sql, version: int = version) -> None:
+                for statement in _split_statements(sql):
+                    tx.execute(statement)
+                tx.execute(f"PRAGMA user_version = {version}")
 
-    async def _begin(self) -> None:
-        delay = 0.05
-        for attempt in range(BEGIN_RETRIES):
-            try:
-                await self._writer.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if attempt == BEGIN_RETRIES - 1:
-                    raise
-                log.warning("database busy (held by another process); retrying")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+            self._writer.transaction(apply)
+            log.info("database %s migrated to version %d", self.path, version)
+            current = version
+        return current
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """The single write path: lock, BEGIN IMMEDIATE, then COMMIT or ROLLBACK."""
+    async def migrate(self) -> int:
+        return await self._in_writer(self._migrate)
+
+    async def write(self, fn: Callable[[WriteTx], T]) -> T:
+        """The single write path: run ``fn`` in one transaction in the writer thread."""
         if self._closed:
             raise RuntimeError("database is closed")
-        async with self._write_lock:
-            await self._begin()
-            try:
-                yield Transaction(self._writer)
-            except BaseException:
-                # Shield the rollback so a cancelled task still leaves the connection clean.
-                await asyncio.shield(self._writer.execute("ROLLBACK"))
-                raise
-            else:
-                await asyncio.shield(self._writer.execute("COMMIT"))
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._writer.executor, self._writer.transaction, fn)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The transaction still finishes (committed or rolled back) in the writer thread;
+            # wait for it so callers never race their own write.
+            if not future.done():
+                try:
+                    await future
+                except BaseException:
+                    pass
+            raise
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        if self._reader is None:
+            return await self._in_writer(lambda: WriteTx(self._conn()).fetchone(sql, params))
         async with self._reader.execute(sql, params) as cursor:
             row: Row | None = await cursor.fetchone()
             return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        if self._reader is None:
+            return await self._in_writer(lambda: WriteTx(self._conn()).fetchall(sql, params))
         async with self._reader.execute(sql, params) as cursor:
             return list(await cursor.fetchall())
 
+    def _conn(self) -> sqlite3.Connection:
+        assert self._writer.conn is not None
+        return self._writer.conn
+
     async def close(self) -> None:
-        """Wait for the write in progress, then close both connections. Safe to call twice."""
+        """Finish queued writes, then close both connections. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
-        async with self._write_lock:
-            await self._writer.close()
-            if self._reader is not self._writer:
+        try:
+            await self._in_writer(self._writer.close)
+        finally:
+            self._writer.executor.shutdown(wait=True)
+            if self._reader is not None:
                 await self._reader.close()
 
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fabro.storage.db import Database, Row, Transaction
+from fabro.storage.db import Database, Row, WriteTx
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ def _question(row: Row) -> QuestionRecord:
     return QuestionRecord(**values)
 
 
-async def create_question(
-    tx: Transaction,
+def create_question(
+    tx: WriteTx,
     *,
     run_id: str,
     stage_id: str,
@@ -69,9 +69,7 @@ async def create_question(
     allow_freeform: bool,
     created_at: str,
 ) -> QuestionRecord:
-    row = await tx.fetchone(
-        "SELECT COALESCE(MAX(n), 0) + 1 FROM questions WHERE run_id = ?", [run_id]
-    )
+    row = tx.fetchone("SELECT COALESCE(MAX(n), 0) + 1 FROM questions WHERE run_id = ?", [run_id])
     n = int(row[0]) if row else 1
     record = QuestionRecord(
         run_id=run_id,
@@ -86,7 +84,7 @@ async def create_question(
         status="pending",
         created_at=created_at,
     )
-    await tx.execute(
+    tx.execute(
         "INSERT INTO questions (run_id, qid, n, stage_id, node_id, text, question_type, options,"
         " allow_freeform, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
         [
@@ -105,11 +103,11 @@ async def create_question(
     return record
 
 
-async def answer_question(
-    tx: Transaction, run_id: str, qid: str, answer: dict[str, Any], by: str | None, ts: str
+def answer_question(
+    tx: WriteTx, run_id: str, qid: str, answer: dict[str, Any], by: str | None, ts: str
 ) -> bool:
     """Record an answer if the question is still pending; False when it is not (409)."""
-    changed = await tx.execute(
+    changed = tx.execute(
         "UPDATE questions SET status = 'answered', answer = ?, answered_by = ?, answered_at = ?"
         " WHERE run_id = ? AND qid = ? AND status = 'pending'",
         [json.dumps(answer, ensure_ascii=False), by, ts, run_id, qid],
@@ -117,30 +115,38 @@ async def answer_question(
     return changed == 1
 
 
-async def close_question(tx: Transaction, run_id: str, qid: str, status: str, ts: str) -> None:
+def close_question(tx: WriteTx, run_id: str, qid: str, status: str, ts: str) -> None:
     """Expire or withdraw a pending question."""
-    await tx.execute(
+    tx.execute(
         "UPDATE questions SET status = ?, answered_at = ? WHERE run_id = ? AND qid = ?"
         " AND status = 'pending'",
         [status, ts, run_id, qid],
     )
 
 
-async def withdraw_pending(tx: Transaction, run_id: str, ts: str) -> None:
-    await tx.execute(
+def withdraw_pending(tx: WriteTx, run_id: str, ts: str) -> None:
+    tx.execute(
         "UPDATE questions SET status = 'withdrawn', answered_at = ? WHERE run_id = ?"
         " AND status = 'pending'",
         [ts, run_id],
     )
 
 
-async def get_question(db: Database | Transaction, run_id: str, qid: str) -> QuestionRecord | None:
-    row = await db.fetchone("SELECT * FROM questions WHERE run_id = ? AND qid = ?", [run_id, qid])
+_GET_QUESTION = "SELECT * FROM questions WHERE run_id = ? AND qid = ?"
+
+
+async def get_question(db: Database, run_id: str, qid: str) -> QuestionRecord | None:
+    row = await db.fetchone(_GET_QUESTION, [run_id, qid])
     return _question(row) if row else None
 
 
-async def latest_for_stage(db: Database | Transaction, run_id: str, stage_id: str) -> QuestionRecord | None:
-    row = await db.fetchone(
+def get_question_in(tx: WriteTx, run_id: str, qid: str) -> QuestionRecord | None:
+    row = tx.fetchone(_GET_QUESTION, [run_id, qid])
+    return _question(row) if row else None
+
+
+def latest_for_stage_in(tx: WriteTx, run_id: str, stage_id: str) -> QuestionRecord | None:
+    row = tx.fetchone(
         "SELECT * FROM questions WHERE run_id = ? AND stage_id = ? ORDER BY n DESC LIMIT 1",
         [run_id, stage_id],
     )
@@ -154,8 +160,8 @@ async def pending_questions(db: Database, run_id: str) -> list[QuestionRecord]:
     return [_question(row) for row in rows]
 
 
-async def add_steering(
-    tx: Transaction,
+def add_steering(
+    tx: WriteTx,
     *,
     run_id: str,
     guidance: str,
@@ -163,11 +169,9 @@ async def add_steering(
     created_by: str | None,
     created_at: str,
 ) -> SteeringRecord:
-    row = await tx.fetchone(
-        "SELECT COALESCE(MAX(n), 0) + 1 FROM steering WHERE run_id = ?", [run_id]
-    )
+    row = tx.fetchone("SELECT COALESCE(MAX(n), 0) + 1 FROM steering WHERE run_id = ?", [run_id])
     n = int(row[0]) if row else 1
-    await tx.execute(
+    tx.execute(
         "INSERT INTO steering (run_id, n, guidance, location, created_by, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         [
@@ -182,7 +186,7 @@ async def add_steering(
     return SteeringRecord(run_id, n, guidance, created_at, location, created_by)
 
 
-async def pending_steering(db: Database | Transaction, run_id: str) -> list[SteeringRecord]:
+async def pending_steering(db: Database, run_id: str) -> list[SteeringRecord]:
     rows = await db.fetchall(
         "SELECT * FROM steering WHERE run_id = ? AND consumed_at IS NULL ORDER BY n", [run_id]
     )
@@ -199,10 +203,8 @@ async def pending_steering(db: Database | Transaction, run_id: str) -> list[Stee
     ]
 
 
-async def consume_steering(
-    tx: Transaction, run_id: str, numbers: list[int], stage_id: str, ts: str
-) -> None:
-    await tx.executemany(
+def consume_steering(tx: WriteTx, run_id: str, numbers: list[int], stage_id: str, ts: str) -> None:
+    tx.executemany(
         "UPDATE steering SET consumed_at = ?, consumed_by_stage = ? WHERE run_id = ? AND n = ?",
         [(ts, stage_id, run_id, n) for n in numbers],
     )

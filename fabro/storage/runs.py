@@ -1,8 +1,9 @@
 """Runs, their events, checkpoints and idempotency keys: all SQL for them lives here.
 
-Reads take the ``Database`` (read connection); writes take a ``Transaction`` from
-``Database.transaction()``, so several writes can share one commit (the per-stage commit of
-engine.md §4.2).
+Writes are plain functions of a ``WriteTx`` so that callers compose several of them into
+one transaction function for ``Database.write`` (the per-stage commit of engine.md §4.2).
+Reads are async functions of the ``Database``; the few reads a transaction needs have
+``*_in`` variants that take the ``WriteTx``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fabro.storage.db import Database, Row, Transaction
+from fabro.storage.db import Database, Row, WriteTx
 from fabro.storage.records import (
     CheckpointRecord,
     EventRecord,
@@ -76,55 +77,53 @@ def _run_from_row(row: Row) -> RunRecord:
 # ---- writes ----------------------------------------------------------------------------------
 
 
-async def insert_run(tx: Transaction, run: RunRecord) -> None:
+def insert_run(tx: WriteTx, run: RunRecord) -> None:
     placeholders = ", ".join("?" for _ in _RUN_COLUMNS)
-    await tx.execute(
+    tx.execute(
         f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({placeholders})",
         [_to_column(name, getattr(run, name)) for name in _RUN_COLUMNS],
     )
 
 
-async def update_run(tx: Transaction, run_id: str, **changes: Any) -> int:
+def update_run(tx: WriteTx, run_id: str, **changes: Any) -> int:
     """Update columns of one run; returns 1 if the run exists. `updated_at` is required."""
     unknown = set(changes) - _UPDATABLE
     if unknown:
         raise ValueError(f"not run columns: {sorted(unknown)}")
     assignments = ", ".join(f"{name} = ?" for name in changes)
     params = [_to_column(name, value) for name, value in changes.items()]
-    return await tx.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*params, run_id])
+    return tx.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*params, run_id])
 
 
-async def transition(
-    tx: Transaction, run_id: str, allowed_from: Iterable[str], **changes: Any
+def transition(
+    tx: WriteTx, run_id: str, allowed_from: Iterable[str], **changes: Any
 ) -> RunRecord | None:
     """Change a run only if its status is in ``allowed_from``; returns the updated run."""
     statuses = tuple(allowed_from)
     marks = ", ".join("?" for _ in statuses)
     assignments = ", ".join(f"{name} = ?" for name in changes)
     params = [_to_column(name, value) for name, value in changes.items()]
-    changed = await tx.execute(
+    changed = tx.execute(
         f"UPDATE runs SET {assignments} WHERE id = ? AND status IN ({marks})",
         [*params, run_id, *statuses],
     )
     if not changed:
         return None
-    row = await tx.fetchone("SELECT * FROM runs WHERE id = ?", [run_id])
+    row = tx.fetchone("SELECT * FROM runs WHERE id = ?", [run_id])
     return _run_from_row(row) if row else None
 
 
-async def append_events(
-    tx: Transaction, run_id: str, events: Sequence[NewEvent], ts: str
+def append_events(
+    tx: WriteTx, run_id: str, events: Sequence[NewEvent], ts: str
 ) -> list[EventRecord]:
     """Store events with the next per-run sequence numbers (the single writer makes this safe)."""
-    row = await tx.fetchone(
-        "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id]
-    )
+    row = tx.fetchone("SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id])
     last = int(row[0]) if row else 0
     stored = [
         EventRecord(run_id, last + offset, ts, event.variant, event.payload, event.child_depth)
         for offset, event in enumerate(events, start=1)
     ]
-    await tx.executemany(
+    tx.executemany(
         "INSERT INTO run_events (run_id, seq, ts, variant, child_depth, payload)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         [(e.run_id, e.seq, e.ts, e.variant, e.child_depth, e.data_json()) for e in stored],
@@ -132,28 +131,29 @@ async def append_events(
     return stored
 
 
-async def save_checkpoint(tx: Transaction, run_id: str, data: dict[str, Any], ts: str) -> None:
-    await tx.execute(
+def save_checkpoint(tx: WriteTx, run_id: str, data: dict[str, Any] | str, ts: str) -> None:
+    """Replace the run's checkpoint; ``data`` may be already-serialized JSON."""
+    tx.execute(
         "INSERT INTO checkpoints (run_id, data, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT (run_id) DO UPDATE SET"
         " data = excluded.data, updated_at = excluded.updated_at",
-        [run_id, _dumps(data), ts],
+        [run_id, data if isinstance(data, str) else _dumps(data), ts],
     )
 
 
-async def find_idempotency_key(
-    tx: Transaction, principal: str, key: str, not_before: str
+def find_idempotency_key(
+    tx: WriteTx, principal: str, key: str, not_before: str
 ) -> IdempotencyRecord | None:
     """The remembered key, read inside the write transaction so concurrent requests serialize."""
-    row = await tx.fetchone(
+    row = tx.fetchone(
         "SELECT * FROM idempotency_keys WHERE principal = ? AND key = ? AND created_at >= ?",
         [principal, key, not_before],
     )
     return IdempotencyRecord(**dict(row)) if row else None
 
 
-async def remember_idempotency_key(tx: Transaction, record: IdempotencyRecord) -> None:
-    await tx.execute(
+def remember_idempotency_key(tx: WriteTx, record: IdempotencyRecord) -> None:
+    tx.execute(
         "INSERT INTO idempotency_keys (principal, key, request_hash, run_id, created_at)"
         " VALUES (?, ?, ?, ?, ?) ON CONFLICT (principal, key) DO UPDATE SET"
         " request_hash = excluded.request_hash, run_id = excluded.run_id,"
@@ -165,8 +165,16 @@ async def remember_idempotency_key(tx: Transaction, record: IdempotencyRecord) -
 # ---- reads -----------------------------------------------------------------------------------
 
 
-async def get_run(db: Database | Transaction, run_id: str) -> RunRecord | None:
-    row = await db.fetchone("SELECT * FROM runs WHERE id = ?", [run_id])
+_GET_RUN = "SELECT * FROM runs WHERE id = ?"
+
+
+async def get_run(db: Database, run_id: str) -> RunRecord | None:
+    row = await db.fetchone(_GET_RUN, [run_id])
+    return _run_from_row(row) if row else None
+
+
+def get_run_in(tx: WriteTx, run_id: str) -> RunRecord | None:
+    row = tx.fetchone(_GET_RUN, [run_id])
     return _run_from_row(row) if row else None
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabro.storage.db import Database, Row, Transaction
+from fabro.storage.db import Database, Row, WriteTx
 
 
 @dataclass(frozen=True)
@@ -77,18 +77,18 @@ def _stage_from_row(row: Row) -> StageRecord:
     return StageRecord(**values)
 
 
-async def start_stage(tx: Transaction, stage: StageRecord) -> None:
+def start_stage(tx: WriteTx, stage: StageRecord) -> None:
     """Insert the stage as running, or restart the row of a stage re-run after recovery."""
-    row = await tx.fetchone(
+    row = tx.fetchone(
         "SELECT ordinal FROM stages WHERE run_id = ? AND stage_id = ?",
         [stage.run_id, stage.stage_id],
     )
     if row is None:
-        next_row = await tx.fetchone(
+        next_row = tx.fetchone(
             "SELECT COALESCE(MAX(ordinal), 0) + 1 FROM stages WHERE run_id = ?", [stage.run_id]
         )
         ordinal = int(next_row[0]) if next_row else 1
-        await tx.execute(
+        tx.execute(
             "INSERT INTO stages (run_id, stage_id, node_id, name, visit, ordinal, stage_index,"
             " handler_type, parallel_parent, status, attempts, started_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
@@ -108,20 +108,20 @@ async def start_stage(tx: Transaction, stage: StageRecord) -> None:
         )
         return
     # A stage re-run after recovery (or a loop restart) stays one entry (api.md §6.12).
-    await tx.execute(
+    tx.execute(
         "UPDATE stages SET status = 'running', attempts = ?, started_at = ?, finished_at = NULL,"
         " duration_ms = NULL, outcome = NULL, stage_index = ? WHERE run_id = ? AND stage_id = ?",
         [stage.attempts, stage.started_at, stage.stage_index, stage.run_id, stage.stage_id],
     )
-    await tx.execute(
+    tx.execute(
         "DELETE FROM stage_turns WHERE run_id = ? AND stage_id = ?",
         [stage.run_id, stage.stage_id],
     )
 
 
-async def finish_stage(tx: Transaction, run_id: str, stage_id: str, finish: StageFinish) -> None:
+def finish_stage(tx: WriteTx, run_id: str, stage_id: str, finish: StageFinish) -> None:
     usage = finish.usage
-    await tx.execute(
+    tx.execute(
         "UPDATE stages SET status = ?, finished_at = ?, duration_ms = ?, attempts = ?,"
         " outcome = ?, model = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,"
         " cache_write_tokens = ?, reasoning_tokens = ?, cost = ?"
@@ -145,23 +145,23 @@ async def finish_stage(tx: Transaction, run_id: str, stage_id: str, finish: Stag
     )
 
 
-async def set_attempts(tx: Transaction, run_id: str, stage_id: str, attempts: int) -> None:
-    await tx.execute(
+def set_attempts(tx: WriteTx, run_id: str, stage_id: str, attempts: int) -> None:
+    tx.execute(
         "UPDATE stages SET attempts = ? WHERE run_id = ? AND stage_id = ?",
         [attempts, run_id, stage_id],
     )
 
 
-async def close_running_stages(tx: Transaction, run_id: str, status: str, ts: str) -> None:
+def close_running_stages(tx: WriteTx, run_id: str, status: str, ts: str) -> None:
     """Mark every unfinished stage of a run (cancel, or a run that failed mid-stage)."""
-    await tx.execute(
+    tx.execute(
         "UPDATE stages SET status = ?, finished_at = ? WHERE run_id = ? AND status = 'running'",
         [status, ts, run_id],
     )
 
 
-async def add_turn(tx: Transaction, turn: TurnRecord) -> None:
-    await tx.execute(
+def add_turn(tx: WriteTx, turn: TurnRecord) -> None:
+    tx.execute(
         "INSERT INTO stage_turns (run_id, stage_id, n, kind, content, tools, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         [

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fabro.engine.control import RunControl
+from fabro.engine.handlers import HANDLERS
 from fabro.engine.lifecycle import Lifecycle, NewRun, default_title
 from fabro.engine.questions import AutoApprove, Interviewer, QuestionDesk
 from fabro.engine.recorder import Recorder
 from fabro.engine.runner import Engine, EngineResult
-from fabro.engine.stage import EngineDeps, Handler, RunSpec
+from fabro.engine.outcome import Outcome
+from fabro.engine.stage import EngineDeps, Handler, RunSpec, StageRun
+from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
 from fabro.llm.provider import LlmBackend
 from fabro.llm.simulated import SimulatedBackend
 from fabro.storage import runs, stages
 from fabro.storage.db import Database
 from fabro.storage.records import EventRecord, RunRecord
+from fabro.workflow.model import Graph, Node
 from fabro.workflow.prepare import prepare
 
 
@@ -62,12 +67,25 @@ class Harness:
             rng=random.Random(7),
         )
 
-    async def create(self, dot: str, *, goal: str | None = None, path: Path | None = None) -> RunRecord:
-        prepared = prepare(dot, path=path, goal=goal)
+    async def create(
+        self,
+        dot: str,
+        *,
+        goal: str | None = None,
+        path: Path | None = None,
+        vars: Mapping[str, str] | None = None,
+    ) -> RunRecord:
+        prepared = prepare(dot, path=path, goal=goal, vars=vars)
         assert prepared.ok, [d.message for d in prepared.errors]
         graph = prepared.graph
         return await self.lifecycle.create(
-            NewRun(graph=graph, dot_source=dot, title=default_title(graph.goal, graph), goal=graph.goal)
+            NewRun(
+                graph=graph,
+                dot_source=dot,
+                title=default_title(graph.goal, graph),
+                goal=graph.goal,
+                vars=dict(vars or {}),
+            )
         )
 
     async def run(
@@ -78,12 +96,45 @@ class Harness:
         handlers: Mapping[str, Handler] | None = None,
         control: RunControl | None = None,
         goal: str | None = None,
+        path: Path | None = None,
+        vars: Mapping[str, str] | None = None,
     ) -> tuple[RunRecord, EngineResult]:
-        record = await self.create(dot, goal=goal)
-        result = await self.execute(record, deps=deps, handlers=handlers, control=control)
+        record = await self.create(dot, goal=goal, path=path, vars=vars)
+        workflow_dir = path.parent if path is not None else None
+        engine = await self.engine(
+            record, deps=deps, handlers=handlers, control=control, workflow_dir=workflow_dir
+        )
+        result = await engine.run()
         final = await runs.get_run(self.db, record.id)
         assert final is not None
         return final, result
+
+    async def engine(
+        self,
+        record: RunRecord,
+        *,
+        deps: EngineDeps | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+        control: RunControl | None = None,
+        workflow_dir: Path | None = None,
+        start: bool = True,
+    ) -> Engine:
+        """An engine for ``record``; ``start`` moves the run to `running` first (engine.md §3)."""
+        if start:
+            work_dir = await self.lifecycle.start(record, workflow_dir)
+            assert work_dir is not None
+        else:
+            work_dir = self.lifecycle.prepare_dirs(record, workflow_dir)
+        spec = RunSpec(
+            run_id=record.id,
+            graph=Graph.from_json(record.prepared_graph),
+            run_dir=self.lifecycle.run_dir(record.id),
+            work_dir=work_dir,
+            workflow_dir=workflow_dir,
+            vars=dict(record.vars),
+        )
+        recorder = Recorder(self.db, record.id, self.published.append, Redactor())
+        return Engine(spec, deps or self.deps(), recorder, control=control, handlers=handlers)
 
     async def execute(
         self,
@@ -92,23 +143,28 @@ class Harness:
         deps: EngineDeps | None = None,
         handlers: Mapping[str, Handler] | None = None,
         control: RunControl | None = None,
+        state: EngineState | None = None,
+        recovered: bool = False,
     ) -> EngineResult:
-        from fabro.workflow.model import Graph
+        engine = await self.engine(record, deps=deps, handlers=handlers, control=control)
+        return await engine.run(state, recovered=recovered)
 
-        work_dir = await self.lifecycle.start(record)
-        assert work_dir is not None
-        spec = RunSpec(
-            run_id=record.id,
-            graph=Graph.from_json(record.prepared_graph),
-            run_dir=self.lifecycle.run_dir(record.id),
-            work_dir=work_dir,
-        )
-        recorder = Recorder(self.db, record.id, self.published.append, Redactor())
-        engine = Engine(spec, deps or self.deps(), recorder, control=control, handlers=handlers)
-        return await engine.run()
+    async def get_run(self, run_id: str) -> RunRecord:
+        record = await runs.get_run(self.db, run_id)
+        assert record is not None
+        return record
 
-    async def events(self, run_id: str) -> list[dict[str, Any]]:
-        return [e.payload for e in await runs.events_after(self.db, run_id, 0, limit=100_000)]
+    async def events(self, run_id: str, depth: int | None = 0) -> list[dict[str, Any]]:
+        """Stored payloads (``{variant: fields}``) of one child depth (None: all)."""
+        return [
+            e.payload
+            for e in await runs.events_after(self.db, run_id, 0, limit=100_000)
+            if depth is None or e.child_depth == depth
+        ]
+
+    async def of(self, run_id: str, variant: str, depth: int | None = 0) -> list[dict[str, Any]]:
+        """The fields of every stored event of one variant."""
+        return [e[variant] for e in await self.events(run_id, depth) if variant in e]
 
     async def variants(self, run_id: str, depth: int | None = 0) -> list[str]:
         return [
@@ -119,3 +175,54 @@ class Harness:
 
     async def stages(self, run_id: str) -> list[stages.StageRecord]:
         return await stages.list_stages(self.db, run_id)
+
+    async def stage(self, run_id: str, stage_id: str) -> stages.StageRecord:
+        found = await stages.get_stage(self.db, run_id, stage_id)
+        assert found is not None, stage_id
+        return found
+
+    async def checkpoint(self, run_id: str) -> dict[str, Any]:
+        record = await runs.get_checkpoint(self.db, run_id)
+        assert record is not None
+        return record.data
+
+
+StageFn = Callable[[Node, StageRun], Awaitable[Outcome]]
+
+
+class ByNode:
+    """Custom behaviour for some nodes (by id); every other node runs its real handler."""
+
+    def __init__(self, **behaviours: StageFn) -> None:
+        self.behaviours = behaviours
+        self.calls: list[str] = []
+
+    async def __call__(self, node: Node, stage: StageRun) -> Outcome:
+        self.calls.append(node.id)
+        behaviour = self.behaviours.get(node.id)
+        if behaviour is None:
+            return await HANDLERS[node.kind](node, stage)
+        return await behaviour(node, stage)
+
+    @property
+    def handlers(self) -> dict[str, Handler]:
+        return {kind: self for kind in HANDLERS}
+
+
+def sequence(*steps: Outcome | Exception) -> StageFn:
+    """A behaviour returning (or raising) the given steps in turn, repeating the last."""
+    remaining = list(steps)
+
+    async def behaviour(node: Node, stage: StageRun) -> Outcome:
+        step = remaining.pop(0) if len(remaining) > 1 else remaining[0]
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    return behaviour
+
+
+async def hang(node: Node, stage: StageRun) -> Outcome:
+    """A stage that never finishes by itself."""
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from fabro.clock import now_ts
 from fabro.storage import runs
-from fabro.storage.db import SCHEMA_VERSION, Database
+from fabro.storage.db import SCHEMA_VERSION, Database, WriteTx
 from fabro.storage.records import NewEvent, RunRecord
 
 
@@ -35,22 +36,20 @@ async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
     await database.close()
 
 
+PRAGMA_VALUES = {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": 5000}
+
+
 async def test_pragmas_are_set_on_every_connection(db: Database) -> None:
-    for fetch in (db.fetchone,):
-        assert (await fetch("PRAGMA journal_mode"))[0] == "wal"  # type: ignore[index]
-        assert (await fetch("PRAGMA foreign_keys"))[0] == 1  # type: ignore[index]
-        assert (await fetch("PRAGMA synchronous"))[0] == 1  # type: ignore[index]  # NORMAL
-        assert (await fetch("PRAGMA busy_timeout"))[0] == 5000  # type: ignore[index]
-    async with db.transaction() as tx:
-        assert (await tx.fetchone("PRAGMA foreign_keys"))[0] == 1  # type: ignore[index]
-        assert (await tx.fetchone("PRAGMA synchronous"))[0] == 1  # type: ignore[index]
+    for name, value in PRAGMA_VALUES.items():
+        assert (await db.fetchone(f"PRAGMA {name}"))[0] == value  # type: ignore[index]
+        in_writer = await db.write(lambda tx, name=name: tx.fetchone(f"PRAGMA {name}"))
+        assert in_writer is not None and in_writer[0] == value  # synchronous 1 = NORMAL
 
 
 async def test_migrations_run_once_and_are_idempotent_on_restart(tmp_path: Path) -> None:
     path = tmp_path / "fabro.db"
     first = await Database.open(path)
-    async with first.transaction() as tx:
-        await runs.insert_run(tx, make_run("R1"))
+    await first.write(lambda tx: runs.insert_run(tx, make_run("R1")))
     await first.close()
     second = await Database.open(path)
     try:
@@ -62,42 +61,48 @@ async def test_migrations_run_once_and_are_idempotent_on_restart(tmp_path: Path)
 
 
 async def test_failed_transaction_leaves_no_partial_rows(db: Database) -> None:
+    def boom(tx: WriteTx) -> None:
+        runs.insert_run(tx, make_run("R1"))
+        runs.append_events(tx, "R1", [NewEvent.of({"RunQueued": {}})], now_ts())
+        raise RuntimeError("boom")
+
     with pytest.raises(RuntimeError, match="boom"):
-        async with db.transaction() as tx:
-            await runs.insert_run(tx, make_run("R1"))
-            await runs.append_events(tx, "R1", [NewEvent.of({"RunQueued": {}})], now_ts())
-            raise RuntimeError("boom")
+        await db.write(boom)
     assert await runs.get_run(db, "R1") is None
     assert await runs.events_after(db, "R1", 0) == []
 
 
 async def test_constraint_violation_rolls_back_the_whole_transaction(db: Database) -> None:
+    def violate(tx: WriteTx) -> None:
+        runs.insert_run(tx, make_run("R1"))
+        # an event for a run that does not exist violates the foreign key
+        runs.append_events(tx, "missing", [NewEvent.of({"RunQueued": {}})], now_ts())
+
     with pytest.raises(sqlite3.IntegrityError):
-        async with db.transaction() as tx:
-            await runs.insert_run(tx, make_run("R1"))
-            # an event for a run that does not exist violates the foreign key
-            await runs.append_events(tx, "missing", [NewEvent.of({"RunQueued": {}})], now_ts())
+        await db.write(violate)
     assert await runs.get_run(db, "R1") is None
 
 
-async def test_cancelled_transaction_rolls_back(db: Database) -> None:
-    entered = asyncio.Event()
+async def test_a_cancelled_caller_never_leaves_a_half_transaction(db: Database) -> None:
+    started = threading.Event()
+    release = threading.Event()
 
-    async def writer() -> None:
-        async with db.transaction() as tx:
-            await runs.insert_run(tx, make_run("R1"))
-            entered.set()
-            await asyncio.sleep(10)
+    def slow(tx: WriteTx) -> None:
+        runs.insert_run(tx, make_run("R1"))
+        started.set()
+        release.wait(5)
+        runs.insert_run(tx, make_run("R2"))
 
-    task = asyncio.create_task(writer())
-    await entered.wait()
+    task = asyncio.create_task(db.write(slow))
+    await asyncio.to_thread(started.wait, 5)
     task.cancel()
+    release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await runs.get_run(db, "R1") is None
-    async with db.transaction() as tx:  # the write path is usable again
-        await runs.insert_run(tx, make_run("R2"))
-    assert await runs.get_run(db, "R2") is not None
+    # The transaction ran to its end in the writer thread: both rows or none, never one.
+    assert (await runs.get_run(db, "R1") is None) == (await runs.get_run(db, "R2") is None)
+    await db.write(lambda tx: runs.insert_run(tx, make_run("R3")))  # the path is usable
+    assert await runs.get_run(db, "R3") is not None
 
 
 async def test_many_concurrent_writers_never_see_database_locked(tmp_path: Path) -> None:
@@ -106,15 +111,12 @@ async def test_many_concurrent_writers_never_see_database_locked(tmp_path: Path)
     one = await Database.open(tmp_path / "fabro.db")
     two = await Database.open(tmp_path / "fabro.db")
     try:
-        async with one.transaction() as tx:
-            await runs.insert_run(tx, make_run("R"))
+        await one.write(lambda tx: runs.insert_run(tx, make_run("R")))
 
         async def append(db: Database, n: int) -> None:
+            event = NewEvent.of({"Prompt": {"stage": str(n), "text": ""}})
             for _ in range(10):
-                async with db.transaction() as tx:
-                    await runs.append_events(
-                        tx, "R", [NewEvent.of({"Prompt": {"stage": str(n), "text": ""}})], now_ts()
-                    )
+                await db.write(lambda tx: runs.append_events(tx, "R", [event], now_ts()))
 
         await asyncio.gather(*(append(one if n % 2 else two, n) for n in range(40)))
         events = await runs.events_after(one, "R", 0, limit=10_000)
@@ -125,9 +127,19 @@ async def test_many_concurrent_writers_never_see_database_locked(tmp_path: Path)
 
 
 async def test_reads_see_committed_writes_only(db: Database) -> None:
-    async with db.transaction() as tx:
-        await runs.insert_run(tx, make_run("R1"))
-        assert await runs.get_run(db, "R1") is None  # the reader sees the last commit
+    inserted = threading.Event()
+    release = threading.Event()
+
+    def insert(tx: WriteTx) -> None:
+        runs.insert_run(tx, make_run("R1"))
+        inserted.set()
+        release.wait(5)
+
+    task = asyncio.create_task(db.write(insert))
+    await asyncio.to_thread(inserted.wait, 5)
+    assert await runs.get_run(db, "R1") is None  # the reader sees the last commit only
+    release.set()
+    await task
     assert await runs.get_run(db, "R1") is not None
 
 
@@ -136,15 +148,13 @@ async def test_close_is_idempotent(tmp_path: Path) -> None:
     await database.close()
     await database.close()
     with pytest.raises(RuntimeError):
-        async with database.transaction():
-            pass
+        await database.write(lambda tx: None)
 
 
 async def test_in_memory_database_works(tmp_path: Path) -> None:
     database = await Database.open(":memory:")
     try:
-        async with database.transaction() as tx:
-            await runs.insert_run(tx, make_run("R1"))
+        await database.write(lambda tx: runs.insert_run(tx, make_run("R1")))
         assert await runs.get_run(database, "R1") is not None
     finally:
         await database.close()

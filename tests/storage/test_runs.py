@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fabro.storage import runs
-from fabro.storage.db import Database
+from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import IdempotencyRecord, NewEvent
 from tests.storage.test_db import make_run
 
@@ -33,16 +33,17 @@ async def test_run_round_trips_every_field(db: Database) -> None:
         workflow_slug="fix",
         created_by="alice",
     )
-    async with db.transaction() as tx:
-        await runs.insert_run(tx, run)
+    await db.write(lambda tx: runs.insert_run(tx, run))
     assert await runs.get_run(db, "R1") == run
 
 
 async def test_list_runs_newest_first_with_pagination_and_filters(db: Database) -> None:
-    async with db.transaction() as tx:
+    def setup(tx: WriteTx) -> None:
         for n in range(5):
-            await runs.insert_run(tx, make_run(f"R{n}", f"2026-01-01T00:00:0{n}.000Z"))
-        await runs.update_run(tx, "R1", status="running", updated_at="x", workflow_slug="w")
+            runs.insert_run(tx, make_run(f"R{n}", f"2026-01-01T00:00:0{n}.000Z"))
+        runs.update_run(tx, "R1", status="running", updated_at="x", workflow_slug="w")
+
+    await db.write(setup)
     page = await runs.list_runs(db, limit=2, offset=0)
     assert [r.id for r in page.items] == ["R4", "R3"] and page.has_more
     page = await runs.list_runs(db, limit=2, offset=4)
@@ -54,10 +55,12 @@ async def test_list_runs_newest_first_with_pagination_and_filters(db: Database) 
 
 
 async def test_queue_position_is_fifo_rank_among_queued(db: Database) -> None:
-    async with db.transaction() as tx:
+    def setup(tx: WriteTx) -> None:
         for n in range(3):
-            await runs.insert_run(tx, make_run(f"R{n}", f"2026-01-01T00:00:0{n}.000Z"))
-        await runs.update_run(tx, "R0", status="running", updated_at="x")
+            runs.insert_run(tx, make_run(f"R{n}", f"2026-01-01T00:00:0{n}.000Z"))
+        runs.update_run(tx, "R0", status="running", updated_at="x")
+
+    await db.write(setup)
     positions = [
         await runs.queue_position(db, r)
         for r in await runs.runs_with_status(db, ["queued", "running"])
@@ -66,40 +69,47 @@ async def test_queue_position_is_fifo_rank_among_queued(db: Database) -> None:
 
 
 async def test_transition_only_from_allowed_statuses(db: Database) -> None:
-    async with db.transaction() as tx:
-        await runs.insert_run(tx, make_run("R1"))
-        assert await runs.transition(tx, "R1", ["running"], status="paused", updated_at="x") is None
-        moved = await runs.transition(tx, "R1", ["queued"], status="cancelled", updated_at="x")
-    assert moved is not None and moved.status == "cancelled"
+    def moves(tx: WriteTx) -> object:
+        runs.insert_run(tx, make_run("R1"))
+        assert runs.transition(tx, "R1", ["running"], status="paused", updated_at="x") is None
+        return runs.transition(tx, "R1", ["queued"], status="cancelled", updated_at="x")
+
+    moved = await db.write(moves)
+    assert moved is not None and moved.status == "cancelled"  # type: ignore[attr-defined]
 
 
 async def test_events_are_numbered_per_run_from_one(db: Database) -> None:
-    async with db.transaction() as tx:
-        await runs.insert_run(tx, make_run("A"))
-        await runs.insert_run(tx, make_run("B"))
-        await runs.append_events(tx, "A", [NewEvent.of({"RunQueued": {}})] * 3, "t")
-        stored = await runs.append_events(tx, "B", [NewEvent.of({"RunQueued": {}})], "t")
+    def setup(tx: WriteTx) -> object:
+        runs.insert_run(tx, make_run("A"))
+        runs.insert_run(tx, make_run("B"))
+        runs.append_events(tx, "A", [NewEvent.of({"RunQueued": {}})] * 3, "t")
+        return runs.append_events(tx, "B", [NewEvent.of({"RunQueued": {}})], "t")
+
+    stored: list = await db.write(setup)  # type: ignore[assignment,type-arg]
     assert [e.seq for e in stored] == [1]
     assert [e.seq for e in await runs.events_after(db, "A", 1)] == [2, 3]
     assert await runs.last_seq(db, "A") == 3
 
 
 async def test_checkpoint_is_replaced(db: Database) -> None:
-    async with db.transaction() as tx:
-        await runs.insert_run(tx, make_run("R1"))
-        await runs.save_checkpoint(tx, "R1", {"n": 1}, "t1")
-        await runs.save_checkpoint(tx, "R1", {"n": 2}, "t2")
+    def setup(tx: WriteTx) -> None:
+        runs.insert_run(tx, make_run("R1"))
+        runs.save_checkpoint(tx, "R1", {"n": 1}, "t1")
+        runs.save_checkpoint(tx, "R1", {"n": 2}, "t2")
+
+    await db.write(setup)
     checkpoint = await runs.get_checkpoint(db, "R1")
     assert checkpoint is not None and checkpoint.data == {"n": 2}
 
 
 async def test_idempotency_keys_expire_by_window(db: Database) -> None:
     record = IdempotencyRecord("alice", "k", "h", "R1", "2026-01-02T00:00:00.000Z")
-    async with db.transaction() as tx:
-        await runs.insert_run(tx, make_run("R1"))
-        await runs.remember_idempotency_key(tx, record)
-        assert (
-            await runs.find_idempotency_key(tx, "alice", "k", "2026-01-01T00:00:00.000Z") == record
-        )
-        assert await runs.find_idempotency_key(tx, "alice", "k", "2026-01-03T00:00:00.000Z") is None
-        assert await runs.find_idempotency_key(tx, "bob", "k", "2026-01-01T00:00:00.000Z") is None
+
+    def check(tx: WriteTx) -> None:
+        runs.insert_run(tx, make_run("R1"))
+        runs.remember_idempotency_key(tx, record)
+        assert runs.find_idempotency_key(tx, "alice", "k", "2026-01-01T00:00:00.000Z") == record
+        assert runs.find_idempotency_key(tx, "alice", "k", "2026-01-03T00:00:00.000Z") is None
+        assert runs.find_idempotency_key(tx, "bob", "k", "2026-01-01T00:00:00.000Z") is None
+
+    await db.write(check)

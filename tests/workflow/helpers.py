@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fabro.workflow.diagnostics import Diagnostic
-from fabro.workflow.prepare import Prepared, prepare
 
 HEAD = "start [shape=Mdiamond]\n exit [shape=Msquare]\n"
 
@@ -18,10 +17,6 @@ def linear(extra_nodes: str = "", extra_edges: str = "", graph_attrs: str = "") 
     """start -> work -> exit, plus extra statements."""
     body = f'work [label="Work"]\n{extra_nodes}\nstart -> work -> exit\n{extra_edges}'
     return flow(body, graph_attrs)
-
-
-def prepared(text: str, **kwargs: object) -> Prepared:
-    return prepare(text, **kwargs)  # type: ignore[arg-type]
 
 
 def rules_of(diagnostics: list[Diagnostic], rule: str) -> list[Diagnostic]:

@@ -38,7 +38,10 @@ from fabro.workflow.errors import ConditionSyntaxError
         ("!!!flag", Not(Clause("flag"))),
         ("a && b", And((Clause("a"), Clause("b")))),
         ("a || b && c", Or((Clause("a"), And((Clause("b"), Clause("c")))))),
-        ("a=1 && b!=2 || !c", Or((And((Clause("a", "=", "1"), Clause("b", "!=", "2"))), Not(Clause("c"))))),
+        (
+            "a=1 && b!=2 || !c",
+            Or((And((Clause("a", "=", "1"), Clause("b", "!=", "2"))), Not(Clause("c")))),
+        ),
         ("contains=x", Clause("contains", "=", "x")),
         ("a contains contains", Clause("a", "contains", "contains")),
         ("(a)=b", Clause("(a)", "=", "b")),
@@ -119,7 +122,7 @@ CONTEXT: dict[str, Any] = {
         ("count=3", True),
         ("ratio=0.5", True),
         ("nothing=", True),
-        ("obj={\"k\":\"v\"}", True),
+        ('obj={"k":"v"}', True),
         ("count>2", True),
         ("count>=3", True),
         ("count<3", False),
@@ -158,7 +161,16 @@ def test_preferred_label_defaults_to_empty() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "text"),
-    [("s", "s"), (True, "true"), (False, "false"), (42, "42"), (0.5, "0.5"), (None, ""), (["a", "b"], '["a","b"]'), ({"a": 1}, '{"a":1}')],
+    [
+        ("s", "s"),
+        (True, "true"),
+        (False, "false"),
+        (42, "42"),
+        (0.5, "0.5"),
+        (None, ""),
+        (["a", "b"], '["a","b"]'),
+        ({"a": 1}, '{"a":1}'),
+    ],
 )
 def test_value_text(raw: object, text: str) -> None:
     assert value_text(raw) == text

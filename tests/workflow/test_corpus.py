@@ -49,7 +49,9 @@ def _params() -> list[Any]:
         marks = []
         if entry["path"] in DISPUTED:
             marks.append(pytest.mark.xfail(strict=True, reason=DISPUTED[entry["path"]]))
-        params.append(pytest.param(entry, id=entry["path"].removeprefix("original/test/"), marks=marks))
+        params.append(
+            pytest.param(entry, id=entry["path"].removeprefix("original/test/"), marks=marks)
+        )
     return params
 
 

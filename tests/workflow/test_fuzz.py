@@ -18,17 +18,50 @@ from fabro.workflow.prepare import prepare
 from fabro.workflow.stylesheet import parse_stylesheet
 
 EXAMPLES = int(os.environ.get("FABRO_FUZZ_EXAMPLES", "300"))
-FUZZ = settings(
-    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus" / "original"
 SEEDS = sorted(p.read_text(encoding="utf-8") for p in CORPUS.rglob("*.dot"))[:20] or [
     'digraph G { start [shape=Mdiamond] exit [shape=Msquare] start -> exit [label="go"] }'
 ]
 FRAGMENTS = [
-    "digraph", "subgraph", "graph", "node", "edge", "strict", "{", "}", "[", "]", "=", ",", ";",
-    "->", "--", '"', '"x"', "\\", "\n", " ", "/*", "*/", "//", "a", "b.c", "1", "-1", ".5",
-    "15m", "900s", "true", "gpt-5.2", ":", "@", "$goal", "é", "\t", "\ufeff",
+    "digraph",
+    "subgraph",
+    "graph",
+    "node",
+    "edge",
+    "strict",
+    "{",
+    "}",
+    "[",
+    "]",
+    "=",
+    ",",
+    ";",
+    "->",
+    "--",
+    '"',
+    '"x"',
+    "\\",
+    "\n",
+    " ",
+    "/*",
+    "*/",
+    "//",
+    "a",
+    "b.c",
+    "1",
+    "-1",
+    ".5",
+    "15m",
+    "900s",
+    "true",
+    "gpt-5.2",
+    ":",
+    "@",
+    "$goal",
+    "é",
+    "\t",
+    "\ufeff",
 ]
 
 

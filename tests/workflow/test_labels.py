@@ -52,7 +52,7 @@ def test_gate_options() -> None:
     graph = parse_graph(
         'digraph G { gate [shape=hexagon]\n gate -> a [label="[A] Approve"]\n'
         ' gate -> r [label="R) Revise"]\n gate -> other [label=""]\n'
-        ' gate -> free [freeform=true]\n gate -> free2 [freeform=true] }'
+        " gate -> free [freeform=true]\n gate -> free2 [freeform=true] }"
     )
     options = gate_options(graph, "gate")
     assert [(o.key, o.label, o.edge.target) for o in options.options] == [

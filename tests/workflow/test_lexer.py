@@ -27,11 +27,34 @@ def value_of(text: str) -> tuple[str, str]:
         ("a/**/b", [("ident", "a"), ("ident", "b"), ("eof", "")]),
         ("a\t\r\n b", [("ident", "a"), ("ident", "b"), ("eof", "")]),
         ("a -> b", [("ident", "a"), ("->", "->"), ("ident", "b"), ("eof", "")]),
-        ("{ } [ ] , ;", [("{", "{"), ("}", "}"), ("[", "["), ("]", "]"), (",", ","), (";", ";"), ("eof", "")]),
-        ("[human.default_choice=x]", [("[", "["), ("key", "human.default_choice"), ("=", "="), ("value", "x"), ("]", "]"), ("eof", "")]),
+        (
+            "{ } [ ] , ;",
+            [("{", "{"), ("}", "}"), ("[", "["), ("]", "]"), (",", ","), (";", ";"), ("eof", "")],
+        ),
+        (
+            "[human.default_choice=x]",
+            [
+                ("[", "["),
+                ("key", "human.default_choice"),
+                ("=", "="),
+                ("value", "x"),
+                ("]", "]"),
+                ("eof", ""),
+            ],
+        ),
         ("_a1 B_2", [("ident", "_a1"), ("ident", "B_2"), ("eof", "")]),
     ],
-    ids=["line-comment", "block-comment", "unterminated-block", "empty-block", "whitespace", "arrow", "punctuation", "key-in-brackets", "idents"],
+    ids=[
+        "line-comment",
+        "block-comment",
+        "unterminated-block",
+        "empty-block",
+        "whitespace",
+        "arrow",
+        "punctuation",
+        "key-in-brackets",
+        "idents",
+    ],
 )
 def test_tokens(source: str, expected: list[tuple[str, str]]) -> None:
     assert kinds(source) == expected
@@ -88,7 +111,10 @@ def test_string_escapes(source: str, decoded: str) -> None:
 def test_duration_needs_a_word_boundary() -> None:
     # `10sx` is not a duration: the int 10 is followed by the ident `sx`.
     tokens = tokenize("x=10sx")
-    assert [(t.kind, t.vkind, t.text) for t in tokens[2:4]] == [("value", "int", "10"), ("ident", "", "sx")]
+    assert [(t.kind, t.vkind, t.text) for t in tokens[2:4]] == [
+        ("value", "int", "10"),
+        ("ident", "", "sx"),
+    ]
 
 
 def test_int_followed_by_dot_is_not_an_int() -> None:
@@ -130,7 +156,7 @@ def test_block_comment_newlines_count() -> None:
     ("source", "message", "line", "col"),
     [
         ("a : b", "unexpected character ':'", 1, 3),
-        ("a\n  \"quoted\"", "unexpected character '\"'", 2, 3),
+        ('a\n  "quoted"', "unexpected character '\"'", 2, 3),
         ("1abc", "unexpected character '1'", 1, 1),
         ('x="never closed', "unterminated string", 1, 3),
         ('x="ends in backslash\\', "unterminated string", 1, 3),

@@ -143,7 +143,7 @@ def test_node_defaults() -> None:
 
 def test_node_typed_values() -> None:
     node = parse_graph(
-        "digraph G { a [shape=parallelogram, tool_command=\"make\", timeout=\"20m\","
+        'digraph G { a [shape=parallelogram, tool_command="make", timeout="20m",'
         ' max_retries="2", goal_gate="true", max_agent_turns=8, human.default_choice=b,'
         " manager.poll_interval=10s, duration=5, retry_target=b, fidelity=full] }"
     ).nodes["a"]
@@ -177,7 +177,12 @@ def test_edge_accessors() -> None:
         False,
     )
     assert (rich.label, rich.condition, rich.weight) == ("Go", "outcome=success", -2)
-    assert (rich.loop_restart, rich.freeform, rich.fidelity, rich.thread_id) == (True, True, "full", "t")
+    assert (rich.loop_restart, rich.freeform, rich.fidelity, rich.thread_id) == (
+        True,
+        True,
+        "full",
+        "t",
+    )
 
 
 def test_graph_accessors_and_defaults() -> None:

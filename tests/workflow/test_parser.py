@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from fabro.workflow.errors import DotParseError
+from fabro.workflow.model import Graph
 from fabro.workflow.parser import parse_graph
 
 
-def graph_of(body: str, name: str = "G"):  # type: ignore[no-untyped-def]
+def graph_of(body: str, name: str = "G") -> Graph:
     return parse_graph(f"digraph {name} {{\n{body}\n}}")
 
 
@@ -102,7 +103,10 @@ def test_nodes_in_order_of_first_appearance_and_edges_in_source_order() -> None:
 
 def test_edge_chain_shares_attributes() -> None:
     graph = graph_of("a -> b -> c [label=x]")
-    assert [(e.source, e.target, e.label) for e in graph.edges] == [("a", "b", "x"), ("b", "c", "x")]
+    assert [(e.source, e.target, e.label) for e in graph.edges] == [
+        ("a", "b", "x"),
+        ("b", "c", "x"),
+    ]
 
 
 def test_graph_attributes_last_write_wins() -> None:
@@ -162,7 +166,7 @@ def test_classes(body: str, classes: list[str]) -> None:
 
 
 def test_subgraph_membership_and_nesting() -> None:
-    graph = graph_of('subgraph a { label=A; x; subgraph b { label=B; y -> z } }\n w')
+    graph = graph_of("subgraph a { label=A; x; subgraph b { label=B; y -> z } }\n w")
     assert [(s.name, s.node_ids, s.parent) for s in graph.subgraphs] == [
         ("a", ["x"], None),
         ("b", ["y", "z"], 0),

@@ -90,7 +90,10 @@ def test_specificity_and_application(
 
 
 def test_later_rule_wins_on_equal_specificity() -> None:
-    text = 'digraph S { graph [model_stylesheet=".a { llm_provider: x } .b { llm_provider: y }"] n [class="a b"] }'
+    text = (
+        'digraph S { graph [model_stylesheet=".a { llm_provider: x } .b { llm_provider: y }"]'
+        ' n [class="a b"] }'
+    )
     assert prepare(text).graph.nodes["n"].get("llm_provider") == "y"
 
 

@@ -15,7 +15,14 @@ from .helpers import flow, linear, rules_of
 CASES: dict[str, tuple[str, list[tuple[str, str | None, tuple[str, str] | None, str]], str]] = {
     "start_node": (
         "digraph G { exit [shape=Msquare] }",
-        [("error", None, None, "Pipeline must have exactly one start node (shape=Mdiamond or id start/Start)")],
+        [
+            (
+                "error",
+                None,
+                None,
+                "Pipeline must have exactly one start node (shape=Mdiamond or id start/Start)",
+            )
+        ],
         linear(),
     ),
     "terminal_node": (
@@ -53,7 +60,14 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None, tuple[str, str] | None, 
     ),
     "stylesheet_syntax": (
         linear(graph_attrs='model_stylesheet="* { llm_model: x"'),
-        [("error", None, None, "Model stylesheet parse error: unexpected end of stylesheet, expected '}'")],
+        [
+            (
+                "error",
+                None,
+                None,
+                "Model stylesheet parse error: unexpected end of stylesheet, expected '}'",
+            )
+        ],
         linear(graph_attrs='model_stylesheet="* { llm_model: opus; }"'),
     ),
     "type_known": (
@@ -62,26 +76,52 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None, tuple[str, str] | None, 
         linear("odd [type=agent_loop, label=x]\n work -> odd -> exit"),
     ),
     "fidelity_valid": (
-        linear('odd [fidelity=lossy, label=o]\n work -> odd\n odd -> exit [fidelity="summary:max"]', graph_attrs="default_fidelity=none"),
+        linear(
+            'odd [fidelity=lossy, label=o]\n work -> odd\n odd -> exit [fidelity="summary:max"]',
+            graph_attrs="default_fidelity=none",
+        ),
         [
             ("warning", None, None, "Graph has invalid default_fidelity 'none'"),
             ("warning", "odd", None, "Node 'odd' has invalid fidelity mode 'lossy'"),
-            ("warning", None, ("odd", "exit"), "Edge odd -> exit has invalid fidelity mode 'summary:max'"),
+            (
+                "warning",
+                None,
+                ("odd", "exit"),
+                "Edge odd -> exit has invalid fidelity mode 'summary:max'",
+            ),
         ],
         linear('odd [fidelity=full, label=o]\n work -> odd -> exit [fidelity="summary:high"]'),
     ),
     "retry_target_exists": (
-        linear('work2 [label=w, retry_target=ghost, fallback_retry_target=work]\n work -> work2 -> exit', graph_attrs="fallback_retry_target=nowhere"),
+        linear(
+            "work2 [label=w, retry_target=ghost, fallback_retry_target=work]\n"
+            " work -> work2 -> exit",
+            graph_attrs="fallback_retry_target=nowhere",
+        ),
         [
-            ("warning", None, None, "Graph has fallback_retry_target 'nowhere' that does not exist"),
+            (
+                "warning",
+                None,
+                None,
+                "Graph has fallback_retry_target 'nowhere' that does not exist",
+            ),
             ("warning", "work2", None, "Node 'work2' has retry_target 'ghost' that does not exist"),
         ],
         linear("work2 [label=w, retry_target=work]\n work -> work2 -> exit"),
     ),
     "goal_gate_has_retry": (
         linear('gate [label=g, goal_gate="true"]\n work -> gate -> exit'),
-        [("warning", "gate", None, "Node 'gate' has goal_gate=true but no retry_target or fallback_retry_target")],
-        linear("gate [label=g, goal_gate=true]\n work -> gate -> exit", graph_attrs="retry_target=work"),
+        [
+            (
+                "warning",
+                "gate",
+                None,
+                "Node 'gate' has goal_gate=true but no retry_target or fallback_retry_target",
+            )
+        ],
+        linear(
+            "gate [label=g, goal_gate=true]\n work -> gate -> exit", graph_attrs="retry_target=work"
+        ),
     ),
     "prompt_on_llm_nodes": (
         linear("bare\n silent [shape=tab]\n work -> bare -> silent -> exit"),
@@ -92,8 +132,18 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None, tuple[str, str] | None, 
         linear('p [prompt="x"]\n c [shape=parallelogram]\n work -> p -> c -> exit'),
     ),
     "freeform_edge_count": (
-        linear("ask [shape=hexagon]\n work -> ask\n ask -> exit [freeform=true]\n ask -> work [freeform=\"true\"]\n ask -> exit"),
-        [("error", "ask", None, "wait.human node 'ask' has 2 freeform edges but at most one is allowed")],
+        linear(
+            "ask [shape=hexagon]\n work -> ask\n ask -> exit [freeform=true]\n"
+            ' ask -> work [freeform="true"]\n ask -> exit'
+        ),
+        [
+            (
+                "error",
+                "ask",
+                None,
+                "wait.human node 'ask' has 2 freeform edges but at most one is allowed",
+            )
+        ],
         linear("ask [shape=hexagon]\n work -> ask\n ask -> exit [freeform=true]\n ask -> work"),
     ),
     "direction_valid": (
@@ -103,18 +153,49 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None, tuple[str, str] | None, 
     ),
     "reserved_keyword_node_id": (
         linear("Strict [label=s]\n work -> Strict -> exit"),
-        [("warning", "Strict", None, "Node ID 'Strict' is a DOT reserved keyword and may cause parsing failures")],
+        [
+            (
+                "warning",
+                "Strict",
+                None,
+                "Node ID 'Strict' is a DOT reserved keyword and may cause parsing failures",
+            )
+        ],
         linear("strictly [label=s]\n work -> strictly -> exit"),
     ),
     "all_conditional_edges": (
-        linear(extra_edges="").replace("start -> work -> exit", 'start -> work\n work -> exit [condition="outcome=success"]'),
-        [("error", "work", None, "Node 'work' has all conditional outgoing edges with no unconditional fallback")],
-        linear(extra_edges='work -> start [condition="outcome=fail"]').replace("work -> start", "work -> work"),
+        linear(extra_edges="").replace(
+            "start -> work -> exit", 'start -> work\n work -> exit [condition="outcome=success"]'
+        ),
+        [
+            (
+                "error",
+                "work",
+                None,
+                "Node 'work' has all conditional outgoing edges with no unconditional fallback",
+            )
+        ],
+        linear(extra_edges='work -> start [condition="outcome=fail"]').replace(
+            "work -> start", "work -> work"
+        ),
     ),
     "orphan_custom_outcome": (
-        linear().replace("start -> work -> exit", 'start -> work\n work -> exit [condition="x=1 &&  outcome=done"]'),
-        [("warning", "work", None, "Node 'work' uses outcome-based routing but has no unconditional fallback edge")],
-        linear().replace("start -> work -> exit", 'start -> work\n work -> exit [condition="outcome=done"]\n work -> exit'),
+        linear().replace(
+            "start -> work -> exit",
+            'start -> work\n work -> exit [condition="x=1 &&  outcome=done"]',
+        ),
+        [
+            (
+                "warning",
+                "work",
+                None,
+                "Node 'work' uses outcome-based routing but has no unconditional fallback edge",
+            )
+        ],
+        linear().replace(
+            "start -> work -> exit",
+            'start -> work\n work -> exit [condition="outcome=done"]\n work -> exit',
+        ),
     ),
     "script_absolute_cd": (
         linear('sh [shape=parallelogram, script="cd   /tmp && make"]\n work -> sh -> exit'),
@@ -122,9 +203,16 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None, tuple[str, str] | None, 
         linear('sh [shape=parallelogram, script="cd build && make"]\n work -> sh -> exit'),
     ),
     "stylesheet_model_known": (
-        linear(graph_attrs='model_stylesheet="* { llm_model: gpt-9; } .x { llm_provider: google; }"'),
+        linear(
+            graph_attrs='model_stylesheet="* { llm_model: gpt-9; } .x { llm_provider: google; }"'
+        ),
         [
-            ("warning", None, None, "Unknown model 'gpt-9' in stylesheet rule '*'; see GET /models for known models"),
+            (
+                "warning",
+                None,
+                None,
+                "Unknown model 'gpt-9' in stylesheet rule '*'; see GET /models for known models",
+            ),
             (
                 "warning",
                 None,
@@ -145,21 +233,58 @@ CASES: dict[str, tuple[str, list[tuple[str, str | None, tuple[str, str] | None, 
     ),
     "attribute_type": (
         linear(
-            'bad [label=b, max_retries=abc, timeout="soon", goal_gate=yes]\n work -> bad\n bad -> exit [weight=high]',
+            'bad [label=b, max_retries=abc, timeout="soon", goal_gate=yes]\n'
+            " work -> bad\n bad -> exit [weight=high]",
             graph_attrs="default_max_retry=-1",
         ),
         [
-            ("error", None, None, "Graph attribute 'default_max_retry' must be an integer >= 0 (got '-1')"),
-            ("error", "bad", None, "Attribute 'max_retries' on node 'bad' must be an integer >= 0 (got 'abc')"),
-            ("error", "bad", None, "Attribute 'timeout' on node 'bad' must be a duration such as 900s, 15m or 2h (got 'soon')"),
-            ("error", "bad", None, "Attribute 'goal_gate' on node 'bad' must be true or false (got 'yes')"),
-            ("error", None, ("bad", "exit"), "Attribute 'weight' on edge bad -> exit must be an integer (got 'high')"),
+            (
+                "error",
+                None,
+                None,
+                "Graph attribute 'default_max_retry' must be an integer >= 0 (got '-1')",
+            ),
+            (
+                "error",
+                "bad",
+                None,
+                "Attribute 'max_retries' on node 'bad' must be an integer >= 0 (got 'abc')",
+            ),
+            (
+                "error",
+                "bad",
+                None,
+                "Attribute 'timeout' on node 'bad' must be a duration such as 900s, 15m or 2h "
+                "(got 'soon')",
+            ),
+            (
+                "error",
+                "bad",
+                None,
+                "Attribute 'goal_gate' on node 'bad' must be true or false (got 'yes')",
+            ),
+            (
+                "error",
+                None,
+                ("bad", "exit"),
+                "Attribute 'weight' on edge bad -> exit must be an integer (got 'high')",
+            ),
         ],
-        linear('ok [label=o, max_retries="2", timeout=1200, goal_gate="false", max_agent_turns="8"]\n work -> ok -> exit [weight="-3"]'),
+        linear(
+            'ok [label=o, max_retries="2", timeout=1200, goal_gate="false", max_agent_turns="8"]\n'
+            ' work -> ok -> exit [weight="-3"]'
+        ),
     ),
     "dead_end": (
         linear("stop [label=s]\n work -> stop"),
-        [("warning", "stop", None, "Node 'stop' has no outgoing edges and is not an exit node; the run ends there")],
+        [
+            (
+                "warning",
+                "stop",
+                None,
+                "Node 'stop' has no outgoing edges and is not an exit node; the run ends there",
+            )
+        ],
         linear(),
     ),
     "undefined_variable": (
@@ -235,7 +360,7 @@ def test_diagnostics_come_in_rule_order() -> None:
 
 
 def test_max_agent_turns_is_only_checked_when_read() -> None:
-    text = linear('a [label=a, max_turns=3, max_agent_turns=lots]\n work -> a -> exit')
+    text = linear("a [label=a, max_turns=3, max_agent_turns=lots]\n work -> a -> exit")
     assert prepare(text).ok
 
 
@@ -255,7 +380,12 @@ def test_subject_parses_its_own_stylesheet() -> None:
         (
             Diagnostic("attribute_type", "error", "m", edge=("a", "b")),
             "error [edge: a -> b]: m (attribute_type)",
-            {"rule": "attribute_type", "severity": "error", "message": "m", "edge": {"from": "a", "to": "b"}},
+            {
+                "rule": "attribute_type",
+                "severity": "error",
+                "message": "m",
+                "edge": {"from": "a", "to": "b"},
+            },
         ),
         (
             Diagnostic("start_node", "error", "m"),

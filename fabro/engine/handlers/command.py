@@ -25,12 +25,12 @@ KILL_GRACE_S = 2.0
 _CHUNK = 65_536
 
 
-def command_env(env: Mapping[str, str], run_id: str, node_id: str, work_dir: Path) -> dict[str, str]:
+def command_env(
+    env: Mapping[str, str], run_id: str, node_id: str, work_dir: Path
+) -> dict[str, str]:
     """The process environment minus secrets, plus the FABRO_* stage variables."""
     kept = {name: value for name, value in env.items() if not is_secret_env_name(name)}
-    kept.update(
-        {"FABRO_RUN_ID": run_id, "FABRO_NODE_ID": node_id, "FABRO_WORK_DIR": str(work_dir)}
-    )
+    kept.update({"FABRO_RUN_ID": run_id, "FABRO_NODE_ID": node_id, "FABRO_WORK_DIR": str(work_dir)})
     return kept
 
 
@@ -161,7 +161,9 @@ async def command(node: Node, stage: StageRun) -> Outcome:
         "command.exit_code": exit_code,
     }
     if timed_out:
-        raise RetryableError(f"Script timed out after {timeout_ms}ms: {script}", "transient_infra")
+        raise RetryableError(
+            f"Script timed out after {timeout_ms}ms: {script}", "transient_infra", updates
+        )
     if exit_code == 0:
         return Outcome.success(f"Script completed: {script}", context_updates=updates)
     message = f"Script failed with exit code: {exit_code}"

@@ -1,4 +1,4 @@
-"""Human gates: a stored question built from the outgoing edges, then its answer (engine.md §9.4)."""
+"""Human gates: a stored question from the outgoing edges, then its answer (engine.md §9.4)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from fabro.engine.directives import apply_directive, find_directive
 from fabro.engine.outcome import Outcome, PermanentError, RetryableError
 from fabro.engine.stage import StageRun
-from fabro.engine.steering import take_steering
+from fabro.engine.steering import Steering
 from fabro.events.agent import (
     AgentError,
     AssistantMessage,
@@ -113,11 +113,20 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
     model = resolved.model
     backend = stage.deps.llm
     specs = [] if backend.simulated else [tool.spec for tool in tools.values()]
-    text = stage_prompt(node, stage, await take_steering(stage))
+    steering = await Steering.pending(stage)
+    text = stage_prompt(node, stage, steering.texts)
     stage.write_artifact("prompt.md", text)
-    await stage.emit(Prompt(stage=node.id, text=text))
-    await stage.add_turn("system", text)
-    await stage.emit(Agent(stage=node.id, event=SessionStarted()))
+    # Prompt, turn 1 and the session start share one commit (fewer round trips per stage).
+    await stage.add_turn(
+        "system",
+        text,
+        events=[
+            *steering.events(),
+            Prompt(stage=node.id, text=text),
+            Agent(stage=node.id, event=SessionStarted()),
+        ],
+        also=steering.consume(),
+    )
 
     async def on_retry(notice: RetryNotice) -> None:
         await stage.emit(
@@ -141,8 +150,10 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
     response_text = ""
     while True:
         if calls and tools:
-            for entry in await take_steering(stage):
-                messages.append(Message("user", entry))
+            steering = await Steering.pending(stage)
+            if steering.entries:
+                await stage.recorder.commit(steering.events(), steering.consume())
+                messages += [Message("user", text) for text in steering.texts]
         request = LlmRequest(
             provider=resolved.provider,
             model=model,
@@ -163,31 +174,33 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
         calls += 1
         usage = usage + response.usage
         response_text = response.text
-        await stage.emit(
-            Agent(
-                stage=node.id,
-                event=AssistantMessage(
-                    text=response.text,
-                    model=response.model or model,
-                    usage=TokenUsage(
-                        input_tokens=response.usage.input_tokens,
-                        output_tokens=response.usage.output_tokens,
-                        total_tokens=response.usage.total_tokens,
-                    ),
-                    tool_call_count=len(response.tool_calls),
+        message = Agent(
+            stage=node.id,
+            event=AssistantMessage(
+                text=response.text,
+                model=response.model or model,
+                usage=TokenUsage(
+                    input_tokens=response.usage.input_tokens,
+                    output_tokens=response.usage.output_tokens,
+                    total_tokens=response.usage.total_tokens,
                 ),
-            )
+                tool_call_count=len(response.tool_calls),
+            ),
         )
         if not response.tool_calls or not tools:
-            await stage.add_turn("assistant", response.text)
+            ended = Agent(stage=node.id, event=SessionEnded())
+            await stage.add_turn("assistant", response.text, events=[message, ended])
             break
+        await stage.emit(message)
         messages.append(Message("assistant", response.text, tool_calls=response.tool_calls))
         uses = []
         for call in response.tool_calls:
             result, duration_ms = await _run_tool(stage, node, tools, call)
             if result.written:
                 files_touched.append(result.written)
-            messages.append(Message("tool", result.output, tool_call_id=call.id, is_error=result.is_error))
+            messages.append(
+                Message("tool", result.output, tool_call_id=call.id, is_error=result.is_error)
+            )
             uses.append(
                 {
                     "id": call.id,
@@ -205,7 +218,6 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
             return Outcome.fail(
                 f"Agent turn limit reached ({node.max_turns} turns)", "budget_exhausted"
             )
-    await stage.emit(Agent(stage=node.id, event=SessionEnded()))
     stage.write_artifact("response.md", response_text)
     outcome = Outcome.success(
         f"Stage completed: {node.id}",

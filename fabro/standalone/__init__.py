@@ -1,0 +1,1 @@
+"""`fabro run`: a workflow executed in this process, with terminal progress and prompts."""

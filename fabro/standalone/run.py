@@ -1,0 +1,329 @@
+"""`fabro run WORKFLOW` and `fabro run --resume RUN_ID` (cli.md §2).
+
+The same engine, events and storage as the server, in this process, on `<data_dir>/local.db`.
+Exit statuses: 0 completed, 1 failed, 2 invalid workflow or usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from fabro.engine.control import RunControl
+from fabro.engine.lifecycle import Lifecycle, NewRun, default_title
+from fabro.engine.questions import AutoApprove, Interviewer, QuestionDesk
+from fabro.engine.recorder import Recorder
+from fabro.engine.runner import Engine, EngineResult
+from fabro.engine.stage import EngineDeps, LlmLevels, RunSpec
+from fabro.engine.state import EngineState
+from fabro.engine.views import load_run_status
+from fabro.events.redact import Redactor, secret_values
+from fabro.llm.resolve import LevelChoice
+from fabro.llm.simulated import SimulatedBackend
+from fabro.standalone.progress import Progress, elapsed
+from fabro.standalone.prompt import NonInteractive, TerminalInterviewer
+from fabro.storage import runs
+from fabro.storage.db import Database
+from fabro.storage.records import RunRecord
+from fabro.workflow.commands import parse_var_options
+from fabro.workflow.errors import DotParseError, WorkflowSourceError
+from fabro.workflow.model import Graph
+from fabro.workflow.prepare import prepare
+from fabro.workflow.source import resolve_workflow
+
+EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+RESUMABLE = ("starting", "running", "paused", "cancelled")
+
+
+class UsageError(Exception):
+    """Exit 2 with `error: <message>`."""
+
+
+@dataclass
+class RunOptions:
+    data_dir: Path
+    workflow: str | None = None
+    resume: str | None = None
+    goal: str | None = None
+    var_options: Sequence[str] = ()
+    label_options: Sequence[str] = ()
+    model: str | None = None
+    provider: str | None = None
+    dry_run: bool = False
+    auto_approve: bool = False
+    workflows_dir: Path | None = None
+    verbose: bool = False
+    as_json: bool = False
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def _labels(options: Sequence[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise UsageError(f"Invalid --label '{option}': expected KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
+def _goal_text(goal: str | None) -> str | None:
+    """`--goal @file` reads the file (relative to the current directory)."""
+    if goal is None or not goal.startswith("@"):
+        return goal
+    path = Path(goal[1:]).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"Cannot read goal file {path}: {exc.strerror}") from None
+
+
+def _interviewer(options: RunOptions, progress: Progress) -> Interviewer:
+    if options.auto_approve:
+        return AutoApprove()
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        return TerminalInterviewer(before_prompt=progress._clear_live)
+    return NonInteractive()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class StandaloneRun:
+    """One `fabro run` invocation."""
+
+    def __init__(self, options: RunOptions, err: TextIO | None = None, out: TextIO | None = None):
+        self.options = options
+        self.err = err or sys.stderr
+        self.out = out or sys.stdout
+        self.progress = Progress(self.err, verbose=options.verbose)
+        self.redactor = Redactor(secret_values(options.env))
+        self.interrupted = False
+
+    async def main(self) -> int:
+        try:
+            return await self._main()
+        except (UsageError, WorkflowSourceError) as exc:
+            self.progress.message(f"error: {exc}")
+            return EXIT_USAGE
+
+    async def _main(self) -> int:
+        options = self.options
+        if options.resume is None and options.workflow is None:
+            raise UsageError("WORKFLOW is required (or --resume RUN_ID)")
+        new_run = None if options.resume else self._prepare()
+        if new_run is not None and isinstance(new_run, int):
+            return new_run
+        db = await Database.open(options.data_dir / "local.db")
+        try:
+            lifecycle = Lifecycle(db, self.progress, self.redactor, options.data_dir)
+            if isinstance(new_run, tuple):
+                record, workflow_dir = new_run[0], new_run[1]
+                run = await lifecycle.create(record)
+                self.progress.message(f"Run: {run.id}  ({lifecycle.run_dir(run.id)})")
+                return await self._execute(db, lifecycle, run, workflow_dir, None)
+            return await self._resume(db, lifecycle, options.resume or "")
+        finally:
+            await db.close()
+
+    def _prepare(self) -> tuple[NewRun, Path] | int:
+        """Resolve, prepare and validate the workflow; print the header and diagnostics."""
+        from fabro.workflow.source import registry_dir
+
+        options = self.options
+        variables = parse_var_options(options.var_options)
+        labels = _labels(options.label_options)
+        registry = registry_dir(options.workflows_dir, options.data_dir, options.env)
+        source = resolve_workflow(options.workflow or "", registry=registry)
+        for warning in source.warnings:
+            self.progress.message(f"warning: {warning}")
+        goal = _goal_text(options.goal)
+        try:
+            prepared = prepare(
+                source.text,
+                path=source.path,
+                goal=goal if goal is not None else source.goal,
+                vars={**source.vars, **variables},
+            )
+        except DotParseError as exc:
+            self.progress.message(f"error: Parse error: {exc}")
+            return EXIT_USAGE
+        graph = prepared.graph
+        self.progress.message(
+            f"Workflow: {graph.name} ({len(graph.nodes)} nodes, {len(graph.edges)} edges)"
+        )
+        self.progress.message(f"Graph: {source.path}")
+        if graph.goal.strip():
+            self.progress.message(f"Goal: {graph.goal.strip().splitlines()[0]}")
+        for diagnostic in prepared.diagnostics:
+            self.progress.message(diagnostic.format())
+        if not prepared.ok:
+            self.progress.message("error: Validation failed")
+            return EXIT_USAGE
+        base = (source.config_path.parent if source.config_path else source.path.parent).resolve()
+        config = {key: value for key, value in source.config.items() if key != "graph"}
+        config["workflow_dir"] = str(base)
+        config["run_override"] = {
+            key: value
+            for key, value in (("model", options.model), ("provider", options.provider))
+            if value
+        }
+        new = NewRun(
+            graph=graph,
+            dot_source=source.text,
+            title=default_title(graph.goal, graph),
+            goal=graph.goal,
+            labels={**{str(k): str(v) for k, v in (config.get("labels") or {}).items()}, **labels},
+            vars={**source.vars, **variables},
+            source_name=source.path.name if source.path.suffix else "graph.dot",
+            config=config,
+            warnings=[d.to_json() for d in prepared.warnings],
+            dry_run=options.dry_run,
+        )
+        return new, base
+
+    async def _resume(self, db: Database, lifecycle: Lifecycle, run_id: str) -> int:
+        run = await runs.get_run(db, run_id)
+        if run is None:
+            raise UsageError(f"Run not found: {run_id}")
+        if run.status not in RESUMABLE:
+            raise UsageError(f"Run {run_id} is {run.status} and cannot be resumed.")
+        if run.owner_pid and run.owner_pid != os.getpid() and run.status != "cancelled":
+            if _pid_alive(run.owner_pid):
+                raise UsageError(f"Run {run_id} is still running in process {run.owner_pid}.")
+        self.progress.message(f"Run: {run.id}  ({lifecycle.run_dir(run.id)})")
+        checkpoint = await runs.get_checkpoint(db, run_id)
+        state = EngineState.from_checkpoint(checkpoint.data) if checkpoint else None
+        workflow_dir = Path(str(run.config.get("workflow_dir") or lifecycle.run_dir(run_id)))
+        return await self._execute(db, lifecycle, run, workflow_dir, state, resume=True)
+
+    async def _execute(
+        self,
+        db: Database,
+        lifecycle: Lifecycle,
+        run: RunRecord,
+        workflow_dir: Path,
+        state: EngineState | None,
+        *,
+        resume: bool = False,
+    ) -> int:
+        options = self.options
+        if resume and run.status != "starting":
+            claimed = await lifecycle.resumed(run.id, "recovery", keep_paused=False)
+            if claimed is None:
+                raise UsageError(f"Run {run.id} cannot be resumed.")
+            work_dir: Path | None = lifecycle.prepare_dirs(claimed, workflow_dir)
+        else:
+            work_dir = await lifecycle.start(run, workflow_dir)
+        if work_dir is None:
+            return await self._finish(db, run.id, time.monotonic())
+        graph = Graph.from_json(run.prepared_graph)
+        spec = RunSpec(
+            run_id=run.id,
+            graph=graph,
+            run_dir=lifecycle.run_dir(run.id),
+            work_dir=work_dir,
+            workflow_dir=workflow_dir,
+            vars=dict(run.vars),
+            llm=_levels(run.config, options.env),
+        )
+        deps = EngineDeps(
+            llm=SimulatedBackend(),
+            interviewer=_interviewer(options, self.progress),
+            desk=QuestionDesk(db),
+            env=options.env,
+            dry_run=options.dry_run or run.dry_run,
+        )
+        recorder = Recorder(db, run.id, self.progress, self.redactor)
+        engine = Engine(spec, deps, recorder, control=RunControl())
+        started = time.monotonic()
+        self.progress.start()
+        task: asyncio.Task[EngineResult] = asyncio.create_task(engine.run(state, recovered=resume))
+        loop = asyncio.get_running_loop()
+
+        cancelling: list[asyncio.Task[None]] = []
+
+        def interrupt() -> None:
+            if self.interrupted:
+                os._exit(EXIT_INTERRUPTED)  # a second Ctrl-C: leave at once
+            self.interrupted = True
+            cancelling.append(asyncio.create_task(self._cancel(lifecycle, run.id, task)))
+
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+        try:
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not self.interrupted:
+                    raise
+            for pending in cancelling:
+                await pending
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+            await self.progress.stop()
+        return await self._finish(db, run.id, started)
+
+    async def _cancel(self, lifecycle: Lifecycle, run_id: str, task: asyncio.Task[Any]) -> None:
+        await lifecycle.cancel(run_id)
+        task.cancel()
+
+    async def _finish(self, db: Database, run_id: str, started: float) -> int:
+        final = await runs.get_run(db, run_id)
+        assert final is not None
+        took = elapsed(time.monotonic() - started)
+        if self.options.as_json:
+            self.out.write(json.dumps(await load_run_status(db, final)) + "\n")
+            self.out.flush()
+        if final.status == "completed":
+            self.progress.message(f"Run completed in {took} ({run_id})")
+            return EXIT_COMPLETED
+        if final.status == "failed":
+            self.progress.message(f"Run failed in {took}: {final.error_message} ({run_id})")
+            return EXIT_FAILED
+        self.progress.message(f"Run interrupted; resume with: fabro run --resume {run_id}")
+        return EXIT_INTERRUPTED
+
+
+def _levels(config: Mapping[str, Any], env: Mapping[str, str]) -> LlmLevels:
+    override = config.get("run_override") or {}
+    llm = config.get("llm") or {}
+    return LlmLevels(
+        run_override=LevelChoice(override.get("model"), override.get("provider")),
+        run_config=LevelChoice(llm.get("model"), llm.get("provider")),
+        server_default=LevelChoice(env.get("FABRO_MODEL"), env.get("FABRO_PROVIDER")),
+    )
+
+
+def run_workflow(options: RunOptions) -> int:
+    """Entry point for the CLI: run and return the exit status."""
+    return asyncio.run(StandaloneRun(options).main())
+
+
+def data_dir_for(flag: Path | None, env: Mapping[str, str]) -> Path:
+    """`--data-dir`, else FABRO_DATA_DIR, else the config file's data_dir, else ~/.fabro."""
+    if flag is not None:
+        return flag.expanduser().resolve()
+    if env.get("FABRO_DATA_DIR"):
+        return Path(env["FABRO_DATA_DIR"]).expanduser().resolve()
+    from fabro.config import load_settings
+    from fabro.errors import StartupError
+
+    try:
+        return load_settings(None, env).settings.data_dir
+    except StartupError:
+        return Path("~/.fabro").expanduser()
