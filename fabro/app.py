@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Quart, Response, g, request
 
-from fabro.api import discovery
+from fabro.api import discovery, events, questions, runs
 from fabro.api import settings as settings_api
-from fabro.api.context import services
+from fabro.api.context import Handler, services
 from fabro.api.errors import register_error_handlers
 from fabro.api.request import MAX_BODY_BYTES
 from fabro.api.routes import PUBLIC_ENDPOINTS, ROUTES
@@ -18,11 +17,12 @@ from fabro.config import Settings
 from fabro.errors import NotImplementedYet
 from fabro.services import Services
 
-Handler = Callable[..., Awaitable[Any]]
-
 HANDLERS: dict[str, Handler] = {
     **discovery.HANDLERS,
     **settings_api.HANDLERS,
+    **runs.HANDLERS,
+    **events.HANDLERS,
+    **questions.HANDLERS,
 }
 
 
@@ -69,7 +69,9 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
 
         @app.before_serving
         async def open_services() -> None:
-            app.config["FABRO_SERVICES"] = await Services.open(settings)
+            opened = await Services.open(settings)
+            await opened.start()
+            app.config["FABRO_SERVICES"] = opened
 
         @app.after_serving
         async def close_services() -> None:

@@ -67,6 +67,7 @@ async def serve(
         ensure_zero_config_keys(settings)
     services = await Services.open(settings, env)
     try:
+        await services.start()
         app = create_app(settings, services)
         config = hypercorn_config(settings)
         sockets = config.create_sockets()

@@ -11,6 +11,8 @@ from typing import Any
 
 from fabro.auth.chain import AuthChain
 from fabro.config import ConfigWatcher, LlmSettings, Settings
+from fabro.engine.manager import RunManager
+from fabro.llm.simulated import SimulatedBackend
 from fabro.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -26,13 +28,30 @@ def ensure_private_dir(path: os.PathLike[str] | str) -> None:
 class Services:
     """Store, authentication and background tasks of one server; closed exactly once."""
 
-    def __init__(self, settings: Settings, db: Database, auth: AuthChain) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        auth: AuthChain,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.auth = auth
+        self.env = dict(os.environ if env is None else env)
         # [llm] is the one section that hot-reloads; everything else is read from settings.
         self.llm_settings: LlmSettings = settings.llm
+        self.runs = RunManager(
+            db,
+            settings.data_dir,
+            settings.max_concurrent_runs,
+            SimulatedBackend(),
+            self.env,
+            lambda: self.llm_settings,
+            dry_run=settings.dry_run,
+        )
         self._tasks: list[asyncio.Task[Any]] = []
+        self._started = False
         self._closed = False
 
     @classmethod
@@ -50,7 +69,13 @@ class Services:
 
             auth = build_auth_chain(settings, env)
         db = await Database.open(settings.db_path)
-        return cls(settings, db, auth)
+        return cls(settings, db, auth, env)
+
+    async def start(self) -> None:
+        """Recover interrupted runs and start the scheduler (before the listener accepts)."""
+        if not self._started:
+            self._started = True
+            await self.runs.start()
 
     def start_config_watcher(self, env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
         if self.settings.config_path is None:
@@ -72,6 +97,7 @@ class Services:
         if self._closed:
             return
         self._closed = True
+        await self.runs.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

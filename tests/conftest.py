@@ -55,6 +55,7 @@ def auth_headers(make_token: Callable[..., str]) -> dict[str, str]:
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
     opened = await Services.open(settings, env={"HOME": str(settings.data_dir.parent)})
+    await opened.start()
     yield opened
     await opened.close()
 

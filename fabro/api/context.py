@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from quart import current_app, g
 
@@ -10,6 +11,9 @@ from fabro.auth.chain import Principal
 
 if TYPE_CHECKING:
     from fabro.services import Services
+
+# A route handler: path parameters as keyword arguments, returns what Quart can send.
+Handler = Callable[..., Awaitable[Any]]
 
 
 def services() -> Services:

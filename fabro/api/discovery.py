@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fabro.api.context import principal
+from fabro.api.context import Handler, principal
 from fabro.api.openapi import openapi_document
 
 
@@ -30,7 +30,7 @@ async def get_user() -> dict[str, Any]:
     return {"login": principal().login}
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "getRoot": get_root,
     "getHealth": get_health,
     "getOpenApiSpec": get_openapi_spec,

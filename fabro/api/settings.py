@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fabro.api.context import services
+from fabro.api.context import Handler, services
 from fabro.config import Settings
 
 
@@ -56,4 +56,4 @@ async def retrieve_server_configuration() -> dict[str, Any]:
     return server_configuration(services().settings)
 
 
-HANDLERS = {"retrieveServerConfiguration": retrieve_server_configuration}
+HANDLERS: dict[str, Handler] = {"retrieveServerConfiguration": retrieve_server_configuration}

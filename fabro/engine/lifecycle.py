@@ -8,7 +8,7 @@ cancelling. The engine itself only writes stage progress and the terminal status
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from fabro.events.types import (
 )
 from fabro.storage import questions, runs, stages
 from fabro.storage.db import Database, WriteTx
-from fabro.storage.records import EventRecord, NewEvent, RunRecord
+from fabro.storage.records import EventRecord, IdempotencyRecord, NewEvent, RunRecord
 from fabro.workflow.model import Graph
 
 CANCELLABLE = ("queued", "starting", "running", "paused")
@@ -64,6 +64,20 @@ class NewRun:
     created_by: str | None = None
 
 
+@dataclass(frozen=True)
+class IdempotencyCheck:
+    """An Idempotency-Key to honour while creating a run (api.md §6.2)."""
+
+    principal: str
+    key: str
+    request_hash: str
+    not_before: str  # keys older than this are forgotten
+
+
+class IdempotencyConflict(Exception):
+    """The key was used with a different request body."""
+
+
 class Lifecycle:
     """Status transitions of the runs of one database."""
 
@@ -84,13 +98,19 @@ class Lifecycle:
         for record in stored:
             self.publish(record)
 
-    async def create(
-        self,
-        new: NewRun,
-        run_id: str | None = None,
-        before_commit: Callable[[WriteTx, RunRecord], Any] | None = None,
-    ) -> RunRecord:
-        """Store a queued run with `RunQueued` (seq 1); ``before_commit`` joins the transaction."""
+    async def create(self, new: NewRun, run_id: str | None = None) -> RunRecord:
+        """Store a queued run with `RunQueued` (seq 1)."""
+        run, _ = await self.create_once(new, None, run_id)
+        return run
+
+    async def create_once(
+        self, new: NewRun, idempotency: IdempotencyCheck | None, run_id: str | None = None
+    ) -> tuple[RunRecord, bool]:
+        """Create a run unless ``idempotency`` names one already; returns (run, created).
+
+        The key is looked up and remembered inside the creating transaction, so concurrent
+        requests with one key are serialized by the single writer and only one run exists.
+        """
         ts = now_ts()
         record = RunRecord(
             id=run_id or new_run_id(),
@@ -112,18 +132,39 @@ class Lifecycle:
             created_by=new.created_by,
         )
 
-        def transaction(tx: WriteTx) -> list[EventRecord]:
+        def transaction(tx: WriteTx) -> tuple[RunRecord, list[EventRecord]]:
+            if idempotency is not None:
+                found = runs.find_idempotency_key(
+                    tx, idempotency.principal, idempotency.key, idempotency.not_before
+                )
+                if found is not None:
+                    if found.request_hash != idempotency.request_hash:
+                        raise IdempotencyConflict(idempotency.key)
+                    existing = runs.get_run_in(tx, found.run_id)
+                    if existing is not None:
+                        return existing, []
             runs.insert_run(tx, record)
             row = tx.fetchone("SELECT COUNT(*) FROM runs WHERE status = 'queued'")
             position = int(row[0]) if row else 1
-            queued = RunQueued(run_id=record.id, queue_position=position)
-            stored = self._append(tx, record.id, queued)
-            if before_commit is not None:
-                before_commit(tx, record)
-            return stored
+            stored = self._append(
+                tx, record.id, RunQueued(run_id=record.id, queue_position=position)
+            )
+            if idempotency is not None:
+                runs.remember_idempotency_key(
+                    tx,
+                    IdempotencyRecord(
+                        idempotency.principal,
+                        idempotency.key,
+                        idempotency.request_hash,
+                        record.id,
+                        record.created_at,
+                    ),
+                )
+            return record, stored
 
-        self._publish(await self.db.write(transaction))
-        return record
+        run, stored = await self.db.write(transaction)
+        self._publish(stored)
+        return run, bool(stored)
 
     async def start(self, run: RunRecord, workflow_dir: Path | None = None) -> Path | None:
         """queued -> starting -> running (engine.md §3); returns the working directory.

@@ -141,14 +141,22 @@ def save_checkpoint(tx: WriteTx, run_id: str, data: dict[str, Any] | str, ts: st
     )
 
 
+_FIND_KEY = "SELECT * FROM idempotency_keys WHERE principal = ? AND key = ? AND created_at >= ?"
+
+
 def find_idempotency_key(
     tx: WriteTx, principal: str, key: str, not_before: str
 ) -> IdempotencyRecord | None:
     """The remembered key, read inside the write transaction so concurrent requests serialize."""
-    row = tx.fetchone(
-        "SELECT * FROM idempotency_keys WHERE principal = ? AND key = ? AND created_at >= ?",
-        [principal, key, not_before],
-    )
+    row = tx.fetchone(_FIND_KEY, [principal, key, not_before])
+    return IdempotencyRecord(**dict(row)) if row else None
+
+
+async def remembered_key(
+    db: Database, principal: str, key: str, not_before: str
+) -> IdempotencyRecord | None:
+    """The same lookup outside a transaction (a fast path before any work is done)."""
+    row = await db.fetchone(_FIND_KEY, [principal, key, not_before])
     return IdempotencyRecord(**dict(row)) if row else None
 
 

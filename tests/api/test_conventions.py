@@ -20,7 +20,7 @@ def assert_envelope(body: Any, status: int, detail: str | None = None) -> None:
     assert set(error) == {"status", "title", "detail"}
     assert error["status"] == str(status)
     assert error["title"] == STATUS_TITLES[status]
-    assert isinstance(error["detail"], str) and error["detail"].endswith(".")
+    assert isinstance(error["detail"], str) and error["detail"].strip()
     if detail is not None:
         assert error["detail"] == detail
 

@@ -1,0 +1,131 @@
+"""GET /runs/{id}/events (api.md §6.8): stored events replayed, then live, over SSE.
+
+The stream subscribes to the live bus first and then replays the store, skipping anything
+already sent by sequence number, so no event falls between replay and live. Each frame's
+`id:` is the event's per-run sequence, so a client that reconnects with Last-Event-ID
+(after a crash, a restart or a dropped slow connection) gets every event exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from quart import Response, request
+
+from fabro.api.context import Handler, services
+from fabro.api.lookup import run_or_404
+from fabro.engine.manager import TERMINAL_VARIANTS
+from fabro.errors import BadRequest, Gone
+from fabro.events.bus import Message, SubscriberOverflow, Subscription
+from fabro.events.sse import comment, frame
+from fabro.storage import runs
+from fabro.storage.db import Database
+from fabro.storage.records import EventRecord
+
+KEEP_ALIVE_S = 15.0
+REPLAY_BATCH = 500
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
+
+
+def start_position() -> int:
+    """Last-Event-ID, else `?after=`, else 0."""
+    header = request.headers.get("Last-Event-ID")
+    if header is not None and header.strip():
+        raw, name = header.strip(), "Last-Event-ID"
+    else:
+        raw, name = request.args.get("after", "0").strip() or "0", "after"
+    try:
+        value = int(raw)
+    except ValueError:
+        if name == "after":
+            raise BadRequest("Query parameter 'after' must be an integer.") from None
+        raise BadRequest("Header 'Last-Event-ID' must be an integer.") from None
+    if value < 0:
+        raise BadRequest(
+            f"{'Query parameter' if name == 'after' else 'Header'} '{name}' must be >= 0."
+        )
+    return value
+
+
+def is_terminal(record: EventRecord) -> bool:
+    return record.child_depth == 0 and record.variant in TERMINAL_VARIANTS
+
+
+async def stream_run_events(id: str) -> Response:
+    run = await run_or_404(id)
+    after = start_position()
+    db = services().db
+    if run.is_terminal and await runs.last_seq(db, run.id) <= after:
+        raise Gone("Event stream closed.")
+    subscription = services().runs.bus.subscribe(run.id)
+    # The body is produced after the handler returns, outside the app context: it gets the
+    # database handed in rather than looking it up.
+    response = Response(_frames(db, run.id, after, subscription), 200, SSE_HEADERS)
+    response.timeout = None  # an SSE stream lives as long as the run
+    return response
+
+
+async def _frames(
+    db: Database, run_id: str, after: int, subscription: Subscription[EventRecord]
+) -> AsyncIterator[bytes]:
+    sent = after
+    try:
+        # Replay what is stored; live events meanwhile wait in the subscription's queue.
+        while True:
+            batch = await runs.events_after(db, run_id, sent, limit=REPLAY_BATCH)
+            for record in batch:
+                yield frame(record.data_json(), id=record.seq)
+                sent = record.seq
+                if is_terminal(record):
+                    return
+            if len(batch) < REPLAY_BATCH:
+                break
+        # Then live: every message not already replayed.
+        while True:
+            message = await _next(subscription)
+            if message is None:
+                yield comment("keep-alive")
+                continue
+            if message is _ENDED:
+                return
+            assert isinstance(message, Message)
+            record = message.payload
+            if record.seq <= sent:
+                continue
+            if record.seq > sent + 1:
+                # A gap can only come from events committed but not (yet) published here;
+                # fill it from the store so the client sees every event once, in order.
+                for missing in await runs.events_after(
+                    db, run_id, sent, limit=record.seq - sent - 1
+                ):
+                    yield frame(missing.data_json(), id=missing.seq)
+                    sent = missing.seq
+            yield frame(record.data_json(), id=record.seq)
+            sent = record.seq
+            if is_terminal(record):
+                return
+    finally:
+        subscription.close()
+
+
+_ENDED = object()
+
+
+async def _next(subscription: Subscription[EventRecord]) -> Message[EventRecord] | object | None:
+    """The next live message; None after 15 s of silence (keep-alive); _ENDED when closed."""
+    try:
+        return await asyncio.wait_for(anext(subscription), KEEP_ALIVE_S)
+    except TimeoutError:
+        return None
+    except (StopAsyncIteration, SubscriberOverflow):
+        # Closed by the bus, or dropped for falling behind: end the response; the client
+        # reconnects with Last-Event-ID and replays from the store.
+        return _ENDED
+
+
+HANDLERS: dict[str, Handler] = {"streamRunEvents": stream_run_events}

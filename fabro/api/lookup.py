@@ -1,0 +1,16 @@
+"""Resource lookups shared by the route modules, with the spec's 404 details."""
+
+from __future__ import annotations
+
+from fabro.api.context import services
+from fabro.errors import NotFound
+from fabro.storage import runs
+from fabro.storage.records import RunRecord
+
+
+async def run_or_404(run_id: str) -> RunRecord:
+    """The run, or 404 `Run not found.` (the detail of every /runs/{id}/... route)."""
+    run = await runs.get_run(services().db, run_id)
+    if run is None:
+        raise NotFound("Run not found.")
+    return run

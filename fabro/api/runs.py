@@ -1,0 +1,203 @@
+"""Runs (api.md §6.2-§6.5): start, list, retrieve, cancel, pause, unpause."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from quart import Response, jsonify, request
+
+from fabro.api.context import Handler, principal, services
+from fabro.api.lookup import run_or_404
+from fabro.api.pagination import page_params, paginated
+from fabro.api.request import field, json_body, query_enum_list, string_map
+from fabro.clock import format_ts
+from fabro.engine.lifecycle import IdempotencyCheck, IdempotencyConflict, NewRun, default_title
+from fabro.engine.views import load_run_status
+from fabro.errors import BadRequest, Conflict
+from fabro.storage import runs
+from fabro.storage.records import RUN_STATUSES, RunRecord
+from fabro.workflow.errors import DotParseError
+from fabro.workflow.prepare import prepare
+
+LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+_PRINTABLE = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+def _idempotency_key() -> str | None:
+    raw = request.headers.get("Idempotency-Key")
+    if raw is None:
+        return None
+    if not _PRINTABLE.fullmatch(raw):
+        raise BadRequest("Invalid Idempotency-Key header.")
+    return raw
+
+
+def _request_hash(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _labels(body: dict[str, Any]) -> dict[str, str]:
+    labels = string_map(body, "labels") or {}
+    for key, value in labels.items():
+        if not LABEL_KEY.fullmatch(key):
+            raise BadRequest(f"Label key '{key}' must match [A-Za-z0-9_.-]{{1,64}}.")
+        if len(value) > 256:
+            raise BadRequest(f"Field 'labels.{key}' must be at most 256 characters.")
+    return labels
+
+
+async def _respond(run: RunRecord, status: int) -> Response:
+    body = await load_run_status(services().db, run)
+    body["warnings"] = run.warnings
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Location"] = f"/runs/{run.id}"
+    return response
+
+
+def _new_run(body: dict[str, Any]) -> NewRun:
+    """Prepare and validate the workflow of a StartRunRequest (400 on any problem)."""
+    dot_source = field(body, "dot_source", str)
+    workflow_name = field(body, "workflow", str)
+    goal = field(body, "goal", str)
+    variables = string_map(body, "vars") or {}
+    labels = _labels(body)
+    title = field(body, "title", str)
+    if title is not None and len(title) > 200:
+        raise BadRequest("Field 'title' must be at most 200 characters.")
+    if (dot_source is None) == (workflow_name is None):
+        raise BadRequest("Exactly one of dot_source or workflow is required.")
+
+    config: dict[str, Any] = {}
+    slug = None
+    if workflow_name is not None:
+        from fabro.workflow.registry import find_workflow
+
+        found = find_workflow(services().settings.workflows_dir, workflow_name)
+        if found is None:
+            raise BadRequest(f"Workflow not found: {workflow_name}.")
+        slug, source, path = found.slug, found.text, found.dot_path
+        config = dict(found.config)
+        config["workflow_dir"] = str(found.folder)
+        goal = goal if goal is not None else config.get("goal")
+        variables = {**dict(config.get("vars") or {}), **variables}
+        labels = {**dict(config.get("labels") or {}), **labels}
+    else:
+        assert dot_source is not None
+        source, path = dot_source, None
+    try:
+        prepared = prepare(
+            source, path=path, goal=goal, vars=variables, resolve_files=path is not None
+        )
+    except DotParseError as exc:
+        raise BadRequest(f"Parse error: {exc.location}") from None
+    if not prepared.ok:
+        raise BadRequest(f"Validation error: {prepared.error_summary()}")
+    graph = prepared.graph
+    return NewRun(
+        graph=graph,
+        dot_source=source,
+        title=title if title is not None else default_title(graph.goal, graph),
+        goal=graph.goal,
+        labels=labels,
+        vars=variables,
+        workflow_slug=slug,
+        source_name=path.name if path is not None else "graph.dot",
+        config=config,
+        warnings=[diagnostic.to_json() for diagnostic in prepared.warnings],
+        dry_run=services().settings.dry_run,
+        created_by=principal().login,
+    )
+
+
+async def start_run() -> Response:
+    body = await json_body()
+    key = _idempotency_key()
+    check: IdempotencyCheck | None = None
+    if key is not None:
+        not_before = format_ts(datetime.now(UTC) - IDEMPOTENCY_WINDOW)
+        check = IdempotencyCheck(principal().login, key, _request_hash(body), not_before)
+        # A replay or a conflict is decided before the workflow is even prepared (a 409 is a
+        # state check and comes before semantic checks; a replay must not fail on them).
+        replay = await _replay(check)
+        if replay is not None:
+            return replay
+    new = _new_run(body)
+    try:
+        run, created = await services().runs.create(new, idempotency=check)
+    except IdempotencyConflict:
+        raise Conflict("Idempotency-Key was already used with a different request body.") from None
+    return await _respond(run, 201 if created else 200)
+
+
+async def _replay(check: IdempotencyCheck) -> Response | None:
+    db = services().db
+    remembered = await runs.remembered_key(db, check.principal, check.key, check.not_before)
+    if remembered is None:
+        return None
+    if remembered.request_hash != check.request_hash:
+        raise Conflict("Idempotency-Key was already used with a different request body.")
+    run = await runs.get_run(db, remembered.run_id)
+    return await _respond(run, 200) if run is not None else None
+
+
+async def list_runs() -> dict[str, Any]:
+    statuses = query_enum_list("status", RUN_STATUSES)
+    return await run_page(statuses=statuses, workflow_slug=request.args.get("workflow") or None)
+
+
+async def run_page(
+    *, statuses: list[str] | None = None, workflow_slug: str | None = None
+) -> dict[str, Any]:
+    """A page of RunStatusResponse items, newest first (also used by /workflows/{name}/runs)."""
+    params = page_params()
+    db = services().db
+    page = await runs.list_runs(
+        db,
+        limit=params.limit,
+        offset=params.offset,
+        statuses=statuses or [],
+        workflow_slug=workflow_slug,
+    )
+    return paginated([await load_run_status(db, run) for run in page.items], page.has_more)
+
+
+async def retrieve_run(id: str) -> dict[str, Any]:
+    return await load_run_status(services().db, await run_or_404(id))
+
+
+async def _transition(run_id: str, action: str, conflict: str) -> dict[str, Any]:
+    await run_or_404(run_id)
+    manager = services().runs
+    moved = await getattr(manager, action)(run_id)
+    if moved is None:
+        raise Conflict(conflict)
+    return await load_run_status(services().db, moved)
+
+
+async def cancel_run(id: str) -> dict[str, Any]:
+    return await _transition(id, "cancel", "Run is not cancellable.")
+
+
+async def pause_run(id: str) -> dict[str, Any]:
+    return await _transition(id, "pause", "Run is not pausable.")
+
+
+async def unpause_run(id: str) -> dict[str, Any]:
+    return await _transition(id, "unpause", "Run is not paused.")
+
+
+HANDLERS: dict[str, Handler] = {
+    "startRun": start_run,
+    "listRuns": list_runs,
+    "retrieveRun": retrieve_run,
+    "cancelRun": cancel_run,
+    "pauseRun": pause_run,
+    "unpauseRun": unpause_run,
+}
