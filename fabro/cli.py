@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -19,7 +19,7 @@ def cli() -> None:
     """Run AI and automation workflows written as Graphviz DOT graphs."""
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     """Print one `error:` line to stderr and exit (startup errors never show a traceback)."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -251,3 +251,122 @@ def run_command(
         **flags,
     )
     sys.exit(run_workflow(options))
+
+
+# ---- client commands: `fabro runs ...` (cli.md §6) ----
+
+
+def _client_options(command: Any) -> Any:
+    for option in reversed(
+        (
+            click.option("--server", help="Server URL [env FABRO_SERVER; cli.toml]."),
+            click.option("--token", help="Bearer token [env FABRO_TOKEN; cli.toml]."),
+            click.option("--cert", help="Client certificate (with --key)."),
+            click.option("--key", "key_file", help="Client certificate key."),
+            click.option("--ca", help="CA bundle to verify the server."),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+def _client_call(params: dict[str, Any], call: Any) -> None:
+    """Resolve client settings, run ``call(settings, output)``, exit with its status."""
+    from fabro.auth.client import resolve_client_settings
+    from fabro.client.runs import ApiError, Output
+
+    settings = resolve_client_settings(
+        server=params.pop("server"),
+        token=params.pop("token"),
+        cert=params.pop("cert"),
+        key=params.pop("key_file"),
+        ca=params.pop("ca"),
+    )
+    try:
+        code = call(settings, Output(sys.stdout, sys.stderr))
+    except ApiError as exc:
+        fail(str(exc))
+    sys.exit(code)
+
+
+@cli.group()
+def runs() -> None:
+    """Talk to a running server."""
+
+
+@runs.command(name="list")
+@click.option("--status", help="Comma-separated statuses.")
+@click.option("--workflow", help="Registry workflow slug.")
+@click.option("--limit", type=int)
+@click.option("--offset", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@_client_options
+def runs_list(**params: Any) -> None:
+    """List runs, newest first."""
+    from fabro.client import runs as client
+
+    options = {k: params.pop(k) for k in ("status", "workflow", "limit", "offset", "as_json")}
+    _client_call(params, lambda s, o: client.list_runs(s, o, **options))
+
+
+@runs.command(name="show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@_client_options
+def runs_show(run_id: str, as_json: bool, **params: Any) -> None:
+    """Show a run and its stages."""
+    from fabro.client import runs as client
+
+    _client_call(params, lambda s, o: client.show_run(s, o, run_id, as_json=as_json))
+
+
+@runs.command(name="cancel")
+@click.argument("run_id")
+@_client_options
+def runs_cancel(run_id: str, **params: Any) -> None:
+    """Cancel a run."""
+    from fabro.client import runs as client
+
+    _client_call(params, lambda s, o: client.cancel_run(s, o, run_id))
+
+
+@runs.command(name="events")
+@click.argument("run_id")
+@click.option("--after", type=int, default=0, help="Start after this event id.")
+@click.option("--json", "as_json", is_flag=True)
+@_client_options
+def runs_events(run_id: str, after: int, as_json: bool, **params: Any) -> None:
+    """Follow a run's events until its stream ends."""
+    from fabro.client import runs as client
+
+    _client_call(
+        params, lambda s, o: client.follow_events(s, o, run_id, after=after, as_json=as_json)
+    )
+
+
+@runs.command(name="answer")
+@click.argument("run_id")
+@click.argument("qid")
+@click.option("--key", "answer_key", help="Option key.")
+@click.option("--keys", help="Comma-separated option keys.")
+@click.option("--value", help="Free text (or an option key/label).")
+@_client_options
+def runs_answer(
+    run_id: str,
+    qid: str,
+    answer_key: str | None,
+    keys: str | None,
+    value: str | None,
+    **params: Any,
+) -> None:
+    """Answer a run's question."""
+    from fabro.client import runs as client
+
+    if sum(x is not None for x in (answer_key, keys, value)) != 1:
+        raise click.UsageError("give exactly one of --key, --keys, --value")
+    _client_call(
+        params,
+        lambda s, o: client.answer_question(
+            s, o, run_id, qid, key=answer_key, keys=keys, value=value
+        ),
+    )

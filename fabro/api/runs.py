@@ -22,6 +22,7 @@ from fabro.storage import runs
 from fabro.storage.records import RUN_STATUSES, RunRecord
 from fabro.workflow.errors import DotParseError
 from fabro.workflow.prepare import prepare
+from fabro.workflow.registry import WorkflowConfigError, find_workflow
 
 LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 IDEMPOTENCY_WINDOW = timedelta(hours=24)

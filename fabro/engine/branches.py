@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING, Any
 
 from fabro.clock import now_ts
 from fabro.engine.outcome import Outcome, StageError
+from fabro.engine.recorder import RunNotActive
 from fabro.engine.routing import stage_id
 from fabro.engine.stage import RunSpec, StageRun
 from fabro.engine.state import EngineState
@@ -50,9 +52,16 @@ async def run_branch(
         outcome = await engine.execute(node, sid, 1, context)
     except StageError as error:
         outcome = error.outcome()
+    except asyncio.CancelledError:
+        # Cancelled by `fail_fast` (or with its parallel stage): the row must not stay
+        # `running`. A run cancelled by a client has closed its rows already.
+        with contextlib.suppress(RunNotActive):
+            await asyncio.shield(_close_cancelled(engine, sid, started))
+        raise
     duration_ms = int((time.monotonic() - started) * 1000)
     outcome = outcome.with_(duration_ms=duration_ms)
     usage = outcome.usage
+    engine.spent += (usage.cost or 0.0) if usage else 0.0
     await engine.recorder.stage_finished(
         sid,
         StageFinish(
@@ -93,9 +102,24 @@ async def run_child(
     )
     recorder = engine.recorder.child()
     child = Engine(spec, engine.deps, recorder, control=engine.control, handlers=engine.handlers)
+    # One watchdog for the whole run: the child's events are activity of the parent's stage,
+    # and a human wait or a sleep inside the child suspends the parent's watchdog too.
+    child.watchdog = engine.watchdog
     await recorder.emit(WorkflowRunStarted(name=graph.name, run_id=spec.run_id))
     state = EngineState(context=context)
-    return await child.run(state)
+    with engine.watchdog.track(recorder):
+        return await child.run(state)
+
+
+async def _close_cancelled(engine: Engine, sid: str, started: float) -> None:
+    finish = StageFinish(
+        status="cancelled",
+        finished_at=now_ts(),
+        duration_ms=int((time.monotonic() - started) * 1000),
+        attempts=1,
+        outcome=Outcome.fail("branch cancelled", "canceled").to_json(),
+    )
+    await engine.recorder.stage_finished(sid, finish, [], None, None)
 
 
 def _counts(outcome: Outcome) -> dict[str, int]:

@@ -22,7 +22,7 @@ from fabro.engine.control import RunControl
 from fabro.engine.failure import BREAKER_CLASSES, signature
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.outcome import SUCCESSFUL, Outcome, StageError
-from fabro.engine.recorder import Recorder
+from fabro.engine.recorder import Recorder, RunNotActive
 from fabro.engine.retry import RetryPolicy, policy_for
 from fabro.engine.routing import (
     retry_target,
@@ -49,7 +49,7 @@ from fabro.events.types import (
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
-from fabro.storage.stages import StageFinish, StageRecord
+from fabro.storage.stages import StageFinish, StageRecord, usage_by_model
 from fabro.workflow import kinds
 from fabro.workflow.model import Edge, Graph, Node
 
@@ -69,8 +69,8 @@ class EngineFailure(Exception):
         self.failure_class = failure_class
 
 
-class Stalled(Exception):
-    """The stall watchdog fired during a stage."""
+class Stalled(EngineFailure):
+    """The stall watchdog aborted the current stage; the run fails (engine.md §8)."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +101,11 @@ class Engine:
         self.watchdog = Watchdog(recorder, deps.clock)
         self.state = EngineState()
         self.started = time.monotonic()
+        self.spent = 0.0  # cost of the stages (and branches) this engine recorded
         self._degrade_fidelity = False
-        self._current_stage: tuple[Node, str] | None = None
-        self._stalled: float | None = None
+        # The task running the current stage's attempts: the stall watchdog cancels it.
+        self._stage_task: asyncio.Task[tuple[Outcome, int]] | None = None
+        self._stalled: float | None = None  # idle seconds when the watchdog fired
 
     @property
     def simulated(self) -> bool:
@@ -202,11 +204,7 @@ class Engine:
             ),
         )
         clock_start = time.monotonic()
-        self._current_stage = (node, sid)
-        try:
-            outcome, attempts = await self._attempts(node, sid, policy, index)
-        finally:
-            self._current_stage = None
+        outcome, attempts = await self._watched(node, sid, policy, index)
         duration_ms = int((time.monotonic() - clock_start) * 1000)
         outcome = outcome.with_(duration_ms=duration_ms)
         self.state.context[f"internal.retry_count.{node.id}"] = attempts
@@ -272,6 +270,34 @@ class Engine:
             await self._loop_restart(node, edge, outcome, failure_class, failure_signature)
         return target
 
+    async def _watched(
+        self, node: Node, sid: str, policy: RetryPolicy, index: int
+    ) -> tuple[Outcome, int]:
+        """The attempts of one stage as a task the stall watchdog can abort (§8).
+
+        Aborting the whole attempts task (not just the handler) also covers retry backoff and
+        stops a stalled stage from being retried; only this engine's own task is touched.
+        """
+        task = asyncio.create_task(
+            self._attempts(node, sid, policy, index), name=f"stage-{self.spec.run_id}-{sid}"
+        )
+        self._stage_task = task
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._stalled is not None and current is not None and not current.cancelling():
+                timeout_s = self.graph.stall_timeout_ms / 1000
+                await self.recorder.emit(
+                    StallWatchdogTimeout(node=node.id, idle_seconds=self._stalled)
+                )
+                raise Stalled(
+                    f'stall watchdog: node "{node.id}" had no activity for {timeout_s:g}s'
+                ) from None
+            raise
+        finally:
+            self._stage_task = None
+
     async def _commit_stage(
         self,
         node: Node,
@@ -285,6 +311,7 @@ class Engine:
         checkpoint = self.state.checkpoint(now_ts())
         closing.append(CheckpointSaved(node_id=node.id))
         usage = outcome.usage
+        self.spent += (usage.cost or 0.0) if usage else 0.0
         await self.recorder.stage_finished(
             sid,
             StageFinish(
@@ -383,25 +410,19 @@ class Engine:
             logs=self.state.logs,
         )
         timeout_ms = node.timeout_ms if node.kind not in SELF_TIMED else None
-        task = asyncio.create_task(handler(node, stage), name=f"stage-{sid}")
+        task = asyncio.create_task(handler(node, stage), name=f"handler-{sid}")
         try:
             if timeout_ms:
                 return await asyncio.wait_for(task, timeout_ms / 1000)
             return await task
-        except TimeoutError:
-            return Outcome.fail(f"handler timed out after {timeout_ms}ms")
-        except StageError:
-            raise
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if self._stalled is not None and current is not None and not current.cancelling():
-                raise Stalled() from None
+        except TimeoutError as exc:
+            if timeout_ms and task.cancelled():  # the node timeout, not the handler's own
+                return Outcome.fail(f"handler timed out after {timeout_ms}ms")
+            raise _panic(stage, exc) from None
+        except (StageError, RunNotActive, asyncio.CancelledError):
             raise
         except Exception as exc:
-            trace = "".join(traceback.format_exception(exc))
-            (stage.stage_dir / "panic.txt").write_text(trace, encoding="utf-8")
-            log.warning("handler of stage %s raised %s", sid, type(exc).__name__)
-            raise StageError(f"handler panicked: {exc}") from None
+            raise _panic(stage, exc) from None
 
     # ---- classification and events --------------------------------------------------------
 
@@ -508,7 +529,7 @@ class Engine:
                     max_attempts=1,
                 ),
             ]
-        total_cost = self._total_cost()
+        total_cost = await self._total_cost()
         await self.deps.artifacts.flush()
         events.append(
             WorkflowRunCompleted(
@@ -523,12 +544,9 @@ class Engine:
 
     async def _fail(self, message: str, failure_class: str) -> EngineResult:
         error = FabroErrorPayload(kind="engine", message=message, failure_class=failure_class)
-        events: list[RunEvent] = []
-        if self._stalled is not None and self._current_stage is None:
-            pass
         await self.recorder.finish_run(
             "failed",
-            [*events, WorkflowRunFailed(error=error, duration_ms=self._duration_ms())],
+            [WorkflowRunFailed(error=error, duration_ms=self._duration_ms())],
             error_message=f"Engine error: {message}",
             stage_status="failed",
         )
@@ -591,31 +609,39 @@ class Engine:
         while True:
             await asyncio.sleep(period)
             idle = self.watchdog.idle_s()
-            if self._current_stage is None or idle < timeout_s:
+            task = self._stage_task
+            if task is None or task.done() or idle < timeout_s:
                 continue
-            node, _ = self._current_stage
-            self._stalled = idle
-            await self.recorder.emit(
-                StallWatchdogTimeout(node=node.id, idle_seconds=round(idle, 3))
-            )
-            for task in asyncio.all_tasks():
-                if task.get_name().startswith(f"stage-{self._current_stage[1]}"):
-                    task.cancel()
+            # The engine task emits StallWatchdogTimeout once the stage is aborted, so the
+            # event always precedes WorkflowRunFailed.
+            self._stalled = round(idle, 3)
+            task.cancel()
             return
 
     def _duration_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
 
-    def _total_cost(self) -> float:
-        return sum(
-            (o.get("usage") or {}).get("cost") or 0.0 for o in self.state.node_outcomes.values()
-        )
+    async def _total_cost(self) -> float:
+        """The cost of every stage of the run: all visits, branches, before loop restarts and
+        before a recovery (the stored stage rows); a manager child counts what it ran."""
+        if self.recorder.run_id != self.spec.run_id:
+            return self.spent
+        totals = await usage_by_model(self.recorder.db, [self.spec.run_id])
+        return sum(total.cost for total in totals)
 
     def _last_outcome(self) -> Outcome | None:
         if not self.state.completed_nodes:
             return None
         last = self.state.node_outcomes.get(self.state.completed_nodes[-1])
         return Outcome.from_json(last) if last else None
+
+
+def _panic(stage: StageRun, exc: BaseException) -> StageError:
+    """An unexpected handler exception: a retryable error; the traceback goes to panic.txt."""
+    trace = "".join(traceback.format_exception(exc))
+    (stage.stage_dir / "panic.txt").write_text(trace, encoding="utf-8")
+    log.warning("handler of stage %s raised %s", stage.stage_id, type(exc).__name__)
+    return StageError(f"handler panicked: {exc}")
 
 
 def _class_of(explicit: str | None, message: str) -> str:

@@ -75,6 +75,8 @@ class Watchdog:
         self.recorder = recorder
         self.clock = clock
         self.suspended = 0
+        # Recorders of manager child workflows: their events are the run's events too.
+        self.children: list[Recorder] = []
 
     @contextmanager
     def suspend(self) -> Iterator[None]:
@@ -85,10 +87,20 @@ class Watchdog:
             self.suspended -= 1
             self.recorder.last_activity = self.clock.monotonic()
 
+    @contextmanager
+    def track(self, child: Recorder) -> Iterator[None]:
+        """Count a child workflow's events as activity while it runs."""
+        self.children.append(child)
+        try:
+            yield
+        finally:
+            self.children.remove(child)
+
     def idle_s(self) -> float:
         if self.suspended:
             return 0.0
-        return self.clock.monotonic() - self.recorder.last_activity
+        last = max([self.recorder.last_activity, *(c.last_activity for c in self.children)])
+        return self.clock.monotonic() - last
 
 
 class Engineish(Protocol):
@@ -125,6 +137,18 @@ class StageRun:
     @property
     def run_id(self) -> str:
         return self.spec.run_id
+
+    @property
+    def stored_run_id(self) -> str:
+        """The run whose rows this stage writes: a manager child writes into its parent's."""
+        return self.recorder.run_id
+
+    @property
+    def stored_stage_id(self) -> str:
+        """This stage's id among the stored run's rows (a child's is qualified by its run id)."""
+        if self.recorder.run_id == self.spec.run_id:
+            return self.stage_id
+        return f"{self.spec.run_id}:{self.stage_id}"
 
     @property
     def work_dir(self) -> Path:

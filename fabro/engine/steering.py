@@ -22,7 +22,7 @@ class Steering:
 
     @classmethod
     async def pending(cls, stage: StageRun) -> Steering:
-        return cls(stage, await questions.pending_steering(stage.recorder.db, stage.run_id))
+        return cls(stage, await questions.pending_steering(stage.recorder.db, stage.stored_run_id))
 
     @property
     def texts(self) -> list[str]:
@@ -37,5 +37,5 @@ class Steering:
         if not self.entries:
             return None
         numbers = [entry.n for entry in self.entries]
-        run_id, stage_id = self.stage.run_id, self.stage.stage_id
+        run_id, stage_id = self.stage.stored_run_id, self.stage.stored_stage_id
         return lambda tx: questions.consume_steering(tx, run_id, numbers, stage_id, now_ts())

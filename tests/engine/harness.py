@@ -12,10 +12,10 @@ from typing import Any
 from fabro.engine.control import RunControl
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.lifecycle import Lifecycle, NewRun, default_title
+from fabro.engine.outcome import Outcome
 from fabro.engine.questions import AutoApprove, Interviewer, QuestionDesk
 from fabro.engine.recorder import Recorder
 from fabro.engine.runner import Engine, EngineResult
-from fabro.engine.outcome import Outcome
 from fabro.engine.stage import EngineDeps, Handler, RunSpec, StageRun
 from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
@@ -166,6 +166,12 @@ class Harness:
         """The fields of every stored event of one variant."""
         return [e[variant] for e in await self.events(run_id, depth) if variant in e]
 
+    async def first(
+        self, run_id: str, variant: str, node_id: str, depth: int | None = 0
+    ) -> dict[str, Any]:
+        """The fields of the first event of one variant about one node."""
+        return next(e for e in await self.of(run_id, variant, depth) if e["node_id"] == node_id)
+
     async def variants(self, run_id: str, depth: int | None = 0) -> list[str]:
         return [
             e.variant
@@ -201,7 +207,7 @@ class ByNode:
         self.calls.append(node.id)
         behaviour = self.behaviours.get(node.id)
         if behaviour is None:
-            return await HANDLERS[node.kind](node, stage)
+            return await (HANDLERS.get(node.kind) or HANDLERS["agent"])(node, stage)
         return await behaviour(node, stage)
 
     @property

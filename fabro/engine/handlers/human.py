@@ -35,8 +35,8 @@ async def human(node: Node, stage: StageRun) -> Outcome:
         return Outcome.fail("No outgoing edges for human gate")
     desk = stage.deps.desk
     question, created = await desk.open(
-        run_id=stage.run_id,
-        stage_id=stage.stage_id,
+        run_id=stage.stored_run_id,  # a manager child's questions belong to the parent run
+        stage_id=stage.stored_stage_id,
         node_id=node.id,
         text=node.label,
         options=[{"key": o.key, "label": o.label} for o in options.options],

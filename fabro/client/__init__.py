@@ -1,0 +1,1 @@
+"""Clients of a running fabro server (the `fabro runs` commands)."""

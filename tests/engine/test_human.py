@@ -1,0 +1,184 @@
+"""Human gates (engine.md §9.4) with stored questions and real answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from fabro.engine.questions import Answer, NoAnswer, QuestionDesk, StoredAnswers
+from fabro.storage import questions
+from fabro.storage.questions import QuestionRecord
+from tests.engine.harness import Harness
+
+GATE = """
+digraph H {{
+  start [shape=Mdiamond]
+  gate [shape=hexagon, label="Ship it?"{gate_attrs}]
+  yes [shape=parallelogram, script="true"]
+  no [shape=parallelogram, script="true"]
+  other [shape=parallelogram, script="true"]
+  exit [shape=Msquare]
+  start -> gate
+  gate -> yes [label="[Y] Yes"]
+  gate -> no [label="N) No"]
+  {freeform}
+  yes -> exit
+  no -> exit
+  other -> exit
+}}
+"""
+
+
+def gate(*, freeform: bool = False, attrs: str = "") -> str:
+    edge = 'gate -> other [label="Something else", freeform=true]' if freeform else ""
+    return GATE.format(freeform=edge, gate_attrs=attrs)
+
+
+class Scripted:
+    """Answers through the desk (stored first) with a fixed answer."""
+
+    waits_for_people = False
+
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+
+    async def ask(
+        self, desk: QuestionDesk, question: QuestionRecord, timeout_s: float | None
+    ) -> Answer | NoAnswer:
+        assert await desk.answer(question.run_id, question.qid, self.answer, "test")
+        return self.answer
+
+
+async def taken(harness: Harness, run_id: str) -> list[str]:
+    """The nodes that ran after the gate."""
+    return [e["node_id"] for e in await harness.of(run_id, "StageStarted")][2:-1]
+
+
+async def context(harness: Harness, run_id: str) -> dict[str, object]:
+    values = (await harness.checkpoint(run_id))["context_values"]
+    assert isinstance(values, dict)
+    return values
+
+
+async def test_auto_approve_takes_the_first_option(harness: Harness) -> None:
+    run, result = await harness.run(gate())
+    assert result.status == "completed", result.error
+    assert await taken(harness, run.id) == ["yes"]
+    ctx = await context(harness, run.id)
+    assert ctx["human.gate.selected"] == "Y"
+    assert ctx["human.gate.label"] == "[Y] Yes"
+    assert ctx["preferred_label"] == "[Y] Yes"
+    started = await harness.of(run.id, "InterviewStarted")
+    assert started == [
+        {"question": "Ship it?", "stage": "gate", "question_type": "multiple_choice"}
+    ]
+    completed = await harness.of(run.id, "InterviewCompleted")
+    assert completed[0]["answer"] == "Y" and completed[0]["question"] == "Ship it?"
+    question = await questions.get_question(harness.db, run.id, "q-1")
+    assert question is not None
+    assert question.status == "answered" and question.stage_id == "gate"
+    assert question.options == [{"key": "Y", "label": "[Y] Yes"}, {"key": "N", "label": "N) No"}]
+    assert question.allow_freeform is False
+
+
+@pytest.mark.parametrize(
+    ("answer", "freeform", "expected_node", "selected", "label"),
+    [
+        (Answer(selected_option_key="N"), False, "no", "N", "N) No"),
+        (Answer(value="n"), False, "no", "N", "N) No"),
+        (Answer(value="  n) NO "), False, "no", "N", "N) No"),
+        (Answer(value="[y] yes"), True, "yes", "Y", "[Y] Yes"),
+        (Answer(value="ship it anyway"), True, "other", "freeform", "ship it anyway"),
+        (Answer(value="ship it anyway"), False, "yes", "Y", "[Y] Yes"),
+        (Answer(selected_option_keys=("N", "Y")), True, "other", "freeform", "N, Y"),
+        (Answer(selected_option_keys=("N",)), False, "yes", "Y", "[Y] Yes"),
+        (Answer(selected_option_key="Z"), False, "yes", "Y", "[Y] Yes"),
+    ],
+)
+async def test_answers_map_to_options_or_free_text(
+    harness: Harness, answer: Answer, freeform: bool, expected_node: str, selected: str, label: str
+) -> None:
+    deps = harness.deps(interviewer=Scripted(answer))
+    run, result = await harness.run(gate(freeform=freeform), deps=deps)
+    assert result.status == "completed", result.error
+    assert await taken(harness, run.id) == [expected_node]
+    ctx = await context(harness, run.id)
+    assert (ctx["human.gate.selected"], ctx["human.gate.label"]) == (selected, label)
+    if selected == "freeform":
+        assert ctx["human.gate.text"] == label
+    else:
+        assert "human.gate.text" not in ctx
+    assert (await harness.of(run.id, "InterviewCompleted"))[0]["answer"] == answer.text
+
+
+async def test_question_is_stored_before_interview_started_is_published(harness: Harness) -> None:
+    seen: list[QuestionRecord] = []
+    record = await harness.create(gate(freeform=True))
+    deps = harness.deps(interviewer=StoredAnswers())
+    engine = await harness.engine(record, deps=deps)
+    task = asyncio.create_task(engine.run())
+    for _ in range(500):
+        if any(e.variant == "InterviewStarted" for e in harness.published):
+            break
+        await asyncio.sleep(0.01)
+    pending = await questions.pending_questions(harness.db, record.id)
+    seen.extend(pending)
+    assert [q.qid for q in seen] == ["q-1"]
+    assert seen[0].allow_freeform is True
+    assert await deps.desk.answer(record.id, "q-1", Answer(value="N"), "someone")
+    result = await asyncio.wait_for(task, 10)
+    assert result.status == "completed"
+    assert await taken(harness, record.id) == ["no"]
+
+
+async def test_no_options_and_no_free_text_edge_fails(harness: Harness) -> None:
+    dot = """
+    digraph N {
+      start [shape=Mdiamond]
+      exit [shape=Msquare]
+      gate [shape=hexagon]
+      start -> gate
+    }
+    """
+    run, result = await harness.run(dot)
+    assert result.error == "stage gate failed with no outgoing fail edge"
+    failed = await harness.of(run.id, "StageFailed")
+    assert failed[0]["failure"]["message"] == "No outgoing edges for human gate"
+    assert await harness.of(run.id, "InterviewStarted") == []
+
+
+async def test_timeout_with_default_choice(harness: Harness) -> None:
+    deps = harness.deps(interviewer=StoredAnswers())
+    run, result = await harness.run(
+        gate(attrs=', timeout="50ms", human.default_choice="no"'), deps=deps
+    )
+    assert result.status == "completed", result.error
+    assert await taken(harness, run.id) == ["no"]
+    ctx = await context(harness, run.id)
+    assert (ctx["human.gate.selected"], ctx["human.gate.label"]) == ("no", "no")
+    timeouts = await harness.of(run.id, "InterviewTimeout")
+    assert len(timeouts) == 1 and timeouts[0]["stage"] == "gate"
+    assert await harness.of(run.id, "InterviewCompleted") == []
+    question = await questions.get_question(harness.db, run.id, "q-1")
+    assert question is not None and question.status == "expired"
+
+
+async def test_timeout_without_default_retries_with_a_new_question_then_fails(
+    harness: Harness,
+) -> None:
+    deps = harness.deps(interviewer=StoredAnswers())
+    run, result = await harness.run(gate(attrs=', timeout="30ms", max_retries=1'), deps=deps)
+    assert result.status == "completed"  # the failed gate follows its first unconditional edge
+    assert len(await harness.of(run.id, "InterviewStarted")) == 2
+    assert len(await harness.of(run.id, "InterviewTimeout")) == 2
+    retrying = await harness.of(run.id, "StageRetrying")
+    assert [(r["node_id"], r["attempt"], r["max_attempts"]) for r in retrying] == [("gate", 2, 2)]
+    failed = await harness.of(run.id, "StageFailed")
+    assert [(f["node_id"], f["will_retry"], f["failure"]["message"]) for f in failed] == [
+        ("gate", False, "max retries exceeded")
+    ]
+    for qid in ("q-1", "q-2"):
+        question = await questions.get_question(harness.db, run.id, qid)
+        assert question is not None and question.status == "expired"
+    assert len(harness.sleep.delays) == 1
