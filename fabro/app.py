@@ -6,7 +6,18 @@ from typing import Any
 
 from quart import Quart, Response, g, request
 
-from fabro.api import discovery, events, questions, runs
+from fabro.api import (
+    completions,
+    discovery,
+    events,
+    internals,
+    models,
+    questions,
+    runs,
+    sessions,
+    stages,
+    workflows,
+)
 from fabro.api import settings as settings_api
 from fabro.api.context import Handler, services
 from fabro.api.errors import register_error_handlers
@@ -23,6 +34,12 @@ HANDLERS: dict[str, Handler] = {
     **runs.HANDLERS,
     **events.HANDLERS,
     **questions.HANDLERS,
+    **internals.HANDLERS,
+    **stages.HANDLERS,
+    **workflows.HANDLERS,
+    **models.HANDLERS,
+    **completions.HANDLERS,
+    **sessions.HANDLERS,
 }
 
 
@@ -55,8 +72,11 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
         if request.routing_exception is not None or request.endpoint in PUBLIC_ENDPOINTS:
             return
         tls = request.scope.get("extensions", {}).get("tls")
+        # Several Authorization headers become one value that no authenticator accepts, so a
+        # good token can never ride along with a bad one.
+        authorization = ", ".join(request.headers.getlist("Authorization")) or None
         g.principal = services().auth.authenticate(
-            Credentials(authorization=request.headers.get("Authorization"), tls=tls)
+            Credentials(authorization=authorization, tls=tls)
         )
 
     @app.after_request

@@ -15,6 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from werkzeug.datastructures import Headers
 
 from fabro.app import create_app
 from fabro.auth.jwt import MAX_TOKEN_BYTES
@@ -237,3 +238,23 @@ async def test_jwt_matrix(case: Case, call_user: Call, signing_key: Ed25519Priva
         assert body == {
             "errors": [{"status": str(case.status), "title": title, "detail": case.detail}]
         }
+
+
+async def test_two_authorization_headers_are_refused(
+    make_settings: SettingsFactory, signing_key: Ed25519PrivateKey
+) -> None:
+    """A valid token in one header never authenticates a request that carries another."""
+    settings = make_settings()
+    services = await Services.open(settings, env={})
+    try:
+        app = create_app(settings, services)
+        good = bearer()(Keys(server=signing_key))
+        async with app.test_app() as test_app:
+            client = test_app.test_client()
+            alone = await client.get("/user", headers={"Authorization": good})
+            assert alone.status_code == 200
+            both = Headers([("Authorization", good), ("Authorization", "Bearer garbage")])
+            response = await client.get("/user", headers=both)
+            assert response.status_code == 401
+    finally:
+        await services.close()
