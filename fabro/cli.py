@@ -256,18 +256,23 @@ def run_command(
 # ---- client commands: `fabro runs ...` (cli.md §6) ----
 
 
-def _client_options(command: Any) -> Any:
+def _client_options(command: Any, *, key_flags: tuple[str, ...] = ("--key", "--tls-key")) -> Any:
     for option in reversed(
         (
             click.option("--server", help="Server URL [env FABRO_SERVER; cli.toml]."),
             click.option("--token", help="Bearer token [env FABRO_TOKEN; cli.toml]."),
-            click.option("--cert", help="Client certificate (with --key)."),
-            click.option("--key", "key_file", help="Client certificate key."),
+            click.option("--cert", help="Client certificate (with its key)."),
+            click.option(*key_flags, "key_file", help="Client certificate key."),
             click.option("--ca", help="CA bundle to verify the server."),
         )
     ):
         command = option(command)
     return command
+
+
+def _answer_client_options(command: Any) -> Any:
+    # `runs answer` spends --key on the option key (cli.md), so its certificate key is --tls-key.
+    return _client_options(command, key_flags=("--tls-key",))
 
 
 def _client_call(params: dict[str, Any], call: Any) -> None:
@@ -350,7 +355,7 @@ def runs_events(run_id: str, after: int, as_json: bool, **params: Any) -> None:
 @click.option("--key", "answer_key", help="Option key.")
 @click.option("--keys", help="Comma-separated option keys.")
 @click.option("--value", help="Free text (or an option key/label).")
-@_client_options
+@_answer_client_options
 def runs_answer(
     run_id: str,
     qid: str,

@@ -25,6 +25,7 @@ from fabro.auth.keys import ensure_zero_config_keys
 from fabro.auth.setup import zero_config_banner
 from fabro.config import Settings
 from fabro.errors import StartupError
+from fabro.llm.simulated import NO_PROVIDER_WARNING
 from fabro.services import Services, ensure_private_dir
 
 log = logging.getLogger("fabro.server")
@@ -76,6 +77,8 @@ async def serve(
             sock.listen(config.backlog)
         suffix = " (dry-run mode)" if settings.dry_run else ""
         print(f"fabro server listening on {settings.url}{suffix}", flush=True)
+        if services.llm.simulated and not settings.dry_run:
+            print(f"warning: {NO_PROVIDER_WARNING}", file=sys.stderr, flush=True)
         banner = zero_config_banner(settings, env, settings.url) if settings.zero_config else None
         if banner:
             print(banner, flush=True)

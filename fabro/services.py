@@ -10,9 +10,12 @@ from contextlib import suppress
 from typing import Any
 
 from fabro.auth.chain import AuthChain
+from fabro.chat import SessionChats
 from fabro.config import ConfigWatcher, LlmSettings, Settings
 from fabro.engine.manager import RunManager
-from fabro.llm.simulated import SimulatedBackend
+from fabro.llm.provider import LlmBackend
+from fabro.llm.resolve import LevelChoice
+from fabro.llm.router import choose_backend, close_backend
 from fabro.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ class Services:
         db: Database,
         auth: AuthChain,
         env: Mapping[str, str] | None = None,
+        llm: LlmBackend | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -41,15 +45,18 @@ class Services:
         self.env = dict(os.environ if env is None else env)
         # [llm] is the one section that hot-reloads; everything else is read from settings.
         self.llm_settings: LlmSettings = settings.llm
+        # Simulated with --dry-run or when no provider is configured (engine.md §10.3).
+        self.llm = llm if llm is not None else choose_backend(self.env, dry_run=settings.dry_run)
         self.runs = RunManager(
             db,
             settings.data_dir,
             settings.max_concurrent_runs,
-            SimulatedBackend(),
+            self.llm,
             self.env,
             lambda: self.llm_settings,
             dry_run=settings.dry_run,
         )
+        self.chats = SessionChats(db, self.llm, self.server_llm_default)
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
         self._closed = False
@@ -86,6 +93,10 @@ class Services:
     def _apply_llm(self, llm: LlmSettings) -> None:
         self.llm_settings = llm
 
+    def server_llm_default(self) -> LevelChoice:
+        """The server default level of model resolution (engine.md §10.1), hot-reloaded."""
+        return LevelChoice(self.llm_settings.model, self.llm_settings.provider)
+
     @staticmethod
     async def _watch(watcher: ConfigWatcher) -> None:
         while True:
@@ -98,9 +109,11 @@ class Services:
             return
         self._closed = True
         await self.runs.close()
+        await self.chats.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with suppress(asyncio.CancelledError):
                 await task
+        await close_backend(self.llm)
         await self.db.close()

@@ -105,7 +105,7 @@ async def _frames(
                 ):
                     yield frame(missing.data_json(), id=missing.seq)
                     sent = missing.seq
-            yield frame(record.data_json(), id=record.seq)
+            yield _LIVE_FRAMES.encode(record)
             sent = record.seq
             if is_terminal(record):
                 return
@@ -116,10 +116,37 @@ async def _frames(
 _ENDED = object()
 
 
+class _EncodedFrames:
+    """Frames of live events, encoded once: the bus hands every subscriber the same record.
+
+    Entries keep their record alive, so an ``id()`` cannot be reused while it is cached.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._frames: dict[int, tuple[EventRecord, bytes]] = {}
+
+    def encode(self, record: EventRecord) -> bytes:
+        entry = self._frames.get(id(record))
+        if entry is not None and entry[0] is record:
+            return entry[1]
+        encoded = frame(record.data_json(), id=record.seq)
+        if len(self._frames) >= self._size:
+            del self._frames[next(iter(self._frames))]  # the oldest entry
+        self._frames[id(record)] = (record, encoded)
+        return encoded
+
+
+_LIVE_FRAMES = _EncodedFrames(1024)
+
+
 async def _next(subscription: Subscription[EventRecord]) -> Message[EventRecord] | object | None:
     """The next live message; None after 15 s of silence (keep-alive); _ENDED when closed."""
     try:
-        return await asyncio.wait_for(anext(subscription), KEEP_ALIVE_S)
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every call in a new
+        # task, which is most of the cost of fanning one event out to many subscribers.
+        async with asyncio.timeout(KEEP_ALIVE_S):
+            return await anext(subscription)
     except TimeoutError:
         return None
     except (StopAsyncIteration, SubscriberOverflow):

@@ -22,7 +22,7 @@ from fabro.storage import runs
 from fabro.storage.records import RUN_STATUSES, RunRecord
 from fabro.workflow.errors import DotParseError
 from fabro.workflow.prepare import prepare
-from fabro.workflow.registry import WorkflowConfigError, find_workflow
+from fabro.workflow.registry import find_workflow
 
 LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
@@ -78,8 +78,7 @@ def _new_run(body: dict[str, Any]) -> NewRun:
     config: dict[str, Any] = {}
     slug = None
     if workflow_name is not None:
-        from fabro.workflow.registry import find_workflow
-
+        # A WorkflowConfigError (a bad workflow.toml) is itself a 400.
         found = find_workflow(services().settings.workflows_dir, workflow_name)
         if found is None:
             raise BadRequest(f"Workflow not found: {workflow_name}.")

@@ -241,6 +241,8 @@ class Lifecycle:
             )
             if failed is None:
                 return []
+            stages.close_running_stages(tx, run_id, "failed", ts)
+            questions.withdraw_pending(tx, run_id, ts)
             return self._append(tx, run_id, WorkflowRunFailed(error=error, duration_ms=0))
 
         self._publish(await self.db.write(transaction))

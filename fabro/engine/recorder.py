@@ -157,11 +157,19 @@ class Recorder:
         *,
         error_message: str | None = None,
         stage_status: str | None = None,
+        terminal_stage: StageRecord | None = None,
     ) -> None:
-        """Make the run terminal with its closing events in one commit, then publish."""
+        """Make the run terminal with its closing events in one commit, then publish.
+
+        ``terminal_stage``: the exit node's stage, stored as completed in the same commit.
+        """
         ts = now_ts()
 
         def work(tx: WriteTx) -> None:
+            if terminal_stage is not None:
+                stages.start_stage(tx, terminal_stage)
+                finish = StageFinish("completed", ts, 0, 1, {"status": "success", "duration_ms": 0})
+                stages.finish_stage(tx, self.run_id, terminal_stage.stage_id, finish)
             if stage_status:
                 stages.close_running_stages(tx, self.run_id, stage_status, ts)
             questions.withdraw_pending(tx, self.run_id, ts)
@@ -220,6 +228,7 @@ class ChildRecorder(Recorder):
         *,
         error_message: str | None = None,
         stage_status: str | None = None,
+        terminal_stage: StageRecord | None = None,
     ) -> None:
         """A child's end is only events in the parent's stream; the parent run goes on."""
         if events:

@@ -503,8 +503,20 @@ class Engine:
 
     async def _complete(self, terminal: Node | None, visits: int) -> EngineResult:
         events: list[RunEvent] = []
+        terminal_stage: StageRecord | None = None
         if terminal is not None:
             index = self.state.stage_index
+            terminal_stage = StageRecord(
+                run_id=self.spec.run_id,
+                stage_id=stage_id(terminal.id, visits),
+                node_id=terminal.id,
+                name=terminal.label,
+                visit=visits,
+                stage_index=index,
+                status="running",
+                started_at=now_ts(),
+                handler_type=terminal.kind,
+            )
             events += [
                 StageStarted(
                     node_id=terminal.id,
@@ -538,7 +550,7 @@ class Engine:
                 total_cost=total_cost if total_cost > 0 else None,
             )
         )
-        await self.recorder.finish_run("completed", events)
+        await self.recorder.finish_run("completed", events, terminal_stage=terminal_stage)
         last = self._last_outcome()
         return EngineResult("completed", outcome=last, context=dict(self.state.context))
 

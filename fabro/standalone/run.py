@@ -27,7 +27,8 @@ from fabro.engine.state import EngineState
 from fabro.engine.views import load_run_status
 from fabro.events.redact import Redactor, secret_values
 from fabro.llm.resolve import LevelChoice
-from fabro.llm.simulated import SimulatedBackend
+from fabro.llm.router import choose_backend, close_backend
+from fabro.llm.simulated import NO_PROVIDER_WARNING
 from fabro.standalone.progress import Progress, elapsed
 from fabro.standalone.prompt import NonInteractive, TerminalInterviewer
 from fabro.storage import runs
@@ -242,12 +243,16 @@ class StandaloneRun:
             vars=dict(run.vars),
             llm=_levels(run.config, options.env),
         )
+        dry_run = options.dry_run or run.dry_run
+        llm = choose_backend(options.env, dry_run=dry_run)
+        if llm.simulated and not dry_run:
+            self.progress.message(f"warning: {NO_PROVIDER_WARNING}")
         deps = EngineDeps(
-            llm=SimulatedBackend(),
+            llm=llm,
             interviewer=_interviewer(options, self.progress),
             desk=QuestionDesk(db),
             env=options.env,
-            dry_run=options.dry_run or run.dry_run,
+            dry_run=dry_run,
         )
         recorder = Recorder(db, run.id, self.progress, self.redactor)
         engine = Engine(spec, deps, recorder, control=RunControl())
@@ -276,6 +281,7 @@ class StandaloneRun:
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             await self.progress.stop()
+            await close_backend(llm)
         return await self._finish(db, run.id, started)
 
     async def _cancel(self, lifecycle: Lifecycle, run_id: str, task: asyncio.Task[Any]) -> None:

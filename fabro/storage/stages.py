@@ -222,3 +222,9 @@ async def usage_by_model(db: Database, run_ids: Sequence[str] | None = None) -> 
         params,
     )
     return [UsageTotals(**dict(row)) for row in rows]
+
+
+async def count_started_runs(db: Database) -> int:
+    """Runs that have left `queued` (the `runs` total of GET /usage, api.md §8)."""
+    row = await db.fetchone("SELECT COUNT(*) FROM runs WHERE status != 'queued'")
+    return int(row[0]) if row else 0

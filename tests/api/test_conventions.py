@@ -58,6 +58,7 @@ async def test_every_route_answers_bad_input_in_the_envelope(
             "getOpenApiSpec",
             "getUser",
             "retrieveServerConfiguration",
+            "getAggregateUsage",
         }
         return
     assert_envelope(await response.get_json(), response.status_code)

@@ -58,7 +58,7 @@ async def test_child_events_go_to_the_parent_stream_one_level_down(harness: Harn
     assert completed[0]["status"] == "success"
     assert completed[0]["notes"] == "Child workflow completed"
     # The child has no stage rows or checkpoint of its own.
-    assert [s.stage_id for s in await harness.stages(run.id)] == ["start", "mgr"]
+    assert [s.stage_id for s in await harness.stages(run.id)] == ["start", "mgr", "exit"]
 
 
 async def test_child_sees_the_parent_context_and_preamble(harness: Harness) -> None:

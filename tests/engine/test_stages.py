@@ -195,7 +195,9 @@ async def test_simulated_runs_report_no_total_cost(harness: Harness) -> None:
     assert "total_cost" not in (await harness.of(run.id, "WorkflowRunCompleted"))[0]
 
 
-async def test_the_terminal_stage_is_reported_but_not_recorded(harness: Harness) -> None:
+async def test_the_terminal_stage_is_reported_and_recorded_but_not_checkpointed(
+    harness: Harness,
+) -> None:
     run, _ = await harness.run(LLM)
     started = await harness.first(run.id, "StageStarted", "exit")
     assert (started["index"], started["attempt"], started["max_attempts"]) == (4, 1, 1)
@@ -203,6 +205,7 @@ async def test_the_terminal_stage_is_reported_but_not_recorded(harness: Harness)
     assert (completed["duration_ms"], completed["status"]) == (0, "success")
     checkpoint = await harness.checkpoint(run.id)
     assert "exit" not in checkpoint["completed_nodes"]
-    assert "exit" not in [s.node_id for s in await harness.stages(run.id)]
+    exit_row = [s for s in await harness.stages(run.id) if s.node_id == "exit"]
+    assert [(s.status, s.duration_ms) for s in exit_row] == [("completed", 0)]
     finished = (await harness.of(run.id, "WorkflowRunCompleted"))[0]
     assert finished["artifact_count"] == 4  # prompt.md and response.md of draft and polish

@@ -145,10 +145,12 @@ async def command(node: Node, stage: StageRun) -> Outcome:
         await pumps
         await process.wait()
     finally:
-        # Cancellation (or any error) must not leave the program running.
-        await asyncio.shield(kill_group(process))
-        out.close()
-        err.close()
+        try:
+            # Cancellation (or any error) must not leave the program running.
+            await asyncio.shield(kill_group(process))
+        finally:
+            out.close()  # closed even when a second cancellation interrupts the kill
+            err.close()
     duration_ms = int((time.monotonic() - started) * 1000)
     exit_code = None if timed_out else process.returncode
     _write_json(folder / "script_timing.json", {

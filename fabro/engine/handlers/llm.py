@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+# A module import: fabro.engine.tools imports the command handler of this package, so its
+# names are looked up when a stage runs, whichever of the two modules is imported first.
+from fabro.engine import tools as agent_tools_module
 from fabro.engine.directives import apply_directive, find_directive
 from fabro.engine.outcome import Outcome, PermanentError, RetryableError
 from fabro.engine.stage import StageRun
@@ -34,28 +36,16 @@ from fabro.llm.resolve import LevelChoice, Resolved, resolve_model
 from fabro.llm.usage import Usage, cost
 from fabro.workflow.model import Node
 
+if TYPE_CHECKING:
+    from fabro.engine.tools import Tool, ToolResult
+
 MEMORY_FILES = ("AGENTS.md", "CLAUDE.md")
 MEMORY_LIMIT = 32 * 1024
 
 
-@dataclass(frozen=True)
-class ToolResult:
-    output: str
-    is_error: bool = False
-    written: str | None = None  # a path written by write_file (files_touched)
-
-
-ToolFn = Callable[[StageRun, dict[str, object]], Awaitable[ToolResult]]
-
-
-@dataclass(frozen=True)
-class Tool:
-    spec: ToolSpec
-    run: ToolFn
-
-
-# The agent tools (shell, read_file, write_file, list_files) arrive with the real providers.
-AGENT_TOOLS: dict[str, Tool] = {}
+def agent_tools() -> dict[str, Tool]:
+    """The tools of an agent stage (engine.md §9.2)."""
+    return agent_tools_module.AGENT_TOOLS
 
 
 def resolve_stage_model(node: Node, stage: StageRun) -> Resolved:
@@ -103,7 +93,7 @@ async def prompt(node: Node, stage: StageRun) -> Outcome:
 
 
 async def agent(node: Node, stage: StageRun) -> Outcome:
-    return await _llm_stage(node, stage, tools=AGENT_TOOLS)
+    return await _llm_stage(node, stage, tools=agent_tools())
 
 
 async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Outcome:
@@ -152,7 +142,13 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
         if calls and tools:
             steering = await Steering.pending(stage)
             if steering.entries:
-                await stage.recorder.commit(steering.events(), steering.consume())
+                # Stored as a system turn (api.md §6.13), sent as the next user message.
+                await stage.add_turn(
+                    "system",
+                    "\n".join(steering.texts),
+                    events=steering.events(),
+                    also=steering.consume(),
+                )
                 messages += [Message("user", text) for text in steering.texts]
         request = LlmRequest(
             provider=resolved.provider,
@@ -253,11 +249,8 @@ async def _run_tool(
         )
     )
     started = time.monotonic()
-    tool = tools.get(call.name)
-    if tool is None:
-        result = ToolResult(f"Unknown tool: {call.name}", is_error=True)
-    else:
-        result = await tool.run(stage, dict(call.arguments))
+    ctx = agent_tools_module.ToolContext(stage.work_dir, stage.deps.env, stage.run_id, node.id)
+    result = await agent_tools_module.run_tool(tools, call.name, ctx, dict(call.arguments))
     duration_ms = int((time.monotonic() - started) * 1000)
     await stage.emit(
         Agent(

@@ -1,0 +1,313 @@
+"""The agent tools of engine.md §9.2: shell, read_file, write_file, list_files.
+
+Every path is resolved against the run's working directory with symlinks resolved, and one
+that lands outside it is refused. The shell tool is not a sandbox: a command runs with the
+server's privileges, like a command node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fabro.engine.handlers.command import command_env, kill_group, program
+from fabro.llm.provider import ToolSpec
+
+SHELL_TIMEOUT_S = 120
+SHELL_MAX_TIMEOUT_S = 600
+OUTPUT_TAIL = 32_000
+READ_LIMIT_LINES = 2000
+LIST_DEPTH = 2
+LIST_MAX_DEPTH = 5
+LIST_MAX_ENTRIES = 1000
+_CHUNK = 65_536
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool may use: the working directory and the command environment's inputs."""
+
+    work_dir: Path
+    env: Mapping[str, str]
+    run_id: str
+    node_id: str
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    output: str
+    is_error: bool = False
+    written: str | None = None  # a path written by write_file (files_touched)
+
+
+ToolFn = Callable[[ToolContext, dict[str, Any]], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True)
+class Tool:
+    spec: ToolSpec
+    run: ToolFn
+
+
+class ToolError(Exception):
+    """A tool call that cannot be carried out; its message is the tool's error result."""
+
+
+def confine(ctx: ToolContext, raw: str) -> Path:
+    """The path ``raw`` names, resolved; ToolError when it is outside the working directory."""
+    root = ctx.work_dir.resolve()
+    # An absolute ``raw`` replaces root; resolve() follows every symlink on the way.
+    path = (root / raw).resolve()
+    if path != root and root not in path.parents:
+        raise ToolError(f"Path is outside the working directory: {raw}")
+    return path
+
+
+def _relative(ctx: ToolContext, path: Path) -> str:
+    return path.relative_to(ctx.work_dir.resolve()).as_posix() or "."
+
+
+def _string(args: Mapping[str, Any], name: str, default: str | None = None) -> str:
+    value = args.get(name, default)
+    if value is None:
+        raise ToolError(f"Missing required argument: {name}")
+    if not isinstance(value, str):
+        raise ToolError(f"Argument '{name}' must be a string")
+    return value
+
+
+def _integer(args: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    value = args.get(name, default)
+    if value is None:
+        value = default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ToolError(f"Argument '{name}' must be an integer")
+    return min(max(value, low), high)
+
+
+async def run_tool(
+    tools: Mapping[str, Tool], name: str, ctx: ToolContext, args: dict[str, Any]
+) -> ToolResult:
+    """Run one tool call; a ToolError or OS error becomes an error result, never an exception."""
+    tool = tools.get(name)
+    if tool is None:
+        return ToolResult(f"Unknown tool: {name}", is_error=True)
+    try:
+        return await tool.run(ctx, args)
+    except ToolError as exc:
+        return ToolResult(str(exc), is_error=True)
+    except OSError as exc:
+        return ToolResult(f"{exc.strerror or type(exc).__name__}: {exc.filename}", is_error=True)
+
+
+# ---- shell -------------------------------------------------------------------------------
+
+
+class _Tail:
+    """Keeps the end of a stream (enough bytes for OUTPUT_TAIL characters)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > 8 * OUTPUT_TAIL:
+            del self.data[: len(self.data) - 4 * OUTPUT_TAIL]
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")[-OUTPUT_TAIL:]
+
+
+async def _pump(stream: asyncio.StreamReader | None, tail: _Tail) -> None:
+    if stream is not None:
+        while chunk := await stream.read(_CHUNK):
+            tail.add(chunk)
+
+
+async def shell(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    command = _string(args, "command")
+    timeout_s = _integer(args, "timeout_s", SHELL_TIMEOUT_S, 1, SHELL_MAX_TIMEOUT_S)
+    process = await asyncio.create_subprocess_exec(
+        *program("shell", command),
+        cwd=ctx.work_dir,
+        env=command_env(ctx.env, ctx.run_id, ctx.node_id, ctx.work_dir),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group, killed as a whole
+    )
+    out, err = _Tail(), _Tail()
+    timed_out = False
+    try:
+        pumps = asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
+        try:
+            await asyncio.wait_for(asyncio.shield(pumps), timeout_s)
+        except TimeoutError:
+            timed_out = True
+            await kill_group(process)
+        await pumps
+        await process.wait()
+    finally:
+        # A cancelled stage must not leave the command running.
+        await asyncio.shield(kill_group(process))
+    if timed_out:
+        status = f"-1 (timed out after {timeout_s}s)"
+    else:
+        status = str(process.returncode)
+    text = f"exit_code: {status}\n--- stdout ---\n{out.text()}\n--- stderr ---\n{err.text()}"
+    return ToolResult(text, is_error=timed_out or process.returncode != 0)
+
+
+# ---- files -------------------------------------------------------------------------------
+
+
+async def read_file(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    raw = _string(args, "path")
+    offset = _integer(args, "offset", 1, 1, 2**31)
+    limit = _integer(args, "limit", READ_LIMIT_LINES, 1, 2**31)
+    path = confine(ctx, raw)
+    return await asyncio.to_thread(_read, path, raw, offset, limit)
+
+
+def _read(path: Path, raw: str, offset: int, limit: int) -> ToolResult:
+    if not path.exists():
+        raise ToolError(f"File not found: {raw}")
+    if not path.is_file():
+        raise ToolError(f"Not a file: {raw}")
+    data = path.read_bytes()
+    if b"\0" in data:
+        raise ToolError(f"Binary file: {raw}")
+    lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
+    return ToolResult("".join(lines[offset - 1 : offset - 1 + limit]))
+
+
+async def write_file(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    raw = _string(args, "path")
+    content = _string(args, "content")
+    path = confine(ctx, raw)
+    data = content.encode("utf-8")
+    await asyncio.to_thread(_write, path, raw, data)
+    return ToolResult(f"Wrote {len(data)} bytes to {raw}", written=_relative(ctx, path))
+
+
+def _write(path: Path, raw: str, data: bytes) -> None:
+    if path.is_dir():
+        raise ToolError(f"Is a directory: {raw}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+async def list_files(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
+    raw = _string(args, "path", ".")
+    depth = _integer(args, "depth", LIST_DEPTH, 1, LIST_MAX_DEPTH)
+    path = confine(ctx, raw)
+    return await asyncio.to_thread(_list, ctx, path, raw, depth)
+
+
+def _list(ctx: ToolContext, folder: Path, raw: str, depth: int) -> ToolResult:
+    if not folder.is_dir():
+        raise ToolError(f"Not a directory: {raw}")
+    root = ctx.work_dir.resolve()
+    entries: list[str] = []
+    # Walk a bounded number of entries, then sort: the output is sorted as a whole.
+    budget = LIST_MAX_ENTRIES * 20
+    pending = [(folder, 1)]
+    while pending and len(entries) < budget:
+        current, level = pending.pop()
+        try:
+            children = list(os.scandir(current))
+        except OSError:
+            continue
+        for child in children:
+            if child.name == ".git":
+                continue
+            # Symlinked folders are listed, not entered: they may lead outside.
+            is_dir = child.is_dir(follow_symlinks=False)
+            name = Path(child.path).relative_to(root).as_posix()
+            entries.append(name + "/" if is_dir else name)
+            if is_dir and level < depth:
+                pending.append((Path(child.path), level + 1))
+    entries.sort()
+    text = "\n".join(entries[:LIST_MAX_ENTRIES])
+    if len(entries) > LIST_MAX_ENTRIES:
+        text += f"\n[... listing cut at {LIST_MAX_ENTRIES} entries]"
+    return ToolResult(text)
+
+
+def _schema(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+AGENT_TOOLS: dict[str, Tool] = {
+    tool.spec.name: tool
+    for tool in (
+        Tool(
+            ToolSpec(
+                "shell",
+                "Run a bash command in the working directory; returns the exit code, stdout "
+                "and stderr (each cut to its last 32,000 characters).",
+                _schema(
+                    {
+                        "command": {"type": "string", "description": "The command to run."},
+                        "timeout_s": {
+                            "type": "integer",
+                            "description": "Seconds before the command is killed "
+                            "(default 120, max 600).",
+                        },
+                    },
+                    ["command"],
+                ),
+            ),
+            shell,
+        ),
+        Tool(
+            ToolSpec(
+                "read_file",
+                "Read a text file of the working directory.",
+                _schema(
+                    {
+                        "path": {"type": "string", "description": "Relative file path."},
+                        "offset": {"type": "integer", "description": "First line (1-based)."},
+                        "limit": {"type": "integer", "description": "Lines (default 2000)."},
+                    },
+                    ["path"],
+                ),
+            ),
+            read_file,
+        ),
+        Tool(
+            ToolSpec(
+                "write_file",
+                "Write a file of the working directory (parent folders are created).",
+                _schema(
+                    {
+                        "path": {"type": "string", "description": "Relative file path."},
+                        "content": {"type": "string", "description": "The whole new content."},
+                    },
+                    ["path", "content"],
+                ),
+            ),
+            write_file,
+        ),
+        Tool(
+            ToolSpec(
+                "list_files",
+                "List files under a folder of the working directory, sorted; folders end with '/'.",
+                _schema(
+                    {
+                        "path": {"type": "string", "description": "Folder (default '.')."},
+                        "depth": {"type": "integer", "description": "Levels (default 2, max 5)."},
+                    },
+                    [],
+                ),
+            ),
+            list_files,
+        ),
+    )
+}
