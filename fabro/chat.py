@@ -184,3 +184,4 @@ class SessionChats:
         """Cancel every generation in flight (a restart loses them; the turns are stored)."""
         for session_id in list(self._tasks):
             await self._cancel(session_id)
+        self.bus.close_all()

@@ -85,6 +85,11 @@ async def serve(
         services.start_config_watcher(env, flags or {})
 
         stop = asyncio.Event()
+
+        async def shutdown_trigger() -> None:
+            await stop.wait()
+            await services.stop_work()
+
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
@@ -94,7 +99,7 @@ async def serve(
                     wrap_app(app, config.wsgi_max_body_size, None),
                     config,
                     sockets=sockets,
-                    shutdown_trigger=stop.wait,
+                    shutdown_trigger=shutdown_trigger,
                 )
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):

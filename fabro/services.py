@@ -103,13 +103,21 @@ class Services:
             await asyncio.sleep(CONFIG_POLL_S)
             await asyncio.to_thread(watcher.check_once)
 
+    async def stop_work(self) -> None:
+        """Stop engines and generations and end every event stream; safe to call twice.
+
+        The server calls this on SIGINT/SIGTERM, before the HTTP server drains its
+        connections, so open SSE streams end instead of holding the drain while runs go on.
+        """
+        await self.runs.close()
+        await self.chats.close()
+
     async def close(self) -> None:
         """Stop background tasks, then close the database (after its open transaction)."""
         if self._closed:
             return
         self._closed = True
-        await self.runs.close()
-        await self.chats.close()
+        await self.stop_work()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -166,7 +166,8 @@ class _Pump:
     async def next(self, timeout_s: float | None = None) -> StreamEvent | LlmError | _Done | None:
         """The next item; None when ``timeout_s`` passes first."""
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self.queue.get()
         except TimeoutError:
             return None
 

@@ -157,7 +157,8 @@ async def _frames(
                 break
         while True:
             try:
-                message = await asyncio.wait_for(anext(subscription), KEEP_ALIVE_S)
+                async with asyncio.timeout(KEEP_ALIVE_S):
+                    message = await anext(subscription)
             except TimeoutError:
                 yield comment("keep-alive")
                 continue

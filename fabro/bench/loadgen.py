@@ -243,7 +243,8 @@ class Tally:
                 raise TimeoutError(f"{have}/{count} {variant} events after {timeout_s:.0f} s")
             self.changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self.changed.wait()
 
 
 @dataclass(frozen=True)
@@ -342,7 +343,8 @@ class SseSubscriber:
                 raise TimeoutError(f"no {variant} {contains!r} on {self.path}")
             self.new_arrival.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.new_arrival.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self.new_arrival.wait()
 
     async def close(self) -> None:
         if self._task is not None:

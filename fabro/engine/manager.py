@@ -102,6 +102,7 @@ class RunManager:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self.bus.close_all()
 
     # ---- scheduling ----
 
@@ -128,7 +129,10 @@ class RunManager:
         active = len(self._active)
         if active >= self.max_concurrent_runs:
             return
-        for run in await runs.runs_with_status(self.db, ["queued"]):
+        # Launched runs may still read `queued`, so up to len(self._active) of the oldest are
+        # skipped: max_concurrent_runs rows always cover the free slots.
+        queued = await runs.runs_with_status(self.db, ["queued"], limit=self.max_concurrent_runs)
+        for run in queued:
             if active >= self.max_concurrent_runs or self._closing:
                 return
             if run.id in self._active:

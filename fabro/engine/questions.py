@@ -112,16 +112,18 @@ class QuestionDesk:
         event = self._event(record.run_id, record.qid)
         try:
             while True:
+                # Clear before reading: an answer that lands during the read still wakes us.
+                event.clear()
                 current = await questions.get_question(self.db, record.run_id, record.qid)
                 if current is not None and current.status == "answered" and current.answer:
                     return Answer.from_json(current.answer)
                 if current is None or current.status != "pending":
                     return None
-                event.clear()
                 try:
                     # Re-check the store now and then: another process (a second server on the
                     # same data dir) may have answered without waking us.
-                    await asyncio.wait_for(event.wait(), timeout=min(timeout_s or 5.0, 5.0))
+                    async with asyncio.timeout(min(timeout_s or 5.0, 5.0)):
+                        await event.wait()
                 except TimeoutError:
                     if timeout_s is not None:
                         timeout_s -= 5.0

@@ -413,7 +413,8 @@ class Engine:
         task = asyncio.create_task(handler(node, stage), name=f"handler-{sid}")
         try:
             if timeout_ms:
-                return await asyncio.wait_for(task, timeout_ms / 1000)
+                async with asyncio.timeout(timeout_ms / 1000):
+                    return await task
             return await task
         except TimeoutError as exc:
             if timeout_ms and task.cancelled():  # the node timeout, not the handler's own

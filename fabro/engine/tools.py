@@ -147,7 +147,8 @@ async def shell(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     try:
         pumps = asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
         try:
-            await asyncio.wait_for(asyncio.shield(pumps), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(pumps)
         except TimeoutError:
             timed_out = True
             await kill_group(process)

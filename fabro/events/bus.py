@@ -129,6 +129,7 @@ class EventBus(Generic[P]):
             raise ValueError("max_queue must be at least 1")
         self._max_queue = max_queue
         self._subscribers: dict[str, set[Subscription[P]]] = {}
+        self._shut = False
 
     def subscribe(self, key: str, *, max_queue: int | None = None) -> Subscription[P]:
         """A new subscription that receives every message published to ``key`` from now on."""
@@ -136,6 +137,8 @@ class EventBus(Generic[P]):
             raise ValueError("max_queue must be at least 1")
         subscription = Subscription(self, key, max_queue or self._max_queue)
         self._subscribers.setdefault(key, set()).add(subscription)
+        if self._shut:
+            subscription.end()  # shutting down: nothing live will come
         return subscription
 
     def publish(self, key: str, seq: int, payload: P) -> None:
@@ -149,6 +152,17 @@ class EventBus(Generic[P]):
         """End every subscriber of ``key`` once it has drained (after the terminal event)."""
         for subscription in tuple(self._subscribers.get(key, ())):
             subscription.end()
+
+    def close_all(self) -> None:
+        """Shutdown: end every subscriber, and every later one at once.
+
+        Open streams then finish after what is queued, so the HTTP server's graceful drain
+        is not held up by them; clients reconnect with Last-Event-ID to the next server.
+        """
+        self._shut = True
+        for subs in tuple(self._subscribers.values()):
+            for subscription in tuple(subs):
+                subscription.end()
 
     def subscriber_count(self, key: str | None = None) -> int:
         """Current subscribers of ``key``, or of all keys."""

@@ -217,17 +217,16 @@ class Database:
             raise
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        if self._reader is None:
-            return await self._in_writer(lambda: WriteTx(self._conn()).fetchone(sql, params))
-        async with self._reader.execute(sql, params) as cursor:
-            row: Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self._reader is None:
             return await self._in_writer(lambda: WriteTx(self._conn()).fetchall(sql, params))
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One hop: execute, fetch and close in the reader thread. A cursor kept open across an
+        # await would hold the shared reader's snapshot while other reads interleave, and a read
+        # issued after a commit could then miss it.
+        return list(await self._reader.execute_fetchall(sql, params))
 
     def _conn(self) -> sqlite3.Connection:
         assert self._writer.conn is not None

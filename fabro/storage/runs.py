@@ -212,12 +212,14 @@ async def list_runs(
     return Page(runs, has_more=len(rows) > limit)
 
 
-async def runs_with_status(db: Database, statuses: Sequence[str]) -> list[RunRecord]:
-    """Runs in any of ``statuses``, oldest first (the scheduler's FIFO order)."""
+async def runs_with_status(
+    db: Database, statuses: Sequence[str], *, limit: int = -1
+) -> list[RunRecord]:
+    """Runs in any of ``statuses``, oldest first (the scheduler's FIFO order); -1: no limit."""
     rows = await db.fetchall(
         f"SELECT * FROM runs WHERE status IN ({', '.join('?' for _ in statuses)})"
-        " ORDER BY created_at, id",
-        list(statuses),
+        " ORDER BY created_at, id LIMIT ?",
+        [*statuses, limit],
     )
     return [_run_from_row(row) for row in rows]
 

@@ -164,18 +164,7 @@ def test_sigkill_mid_run_then_restart_recovers_every_run(
     assert_clean(second)
 
 
-# The server only cancels its engine tasks once Hypercorn has drained its connections, and an
-# open SSE stream holds that drain for the whole graceful timeout (5 s) while the runs keep
-# executing: engine.md §5 wants SSE streams closed and engine tasks cancelled on the signal.
-SSE_HOLDS_SHUTDOWN = pytest.mark.xfail(
-    strict=True,
-    reason="an open SSE stream delays graceful shutdown; runs keep executing meanwhile",
-)
-
-
-@pytest.mark.parametrize(
-    "stream_open", [False, pytest.param(True, marks=SSE_HOLDS_SHUTDOWN)], ids=["idle", "sse"]
-)
+@pytest.mark.parametrize("stream_open", [False, True], ids=["idle", "sse"])
 def test_sigterm_mid_run_then_restart_resumes_and_completes(
     fabro_server: StartServer, tmp_path: Path, stream_open: bool
 ) -> None:

@@ -182,3 +182,32 @@ async def test_timeout_without_default_retries_with_a_new_question_then_fails(
         question = await questions.get_question(harness.db, run.id, qid)
         assert question is not None and question.status == "expired"
     assert len(harness.sleep.delays) == 1
+
+
+async def test_an_answer_committed_while_the_waiter_reads_still_wakes_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = await harness.create(gate())
+    desk = QuestionDesk(harness.db)
+    question, _ = await desk.open(
+        run_id=record.id,
+        stage_id="gate",
+        node_id="gate",
+        text="Ship it?",
+        options=[{"key": "Y", "label": "Yes"}],
+        allow_freeform=False,
+    )
+    real_get = questions.get_question
+    reads = 0
+
+    async def answered_during_first_read(db, run_id, qid):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        stale = await real_get(db, run_id, qid)  # still pending
+        if reads == 1:
+            assert await desk.answer(run_id, qid, Answer(selected_option_key="Y"), "alice")
+        return stale
+
+    monkeypatch.setattr("fabro.engine.questions.questions.get_question", answered_during_first_read)
+    answer = await desk.wait(question, timeout_s=1.0)
+    assert answer == Answer(selected_option_key="Y")

@@ -243,3 +243,16 @@ async def test_no_subscriptions_leak_across_many_runs() -> None:
 def test_publish_and_close_are_plain_calls_that_cannot_block() -> None:
     assert not inspect.iscoroutinefunction(EventBus.publish)
     assert not inspect.iscoroutinefunction(EventBus.close)
+
+
+async def test_close_all_ends_every_subscriber_after_its_queue_and_every_later_one() -> None:
+    bus: EventBus[str] = EventBus()
+    a, b = bus.subscribe("run-a"), bus.subscribe("run-b")
+    bus.publish("run-a", 1, "queued")
+    bus.close_all()
+    assert [m.payload for m in await drain(a)] == ["queued"]
+    assert await drain(b) == []
+    late = bus.subscribe("run-a")
+    bus.publish("run-a", 2, "after shutdown")
+    assert await asyncio.wait_for(drain(late), 1) == []
+    assert bus.subscriber_count() == 0

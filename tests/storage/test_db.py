@@ -158,3 +158,27 @@ async def test_in_memory_database_works(tmp_path: Path) -> None:
         assert await runs.get_run(database, "R1") is not None
     finally:
         await database.close()
+
+
+async def test_a_read_after_a_commit_sees_it_under_concurrent_readers(db: Database) -> None:
+    # Readers share one connection. A statement left open across an await (a cursor fetched in
+    # several steps) would pin that connection's snapshot while other readers keep it busy, so a
+    # read issued after a commit could miss it. Every read must therefore be a single hop.
+    stop = asyncio.Event()
+
+    async def reader() -> None:
+        while not stop.is_set():
+            await db.fetchall("SELECT id FROM runs")
+            await db.fetchone("SELECT count(*) FROM runs")
+
+    readers = [asyncio.create_task(reader()) for _ in range(20)]
+    try:
+        for n in range(30):
+            run_id = f"R{n}"
+            await db.write(lambda tx, run_id=run_id: runs.insert_run(tx, make_run(run_id)))
+            assert await runs.get_run(db, run_id) is not None, f"read after commit missed {run_id}"
+            row = await db.fetchone("SELECT count(*) FROM runs")
+            assert row is not None and row[0] == n + 1
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)

@@ -94,7 +94,8 @@ async def kill_group(process: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
     try:
-        await asyncio.wait_for(process.wait(), KILL_GRACE_S)
+        async with asyncio.timeout(KILL_GRACE_S):
+            await process.wait()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -138,7 +139,8 @@ async def command(node: Node, stage: StageRun) -> Outcome:
     try:
         pumps = asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
         try:
-            await asyncio.wait_for(asyncio.shield(pumps), timeout_ms / 1000)
+            async with asyncio.timeout(timeout_ms / 1000):
+                await asyncio.shield(pumps)
         except TimeoutError:
             timed_out = True
             await kill_group(process)
