@@ -15,7 +15,7 @@ from fabro.engine.artifacts import ArtifactWriter
 from fabro.engine.outcome import Outcome
 from fabro.engine.recorder import Recorder
 from fabro.events.types import RunEvent
-from fabro.llm.provider import LlmBackend
+from fabro.llm.provider import LlmBackend, Message
 from fabro.llm.resolve import LevelChoice
 from fabro.storage.db import WriteTx
 from fabro.workflow.model import Graph, Node
@@ -66,6 +66,9 @@ class RunSpec:
     workflow_dir: Path | None = None  # folder of the workflow file (manager child files)
     vars: dict[str, str] = field(default_factory=dict)
     llm: LlmLevels = field(default_factory=LlmLevels)
+    # Message history per thread id for fidelity `full` (engine.md §9.2 step 4). In memory on
+    # purpose: recovery degrades the first stage's `full` to `summary:high` instead.
+    threads: dict[str, list[Message]] = field(default_factory=dict)
 
 
 class Watchdog:

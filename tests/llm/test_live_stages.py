@@ -411,3 +411,93 @@ async def test_fan_in_asks_the_model(harness: Harness, fake: FakeProviders, rout
 
 def test_fake_sleep_type() -> None:
     assert isinstance(FakeSleep(), FakeSleep)
+
+
+THREADED = """
+digraph Threaded {
+  graph [goal="Plan then build", default_provider="anthropic", default_fidelity="FIDELITY"]
+  start [shape=Mdiamond]
+  plan [shape=tab, prompt="Write the plan", thread_id="main"]
+  build [shape=tab, prompt="Build it", thread_id="main"]
+  exit [shape=Msquare]
+  start -> plan -> build -> exit
+}
+"""
+
+
+def user_texts(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """(role, text) of every message of an Anthropic request body."""
+    out = []
+    for message in body["messages"]:
+        content = message["content"]
+        text = content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
+        out.append((message["role"], text))
+    return out
+
+
+async def test_full_fidelity_sends_the_threads_history(
+    harness: Harness, fake: FakeProviders, router: Router
+) -> None:
+    script(fake, "anthropic", ("Plan: two steps.", [], 10, 1), ("Built.", [], 10, 1))
+    _, result = await harness.run(
+        THREADED.replace("FIDELITY", "full"), deps=harness.deps(llm=router)
+    )
+    assert result.status == "completed", result.error
+    first, second = fake.bodies(ANTHROPIC_PATH)
+    assert user_texts(first)[-1][0] == "user" and len(first["messages"]) == 1
+    roles_and_texts = user_texts(second)
+    assert [role for role, _ in roles_and_texts] == ["user", "assistant", "user"]
+    assert "Write the plan" in roles_and_texts[0][1]
+    assert roles_and_texts[1][1] == "Plan: two steps."
+    assert "Build it" in roles_and_texts[2][1]
+
+
+async def test_other_fidelities_send_only_the_stage_prompt(
+    harness: Harness, fake: FakeProviders, router: Router
+) -> None:
+    script(fake, "anthropic", ("Plan: two steps.", [], 10, 1), ("Built.", [], 10, 1))
+    _, result = await harness.run(
+        THREADED.replace("FIDELITY", "compact"), deps=harness.deps(llm=router)
+    )
+    assert result.status == "completed", result.error
+    assert [len(body["messages"]) for body in fake.bodies(ANTHROPIC_PATH)] == [1, 1]
+
+
+STATUS_FILE = """
+digraph Status {
+  graph [goal="Check", default_provider="anthropic"]
+  start [shape=Mdiamond]
+  seed [shape=parallelogram, script="SEED"]
+  check [shape=box, prompt="Run the checks", max_retries=0]
+  exit [shape=Msquare]
+  start -> seed -> check -> exit
+}
+"""
+
+
+async def test_status_json_written_by_the_stage_is_a_directive(
+    harness: Harness, fake: FakeProviders, router: Router
+) -> None:
+    status = json.dumps({"outcome": "fail", "failure_reason": "tests are red"})
+    script(
+        fake,
+        "anthropic",
+        ("", [("c1", "write_file", {"path": "status.json", "content": status})], 10, 1),
+        ("Checks done.", [], 10, 1),  # no directive in the text itself
+    )
+    dot = STATUS_FILE.replace("SEED", "true")
+    run, _ = await harness.run(dot, deps=harness.deps(llm=router))
+    failed = await harness.first(run.id, "StageFailed", "check")
+    assert failed["failure"]["message"] == "tests are red"
+
+
+async def test_an_unchanged_status_json_is_ignored(
+    harness: Harness, fake: FakeProviders, router: Router
+) -> None:
+    stale = json.dumps({"outcome": "fail", "failure_reason": "from an earlier stage"})
+    script(fake, "anthropic", ("Checks done.", [], 10, 1))
+    escaped = stale.replace('"', '\\"')  # a DOT string holds the shell command
+    dot = STATUS_FILE.replace("SEED", f"echo '{escaped}' > status.json")
+    run, result = await harness.run(dot, deps=harness.deps(llm=router))
+    assert result.status == "completed", result.error
+    assert json.loads((work_dir(harness, run.id) / "status.json").read_text()) == json.loads(stale)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 # A module import: fabro.engine.tools imports the command handler of this package, so its
 # names are looked up when a stage runs, whichever of the two modules is imported first.
@@ -132,7 +132,10 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
             )
         )
 
-    messages: list[Message] = [Message("user", text)]
+    thread = _full_fidelity_thread(stage)
+    history = stage.spec.threads.get(thread, []) if thread else []
+    messages: list[Message] = [*history, Message("user", text)]
+    status_file = StatusFile(stage.work_dir)
     system = system_prompt(node, stage.work_dir, specs)
     usage = Usage()
     files_touched: list[str] = []
@@ -215,6 +218,8 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
                 f"Agent turn limit reached ({node.max_turns} turns)", "budget_exhausted"
             )
     stage.write_artifact("response.md", response_text)
+    if thread:
+        stage.spec.threads[thread] = [*messages, Message("assistant", response_text)]
     outcome = Outcome.success(
         f"Stage completed: {node.id}",
         context_updates={
@@ -233,8 +238,46 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
         ),
         files_touched=list(dict.fromkeys(files_touched)),
     )
-    directive = find_directive(response_text)
+    directive = find_directive(response_text) or status_file.directive_if_changed()
     return apply_directive(outcome, directive) if directive else outcome
+
+
+def _full_fidelity_thread(stage: StageRun) -> str | None:
+    """The thread whose history this stage continues: only with fidelity `full`."""
+    thread = stage.context.get("internal.thread_id")
+    if stage.context.get("internal.fidelity") != "full" or not thread:
+        return None
+    return str(thread)
+
+
+class StatusFile:
+    """`status.json` in the working directory: a directive source when the stage changed it.
+
+    engine.md §9.2 step 6: consulted only when the response text has no directive.
+    """
+
+    NAME = "status.json"
+
+    def __init__(self, work_dir: Path) -> None:
+        self.path = work_dir / self.NAME
+        self._before = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def directive_if_changed(self) -> dict[str, Any] | None:
+        now = self._stamp()
+        if now is None or now == self._before:
+            return None
+        try:
+            text = self.path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        return find_directive(text)
 
 
 async def _run_tool(
