@@ -12,9 +12,9 @@ from fabro.events.sse import Frame
 from fabro.llm.catalog import lookup
 from fabro.llm.http import (
     CallFailed,
+    RetryingProvider,
     RetryPolicy,
     as_int,
-    call_with_retries,
     dropped,
     is_event_stream,
     load_json,
@@ -22,13 +22,10 @@ from fabro.llm.http import (
     post_stream,
     read_json,
     sse_frames,
-    stream_with_retries,
 )
 from fabro.llm.provider import (
     LlmRequest,
-    LlmResponse,
     Message,
-    OnRetry,
     ReasoningDelta,
     StreamEnd,
     StreamEvent,
@@ -36,7 +33,6 @@ from fabro.llm.provider import (
     TextDelta,
     ToolArgsDelta,
     ToolCallStart,
-    collect,
 )
 from fabro.llm.usage import Usage
 
@@ -60,8 +56,10 @@ _RETRYABLE_ERRORS = frozenset(
 )
 
 
-class AnthropicProvider:
+class AnthropicProvider(RetryingProvider):
     """Calls `POST {base}/v1/messages` with `stream: true`."""
+
+    name = NAME
 
     def __init__(
         self,
@@ -78,26 +76,6 @@ class AnthropicProvider:
             "accept": "text/event-stream",
         }
         self.policy = policy or RetryPolicy()
-
-    async def complete(self, request: LlmRequest, on_retry: OnRetry | None = None) -> LlmResponse:
-        return await call_with_retries(
-            lambda: collect(self._attempt(request), request.model),
-            provider=NAME,
-            model=request.model,
-            policy=self.policy,
-            on_retry=on_retry,
-        )
-
-    def stream(
-        self, request: LlmRequest, on_retry: OnRetry | None = None
-    ) -> AsyncGenerator[StreamEvent, None]:
-        return stream_with_retries(
-            lambda: self._attempt(request),
-            provider=NAME,
-            model=request.model,
-            policy=self.policy,
-            on_retry=on_retry,
-        )
 
     async def _attempt(self, request: LlmRequest) -> AsyncGenerator[StreamEvent, None]:
         async with post_stream(

@@ -21,7 +21,16 @@ from typing import Any, TypeVar
 import httpx
 
 from fabro.events.sse import Frame, aparse_stream
-from fabro.llm.provider import LlmError, OnRetry, RetryNotice, StreamEvent, StreamOpened
+from fabro.llm.provider import (
+    LlmError,
+    LlmRequest,
+    LlmResponse,
+    OnRetry,
+    RetryNotice,
+    StreamEvent,
+    StreamOpened,
+    collect,
+)
 
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 600.0
@@ -168,6 +177,40 @@ async def stream_with_retries(
         retries += 1
         await _announce(on_retry, provider, model, retries, delay, error)
         await policy.sleep(delay)
+
+
+class RetryingProvider:
+    """``complete`` and ``stream`` of a provider, built from its one-attempt generator.
+
+    A provider sets ``name`` and ``policy`` and implements ``_attempt``; every call then gets
+    the same retries (engine.md §10.2).
+    """
+
+    name: str
+    policy: RetryPolicy
+
+    def _attempt(self, request: LlmRequest) -> AsyncGenerator[StreamEvent, None]:
+        raise NotImplementedError
+
+    async def complete(self, request: LlmRequest, on_retry: OnRetry | None = None) -> LlmResponse:
+        return await call_with_retries(
+            lambda: collect(self._attempt(request), request.model),
+            provider=self.name,
+            model=request.model,
+            policy=self.policy,
+            on_retry=on_retry,
+        )
+
+    def stream(
+        self, request: LlmRequest, on_retry: OnRetry | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
+        return stream_with_retries(
+            lambda: self._attempt(request),
+            provider=self.name,
+            model=request.model,
+            policy=self.policy,
+            on_retry=on_retry,
+        )
 
 
 async def _announce(

@@ -11,9 +11,9 @@ import httpx
 from fabro.llm.catalog import lookup
 from fabro.llm.http import (
     CallFailed,
+    RetryingProvider,
     RetryPolicy,
     as_int,
-    call_with_retries,
     dropped,
     is_event_stream,
     load_json,
@@ -21,13 +21,10 @@ from fabro.llm.http import (
     post_stream,
     read_json,
     sse_frames,
-    stream_with_retries,
 )
 from fabro.llm.provider import (
     LlmRequest,
-    LlmResponse,
     Message,
-    OnRetry,
     ReasoningDelta,
     StreamEnd,
     StreamEvent,
@@ -35,7 +32,6 @@ from fabro.llm.provider import (
     TextDelta,
     ToolArgsDelta,
     ToolCallStart,
-    collect,
 )
 from fabro.llm.usage import Usage
 
@@ -44,8 +40,10 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _RETRYABLE_ERRORS = ("rate_limit", "server_error", "overloaded", "timeout")
 
 
-class OpenAiProvider:
+class OpenAiProvider(RetryingProvider):
     """Calls `POST {base}/chat/completions` with `stream: true`."""
+
+    name = NAME
 
     def __init__(
         self,
@@ -63,26 +61,6 @@ class OpenAiProvider:
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
         self.policy = policy or RetryPolicy()
-
-    async def complete(self, request: LlmRequest, on_retry: OnRetry | None = None) -> LlmResponse:
-        return await call_with_retries(
-            lambda: collect(self._attempt(request), request.model),
-            provider=NAME,
-            model=request.model,
-            policy=self.policy,
-            on_retry=on_retry,
-        )
-
-    def stream(
-        self, request: LlmRequest, on_retry: OnRetry | None = None
-    ) -> AsyncGenerator[StreamEvent, None]:
-        return stream_with_retries(
-            lambda: self._attempt(request),
-            provider=NAME,
-            model=request.model,
-            policy=self.policy,
-            on_retry=on_retry,
-        )
 
     async def _attempt(self, request: LlmRequest) -> AsyncGenerator[StreamEvent, None]:
         body = request_body(request, custom=self.custom)
