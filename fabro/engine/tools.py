@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fabro.engine.handlers.command import command_env, kill_group, program
+from fabro.engine.handlers.command import command_env, program, run_process
 from fabro.llm.provider import ToolSpec
 
 SHELL_TIMEOUT_S = 120
@@ -24,7 +24,6 @@ READ_LIMIT_LINES = 2000
 LIST_DEPTH = 2
 LIST_MAX_DEPTH = 5
 LIST_MAX_ENTRIES = 1000
-_CHUNK = 65_536
 
 
 @dataclass(frozen=True)
@@ -124,45 +123,22 @@ class _Tail:
         return self.data.decode("utf-8", errors="replace")[-OUTPUT_TAIL:]
 
 
-async def _pump(stream: asyncio.StreamReader | None, tail: _Tail) -> None:
-    if stream is not None:
-        while chunk := await stream.read(_CHUNK):
-            tail.add(chunk)
-
-
 async def shell(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     command = _string(args, "command")
     timeout_s = _integer(args, "timeout_s", SHELL_TIMEOUT_S, 1, SHELL_MAX_TIMEOUT_S)
-    process = await asyncio.create_subprocess_exec(
-        *program("shell", command),
+    out, err = _Tail(), _Tail()
+    exit_code = await run_process(
+        program("shell", command),
         cwd=ctx.work_dir,
         env=command_env(ctx.env, ctx.run_id, ctx.node_id, ctx.work_dir),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # its own process group, killed as a whole
+        out=out,
+        err=err,
+        timeout_s=timeout_s,
     )
-    out, err = _Tail(), _Tail()
-    timed_out = False
-    try:
-        pumps = asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
-        try:
-            async with asyncio.timeout(timeout_s):
-                await asyncio.shield(pumps)
-        except TimeoutError:
-            timed_out = True
-            await kill_group(process)
-        await pumps
-        await process.wait()
-    finally:
-        # A cancelled stage must not leave the command running.
-        await asyncio.shield(kill_group(process))
-    if timed_out:
-        status = f"-1 (timed out after {timeout_s}s)"
-    else:
-        status = str(process.returncode)
+    timed_out = exit_code is None
+    status = f"-1 (timed out after {timeout_s}s)" if timed_out else str(exit_code)
     text = f"exit_code: {status}\n--- stdout ---\n{out.text()}\n--- stderr ---\n{err.text()}"
-    return ToolResult(text, is_error=timed_out or process.returncode != 0)
+    return ToolResult(text, is_error=exit_code != 0)
 
 
 # ---- files -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from fabro.engine.outcome import Outcome, RetryableError
 from fabro.engine.stage import StageRun
@@ -80,11 +80,15 @@ class _Capture:
         return self.tail.decode("utf-8", errors="replace")
 
 
-async def _pump(stream: asyncio.StreamReader | None, capture: _Capture) -> None:
+class Sink(Protocol):
+    def add(self, chunk: bytes) -> None: ...
+
+
+async def _pump(stream: asyncio.StreamReader | None, sink: Sink) -> None:
     if stream is None:
         return
     while chunk := await stream.read(_CHUNK):
-        capture.add(chunk)
+        sink.add(chunk)
 
 
 async def kill_group(process: asyncio.subprocess.Process) -> None:
@@ -100,6 +104,46 @@ async def kill_group(process: asyncio.subprocess.Process) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         await process.wait()
+
+
+async def run_process(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    out: Sink,
+    err: Sink,
+    timeout_s: float,
+) -> int | None:
+    """Run ``argv`` in its own process group, streaming its output to the sinks.
+
+    Returns the exit status, or None when it timed out. On a timeout, a cancellation or any
+    error the whole group is killed, so no program outlives its stage. OSError when it cannot
+    be started.
+    """
+    process = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,  # its own process group, killed as a whole
+    )
+    timed_out = False
+    try:
+        pumps = asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(pumps)
+        except TimeoutError:
+            timed_out = True
+            await kill_group(process)
+        await pumps
+        await process.wait()
+    finally:
+        await asyncio.shield(kill_group(process))
+    return None if timed_out else process.returncode
 
 
 async def command(node: Node, stage: StageRun) -> Outcome:
@@ -121,40 +165,22 @@ async def command(node: Node, stage: StageRun) -> Outcome:
     })  # fmt: skip
     out, err = _Capture(folder / "stdout.log"), _Capture(folder / "stderr.log")
     started = time.monotonic()
-    timed_out = False
     try:
-        process = await asyncio.create_subprocess_exec(
-            *program(language, script),
+        exit_code = await run_process(
+            program(language, script),
             cwd=stage.work_dir,
             env=command_env(stage.deps.env, stage.run_id, node.id, stage.work_dir),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,  # its own process group, killed as a whole
+            out=out,
+            err=err,
+            timeout_s=timeout_ms / 1000,
         )
     except OSError as exc:
-        out.close()
-        err.close()
         return Outcome.fail(f"Script could not be started: {exc}")
-    try:
-        pumps = asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
-        try:
-            async with asyncio.timeout(timeout_ms / 1000):
-                await asyncio.shield(pumps)
-        except TimeoutError:
-            timed_out = True
-            await kill_group(process)
-        await pumps
-        await process.wait()
     finally:
-        try:
-            # Cancellation (or any error) must not leave the program running.
-            await asyncio.shield(kill_group(process))
-        finally:
-            out.close()  # closed even when a second cancellation interrupts the kill
-            err.close()
+        out.close()  # closed even when a cancellation interrupts the kill
+        err.close()
+    timed_out = exit_code is None
     duration_ms = int((time.monotonic() - started) * 1000)
-    exit_code = None if timed_out else process.returncode
     _write_json(folder / "script_timing.json", {
         "duration_ms": duration_ms, "exit_code": exit_code, "timed_out": timed_out,
     })  # fmt: skip
