@@ -12,14 +12,7 @@ from fabro.storage.questions import QuestionRecord
 from fabro.storage.records import RunRecord
 from fabro.workflow.prepare import prepare
 
-LINEAR = """digraph Linear {
-  graph [goal="Say hello"]
-  start [shape=Mdiamond]
-  work [label="Work", prompt="Do $goal"]
-  exit [shape=Msquare]
-  start -> work -> exit
-}"""
-
+# GATED and SLOW label their stages (the runs tests' variants do not): stage names are asserted.
 GATED = """digraph Gated {
   start [shape=Mdiamond]
   approve [shape=hexagon, label="Approve Plan"]

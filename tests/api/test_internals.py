@@ -17,7 +17,6 @@ from fabro.storage import questions
 from tests.api.internals_helpers import (
     FAILING,
     GATED,
-    LINEAR,
     SLOW,
     cancel,
     command_running,
@@ -26,6 +25,7 @@ from tests.api.internals_helpers import (
     question,
     wait_status,
 )
+from tests.api.runs_helpers import LINEAR
 from tests.api.test_conventions import assert_envelope
 
 SECRET = "sk-ant-" + "a1B2c3D4e5F6g7H8i9J0k"

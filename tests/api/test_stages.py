@@ -21,7 +21,6 @@ from fabro.workflow.model import Graph
 from tests.api.internals_helpers import (
     FAILING,
     GATED,
-    LINEAR,
     SLOW,
     cancel,
     command_running,
@@ -30,6 +29,7 @@ from tests.api.internals_helpers import (
     question,
     wait_status,
 )
+from tests.api.runs_helpers import LINEAR
 from tests.api.test_conventions import assert_envelope
 
 EMPTY_USAGE = {
