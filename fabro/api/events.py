@@ -15,6 +15,7 @@ from quart import Response, request
 
 from fabro.api.context import Handler, services
 from fabro.api.lookup import run_or_404
+from fabro.api.request import MAX_SQL_INT
 from fabro.engine.manager import TERMINAL_VARIANTS
 from fabro.errors import BadRequest, Gone
 from fabro.events.bus import Message, SubscriberOverflow, Subscription
@@ -49,7 +50,7 @@ def start_position() -> int:
         raise BadRequest(
             f"{'Query parameter' if name == 'after' else 'Header'} '{name}' must be >= 0."
         )
-    return value
+    return min(value, MAX_SQL_INT)
 
 
 def is_terminal(record: EventRecord) -> bool:
@@ -76,13 +77,24 @@ async def _frames(
     sent = after
     try:
         # Replay what is stored; live events meanwhile wait in the subscription's queue.
+        # One chunk per batch: Hypercorn goes on writing what the app sends after the client
+        # has gone, without yielding, until the disconnect cancels this generator at its next
+        # await; frame by frame, that was up to a batch of dead writes per dropped stream,
+        # each one logged by asyncio ("socket.send() raised exception").
         while True:
             batch = await runs.events_after(db, run_id, sent, limit=REPLAY_BATCH)
+            chunk: list[bytes] = []
+            ended = False
             for record in batch:
-                yield frame(record.data_json(), id=record.seq)
+                chunk.append(frame(record.data_json(), id=record.seq))
                 sent = record.seq
                 if is_terminal(record):
-                    return
+                    ended = True
+                    break
+            if chunk:
+                yield b"".join(chunk)
+            if ended:
+                return
             if len(batch) < REPLAY_BATCH:
                 break
         # Then live: every message not already replayed.

@@ -27,23 +27,35 @@ def _parameter(param: Param) -> dict[str, Any]:
     return spec
 
 
-def _success(route: Route) -> dict[str, Any]:
-    description = STATUS_TITLES.get(route.status, "OK") if route.status >= 400 else "Success"
+def _success(route: Route, status: int) -> dict[str, Any]:
+    description = "Success" if status == route.status else "Success (idempotent replay)"
     if route.response is None and route.media == "application/json":
         return {"description": description}
+    content: dict[str, Any] = {}
     if route.media == "image/svg+xml":
         content = {
             "image/svg+xml": {"schema": {"type": "string"}},
             "image/png": {"schema": {"type": "string", "contentEncoding": "binary"}},
         }
-    elif route.media == "text/event-stream":
-        content = {"text/event-stream": {"schema": {"type": "string"}}}
-    else:
+    elif route.media == "application/json":
         schema: dict[str, Any] = {"$ref": f"#/components/schemas/{route.response}"}
         if route.nullable:
             schema = {"oneOf": [schema, {"type": "null"}]}
         content = {"application/json": {"schema": schema}}
-    return {"description": description, "content": content}
+    if route.events:
+        # OpenAPI 3.1 has no item schema for streams: as is usual (and as OpenAPI 3.2 spells
+        # with itemSchema), the schema describes one event: its id, event and data fields.
+        content["text/event-stream"] = {"schema": {"$ref": f"#/components/schemas/{route.events}"}}
+    response: dict[str, Any] = {"description": description, "content": content}
+    if route.location and status == route.status:
+        response["headers"] = {
+            "Location": {
+                "description": "The new resource, e.g. /runs/<id>.",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        }
+    return response
 
 
 def _errors(route: Route) -> dict[str, Any]:
@@ -70,7 +82,10 @@ def _operation(route: Route) -> dict[str, Any]:
         "operationId": route.operation_id,
         "tags": [route.tag],
         "summary": route.summary,
-        "responses": {str(route.status): _success(route), **_errors(route)},
+        "responses": {
+            **{str(status): _success(route, status) for status in (route.status, *route.also)},
+            **_errors(route),
+        },
     }
     path_params = [Param(name, "path") for name in route.path_params]
     params = [_parameter(p) for p in (*path_params, *route.all_params)]

@@ -11,6 +11,9 @@ from quart import request
 from fabro.errors import BadRequest, UnsupportedMediaType
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# The largest integer SQLite stores. Positions and offsets beyond it are clamped to it (nothing
+# lies that far), instead of overflowing the query parameter into a 500.
+MAX_SQL_INT = 2**63 - 1
 
 
 async def json_body() -> dict[str, Any]:
@@ -92,7 +95,7 @@ def query_int(name: str, default: int, *, minimum: int | None = None) -> int:
         raise BadRequest(f"Query parameter '{name}' must be an integer.") from None
     if minimum is not None and value < minimum:
         raise BadRequest(f"Query parameter '{name}' must be >= {minimum}.")
-    return value
+    return min(value, MAX_SQL_INT)
 
 
 def query_choice(name: str, choices: tuple[str, ...], default: str) -> str:

@@ -38,6 +38,9 @@ class Route:
     paginated: bool = False
     public: bool = False  # no authentication (/, /health, /openapi.json)
     nullable: bool = False  # response may be JSON null
+    events: str | None = None  # SSE: component schema of one event (text/event-stream)
+    also: tuple[int, ...] = ()  # other success statuses with the same body (idempotent replay)
+    location: bool = False  # the success response carries a Location header
 
     @property
     def quart_rule(self) -> str:
@@ -59,7 +62,10 @@ PAGE = (
 STATUS_FILTER = Param("status", "query", description="Comma-separated RunStatus values (fabro).")
 WORKFLOW_FILTER = Param("workflow", "query", description="Registry workflow slug (fabro).")
 IDEMPOTENCY = Param(
-    "Idempotency-Key", "header", description="1-255 printable ASCII characters (fabro)."
+    "Idempotency-Key",
+    "header",
+    {"type": "string", "pattern": "^[\\x20-\\x7e]{1,255}$"},
+    "1-255 printable ASCII characters (fabro).",
 )
 AFTER = Param(
     "after", "query", {"type": "integer", "minimum": 0}, "Replay events after this sequence."
@@ -120,6 +126,8 @@ ROUTES: tuple[Route, ...] = (
         "StartRunResponse",
         body="StartRunRequest",
         params=(IDEMPOTENCY,),
+        also=(200,),
+        location=True,
     ),
     Route(
         "GET",
@@ -205,6 +213,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         media="text/event-stream",
         params=(AFTER, LAST_EVENT_ID),
+        events="RunEventFrame",
     ),
     Route(
         "GET",
@@ -464,6 +473,7 @@ ROUTES: tuple[Route, ...] = (
         201,
         "CreateSessionResponse",
         body="CreateSessionRequest",
+        location=True,
     ),
     Route(
         "GET",
@@ -497,6 +507,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         media="text/event-stream",
         params=(AFTER, LAST_EVENT_ID),
+        events="SessionEventFrame",
     ),
     Route(
         "GET",
@@ -614,6 +625,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         "CompletionResponse",
         body="CreateCompletionRequest",
+        events="CompletionStreamFrame",  # "stream" (default true) answers with SSE
     ),
     Route(
         "GET",

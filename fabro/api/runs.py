@@ -16,8 +16,8 @@ from fabro.api.pagination import page_params, paginated
 from fabro.api.request import field, json_body, query_enum_list, string_map
 from fabro.clock import format_ts
 from fabro.engine.lifecycle import IdempotencyCheck, IdempotencyConflict, NewRun, default_title
-from fabro.engine.views import load_run_status
-from fabro.errors import BadRequest, Conflict
+from fabro.engine.views import find_run_status, load_run_status, load_run_statuses
+from fabro.errors import BadRequest, Conflict, NotFound
 from fabro.storage import runs
 from fabro.storage.records import RUN_STATUSES, RunRecord
 from fabro.workflow.errors import DotParseError
@@ -165,11 +165,15 @@ async def run_page(
         statuses=statuses or [],
         workflow_slug=workflow_slug,
     )
-    return paginated([await load_run_status(db, run) for run in page.items], page.has_more)
+    return paginated(await load_run_statuses(db, page.items), page.has_more)
 
 
 async def retrieve_run(id: str) -> dict[str, Any]:
-    return await load_run_status(services().db, await run_or_404(id))
+    # Its 200s are usually sent by the fast lane (api/fastlane.py) before Quart sees them.
+    status = await find_run_status(services().db, id)
+    if status is None:
+        raise NotFound("Run not found.")
+    return status
 
 
 async def _transition(run_id: str, action: str, conflict: str) -> dict[str, Any]:

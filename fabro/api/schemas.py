@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fabro.events.types import RUN_EVENT_TYPES
+
 _SCALARS = {"string", "integer", "number", "boolean"}
 
 
@@ -52,9 +54,49 @@ def obj(*fields: str, description: str = "") -> dict[str, Any]:
     return schema
 
 
+def with_limits(schema: dict[str, Any], **limits: Any) -> dict[str, Any]:
+    """Add keywords to ``schema``: ``name={...}`` to that property's schema, else to the schema
+    itself (``oneOf=[...]``)."""
+    for name, keywords in limits.items():
+        if name in schema["properties"]:
+            schema["properties"][name].update(keywords)
+        else:
+            schema[name] = keywords
+    return schema
+
+
 def page(item: str) -> dict[str, Any]:
     return obj(f"data: [{item}]", "meta: PaginationMeta")
 
+
+def sse_frame(data: dict[str, Any], *, event: list[str], id_: bool) -> dict[str, Any]:
+    """One Server-Sent Event as OpenAPI 3.1 tools read a text/event-stream schema: its fields.
+
+    ``data`` is the schema of the JSON in the ``data:`` field; ``event`` the values of the
+    ``event:`` field (a frame without one is of the default type ``message``); ``id_``: every
+    frame has an id.
+    """
+    properties: dict[str, Any] = {
+        "event": {"type": "string", "enum": event},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+    }
+    required = ["event", "data"]
+    if id_:
+        properties["id"] = {"type": "string", "pattern": "^[0-9]+$"}
+        required.append("id")
+    return {"type": "object", "properties": properties, "required": required}
+
+
+_JSON_OBJECT = {"type": "object"}
+
+# Request examples (api.md), also the first requests an API fuzzer sends.
+EXAMPLE_DOT = """digraph Hello {
+  graph [goal="Add a /health endpoint"]
+  start [shape=Mdiamond]
+  implement [label="Implement", prompt="Implement: $goal"]
+  exit [shape=Msquare]
+  start -> implement -> exit
+}"""
 
 RUN_STATUSES = "'queued'|'starting'|'running'|'paused'|'completed'|'failed'|'cancelled'"
 
@@ -99,14 +141,32 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             obj("warnings?: [Diagnostic]"),
         ]
     },
-    "StartRunRequest": obj(
-        "dot_source?: string",
-        "workflow?: string",
-        "goal?: string",
-        "vars?: map",
-        "labels?: map",
-        "title?: string",
+    "StartRunRequest": with_limits(
+        obj(
+            "dot_source?: string",
+            "workflow?: string",
+            "goal?: string",
+            "vars?: map",
+            "labels?: RunLabels",
+            "title?: string",
+        ),
+        title={"maxLength": 200},
+        # api.md §6.2: exactly one of dot_source / workflow.
+        oneOf=[{"required": ["dot_source"]}, {"required": ["workflow"]}],
+        examples=[
+            {
+                "dot_source": EXAMPLE_DOT,
+                "goal": "Add a /health endpoint",
+                "labels": {"team": "web"},
+            },
+            {"workflow": "fix_build", "vars": {"repo": "api"}},
+        ],
     ),
+    "RunLabels": {
+        "type": "object",
+        "propertyNames": {"pattern": "^[A-Za-z0-9_.-]{1,64}$"},
+        "additionalProperties": {"type": "string", "maxLength": 256},
+    },
     "PaginatedRunList": page("RunStatusResponse"),
     "RunCheckpoint": obj(
         "timestamp: string",
@@ -134,8 +194,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "created_at?: string",
     ),
     "PaginatedApiQuestionList": page("ApiQuestion"),
-    "SubmitAnswerRequest": obj(
-        "value?: string", "selected_option_key?: string", "selected_option_keys?: [string]"
+    "SubmitAnswerRequest": with_limits(
+        obj("value?: string", "selected_option_key?: string", "selected_option_keys?: [string]"),
+        examples=[
+            {"selected_option_key": "A"},
+            {"selected_option_keys": ["A", "R"]},
+            {"value": "Approve, but keep the old endpoint"},
+        ],
     ),
     "StageRetro": obj(
         "stage_id: string",
@@ -221,7 +286,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "dry_run?: boolean",
     ),
     "SteerLocation": obj("file: string", "line?: integer"),
-    "SteerRequest": obj("guidance: string", "location?: SteerLocation"),
+    "SteerRequest": with_limits(
+        obj("guidance: string", "location?: SteerLocation"),
+        guidance={"minLength": 1},
+        examples=[
+            {
+                "guidance": "Use the existing HTTP client instead of adding a new dependency.",
+                "location": {"file": "src/app.py", "line": 42},
+            }
+        ],
+    ),
     "PreviewUrlRequest": obj("port: integer", "expires_in_secs: integer"),
     "PreviewUrlResponse": obj("url: string"),
     "WorkflowListItem": obj(
@@ -301,7 +375,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "updated_at: string",
     ),
     "PaginatedSessionList": page("SessionListItem"),
-    "CreateSessionRequest": obj("content: string", "model?: string", "system?: string"),
+    "CreateSessionRequest": with_limits(
+        obj("content: string", "model?: string", "system?: string"),
+        examples=[{"content": "How do I add a stage?", "model": "sonnet"}],
+    ),
     "CreateSessionResponse": obj(
         "id: string", "title: string", "model: ModelRef", "created_at: string", "updated_at: string"
     ),
@@ -319,7 +396,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "updated_at: string",
         "turns: [SessionTurn]",
     ),
-    "SendMessageRequest": obj("content: string"),
+    "SendMessageRequest": with_limits(
+        obj("content: string"), examples=[{"content": "And a human gate?"}]
+    ),
     "SendMessageResponse": obj("accepted: boolean"),
     "SavedQuery": obj(
         "id: string", "name: string", "sql: string", "created_at: string", "updated_at: string"
@@ -356,21 +435,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "name?: string",
         "tool_call_id?: string",
     ),
-    "CreateCompletionRequest": obj(
-        "messages: [CompletionMessage]",
-        "model?: string",
-        "provider?: string",
-        "system?: string",
-        "stream?: boolean",
-        "tools?: [object]",
-        "tool_choice?: object",
-        "schema?: object",
-        "temperature?: number",
-        "top_p?: number",
-        "max_tokens?: integer",
-        "stop_sequences?: [string]",
-        "reasoning_effort?: string",
-        "provider_options?: object",
+    "CreateCompletionRequest": with_limits(
+        obj(
+            "messages: [CompletionMessage]",
+            "model?: string",
+            "provider?: string",
+            "system?: string",
+            "stream?: boolean",
+            "tools?: [object]",
+            "tool_choice?: object",
+            "schema?: object",
+            "temperature?: number",
+            "top_p?: number",
+            "max_tokens?: integer",
+            "stop_sequences?: [string]",
+            "reasoning_effort?: string",
+            "provider_options?: object",
+        ),
+        messages={"minItems": 1},
+        examples=[
+            {
+                "model": "haiku",
+                "stream": False,
+                "max_tokens": 200,
+                "system": "Answer briefly.",
+                "messages": [{"role": "user", "content": [{"kind": "text", "data": "Say hello"}]}],
+            }
+        ],
     ),
     "CompletionResponse": obj(
         "id: string",
@@ -379,6 +470,26 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "stop_reason: string",
         "usage: object",
         "output?: any",
+    ),
+    "RunEvent": {
+        "type": "object",
+        "description": 'An externally tagged run event, e.g. {"StageStarted": {...}}.',
+        "minProperties": 1,
+        "maxProperties": 1,
+        "propertyNames": {"enum": sorted(RUN_EVENT_TYPES)},
+        "additionalProperties": {"type": "object"},
+    },
+    # No event: lines (api.md §6.8): every frame has the default type.
+    "RunEventFrame": sse_frame(
+        {"$ref": "#/components/schemas/RunEvent"}, event=["message"], id_=True
+    ),
+    "SessionEventFrame": sse_frame(
+        _JSON_OBJECT,
+        event=["content_delta", "assistant_turn", "tool_turn", "done", "error"],
+        id_=True,
+    ),
+    "CompletionStreamFrame": sse_frame(
+        obj("type: string"), event=["stream_event", "ping"], id_=False
     ),
     "ServerConfiguration": obj(
         "data_dir: string",

@@ -17,7 +17,7 @@ from quart import Response, jsonify, request
 from fabro.api.context import Handler, principal, services
 from fabro.api.events import SSE_HEADERS
 from fabro.api.pagination import page_params, paginated
-from fabro.api.request import field, json_body
+from fabro.api.request import MAX_SQL_INT, field, json_body
 from fabro.errors import BadRequest, NotFound
 from fabro.events.bus import SubscriberOverflow, Subscription
 from fabro.events.sse import comment, frame
@@ -126,7 +126,7 @@ def _after() -> int:
         raise BadRequest(f"{name} must be an integer.") from None
     if value < 0:
         raise BadRequest(f"{name} must be >= 0.")
-    return value
+    return min(value, MAX_SQL_INT)
 
 
 async def stream_session_events(id: str) -> Response:
@@ -150,9 +150,11 @@ async def _frames(
     try:
         while True:
             batch = await sessions.events_after(db, session_id, sent, limit=REPLAY_BATCH)
-            for record in batch:
-                yield _frame(record)
-                sent = record.seq
+            # One chunk per batch, as for run events: frame by frame, a client that drops the
+            # stream mid-replay left a batch of writes to a dead socket, each logged by asyncio.
+            if batch:
+                yield b"".join(_frame(record) for record in batch)
+                sent = batch[-1].seq
             if len(batch) < REPLAY_BATCH:
                 break
         while True:

@@ -10,6 +10,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fabro.auth.chain import Credentials, Principal
+from fabro.auth.verified import VerifiedToken, VerifiedTokens
 from fabro.errors import Forbidden, Unauthorized
 
 ALGORITHM = "EdDSA"
@@ -55,13 +56,21 @@ class JwtAuthenticator:
         self.issuer = issuer
         self.audience = audience
         self.allowed_usernames = frozenset(allowed_usernames)
+        self.verified = VerifiedTokens()
 
     def authenticate(self, credentials: Credentials) -> Principal | None:
         token = bearer_token(credentials.authorization)
         if token is None:
             return None
-        claims = self.verify(token)
-        username = username_of(claims.get("sub"))
+        # The cache answers for what verify() checks with these parameters; the allow-list
+        # below is applied to every request, so a changed list takes effect at once.
+        scope = (self.public_key, self.issuer, self.audience)
+        known = self.verified.get(token, scope)
+        if known is None:
+            claims = self.verify(token)
+            known = _verified_token(claims)
+            self.verified.put(token, scope, known)
+        username = known.username
         # An empty allow-list denies every token: fail closed (§4.2).
         if username is None or username not in self.allowed_usernames:
             raise Forbidden(ACCESS_DENIED)
@@ -92,6 +101,16 @@ class JwtAuthenticator:
         except jwt.PyJWTError as exc:
             raise Unauthorized(_detail(exc, audience_set=self.audience is not None)) from None
         return claims
+
+
+def _verified_token(claims: dict[str, Any]) -> VerifiedToken:
+    """The window in which PyJWT accepts these (verified) claims, with the same leeway."""
+    not_before = [int(claims[name]) for name in ("iat", "nbf") if name in claims]
+    return VerifiedToken(
+        username=username_of(claims.get("sub")),
+        valid_from=max(not_before, default=0) - LEEWAY_S,
+        valid_until=int(claims["exp"]) + LEEWAY_S,
+    )
 
 
 def _detail(exc: jwt.PyJWTError, *, audience_set: bool) -> str:

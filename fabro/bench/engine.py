@@ -4,8 +4,10 @@ Runs a linear workflow of N simulated agent stages (default 1,000) through the r
 twice in one process: once on a SQLite file in a temporary directory (every stage committed
 as in production), once on an in-memory database (the baseline: the same work without the
 file). Prints a table with the per-stage time of each and their ratio. Each simulated agent
-stage makes six commits (stage start, prompt and its turn, session start, the response and
-its turn, session end, the per-stage commit) plus the steering check.
+stage makes four writes (stage start; prompt, its turn and session start; the response, its
+turn and session end; the per-stage commit) and reads the pending steering; its writes made
+while it runs are streamed, so a stage this fast commits them all with its per-stage commit.
+Both runs write the stage artifacts (prompt.md, response.md) in the temporary directory.
 """
 
 from __future__ import annotations

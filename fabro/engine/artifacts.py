@@ -2,39 +2,123 @@
 
 Artifact files (prompt.md, response.md, ...) are a convenience for people, not part of the
 durable state (that is SQLite), so they are written by one background thread in order while
-the engine goes on; the run flushes them before it counts them at the end.
+the engine goes on, handed over in batches (at most BATCH_S late); a run flushes them when it
+ends, before it counts them.
+
+The thread is started on demand and ends after a moment without work (it is not a daemon:
+the interpreter waits for queued artifacts before it exits). Each file costs the fewest system
+calls: an open that creates it, and a folder only when that open finds none (a stage's first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+import os
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+IDLE_S = 0.2  # the thread ends after this long without work
+BATCH_S = 0.05  # artifacts queued on the event loop reach the thread at most this late
 
-def _write(path: Path, text: str) -> None:
+
+def _write(path: str, text: str) -> None:
+    data = text.encode("utf-8")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        try:
+            fd = os.open(path, flags, 0o666)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, flags, 0o666)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
     except OSError as exc:
         log.warning("cannot write artifact %s: %s", path, exc.strerror or exc)
 
 
+def _run_all(jobs: list[Callable[[], None]]) -> None:
+    for job in jobs:
+        job()
+
+
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class ArtifactWriter:
     def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fabro-artifacts")
-        self._pending: set[Future[None]] = set()
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._running = False
+        # Jobs queued on the event loop are handed to the thread in batches, at most BATCH_S
+        # later (flush hands them over at once): a wake-up per artifact would cost the engine
+        # more than writing it.
+        self._held: deque[Callable[[], None]] = deque()
+        self._wake_loop: asyncio.AbstractEventLoop | None = None  # where a wake is scheduled
 
-    def write(self, path: Path, text: str) -> None:
-        future = self._executor.submit(_write, path, text)
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
+    def write(self, path: Path | str, text: str) -> None:
+        """Queue ``text`` to be written to ``path`` (UTF-8), creating its folder if needed."""
+        file = os.fspath(path)
+        self._submit(lambda: _write(file, text))
 
     async def flush(self) -> None:
         """Wait until every artifact submitted so far is on disk."""
-        pending = list(self._pending)
-        if pending:
-            await asyncio.gather(*(asyncio.wrap_future(future) for future in pending))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def mark() -> None:
+            try:
+                loop.call_soon_threadsafe(_set_done, done)
+            except RuntimeError:  # the loop is closed
+                pass
+
+        self._submit(mark)
+        self._wake()
+        await done
+
+    def _submit(self, job: Callable[[], None]) -> None:
+        self._held.append(job)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._wake()
+            return
+        if self._wake_loop is not loop:
+            self._wake_loop = loop
+            loop.call_later(BATCH_S, self._wake)
+
+    def _wake(self) -> None:
+        self._wake_loop = None
+        if not self._held:
+            return
+        held = list(self._held)
+        self._held.clear()
+        with self._lock:
+            self._jobs.put(functools.partial(_run_all, held))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._serve, name="fabro-artifacts").start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=IDLE_S)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():
+                        self._running = False
+                        return
+                continue
+            job()

@@ -10,6 +10,7 @@ answer comes from is an ``Interviewer``: the HTTP API (the server waits), the te
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -17,6 +18,10 @@ from fabro.clock import now_ts
 from fabro.storage import questions
 from fabro.storage.db import Database, WriteTx
 from fabro.storage.questions import QuestionRecord
+
+MULTIPLE_CHOICE = "multiple_choice"  # the question type of every human gate (engine.md §9.4)
+# Commits a write together with the events that announce it (the run recorder's commit).
+Announce = Callable[[Callable[[WriteTx], None]], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -71,31 +76,38 @@ class QuestionDesk:
         text: str,
         options: list[dict[str, str]],
         allow_freeform: bool,
+        announce: Announce | None = None,
     ) -> tuple[QuestionRecord, bool]:
         """The stage's question: reused after recovery when it exists and is not closed.
 
-        Returns (question, created).
+        A new question is stored through ``announce`` when given: the run recorder's commit,
+        which stores the question's `InterviewStarted` in the same transaction. Separate
+        commits let a crash between them leave a question that the re-run stage reuses but
+        no event ever announced. Returns (question, created).
         """
+        # Only this stage creates its question, so reading first cannot race another writer.
+        # A stage id repeats only when an interrupted stage re-runs after recovery.
+        existing = await questions.latest_for_stage(self.db, run_id, stage_id)
+        if existing is not None and existing.status in ("pending", "answered"):
+            return existing, False
+        created: list[QuestionRecord] = []
 
-        def transaction(tx: WriteTx) -> tuple[QuestionRecord, bool]:
-            existing = questions.latest_for_stage_in(tx, run_id, stage_id)
-            # A stage id repeats only when an interrupted stage re-runs after recovery.
-            if existing is not None and existing.status in ("pending", "answered"):
-                return existing, False
+        def work(tx: WriteTx) -> None:
             record = questions.create_question(
                 tx,
                 run_id=run_id,
                 stage_id=stage_id,
                 node_id=node_id,
                 text=text,
-                question_type="multiple_choice",
+                question_type=MULTIPLE_CHOICE,
                 options=options,
                 allow_freeform=allow_freeform,
                 created_at=now_ts(),
             )
-            return record, True
+            created.append(record)
 
-        return await self.db.write(transaction)
+        await (announce or self.db.write)(work)
+        return created[0], True
 
     async def answer(self, run_id: str, qid: str, answer: Answer, by: str | None) -> bool:
         """Commit an answer if the question is pending, then wake its waiter."""

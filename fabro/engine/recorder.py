@@ -1,9 +1,17 @@
 """Persist, then publish: how the engine writes a run's events, stages and checkpoints.
 
-Every write is one transaction on the single write path; events get their per-run sequence
-inside it and are handed to ``publish`` only after the commit. Each transaction first checks
-that the run is still active, so a run cancelled by a client never gets another event: the
+Every write is one atomic write on the single write path; events get their per-run sequence
+inside it and are handed to ``publish`` only after the commit. Each write first checks that
+the run is still active, so a run cancelled by a client never gets another event: the
 engine's write is rolled back and it learns the run is gone (``RunNotActive``).
+
+Writes made while a stage runs (StageStarted, agent events, turns) are *streamed*: queued on
+the write path without waiting for their commit, so the stage goes on while the writer
+thread commits them, in order, within STREAM_S (so they still stream live), publishing each
+once committed. A stage that ends sooner shares one commit with its per-stage commit. The
+per-stage commit, the run's end and every other write wait for their commit, and with it
+for everything queued before. A streamed write that failed is raised by the next write or
+wait of this recorder.
 
 Event payloads and turns are redacted before they are stored. The checkpoint is stored as
 the engine's real state (a resumed run must continue with real values, not `[REDACTED]`);
@@ -12,7 +20,7 @@ the API redacts it when it serves it.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,13 +28,15 @@ from typing import Any
 from fabro.clock import now_ts
 from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
-from fabro.storage import questions, runs, stages
+from fabro.storage import checkpoints, questions, runs, stages
+from fabro.storage.checkpoints import CheckpointWriter
 from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import EventRecord, NewEvent
 from fabro.storage.stages import StageFinish, StageRecord, TurnRecord
 
 Publish = Callable[[EventRecord], None]
 ACTIVE = ("starting", "running", "paused")
+STREAM_S = 0.01  # a streamed write is committed (and published) at most this late
 
 
 class RunNotActive(Exception):
@@ -50,6 +60,17 @@ class Recorder:
         self.redactor = redactor
         self.child_depth = child_depth
         self.last_activity = time.monotonic()
+        # Node outcomes are replaced after each stage, never changed in place.
+        self._checkpoints = CheckpointWriter(immutable_sections=("node_outcomes",))
+        self._failure: BaseException | None = None  # of a streamed write, not raised yet
+        # The run's current_node as this recorder's queued writes leave it (None: unknown).
+        # Only the engine writes it, and the runs row is large (it holds the prepared graph):
+        # an UPDATE rewrites all of it, so one that changes nothing is skipped.
+        self._current_node: str | None = None
+        # The latest streamed write whose effects the engine reads back (a turn that consumed
+        # steering entries): reads wait for it (settle_reads).
+        self._read_back: asyncio.Future[list[EventRecord]] | None = None
+        self._latest: asyncio.Future[list[EventRecord]] | None = None  # the last queued write
 
     def child(self) -> Recorder:
         """A recorder whose events land in this run's stream one level deeper (manager loop)."""
@@ -67,10 +88,14 @@ class Recorder:
         if row is None or row[0] not in ACTIVE:
             raise RunNotActive(self.run_id)
 
-    async def commit(
-        self, events: Sequence[RunEvent], work: Callable[[WriteTx], None] | None = None
-    ) -> None:
-        """One transaction: guard, ``work``, the events; then publish what was stored."""
+    def _submit(
+        self,
+        events: Sequence[RunEvent],
+        work: Callable[[WriteTx], None] | None,
+        within_s: float = 0.0,
+    ) -> asyncio.Future[list[EventRecord]]:
+        """Queue one write: guard, ``work``, the events. Published once committed."""
+        self._raise_failure()
         new = self._new(events)
         ts = now_ts()
 
@@ -80,24 +105,96 @@ class Recorder:
                 work(tx)
             return runs.append_events(tx, self.run_id, new, ts) if new else []
 
-        stored = await self.db.write(transaction)
+        future = self.db.submit(transaction, within_s=within_s)
+        # Done callbacks run in commit order, and before any task waiting for the write.
+        future.add_done_callback(self._stored)
+        self._latest = future
+        return future
+
+    def _stored(self, future: asyncio.Future[list[EventRecord]]) -> None:
+        if future.cancelled():
+            return
+        failure = future.exception()  # retrieved here, so a streamed failure is never "lost"
+        if failure is not None:
+            self._current_node = None
+            if self._failure is None:
+                self._failure = failure
+            return
         self.last_activity = time.monotonic()
-        for record in stored:
+        for record in future.result():
             self.publish(record)
 
+    def _raise_failure(self) -> None:
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
+
+    async def _wait(self, future: asyncio.Future[list[EventRecord]]) -> None:
+        """Wait until ``future`` (and so every write queued before it) is committed or failed;
+        raise the first failure of this recorder's writes not raised yet."""
+        self.db.hurry()  # a streamed write is waited for: no reason to wait for company
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The write still finishes in the writer thread; never race it.
+            if not future.done():
+                try:
+                    await future
+                except BaseException:
+                    pass
+            raise
+        except BaseException:
+            pass  # recorded by _stored, raised below in order
+        self._raise_failure()
+
+    async def commit(
+        self, events: Sequence[RunEvent], work: Callable[[WriteTx], None] | None = None
+    ) -> None:
+        """One write: guard, ``work``, the events; returns once committed and published."""
+        await self._wait(self._submit(events, work))
+
+    async def settle(self) -> None:
+        """Wait until every write queued so far is committed (raising a streamed failure).
+
+        Handlers call it before side effects outside the database (a program, a tool call):
+        after a crash, the stage's StageStarted then always records that they may have run.
+        """
+        latest = self._latest
+        if latest is not None and not latest.done():
+            await self._wait(latest)
+        self._raise_failure()
+
+    async def settle_reads(self) -> None:
+        """Wait until the streamed writes that the engine reads back are committed."""
+        pending = self._read_back
+        if pending is not None and not pending.done():
+            await self._wait(pending)
+
+    def _stream_turn(
+        self, events: Sequence[RunEvent], work: Callable[[WriteTx], None], also: object
+    ) -> None:
+        future = self._submit(events, work, STREAM_S)
+        if also is not None:  # it consumed steering entries: the next read must see that
+            self._read_back = future
+
     async def emit(self, *events: RunEvent) -> None:
-        """Commit events on their own (they stream live while a stage runs), then publish."""
-        await self.commit(events)
+        """Stream events: they commit on their own, in order, and are published then."""
+        self._submit(events, None, STREAM_S)
 
     async def stage_started(self, stage: StageRecord, event: RunEvent | None) -> None:
-        """The stage row as running, the run's current node and StageStarted, in one commit."""
+        """The stage row as running, the run's current node and StageStarted, in one write
+        (streamed: the handler starts meanwhile)."""
+
+        moves = stage.parallel_parent is None and stage.node_id != self._current_node
 
         def work(tx: WriteTx) -> None:
             stages.start_stage(tx, stage)
-            if stage.parallel_parent is None:
+            if moves:
                 runs.update_run(tx, self.run_id, current_node=stage.node_id, updated_at=now_ts())
 
-        await self.commit([event] if event else [], work)
+        self._submit([event] if event else [], work, STREAM_S)
+        if moves:
+            self._current_node = stage.node_id
 
     async def stage_finished(
         self,
@@ -108,17 +205,28 @@ class Recorder:
         current_node: str | None,
     ) -> None:
         """The per-stage commit (engine.md §4.2): closing events, stage row, checkpoint, node."""
-        # Serialized here, on the engine's thread: the state it shares keeps changing.
-        saved = json.dumps(checkpoint, ensure_ascii=False) if checkpoint is not None else None
+        # Diffed here, on the engine's thread: the state it shares keeps changing. Only the
+        # entries that changed since the last stored checkpoint are written.
+        delta = self._checkpoints.diff(checkpoint) if checkpoint is not None else None
 
         def work(tx: WriteTx) -> None:
             stages.finish_stage(tx, self.run_id, stage_id, finish)
-            if saved is not None:
-                runs.save_checkpoint(tx, self.run_id, saved, now_ts())
+            if delta is not None:
+                checkpoints.save(tx, self.run_id, delta, now_ts())
             if current_node is not None:
                 runs.update_run(tx, self.run_id, current_node=current_node, updated_at=now_ts())
 
-        await self.commit(events, work)
+        try:
+            future = self._submit(events, work)
+            if current_node is not None:
+                self._current_node = current_node
+            await self._wait(future)
+        except BaseException:
+            # The delta may not be stored (or, after a cancelled wait, may be): the next
+            # checkpoint is written whole.
+            self._checkpoints.reset()
+            self._current_node = None
+            raise
 
     async def set_attempts(self, stage_id: str, attempts: int) -> None:
         await self.commit([], lambda tx: stages.set_attempts(tx, self.run_id, stage_id, attempts))
@@ -132,7 +240,8 @@ class Recorder:
         events: Sequence[RunEvent] = (),
         also: Callable[[WriteTx], None] | None = None,
     ) -> None:
-        """Store one LLM turn of a stage with the events (and ``also``) that go with it."""
+        """Store one LLM turn of a stage with the events (and ``also``) that go with it
+        (streamed)."""
         content = self.redactor.value(content)
         tools = self.redactor.value(tools)
 
@@ -148,7 +257,7 @@ class Recorder:
                 tx, TurnRecord(self.run_id, stage_id, n, kind, now_ts(), content, tools)
             )
 
-        await self.commit(events, work)
+        self._stream_turn(events, work, also)
 
     async def finish_run(
         self,
@@ -219,7 +328,11 @@ class ChildRecorder(Recorder):
         events: Sequence[RunEvent] = (),
         also: Callable[[WriteTx], None] | None = None,
     ) -> None:
-        await self.commit(events, also)
+        def work(tx: WriteTx) -> None:
+            if also is not None:
+                also(tx)
+
+        self._stream_turn(events, work, also)
 
     async def finish_run(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Mapping
@@ -49,6 +50,7 @@ from fabro.events.types import (
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
+from fabro.storage.checkpoints import TrackedDict
 from fabro.storage.stages import StageFinish, StageRecord, usage_by_model
 from fabro.workflow import kinds
 from fabro.workflow.model import Edge, Graph, Node
@@ -104,7 +106,7 @@ class Engine:
         self.spent = 0.0  # cost of the stages (and branches) this engine recorded
         self._degrade_fidelity = False
         # The task running the current stage's attempts: the stall watchdog cancels it.
-        self._stage_task: asyncio.Task[tuple[Outcome, int]] | None = None
+        self._stage_task: asyncio.Task[Any] | None = None
         self._stalled: float | None = None  # idle seconds when the watchdog fired
 
     @property
@@ -273,20 +275,20 @@ class Engine:
     async def _watched(
         self, node: Node, sid: str, policy: RetryPolicy, index: int
     ) -> tuple[Outcome, int]:
-        """The attempts of one stage as a task the stall watchdog can abort (§8).
+        """The attempts of one stage, which the stall watchdog can abort (§8).
 
-        Aborting the whole attempts task (not just the handler) also covers retry backoff and
-        stops a stalled stage from being retried; only this engine's own task is touched.
+        Aborting all attempts (not just the handler) also covers retry backoff and stops a
+        stalled stage from being retried. The watchdog cancels the task running them (no task
+        of their own: that would cost two event loop turns per stage) only while they run;
+        its cancellation is told from any other one as asyncio.timeout does, by a flag and the
+        task's cancel count, and then undone.
         """
-        task = asyncio.create_task(
-            self._attempts(node, sid, policy, index), name=f"stage-{self.spec.run_id}-{sid}"
-        )
+        task = asyncio.current_task()
         self._stage_task = task
         try:
-            return await task
+            return await self._attempts(node, sid, policy, index)
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if self._stalled is not None and current is not None and not current.cancelling():
+            if self._stalled is not None and task is not None and task.uncancel() == 0:
                 timeout_s = self.graph.stall_timeout_ms / 1000
                 await self.recorder.emit(
                     StallWatchdogTimeout(node=node.id, idle_seconds=self._stalled)
@@ -410,14 +412,14 @@ class Engine:
             logs=self.state.logs,
         )
         timeout_ms = node.timeout_ms if node.kind not in SELF_TIMED else None
-        task = asyncio.create_task(handler(node, stage), name=f"handler-{sid}")
+        scope: asyncio.Timeout | None = None
         try:
             if timeout_ms:
-                async with asyncio.timeout(timeout_ms / 1000):
-                    return await task
-            return await task
+                async with asyncio.timeout(timeout_ms / 1000) as scope:
+                    return await handler(node, stage)
+            return await handler(node, stage)
         except TimeoutError as exc:
-            if timeout_ms and task.cancelled():  # the node timeout, not the handler's own
+            if scope is not None and scope.expired():  # the node timeout, not the handler's own
                 return Outcome.fail(f"handler timed out after {timeout_ms}ms")
             raise _panic(stage, exc) from None
         except (StageError, RunNotActive, asyncio.CancelledError):
@@ -556,6 +558,7 @@ class Engine:
         return EngineResult("completed", outcome=last, context=dict(self.state.context))
 
     async def _fail(self, message: str, failure_class: str) -> EngineResult:
+        await self.deps.artifacts.flush()
         error = FabroErrorPayload(kind="engine", message=message, failure_class=failure_class)
         await self.recorder.finish_run(
             "failed",
@@ -591,7 +594,7 @@ class Engine:
         )
         self.state.reset_context(self.graph, self.spec.run_id, str(self.spec.work_dir))
         self.state.completed_nodes = []
-        self.state.node_outcomes = {}
+        self.state.node_outcomes = TrackedDict()
 
     # ---- helpers for handlers (parallel, manager) -------------------------------------------
 
@@ -680,9 +683,8 @@ def _safe(key: str) -> str:
 
 
 def _count_files(folder: Path) -> int:
-    if not folder.is_dir():
-        return 0
-    return sum(1 for path in folder.rglob("*") if path.is_file())
+    # os.walk: one scandir per folder, no Path object and stat() per entry as rglob makes.
+    return sum(len(files) for _, _, files in os.walk(folder))
 
 
 __all__ = ["SUCCESSFUL", "Engine", "EngineFailure", "EngineResult", "Stalled"]

@@ -180,6 +180,6 @@ class StageRun:
 
     def write_artifact(self, name: str, text: str) -> Path:
         """Queue an artifact of this stage for writing (see artifacts.py)."""
-        path = self.spec.run_dir / "nodes" / self.stage_id / name
+        path = self.spec.run_dir.joinpath("nodes", self.stage_id, name)
         self.deps.artifacts.write(path, text)
         return path

@@ -6,19 +6,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabro.storage.checkpoints import TrackedDict
 from fabro.workflow.model import Graph
 
 
 @dataclass
 class EngineState:
-    context: dict[str, Any] = field(default_factory=dict)
+    """The maps are ``TrackedDict``s (plain dicts work too, only slower to checkpoint): the
+    per-stage commit then writes only the keys a stage set (storage/checkpoints.py)."""
+
+    context: dict[str, Any] = field(default_factory=TrackedDict)
     logs: list[str] = field(default_factory=list)
     completed_nodes: list[str] = field(default_factory=list)
-    node_outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    node_retries: dict[str, int] = field(default_factory=dict)
-    node_visits: dict[str, int] = field(default_factory=dict)
-    loop_failure_signatures: dict[str, int] = field(default_factory=dict)
-    restart_failure_signatures: dict[str, int] = field(default_factory=dict)
+    node_outcomes: dict[str, dict[str, Any]] = field(default_factory=TrackedDict)
+    node_retries: dict[str, int] = field(default_factory=TrackedDict)
+    node_visits: dict[str, int] = field(default_factory=TrackedDict)
+    loop_failure_signatures: dict[str, int] = field(default_factory=TrackedDict)
+    restart_failure_signatures: dict[str, int] = field(default_factory=TrackedDict)
     current_node: str | None = None  # the node whose completion produced the checkpoint
     next_node_id: str | None = None
     # Preamble lines per completed node (preamble.py); derived, never checkpointed.
@@ -32,11 +36,13 @@ class EngineState:
         return state
 
     def reset_context(self, graph: Graph, run_id: str, work_dir: str) -> None:
-        self.context = {
-            **graph.context_attrs(),
-            "internal.run_id": run_id,
-            "internal.work_dir": work_dir,
-        }
+        self.context = TrackedDict(
+            {
+                **graph.context_attrs(),
+                "internal.run_id": run_id,
+                "internal.work_dir": work_dir,
+            }
+        )
         if not graph.goal:
             self.context.pop("graph.goal", None)
         self.logs = []
@@ -49,22 +55,23 @@ class EngineState:
     def checkpoint(self, timestamp: str) -> dict[str, Any]:
         """The checkpoint JSON; optional maps are omitted when empty.
 
-        It shares the state's values (no copy): serialize it before the state changes again.
+        It shares the state's containers (no copy, so a TrackedDict's change log stays with
+        it): serialize or diff it before the state changes again.
         """
         data: dict[str, Any] = {
             "timestamp": timestamp,
             "current_node": self.current_node or "",
-            "completed_nodes": list(self.completed_nodes),
-            "node_retries": dict(self.node_retries),
+            "completed_nodes": self.completed_nodes,
+            "node_retries": self.node_retries,
             "context_values": self.context,
-            "logs": list(self.logs),
+            "logs": self.logs,
         }
         optional: dict[str, Any] = {
             "node_outcomes": self.node_outcomes,
             "next_node_id": self.next_node_id,
-            "loop_failure_signatures": dict(self.loop_failure_signatures),
-            "restart_failure_signatures": dict(self.restart_failure_signatures),
-            "node_visits": dict(self.node_visits),
+            "loop_failure_signatures": self.loop_failure_signatures,
+            "restart_failure_signatures": self.restart_failure_signatures,
+            "node_visits": self.node_visits,
         }
         data.update({key: value for key, value in optional.items() if value})
         return data
@@ -72,14 +79,14 @@ class EngineState:
     @classmethod
     def from_checkpoint(cls, data: Mapping[str, Any]) -> EngineState:
         return cls(
-            context=dict(data.get("context_values", {})),
+            context=TrackedDict(data.get("context_values", {})),
             logs=list(data.get("logs", [])),
             completed_nodes=list(data.get("completed_nodes", [])),
-            node_outcomes=dict(data.get("node_outcomes", {})),
-            node_retries=dict(data.get("node_retries", {})),
-            node_visits=dict(data.get("node_visits", {})),
-            loop_failure_signatures=dict(data.get("loop_failure_signatures", {})),
-            restart_failure_signatures=dict(data.get("restart_failure_signatures", {})),
+            node_outcomes=TrackedDict(data.get("node_outcomes", {})),
+            node_retries=TrackedDict(data.get("node_retries", {})),
+            node_visits=TrackedDict(data.get("node_visits", {})),
+            loop_failure_signatures=TrackedDict(data.get("loop_failure_signatures", {})),
+            restart_failure_signatures=TrackedDict(data.get("restart_failure_signatures", {})),
             current_node=data.get("current_node") or None,
             next_node_id=data.get("next_node_id"),
         )

@@ -22,6 +22,9 @@ class Steering:
 
     @classmethod
     async def pending(cls, stage: StageRun) -> Steering:
+        # A turn that consumed entries is streamed: its commit comes first. The read itself
+        # does not wait for the writer (the stage's StageStarted may still be queued).
+        await stage.recorder.settle_reads()
         return cls(stage, await questions.pending_steering(stage.recorder.db, stage.stored_run_id))
 
     @property

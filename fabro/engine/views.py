@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fabro.storage import questions, runs
 from fabro.storage.db import Database
-from fabro.storage.records import RunRecord
+from fabro.storage.records import RunRecord, RunSummary
+
+# What a status view can be built from: the whole record, or just what it shows.
+RunView = RunRecord | RunSummary
 
 
 def run_status(
-    run: RunRecord,
+    run: RunView,
     *,
     queue_position: int | None = None,
     pending_question: dict[str, str] | None = None,
@@ -36,7 +40,7 @@ def run_status(
     return body
 
 
-async def load_run_status(db: Database, run: RunRecord) -> dict[str, Any]:
+async def load_run_status(db: Database, run: RunView) -> dict[str, Any]:
     """RunStatusResponse with the queue position and the oldest pending question looked up."""
     position = await runs.queue_position(db, run)
     pending = None
@@ -45,3 +49,32 @@ async def load_run_status(db: Database, run: RunRecord) -> dict[str, Any]:
         if waiting:
             pending = {"id": waiting[0].qid, "text": waiting[0].text}
     return run_status(run, queue_position=position, pending_question=pending)
+
+
+async def find_run_status(db: Database, run_id: str) -> dict[str, Any] | None:
+    """`GET /runs/{id}`: the RunStatusResponse of a run, or None when there is no such run.
+
+    Reads the run's summary only, never its source, prepared graph or config.
+    """
+    run = await runs.get_run_summary(db, run_id)
+    return None if run is None else await load_run_status(db, run)
+
+
+async def load_run_statuses(db: Database, page: Sequence[RunRecord]) -> list[dict[str, Any]]:
+    """``load_run_status`` for a list page in at most two reads, not one or two per run.
+
+    Under load every read waits for the event loop, so a page of 100 runs read one by one
+    took seconds; the page's pending questions (and queue positions) are read at once.
+    """
+    asking = [run.id for run in page if not run.is_terminal and run.status != "queued"]
+    oldest = await questions.oldest_pending(db, asking)
+    queued = any(run.status == "queued" for run in page)
+    positions = await runs.queue_positions(db) if queued else {}
+    bodies = []
+    for run in page:
+        question = oldest.get(run.id)
+        pending = {"id": question.qid, "text": question.text} if question else None
+        bodies.append(
+            run_status(run, queue_position=positions.get(run.id), pending_question=pending)
+        )
+    return bodies

@@ -25,14 +25,25 @@ class AgentEvent(Tagged):
 
     def to_json(self) -> str | JsonObject:
         """The tagged JSON form; a variant without fields is its bare name."""
-        if not dataclasses.fields(self):  # type: ignore[arg-type]
+        fields = encode_fields(self)
+        if not fields and not _has_fields(type(self)):
             return self.variant
-        return {self.variant: encode_fields(self)}
+        return {self.variant: fields}
 
     @classmethod
     def from_json(cls, data: Json) -> AgentEvent:
         """Rebuild any AgentEvent variant from its tagged JSON."""
         return agent_event_from_json(data)
+
+
+_field_counts: dict[type, int] = {}
+
+
+def _has_fields(cls: type) -> bool:
+    count = _field_counts.get(cls)
+    if count is None:
+        count = _field_counts[cls] = len(dataclasses.fields(cls))
+    return count > 0
 
 
 @dataclass(frozen=True, kw_only=True)

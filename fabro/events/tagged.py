@@ -32,8 +32,13 @@ class Tagged:
         cls.variant = variant or cls.__name__
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def encode(value: Any) -> Json:
     """Turn a field value into JSON: nested types by their ``to_json``, tuples into lists."""
+    if type(value) in _PLAIN:
+        return value
     to_json = getattr(value, "to_json", None)
     if callable(to_json):
         return to_json()
@@ -44,14 +49,29 @@ def encode(value: Any) -> Json:
     return value
 
 
+_encode_plans: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
 def encode_fields(obj: object) -> JsonObject:
     """The JSON object of a dataclass instance, leaving out ``?`` fields that are None."""
+    cls = type(obj)
+    plan = _encode_plans.get(cls)
+    if plan is None:  # (name, omitted when None) per field, worked out once per class
+        plan = tuple(
+            (field.name, field.default is None) for field in dataclasses.fields(cast(Any, obj))
+        )
+        _encode_plans[cls] = plan
     out: JsonObject = {}
-    for field in dataclasses.fields(cast(Any, obj)):
-        value = getattr(obj, field.name)
-        if value is None and field.default is None:
-            continue
-        out[field.name] = encode(value)
+    for name, optional in plan:
+        value = getattr(obj, name)
+        if value is None:
+            if optional:
+                continue
+            out[name] = None
+        elif type(value) in _PLAIN:
+            out[name] = value
+        else:
+            out[name] = encode(value)
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,8 +146,8 @@ def get_question_in(tx: WriteTx, run_id: str, qid: str) -> QuestionRecord | None
     return _question(row) if row else None
 
 
-def latest_for_stage_in(tx: WriteTx, run_id: str, stage_id: str) -> QuestionRecord | None:
-    row = tx.fetchone(
+async def latest_for_stage(db: Database, run_id: str, stage_id: str) -> QuestionRecord | None:
+    row = await db.fetchone(
         "SELECT * FROM questions WHERE run_id = ? AND stage_id = ? ORDER BY n DESC LIMIT 1",
         [run_id, stage_id],
     )
@@ -158,6 +159,23 @@ async def pending_questions(db: Database, run_id: str) -> list[QuestionRecord]:
         "SELECT * FROM questions WHERE run_id = ? AND status = 'pending' ORDER BY n", [run_id]
     )
     return [_question(row) for row in rows]
+
+
+async def oldest_pending(db: Database, run_ids: Sequence[str]) -> dict[str, QuestionRecord]:
+    """The oldest pending question of each of ``run_ids`` that has one, in one read."""
+    if not run_ids:
+        return {}
+    marks = ", ".join("?" for _ in run_ids)
+    rows = await db.fetchall(
+        f"SELECT * FROM questions WHERE status = 'pending' AND run_id IN ({marks})"
+        " ORDER BY run_id, n",
+        list(run_ids),
+    )
+    oldest: dict[str, QuestionRecord] = {}
+    for row in rows:
+        if row["run_id"] not in oldest:
+            oldest[row["run_id"]] = _question(row)
+    return oldest
 
 
 def add_steering(

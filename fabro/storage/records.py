@@ -54,6 +54,28 @@ class RunRecord:
 
 
 @dataclass(frozen=True)
+class RunSummary:
+    """The fields of a run that a RunStatusResponse shows: a RunRecord without its source,
+    prepared graph, config and other engine state (much cheaper to read for a status poll)."""
+
+    id: str
+    status: RunStatus
+    title: str
+    created_at: str
+    workflow_slug: str | None = None
+    goal: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    error_message: str | None = None
+    current_node: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
 class NewEvent:
     """An event about to be stored: its variant name and externally tagged payload."""
 
@@ -68,6 +90,10 @@ class NewEvent:
         return cls(variant=variant, payload=tagged, child_depth=child_depth)
 
 
+# One encoder for every event (json.dumps with options builds a new one per call).
+_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 @dataclass(frozen=True)
 class EventRecord:
     run_id: str
@@ -78,7 +104,7 @@ class EventRecord:
     child_depth: int = 0
 
     def data_json(self) -> str:
-        return json.dumps(self.payload, separators=(",", ":"), ensure_ascii=False)
+        return _compact_json(self.payload)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from fabro.storage import checkpoints
 from fabro.storage.db import Database, Row, WriteTx
 from fabro.storage.records import (
     CheckpointRecord,
@@ -20,6 +21,7 @@ from fabro.storage.records import (
     NewEvent,
     Page,
     RunRecord,
+    RunSummary,
 )
 
 
@@ -132,13 +134,11 @@ def append_events(
 
 
 def save_checkpoint(tx: WriteTx, run_id: str, data: dict[str, Any] | str, ts: str) -> None:
-    """Replace the run's checkpoint; ``data`` may be already-serialized JSON."""
-    tx.execute(
-        "INSERT INTO checkpoints (run_id, data, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (run_id) DO UPDATE SET"
-        " data = excluded.data, updated_at = excluded.updated_at",
-        [run_id, data if isinstance(data, str) else _dumps(data), ts],
-    )
+    """Replace the run's checkpoint as one document; ``data`` may be already-serialized JSON.
+
+    The engine writes only what changed after each stage (``checkpoints.CheckpointWriter``).
+    """
+    checkpoints.save_whole(tx, run_id, data, ts)
 
 
 _FIND_KEY = "SELECT * FROM idempotency_keys WHERE principal = ? AND key = ? AND created_at >= ?"
@@ -179,6 +179,35 @@ _GET_RUN = "SELECT * FROM runs WHERE id = ?"
 async def get_run(db: Database, run_id: str) -> RunRecord | None:
     row = await db.fetchone(_GET_RUN, [run_id])
     return _run_from_row(row) if row else None
+
+
+_GET_SUMMARY = (
+    "SELECT id, status, title, created_at, workflow_slug, goal, labels, error_message,"
+    " current_node, started_at, finished_at FROM runs WHERE id = ?"
+)
+
+
+async def get_run_summary(db: Database, run_id: str) -> RunSummary | None:
+    """What a status view needs of the run: no source, graph or config is read or decoded.
+
+    A primary-key lookup of short columns, so it is read inline (``Database.fetchone_inline``).
+    """
+    row = await db.fetchone_inline(_GET_SUMMARY, [run_id])
+    if row is None:
+        return None
+    return RunSummary(
+        id=row["id"],
+        status=row["status"],
+        title=row["title"],
+        created_at=row["created_at"],
+        workflow_slug=row["workflow_slug"],
+        goal=row["goal"],
+        labels=json.loads(row["labels"]),
+        error_message=row["error_message"],
+        current_node=row["current_node"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
 
 
 def get_run_in(tx: WriteTx, run_id: str) -> RunRecord | None:
@@ -224,7 +253,7 @@ async def runs_with_status(
     return [_run_from_row(row) for row in rows]
 
 
-async def queue_position(db: Database, run: RunRecord) -> int | None:
+async def queue_position(db: Database, run: RunRecord | RunSummary) -> int | None:
     """1-based rank of a queued run among queued runs in FIFO order."""
     if run.status != "queued":
         return None
@@ -234,6 +263,12 @@ async def queue_position(db: Database, run: RunRecord) -> int | None:
         [run.created_at, run.created_at, run.id],
     )
     return int(row[0]) if row else None
+
+
+async def queue_positions(db: Database) -> dict[str, int]:
+    """The ``queue_position`` of every queued run, in one read."""
+    rows = await db.fetchall("SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id")
+    return {row["id"]: position for position, row in enumerate(rows, start=1)}
 
 
 async def events_after(
@@ -264,7 +299,8 @@ async def last_seq(db: Database, run_id: str) -> int:
 
 
 async def get_checkpoint(db: Database, run_id: str) -> CheckpointRecord | None:
-    row = await db.fetchone("SELECT * FROM checkpoints WHERE run_id = ?", [run_id])
-    if row is None:
+    loaded = await checkpoints.load(db, run_id)
+    if loaded is None:
         return None
-    return CheckpointRecord(row["run_id"], json.loads(row["data"]), row["updated_at"])
+    data, updated_at = loaded
+    return CheckpointRecord(run_id, data, updated_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -146,3 +147,21 @@ async def test_live_stream_follows_a_running_run(
     seqs = [f.seq for f in frames]
     assert seqs == sorted(set(seqs)) and seqs[0] == 1
     assert "WorkflowRunCompleted" in frames[-1].data
+
+
+async def test_start_position_beyond_sqlite_integers_is_no_error(
+    client: Client, auth_headers: dict[str, str]
+) -> None:
+    # Found by API fuzzing: ?after=9223372036854775808 on a live run overflowed the SQLite
+    # query inside the stream, cutting the 200 response off mid-body.
+    run = await start(client, auth_headers, GATED)
+    await wait_for_question(client, auth_headers, run["id"])
+    path = f"/runs/{run['id']}/events"
+    for query, extra in ((f"?after={2**63}", {}), ("", {"Last-Event-ID": str(10**30)})):
+        headers = {**auth_headers, **extra}
+        async with client.request(path + query, headers=headers) as connection:
+            with pytest.raises(TimeoutError):  # nothing lies that far: the stream waits
+                async with asyncio.timeout(0.3):
+                    await connection.receive()
+            assert connection.status_code == 200
+            await connection.disconnect()

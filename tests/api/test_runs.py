@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
+from fabro.config import Settings
 from tests.api.runs_helpers import GATED, LINEAR, SLOW, start, wait_for, wait_for_question
 from tests.api.test_conventions import assert_envelope
 
@@ -206,3 +207,18 @@ async def test_cancel_from_paused_and_from_queued(
         await client.get(f"/runs/{run['id']}/questions", headers=auth_headers)
     ).get_json()
     assert questions["data"] == []
+
+
+@pytest.mark.parametrize("path", ["/runs", "/sessions", "/workflows/hello/runs"])
+async def test_page_offset_beyond_sqlite_integers_is_an_empty_page(
+    client: Client, auth_headers: dict[str, str], settings: Settings, path: str
+) -> None:
+    # Found by API fuzzing: an offset past 2**63 - 1 overflowed the SQLite query into a 500.
+    slug = settings.workflows_dir / "hello"
+    slug.mkdir(parents=True, exist_ok=True)
+    (slug / "workflow.dot").write_text(LINEAR, encoding="utf-8")
+    await start(client, auth_headers)
+    for offset in (2**63, 10**30):
+        response = await client.get(f"{path}?page[offset]={offset}", headers=auth_headers)
+        assert response.status_code == 200, await response.get_data(as_text=True)
+        assert await response.get_json() == {"data": [], "meta": {"has_more": False}}

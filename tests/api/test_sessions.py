@@ -298,3 +298,36 @@ async def test_sessions_survive_a_restart(settings: Settings, auth_headers: dict
             client, f"/sessions/{created['id']}/events", auth_headers, until=2
         )
         assert [f.seq for f in frames] == [0, 1, 2]
+
+
+async def test_start_position_beyond_sqlite_integers_is_no_error(
+    client: Client, auth_headers: dict[str, str]
+) -> None:
+    # Found by API fuzzing: ?after=9223372036854775808 overflowed the SQLite query inside the
+    # stream, cutting the 200 response off mid-body.
+    created = await create(client, auth_headers, content="Hi")
+    path = f"/sessions/{created['id']}/events"
+    for query, extra in ((f"?after={2**63}", {}), ("", {"Last-Event-ID": str(10**30)})):
+        headers = {**auth_headers, **extra}
+        async with client.request(path + query, headers=headers) as connection:
+            with pytest.raises(TimeoutError):  # nothing lies that far: the stream waits
+                async with asyncio.timeout(0.3):
+                    await connection.receive()
+            assert connection.status_code == 200
+            await connection.disconnect()
+
+
+async def test_replay_comes_in_one_chunk(client: Client, auth_headers: dict[str, str]) -> None:
+    # Found by API fuzzing: replaying frame by frame, every client that dropped the stream
+    # mid-replay (after reading what it wanted) left writes to a dead socket, each logged by
+    # asyncio ("socket.send() raised exception"): thousands of warnings in a fuzz run.
+    created = await create(client, auth_headers, content="Hi")
+    path = f"/sessions/{created['id']}/events"
+    await read_frames(client, path, auth_headers, until=2)  # the generation is done
+    async with client.request(path, headers=auth_headers) as connection:
+        async with asyncio.timeout(5):
+            chunk = await connection.receive()
+        await connection.disconnect()
+    parser = FrameParser()
+    frames = [f for line in chunk.decode().split("\n") if (f := parser.feed(line)) is not None]
+    assert [f.seq for f in frames] == [0, 1, 2]

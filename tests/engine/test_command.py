@@ -242,3 +242,17 @@ async def test_dry_run_skips_the_script(harness: Harness) -> None:
     )
     assert not (harness.lifecycle.run_dir(run.id) / "work" / "should_not_exist").exists()
     assert not (harness.lifecycle.run_dir(run.id) / "nodes" / "cmd").exists()
+
+
+async def test_the_program_starts_only_after_its_stage_started_is_committed(
+    harness: Harness,
+) -> None:
+    # The program itself reads the database (another connection, as after a crash would).
+    probe = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1] if len(sys.argv) > 1 else DB); "
+        "print(c.execute(\\\"SELECT count(*) FROM run_events WHERE variant = 'StageStarted' "
+        "AND payload LIKE '%cmd%'\\\").fetchone()[0])"
+    ).replace("DB", repr(str(harness.db.path)).replace("'", '\\"'))
+    run, result = await harness.run(flow(f'language="python", script="{probe}"'))
+    assert result.status == "completed", result.error
+    assert (await context_of(harness, run.id))["command.output"] == "1\n"

@@ -16,7 +16,7 @@ from fabro.engine.recorder import RunNotActive
 from fabro.engine.stage import StageRun
 from fabro.engine.state import EngineState
 from fabro.events.types import Prompt
-from fabro.storage import questions
+from fabro.storage import questions, runs
 from fabro.workflow.model import Node
 from tests.engine.harness import ByNode, Harness, hang
 
@@ -363,3 +363,44 @@ async def test_recovered_human_stage_reuses_its_question_and_stored_answer(
     started = [e["node_id"] for e in await harness.of(record.id, "StageStarted")]
     assert started == ["start", "gate", "gate", "no", "exit"]
     assert await questions.get_question(harness.db, record.id, "q-2") is None
+
+
+class Crash(BaseException):
+    """The process dies: nothing catches it, and the open transaction is never committed."""
+
+
+async def test_a_crash_while_a_gate_opens_never_leaves_an_unannounced_question(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by scripts/soak: the question and its InterviewStarted were two commits. A crash
+    # between them left a pending question that the re-run gate reused without announcing,
+    # so a client following the events never learned it had something to answer.
+    record = await harness.create(GATE)
+    deps = harness.deps(interviewer=StoredAnswers())
+    real_append = runs.append_events
+
+    def crash_on_interview_started(tx, run_id, events, ts):  # type: ignore[no-untyped-def]
+        if any(event.variant == "InterviewStarted" for event in events):
+            raise Crash
+        return real_append(tx, run_id, events, ts)
+
+    monkeypatch.setattr(runs, "append_events", crash_on_interview_started)
+    engine = await harness.engine(record, deps=deps)
+    with pytest.raises(Crash):
+        await engine.run()
+    monkeypatch.setattr(runs, "append_events", real_append)
+    assert await questions.pending_questions(harness.db, record.id) == []  # rolled back too
+
+    checkpoint = await harness.checkpoint(record.id)
+    assert await harness.lifecycle.resumed(record.id, "recovery") is not None
+    engine = await harness.engine(record, deps=deps, start=False)
+    task = asyncio.create_task(engine.run(EngineState.from_checkpoint(checkpoint), recovered=True))
+    await wait_for(lambda: any(e.variant == "InterviewStarted" for e in harness.published))
+    pending = await questions.pending_questions(harness.db, record.id)
+    assert [q.qid for q in pending] == ["q-1"]
+    assert await deps.desk.answer(record.id, "q-1", Answer(selected_option_key="Y"), "alice")
+    result = await asyncio.wait_for(task, 10)
+    assert result.status == "completed", result.error
+    variants = await harness.variants(record.id)
+    assert variants.count("InterviewStarted") == 1
+    assert variants.index("InterviewStarted") < variants.index("InterviewCompleted")

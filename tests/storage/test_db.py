@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from fabro.clock import now_ts
 from fabro.storage import runs
-from fabro.storage.db import SCHEMA_VERSION, Database, WriteTx
+from fabro.storage.db import GROUP_LIMIT, SCHEMA_VERSION, Database, WriteTx
 from fabro.storage.records import NewEvent, RunRecord
 
 
@@ -182,3 +183,80 @@ async def test_a_read_after_a_commit_sees_it_under_concurrent_readers(db: Databa
     finally:
         stop.set()
         await asyncio.gather(*readers)
+
+
+# ---- group commit --------------------------------------------------------------------------------
+
+
+async def test_writes_queued_together_share_one_commit_in_order(db: Database) -> None:
+    await db.write(lambda tx: runs.insert_run(tx, make_run("R1")))
+    transactions = 0
+    begin = db._writer.begin
+
+    def counting_begin() -> None:
+        nonlocal transactions
+        transactions += 1
+        begin()
+
+    db._writer.begin = counting_begin  # type: ignore[method-assign]
+
+    def event(n: int) -> Callable[[WriteTx], int]:
+        def write(tx: WriteTx) -> int:
+            runs.append_events(tx, "R1", [NewEvent.of({"RunQueued": {"n": n}})], now_ts())
+            return n
+
+        return write
+
+    futures = [db.submit(event(n)) for n in range(5)]  # queued before the loop's next turn
+    assert await asyncio.gather(*futures) == [0, 1, 2, 3, 4]
+    assert transactions == 1
+    stored = await runs.events_after(db, "R1", 0)
+    assert [e.payload["RunQueued"]["n"] for e in stored] == [0, 1, 2, 3, 4]
+    assert [e.seq for e in stored] == [1, 2, 3, 4, 5]
+
+
+async def test_a_failing_write_never_takes_the_others_of_its_group(db: Database) -> None:
+    def boom(tx: WriteTx) -> None:
+        runs.insert_run(tx, make_run("R2"))
+        raise RuntimeError("boom")
+
+    first = db.submit(lambda tx: runs.insert_run(tx, make_run("R1")))
+    second = db.submit(boom)
+    third = db.submit(lambda tx: runs.insert_run(tx, make_run("R3")))
+    await first
+    with pytest.raises(RuntimeError, match="boom"):
+        await second
+    await third
+    assert await runs.get_run(db, "R1") is not None and await runs.get_run(db, "R3") is not None
+    assert await runs.get_run(db, "R2") is None
+
+
+async def test_a_read_on_the_write_path_sees_the_writes_queued_before_it(db: Database) -> None:
+    db.submit(lambda tx: runs.insert_run(tx, make_run("R1")))
+    row = await db.write(lambda tx: tx.fetchone("SELECT COUNT(*) FROM runs"))
+    assert row is not None and row[0] == 1
+
+
+async def test_close_finishes_the_writes_queued_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "fabro.db"
+    database = await Database.open(path)
+    queued = database.submit(lambda tx: runs.insert_run(tx, make_run("R1")))
+    await database.close()
+    assert queued.done() and queued.exception() is None
+    reopened = await Database.open(path)
+    try:
+        assert await runs.get_run(reopened, "R1") is not None
+    finally:
+        await reopened.close()
+
+
+async def test_more_writes_than_a_group_all_commit(db: Database) -> None:
+    await db.write(lambda tx: runs.insert_run(tx, make_run("R1")))
+    futures = [
+        db.submit(
+            lambda tx, n=n: runs.append_events(tx, "R1", [NewEvent.of({"X": {"n": n}})], now_ts())
+        )
+        for n in range(GROUP_LIMIT * 2 + 3)
+    ]
+    await asyncio.gather(*futures)
+    assert await runs.last_seq(db, "R1") == GROUP_LIMIT * 2 + 3

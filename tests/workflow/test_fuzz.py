@@ -1,6 +1,9 @@
 """Property: on any text, parsing either succeeds or raises DotParseError with a position.
 
-FABRO_FUZZ_EXAMPLES raises the number of examples for a long fuzz run.
+Whatever parses is validated, and validation only ever returns diagnostics (never raises).
+
+FABRO_FUZZ_EXAMPLES (examples per test, default 300) raises the number of examples for a long
+fuzz run: scripts/fuzz runs these tests at 100,000 each.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fabro.workflow.conditions import parse_condition
+from fabro.workflow.diagnostics import Diagnostic
 from fabro.workflow.errors import ConditionSyntaxError, DotParseError, StylesheetSyntaxError
 from fabro.workflow.model import Graph
 from fabro.workflow.prepare import prepare
@@ -70,12 +74,17 @@ def check_prepare(text: str) -> None:
         prepared = prepare(text)
     except DotParseError as exc:
         assert exc.line >= 1 and exc.col >= 1
+        # The position lies inside the text (or just past its end).
+        assert exc.line <= text.count("\n") + text.count("\r") + 1
+        assert exc.col <= len(text) + 1
         assert exc.message
         assert str(exc).startswith(f"{exc.line}:{exc.col}: ")
         return
     # Whatever parsed validates without raising and survives a JSON round trip.
     assert Graph.from_json(prepared.graph.to_json()) == prepared.graph
     for diagnostic in prepared.diagnostics:
+        assert isinstance(diagnostic, Diagnostic)
+        assert diagnostic.message and diagnostic.severity in {"error", "warning", "info"}
         diagnostic.to_json()
 
 

@@ -163,6 +163,9 @@ async def command(node: Node, stage: StageRun) -> Outcome:
     _write_json(folder / "script_invocation.json", {
         "command": script, "language": language, "timeout_ms": timeout_ms,
     })  # fmt: skip
+    # The program may change the world: start it only once StageStarted is committed, so a
+    # crash can never leave a run of it without a trace.
+    await stage.recorder.settle()
     out, err = _Capture(folder / "stdout.log"), _Capture(folder / "stderr.log")
     started = time.monotonic()
     try:

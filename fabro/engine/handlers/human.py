@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fabro.clock import parse_ts
 from fabro.engine.outcome import Outcome
-from fabro.engine.questions import Answer
+from fabro.engine.questions import MULTIPLE_CHOICE, Answer
 from fabro.engine.stage import StageRun
 from fabro.events.types import InterviewCompleted, InterviewStarted, InterviewTimeout
 from fabro.workflow.labels import GateOption, GateOptions, gate_options
@@ -34,20 +34,17 @@ async def human(node: Node, stage: StageRun) -> Outcome:
     if not options.options and options.freeform_edge is None:
         return Outcome.fail("No outgoing edges for human gate")
     desk = stage.deps.desk
-    question, created = await desk.open(
+    started = InterviewStarted(question=node.label, stage=node.id, question_type=MULTIPLE_CHOICE)
+    question, _ = await desk.open(
         run_id=stage.stored_run_id,  # a manager child's questions belong to the parent run
         stage_id=stage.stored_stage_id,
         node_id=node.id,
         text=node.label,
         options=[{"key": o.key, "label": o.label} for o in options.options],
         allow_freeform=options.allow_freeform,
+        # Stored with the question in one commit; a reused question was announced already.
+        announce=lambda work: stage.recorder.commit([started], work),
     )
-    if created:
-        await stage.emit(
-            InterviewStarted(
-                question=question.text, stage=node.id, question_type=question.question_type
-            )
-        )
     interviewer = stage.deps.interviewer
     timeout_s = node.timeout_ms / 1000 if node.timeout_ms else None
     if interviewer.waits_for_people:

@@ -1,0 +1,7 @@
+"""Headers on every API response: app.py adds them after each Quart request, and the fast
+lane (fastlane.py) sends the same ones."""
+
+from __future__ import annotations
+
+DEFAULT_HEADERS = {"Cache-Control": "no-store"}  # unless the route set its own
+FIXED_HEADERS = {"X-Content-Type-Options": "nosniff"}
