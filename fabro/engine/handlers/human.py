@@ -70,8 +70,9 @@ async def human(node: Node, stage: StageRun) -> Outcome:
             )
         return Outcome.retry("human gate timeout, no default")
 
-    await stage.emit(
-        InterviewCompleted(question=question.text, answer=answer.text, duration_ms=waited_ms)
+    # Committed and published at once, not streamed: people (and their UIs) wait for it.
+    await stage.recorder.commit(
+        [InterviewCompleted(question=question.text, answer=answer.text, duration_ms=waited_ms)]
     )
     chosen = choose(options, answer)
     if isinstance(chosen, str):
