@@ -30,7 +30,7 @@ from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
 from fabro.storage import checkpoints, questions, runs, stages
 from fabro.storage.checkpoints import CheckpointWriter
-from fabro.storage.db import Database, WriteTx
+from fabro.storage.db import Database, WriteTx, outcome_of
 from fabro.storage.records import EventRecord, NewEvent
 from fabro.storage.stages import StageFinish, StageRecord, TurnRecord
 
@@ -134,14 +134,8 @@ class Recorder:
         raise the first failure of this recorder's writes not raised yet."""
         self.db.hurry()  # a streamed write is waited for: no reason to wait for company
         try:
-            await asyncio.shield(future)
+            await outcome_of(future)
         except asyncio.CancelledError:
-            # The write still finishes in the writer thread; never race it.
-            if not future.done():
-                try:
-                    await future
-                except BaseException:
-                    pass
             raise
         except BaseException:
             pass  # recorded by _stored, raised below in order

@@ -273,6 +273,21 @@ class _Writer:
             self.conn = None
 
 
+async def outcome_of(future: asyncio.Future[T]) -> T:
+    """The result of a queued write. A cancelled caller still waits for the write to finish
+    (committed or rolled back in the writer thread) before the cancellation goes on, so no
+    caller ever races its own write."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if not future.done():
+            try:
+                await future
+            except BaseException:
+                pass
+        raise
+
+
 class Database:
     """One SQLite file (or an in-memory database) with the write path and a reader."""
 
@@ -346,18 +361,7 @@ class Database:
         ``fn`` must only act on the database: if another write of its group fails, it is
         rolled back and run again.
         """
-        future = self.submit(fn)
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            # The write still finishes (committed or rolled back) in the writer thread; wait
-            # for it so callers never race their own write.
-            if not future.done():
-                try:
-                    await future
-                except BaseException:
-                    pass
-            raise
+        return await outcome_of(self.submit(fn))
 
     def submit(self, fn: Callable[[WriteTx], T], *, within_s: float = 0.0) -> asyncio.Future[T]:
         """Queue ``fn`` as ``write`` does, without waiting: the future is done once it is
