@@ -22,7 +22,7 @@ from fabro.api import settings as settings_api
 from fabro.api.context import Handler, services
 from fabro.api.errors import register_error_handlers
 from fabro.api.fastlane import FastLane
-from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS
+from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
 from fabro.api.request import MAX_BODY_BYTES
 from fabro.api.routes import PUBLIC_ENDPOINTS, ROUTES
 from fabro.auth.chain import Credentials
@@ -57,6 +57,7 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
     app.config["FABRO_SERVICES"] = services_
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.mimetype = JSON_CONTENT_TYPE  # type: ignore[attr-defined]  # api.md §1
     register_error_handlers(app)
 
     for route in ROUTES:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS
+from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
 from fabro.auth.chain import Credentials
 from fabro.engine.views import find_run_status
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # Run ids are ULIDs; anything else (Quart's `<id>` matches any segment) goes to Quart.
 _RUN_PATH = re.compile(r"/runs/([0-9A-Za-z]{1,64})")
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
+_JSON = JSON_CONTENT_TYPE.encode()
 _ENCODED_COMMON = [
     (name.lower().encode(), value.encode())
     for name, value in (*DEFAULT_HEADERS.items(), *FIXED_HEADERS.items())
@@ -60,7 +61,7 @@ class FastLane:
                 body = await self._run_status(scope, match[1])
                 if body is not None:
                     headers = [
-                        (b"content-type", b"application/json"),
+                        (b"content-type", _JSON),
                         (b"content-length", b"%d" % len(body)),
                         *_ENCODED_COMMON,
                     ]

@@ -5,3 +5,4 @@ from __future__ import annotations
 
 DEFAULT_HEADERS = {"Cache-Control": "no-store"}  # unless the route set its own
 FIXED_HEADERS = {"X-Content-Type-Options": "nosniff"}
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"  # api.md §1: JSON everywhere

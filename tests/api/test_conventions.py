@@ -128,3 +128,9 @@ async def test_unexpected_exception_is_a_generic_500_without_trace(
     assert_envelope(body, 500, "Internal server error.")
     assert "secret internals" not in await response.get_data(as_text=True)
     assert "secret internals" in caplog.text  # logged for the operator
+
+
+async def test_json_bodies_say_utf_8(client: Client, auth_headers: dict[str, str]) -> None:
+    for path, headers in (("/health", {}), ("/nope", {}), ("/user", auth_headers)):
+        response = await client.get(path, headers=headers)
+        assert response.headers["Content-Type"] == "application/json; charset=utf-8", path

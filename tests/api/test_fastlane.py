@@ -112,7 +112,7 @@ async def test_the_fast_lane_answers_exactly_as_the_quart_route(
         status, sent_headers, body = fast
         assert status == 200
         assert dict(sent_headers) == {
-            b"content-type": b"application/json",
+            b"content-type": b"application/json; charset=utf-8",
             b"content-length": str(len(body)).encode(),
             b"cache-control": b"no-store",
             b"x-content-type-options": b"nosniff",
