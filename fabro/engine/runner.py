@@ -22,6 +22,7 @@ from fabro.engine import preamble
 from fabro.engine.control import RunControl
 from fabro.engine.failure import BREAKER_CLASSES, signature
 from fabro.engine.handlers import HANDLERS
+from fabro.engine.orphans import kill_orphans
 from fabro.engine.outcome import SUCCESSFUL, Outcome, StageError
 from fabro.engine.recorder import Recorder, RunNotActive
 from fabro.engine.retry import RetryPolicy, policy_for
@@ -123,6 +124,8 @@ class Engine:
             state = EngineState.fresh(self.graph, self.spec.run_id, str(self.spec.work_dir))
         self.state = state
         self._degrade_fidelity = recovered
+        if recovered:  # the stage about to run again must not race its earlier self
+            kill_orphans(self.spec.run_dir, self.spec.run_id)
         start = self.graph.start_node()
         current = state.next_node_id or (start.id if start else None)
         watchdog = asyncio.create_task(self._watch(), name=f"watchdog-{self.spec.run_id}")

@@ -34,6 +34,7 @@ class ToolContext:
     env: Mapping[str, str]
     run_id: str
     node_id: str
+    run_dir: Path | None = None  # where running programs are recorded (engine/orphans.py)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ async def shell(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
         out=out,
         err=err,
         timeout_s=timeout_s,
+        run_dir=ctx.run_dir,
     )
     timed_out = exit_code is None
     status = f"-1 (timed out after {timeout_s}s)" if timed_out else str(exit_code)

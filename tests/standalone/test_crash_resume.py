@@ -100,3 +100,44 @@ def test_resume_refuses_a_run_whose_process_is_alive(tmp_path: Path) -> None:
         _, rest = first.communicate(timeout=30)
     assert first.returncode == 130, rest
     assert f"Run interrupted; resume with: fabro run --resume {run_id}" in rest
+
+
+def test_resume_stops_the_program_a_killed_run_left_running(tmp_path: Path) -> None:
+    # The first execution records its pid and sleeps; the re-run after resume finishes at once.
+    pids = tmp_path / "pids.txt"
+    script = f"echo $$ >> {pids}; if [ $(wc -l < {pids}) -gt 1 ]; then exit 0; fi; sleep 60"
+    flow = tmp_path / "orphan.dot"
+    flow.write_text(
+        "digraph Orphan {\n  start [shape=Mdiamond]\n  exit [shape=Msquare]\n"
+        f'  long [shape=parallelogram, script="{script}"]\n  start -> long -> exit\n}}\n',
+        encoding="utf-8",
+    )
+    data = tmp_path / "data"
+    first = fabro([str(flow), "--data-dir", str(data)], tmp_path)
+    deadline = time.monotonic() + 30
+    while not (pids.exists() and pids.read_text().strip()):
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    _, stderr = first.communicate(timeout=10)
+    run_id = re.search(r"Run: (\w{26})", stderr)
+    assert run_id, stderr
+    orphan = int(pids.read_text().split()[0])
+    assert alive(orphan), "a SIGKILLed fabro run leaves its command's process group running"
+
+    second = fabro(["--resume", run_id[1], "--data-dir", str(data)], tmp_path)
+    _, stderr = second.communicate(timeout=60)
+    assert second.returncode == 0, stderr
+    deadline = time.monotonic() + 5
+    while alive(orphan):
+        assert time.monotonic() < deadline, "the orphaned command still runs after resume"
+        time.sleep(0.05)
+    assert not list((data / "runs" / run_id[1] / "pids").iterdir())
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; it only waits to be reaped

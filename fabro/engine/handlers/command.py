@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from fabro.engine.orphans import ProcessRecord
 from fabro.engine.outcome import Outcome, RetryableError
 from fabro.engine.stage import StageRun
 from fabro.events.redact import is_secret_env_name
@@ -114,12 +115,14 @@ async def run_process(
     out: Sink,
     err: Sink,
     timeout_s: float,
+    run_dir: Path | None = None,
 ) -> int | None:
     """Run ``argv`` in its own process group, streaming its output to the sinks.
 
     Returns the exit status, or None when it timed out. On a timeout, a cancellation or any
-    error the whole group is killed, so no program outlives its stage. OSError when it cannot
-    be started.
+    error the whole group is killed, so no program outlives its stage. With ``run_dir`` the
+    program is recorded there while it runs, so that a resumed run can stop it if this server
+    dies first (fabro.engine.orphans). OSError when it cannot be started.
     """
     process = await asyncio.create_subprocess_exec(
         *argv,
@@ -130,6 +133,7 @@ async def run_process(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,  # its own process group, killed as a whole
     )
+    record = ProcessRecord.create(run_dir, process.pid) if run_dir is not None else None
     timed_out = False
     try:
         pumps = asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
@@ -142,7 +146,11 @@ async def run_process(
         await pumps
         await process.wait()
     finally:
-        await asyncio.shield(kill_group(process))
+        try:
+            await asyncio.shield(kill_group(process))
+        finally:
+            if record is not None:
+                record.remove()
     return None if timed_out else process.returncode
 
 
@@ -176,6 +184,7 @@ async def command(node: Node, stage: StageRun) -> Outcome:
             out=out,
             err=err,
             timeout_s=timeout_ms / 1000,
+            run_dir=stage.spec.run_dir,
         )
     except OSError as exc:
         return Outcome.fail(f"Script could not be started: {exc}")

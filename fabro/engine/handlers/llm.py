@@ -293,7 +293,9 @@ async def _run_tool(
     )
     await stage.recorder.settle()  # the tool's side effects come after its committed start
     started = time.monotonic()
-    ctx = agent_tools_module.ToolContext(stage.work_dir, stage.deps.env, stage.run_id, node.id)
+    ctx = agent_tools_module.ToolContext(
+        stage.work_dir, stage.deps.env, stage.run_id, node.id, stage.spec.run_dir
+    )
     result = await agent_tools_module.run_tool(tools, call.name, ctx, dict(call.arguments))
     duration_ms = int((time.monotonic() - started) * 1000)
     await stage.emit(
