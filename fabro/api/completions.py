@@ -14,8 +14,8 @@ from ulid import ULID
 
 from fabro.api.completion_request import parse_completion
 from fabro.api.context import Handler, services
-from fabro.api.events import SSE_HEADERS
 from fabro.api.request import field, json_body
+from fabro.api.streams import KEEP_ALIVE_S, SSE_HEADERS
 from fabro.errors import BadGateway
 from fabro.events.sse import frame
 from fabro.llm.provider import (
@@ -36,7 +36,6 @@ from fabro.llm.usage import Usage
 
 log = logging.getLogger(__name__)
 
-KEEP_ALIVE_S = 15.0
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "error")
 INVALID_JSON = "LLM error: model did not return valid JSON."

@@ -7,26 +7,20 @@ at 0, so "no position" means "from the first event" rather than "after 0".
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-from quart import Response, jsonify, request
+from quart import Response, jsonify
 
 from fabro.api.context import Handler, principal, services
-from fabro.api.events import SSE_HEADERS
 from fabro.api.pagination import page_params, paginated
-from fabro.api.request import MAX_SQL_INT, field, json_body
+from fabro.api.request import field, json_body
+from fabro.api.streams import SSE_HEADERS, replay_then_live, start_position
 from fabro.errors import BadRequest, NotFound
-from fabro.events.bus import SubscriberOverflow, Subscription
-from fabro.events.sse import comment, frame
+from fabro.events.sse import frame
 from fabro.storage import sessions
-from fabro.storage.db import Database
 from fabro.storage.sessions import SessionEventRecord, SessionRecord
 
-KEEP_ALIVE_S = 15.0
-REPLAY_BATCH = 500
 PREVIEW_LIMIT = 100
 
 
@@ -107,78 +101,24 @@ async def send_session_message(id: str) -> Response:
     return response
 
 
-def _after() -> int:
-    """Last-Event-ID, else `?after=`, else -1 (replay from the first event)."""
-    header = (request.headers.get("Last-Event-ID") or "").strip()
-    raw, name = (
-        (header, "Header 'Last-Event-ID'")
-        if header
-        else (
-            (request.args.get("after") or "").strip(),
-            "Query parameter 'after'",
-        )
-    )
-    if not raw:
-        return -1
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer.") from None
-    if value < 0:
-        raise BadRequest(f"{name} must be >= 0.")
-    return min(value, MAX_SQL_INT)
-
-
 async def stream_session_events(id: str) -> Response:
-    after = _after()
+    after = start_position(default=-1)  # session ids start at 0
     session = await session_or_404(id)
     db = services().db
     subscription = services().chats.bus.subscribe(session.id)
-    response = Response(_frames(db, session.id, after, subscription), 200, SSE_HEADERS)
+    frames = replay_then_live(
+        subscription,
+        after,
+        read_after=lambda seq, limit: sessions.events_after(db, session.id, seq, limit=limit),
+        encode=_frame,
+    )
+    response = Response(frames, 200, SSE_HEADERS)
     response.timeout = None  # the stream stays open
     return response
 
 
 def _frame(record: SessionEventRecord) -> bytes:
     return frame(record.data, id=record.seq, event=record.event)
-
-
-async def _frames(
-    db: Database, session_id: str, after: int, subscription: Subscription[SessionEventRecord]
-) -> AsyncIterator[bytes]:
-    sent = after
-    try:
-        while True:
-            batch = await sessions.events_after(db, session_id, sent, limit=REPLAY_BATCH)
-            # One chunk per batch, as for run events: frame by frame, a client that drops the
-            # stream mid-replay left a batch of writes to a dead socket, each logged by asyncio.
-            if batch:
-                yield b"".join(_frame(record) for record in batch)
-                sent = batch[-1].seq
-            if len(batch) < REPLAY_BATCH:
-                break
-        while True:
-            try:
-                async with asyncio.timeout(KEEP_ALIVE_S):
-                    message = await anext(subscription)
-            except TimeoutError:
-                yield comment("keep-alive")
-                continue
-            except (StopAsyncIteration, SubscriberOverflow):
-                return  # dropped or shut down: the client reconnects with Last-Event-ID
-            record = message.payload
-            if record.seq <= sent:
-                continue
-            if record.seq > sent + 1:  # committed but not yet seen here: fill from the store
-                for missing in await sessions.events_after(
-                    db, session_id, sent, limit=record.seq - sent - 1
-                ):
-                    yield _frame(missing)
-                    sent = missing.seq
-            yield _frame(record)
-            sent = record.seq
-    finally:
-        subscription.close()
 
 
 HANDLERS: dict[str, Handler] = {
