@@ -60,7 +60,7 @@ async def find_run_status(db: Database, run_id: str) -> dict[str, Any] | None:
     return None if run is None else await load_run_status(db, run)
 
 
-async def load_run_statuses(db: Database, page: Sequence[RunRecord]) -> list[dict[str, Any]]:
+async def load_run_statuses(db: Database, page: Sequence[RunView]) -> list[dict[str, Any]]:
     """``load_run_status`` for a list page in at most two reads, not one or two per run.
 
     Under load every read waits for the event loop, so a page of 100 runs read one by one

@@ -181,10 +181,11 @@ async def get_run(db: Database, run_id: str) -> RunRecord | None:
     return _run_from_row(row) if row else None
 
 
-_GET_SUMMARY = (
-    "SELECT id, status, title, created_at, workflow_slug, goal, labels, error_message,"
-    " current_node, started_at, finished_at FROM runs WHERE id = ?"
+_SUMMARY_COLUMNS = (
+    "id, status, title, created_at, workflow_slug, goal, labels, error_message,"
+    " current_node, started_at, finished_at"
 )
+_GET_SUMMARY = f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ?"
 
 
 async def get_run_summary(db: Database, run_id: str) -> RunSummary | None:
@@ -193,8 +194,10 @@ async def get_run_summary(db: Database, run_id: str) -> RunSummary | None:
     A primary-key lookup of short columns, so it is read inline (``Database.fetchone_inline``).
     """
     row = await db.fetchone_inline(_GET_SUMMARY, [run_id])
-    if row is None:
-        return None
+    return None if row is None else _summary_from_row(row)
+
+
+def _summary_from_row(row: Row) -> RunSummary:
     return RunSummary(
         id=row["id"],
         status=row["status"],
@@ -222,8 +225,8 @@ async def list_runs(
     offset: int,
     statuses: Sequence[str] = (),
     workflow_slug: str | None = None,
-) -> Page[RunRecord]:
-    """Runs newest first (created_at, then id, descending), optionally filtered."""
+) -> Page[RunSummary]:
+    """Summaries of runs newest first (created_at, then id, descending), optionally filtered."""
     where: list[str] = []
     params: list[Any] = []
     if statuses:
@@ -234,10 +237,11 @@ async def list_runs(
         params.append(workflow_slug)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = await db.fetchall(
-        f"SELECT * FROM runs {clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        f"SELECT {_SUMMARY_COLUMNS} FROM runs {clause}"
+        " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
         [*params, limit + 1, offset],
     )
-    runs = [_run_from_row(row) for row in rows[:limit]]
+    runs = [_summary_from_row(row) for row in rows[:limit]]
     return Page(runs, has_more=len(rows) > limit)
 
 
