@@ -27,6 +27,12 @@ def sleeper(started: list[subprocess.Popen[bytes]], run_id: str) -> subprocess.P
     env = {**os.environ, "FABRO_RUN_ID": run_id}
     process = subprocess.Popen(["sleep", "30"], env=env, start_new_session=True)
     started.append(process)
+    # Until it execs, the child still shows this process's environment in /proc.
+    environ = Path(f"/proc/{process.pid}/environ")
+    deadline = time.monotonic() + 5
+    while f"FABRO_RUN_ID={run_id}".encode() not in environ.read_bytes():
+        assert time.monotonic() < deadline, "sleep never started"
+        time.sleep(0.01)
     return process
 
 
