@@ -103,18 +103,23 @@ async def replay_then_live(
                 # Closed by the bus, or dropped for falling behind: end the response; the client
                 # reconnects with Last-Event-ID and replays from the store.
                 return
-            record = message.payload
-            if record.seq <= sent:
-                continue
-            if record.seq > sent + 1:
-                # A gap can only come from events committed but not (yet) published here;
-                # fill it from the store so the client sees every event once, in order.
-                for missing in await read_after(sent, record.seq - sent - 1):
-                    yield encode(missing)
-                    sent = missing.seq
-            yield live_encode(record)
-            sent = record.seq
-            if is_last(record):
-                return
+            # A burst published together goes out as one chunk (see the replay loop above).
+            chunk = []
+            for record in (message.payload, *(queued.payload for queued in subscription.ready())):
+                if record.seq <= sent:
+                    continue
+                if record.seq > sent + 1:
+                    # A gap can only come from events committed but not (yet) published here;
+                    # fill it from the store so the client sees every event once, in order.
+                    for missing in await read_after(sent, record.seq - sent - 1):
+                        chunk.append(encode(missing))
+                        sent = missing.seq
+                chunk.append(live_encode(record))
+                sent = record.seq
+                if is_last(record):
+                    yield b"".join(chunk)
+                    return
+            if chunk:
+                yield b"".join(chunk)
     finally:
         subscription.close()

@@ -109,6 +109,12 @@ class Subscription(Generic[P]):
             self._wakeup.clear()
             await self._wakeup.wait()
 
+    def ready(self) -> list[Message[P]]:
+        """Take every message already queued, without waiting (a burst to send in one write)."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     async def __aenter__(self) -> Subscription[P]:
         return self
 

@@ -256,3 +256,16 @@ async def test_close_all_ends_every_subscriber_after_its_queue_and_every_later_o
     bus.publish("run-a", 2, "after shutdown")
     assert await asyncio.wait_for(drain(late), 1) == []
     assert bus.subscriber_count() == 0
+
+
+async def test_ready_takes_what_is_queued_without_waiting() -> None:
+    bus: EventBus[str] = EventBus()
+    sub = bus.subscribe("run")
+    assert sub.ready() == []
+    for seq in (1, 2, 3):
+        bus.publish("run", seq, f"e{seq}")
+    assert await anext(sub) == Message(1, "e1")
+    assert sub.ready() == [Message(2, "e2"), Message(3, "e3")]
+    assert sub.ready() == []
+    bus.close("run")
+    assert await drain(sub) == []
