@@ -120,6 +120,7 @@ async def _close_cancelled(engine: Engine, sid: str, started: float) -> None:
         outcome=Outcome.fail("branch cancelled", "canceled").to_json(),
     )
     await engine.recorder.stage_finished(sid, finish, [], None, None)
+    await engine.recorder.settle()  # the row is closed (or the run is no longer active)
 
 
 def _counts(outcome: Outcome) -> dict[str, int]:

@@ -9,9 +9,15 @@ Writes made while a stage runs (StageStarted, agent events, turns) are *streamed
 the write path without waiting for their commit, so the stage goes on while the writer
 thread commits them, in order, within STREAM_S (so they still stream live), publishing each
 once committed. A stage that ends sooner shares one commit with its per-stage commit. The
-per-stage commit, the run's end and every other write wait for their commit, and with it
-for everything queued before. A streamed write that failed is raised by the next write or
-wait of this recorder.
+per-stage commit is queued too: the next stage begins while the writer commits it, and
+whatever reaches outside the database (a program, a tool, a real LLM call) first waits for
+every write queued before it (``settle``), so after a crash only the interrupted stage can
+have had effects that run again. The run's end and every other write wait for their commit,
+and with it for everything queued before.
+
+A queued write that failed is raised by the next write or wait of this recorder, and the
+writes queued after it until then fail too (an *epoch* of writes is all or a prefix): a stage
+whose per-stage commit failed never has a later stage's row, turn or checkpoint delta stored.
 
 Event payloads and turns are redacted before they are stored. The checkpoint is stored as
 the engine's real state (a resumed run must continue with real values, not `[REDACTED]`);
@@ -21,6 +27,7 @@ the API redacts it when it serves it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,6 +44,11 @@ from fabro.storage.stages import StageFinish, StageRecord, TurnRecord
 Publish = Callable[[EventRecord], None]
 ACTIVE = ("starting", "running", "paused")
 STREAM_S = 0.01  # a streamed write is committed (and published) at most this late
+# The guard of every write, with the run's last event sequence (one statement, not two).
+_GUARD = (
+    "SELECT status, (SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?)"
+    " FROM runs WHERE id = ?"
+)
 
 
 class RunNotActive(Exception):
@@ -71,6 +83,10 @@ class Recorder:
         # steering entries): reads wait for it (settle_reads).
         self._read_back: asyncio.Future[list[EventRecord]] | None = None
         self._latest: asyncio.Future[list[EventRecord]] | None = None  # the last queued write
+        # Writes are queued in epochs; raising a failure starts the next one (see the module
+        # docstring). The failed epoch and its failure are read and set by the writer thread.
+        self._epoch = 0
+        self._broken: tuple[int, BaseException] | None = None
 
     def child(self) -> Recorder:
         """A recorder whose events land in this run's stream one level deeper (manager loop)."""
@@ -83,10 +99,12 @@ class Recorder:
             NewEvent.of(self.redactor.value(event.to_json()), self.child_depth) for event in events
         ]
 
-    def _guard(self, tx: WriteTx) -> None:
-        row = tx.fetchone("SELECT status FROM runs WHERE id = ?", [self.run_id])
+    def _guard(self, tx: WriteTx) -> int:
+        """Raise RunNotActive unless the run is active; else its last event's sequence."""
+        row = tx.fetchone(_GUARD, [self.run_id, self.run_id])
         if row is None or row[0] not in ACTIVE:
             raise RunNotActive(self.run_id)
+        return int(row[1])
 
     def _submit(
         self,
@@ -98,26 +116,39 @@ class Recorder:
         self._raise_failure()
         new = self._new(events)
         ts = now_ts()
+        epoch = self._epoch
 
         def transaction(tx: WriteTx) -> list[EventRecord]:
-            self._guard(tx)
-            if work is not None:
-                work(tx)
-            return runs.append_events(tx, self.run_id, new, ts) if new else []
+            # In the writer thread. After a failed write, the rest of its epoch fails alike.
+            broken = self._broken
+            if broken is not None and broken[0] == epoch:
+                raise broken[1]
+            try:
+                last_seq = self._guard(tx)
+                if work is not None:
+                    work(tx)
+                return runs.append_events(tx, self.run_id, new, ts, last_seq) if new else []
+            except BaseException as exc:
+                self._broken = (epoch, exc)
+                raise
 
         future = self.db.submit(transaction, within_s=within_s)
         # Done callbacks run in commit order, and before any task waiting for the write.
-        future.add_done_callback(self._stored)
+        future.add_done_callback(functools.partial(self._stored, epoch))
         self._latest = future
         return future
 
-    def _stored(self, future: asyncio.Future[list[EventRecord]]) -> None:
+    def _stored(self, epoch: int, future: asyncio.Future[list[EventRecord]]) -> None:
         if future.cancelled():
             return
-        failure = future.exception()  # retrieved here, so a streamed failure is never "lost"
+        failure = future.exception()  # retrieved here, so a queued failure is never "lost"
         if failure is not None:
+            # The state the engine tracks for its writes is unknown now: the next checkpoint
+            # is written whole and the current node again. A failure of an epoch already
+            # raised is only the consequence of the one raised.
+            self._checkpoints.reset()
             self._current_node = None
-            if self._failure is None:
+            if self._failure is None and epoch == self._epoch:
                 self._failure = failure
             return
         self.last_activity = time.monotonic()
@@ -127,6 +158,7 @@ class Recorder:
     def _raise_failure(self) -> None:
         failure, self._failure = self._failure, None
         if failure is not None:
+            self._epoch += 1
             raise failure
 
     async def _wait(self, future: asyncio.Future[list[EventRecord]]) -> None:
@@ -198,7 +230,8 @@ class Recorder:
         checkpoint: dict[str, Any] | None,
         current_node: str | None,
     ) -> None:
-        """The per-stage commit (engine.md §4.2): closing events, stage row, checkpoint, node."""
+        """The per-stage commit (engine.md §4.2): closing events, stage row, checkpoint, node,
+        in one write; queued (see the module docstring)."""
         # Diffed here, on the engine's thread: the state it shares keeps changing. Only the
         # entries that changed since the last stored checkpoint are written.
         delta = self._checkpoints.diff(checkpoint) if checkpoint is not None else None
@@ -211,16 +244,15 @@ class Recorder:
                 runs.update_run(tx, self.run_id, current_node=current_node, updated_at=now_ts())
 
         try:
-            future = self._submit(events, work)
-            if current_node is not None:
-                self._current_node = current_node
-            await self._wait(future)
+            self._submit(events, work)
         except BaseException:
-            # The delta may not be stored (or, after a cancelled wait, may be): the next
-            # checkpoint is written whole.
+            # An earlier write failed: this delta is not stored; the next checkpoint is whole.
             self._checkpoints.reset()
             self._current_node = None
             raise
+        if current_node is not None:
+            self._current_node = current_node
+        self.db.hurry()  # queued, not streamed: the writer takes it on the loop's next turn
 
     async def set_attempts(self, stage_id: str, attempts: int) -> None:
         await self.commit([], lambda tx: stages.set_attempts(tx, self.run_id, stage_id, attempts))

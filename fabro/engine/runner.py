@@ -144,6 +144,8 @@ class Engine:
 
     async def _loop(self, current: str) -> EngineResult:
         while True:
+            if self.control.paused:
+                await self.recorder.settle()  # a paused run has its last stage committed
             await self.control.hold(self.watchdog)
             node = self.graph.nodes.get(current)
             if node is None:
@@ -645,6 +647,7 @@ class Engine:
         before a recovery (the stored stage rows); a manager child counts what it ran."""
         if self.recorder.run_id != self.spec.run_id:
             return self.spent
+        await self.recorder.settle()  # the last stage rows are queued
         totals = await usage_by_model(self.recorder.db, [self.spec.run_id])
         return sum(total.cost for total in totals)
 

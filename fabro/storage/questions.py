@@ -205,6 +205,13 @@ def add_steering(
 
 
 async def pending_steering(db: Database, run_id: str) -> list[SteeringRecord]:
+    # Asked before every LLM call and almost always empty: a point probe on the loop first,
+    # the full read only when there is something to read.
+    probe = await db.fetchone_inline(
+        "SELECT 1 FROM steering WHERE run_id = ? AND consumed_at IS NULL LIMIT 1", [run_id]
+    )
+    if probe is None:
+        return []
     rows = await db.fetchall(
         "SELECT * FROM steering WHERE run_id = ? AND consumed_at IS NULL ORDER BY n", [run_id]
     )

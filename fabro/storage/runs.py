@@ -116,11 +116,17 @@ def transition(
 
 
 def append_events(
-    tx: WriteTx, run_id: str, events: Sequence[NewEvent], ts: str
+    tx: WriteTx, run_id: str, events: Sequence[NewEvent], ts: str, last: int | None = None
 ) -> list[EventRecord]:
-    """Store events with the next per-run sequence numbers (the single writer makes this safe)."""
-    row = tx.fetchone("SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id])
-    last = int(row[0]) if row else 0
+    """Store events with the next per-run sequence numbers (the single writer makes this safe).
+
+    ``last``: the run's last sequence when the caller read it in this transaction already.
+    """
+    if last is None:
+        row = tx.fetchone(
+            "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id]
+        )
+        last = int(row[0]) if row else 0
     stored = [
         EventRecord(run_id, last + offset, ts, event.variant, event.payload, event.child_depth)
         for offset, event in enumerate(events, start=1)

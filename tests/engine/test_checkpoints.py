@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
+
+import pytest
 
 from fabro.engine.outcome import Outcome
 from fabro.engine.recorder import Recorder
 from fabro.engine.stage import StageRun
 from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
-from fabro.events.types import RunEvent
+from fabro.events.types import Prompt, RunEvent
 from fabro.storage import runs
+from fabro.storage.db import WriteTx
 from fabro.storage.stages import StageFinish
 from fabro.workflow.model import Node
 from tests.engine.harness import ByNode, Harness, hang
@@ -45,6 +49,7 @@ class CheckingRecorder(Recorder):
         await super().stage_finished(stage_id, finish, events, checkpoint, current_node)
         if checkpoint is None:
             return
+        await self.settle()  # the per-stage commit is queued, not waited for
         record = await runs.get_checkpoint(self.db, self.run_id)
         assert record is not None
         assert json.dumps(record.data) == json.dumps(checkpoint), stage_id
@@ -125,3 +130,40 @@ async def test_a_crash_after_a_loop_restart_resumes_without_rerunning_stages(
     assert final["completed_nodes"] == ["a", "b", "c"]
     assert final["node_visits"]["c"] == 1  # the interrupted visit was never recorded
     assert final["context_values"]["last_stage"] == "c"
+
+
+def _finish() -> StageFinish:
+    return StageFinish("completed", "2026-01-01T00:00:00Z", 1, 1, {"status": "success"})
+
+
+async def test_writes_queued_behind_a_failed_one_fail_with_it_then_writing_resumes(
+    harness: Harness,
+) -> None:
+    """The per-stage commit is queued, so a later stage's writes may be queued behind a failing
+    one: none of them is stored (no checkpoint delta over a base that never landed), the
+    failure is raised once, and the writes queued after that are stored, the checkpoint whole.
+    """
+    record = await harness.create(LOOPS)
+    engine = await harness.engine(record)
+    recorder = engine.recorder
+    first = {"completed_nodes": ["start"], "context_values": {"a": 1, "b": 1}}
+    await recorder.stage_finished("start", _finish(), [], first, None)
+    await recorder.settle()
+
+    def boom(tx: WriteTx) -> None:
+        raise sqlite3.IntegrityError("boom")
+
+    # A failing write, then a stage commit whose delta (b only) is relative to it.
+    await recorder.add_turn("start", "system", "text", None, also=boom)
+    second = {"completed_nodes": ["start", "a"], "context_values": {"a": 1, "b": 2}}
+    await recorder.stage_finished("a", _finish(), [Prompt(stage="a", text="lost")], second, None)
+    with pytest.raises(sqlite3.IntegrityError, match="boom"):
+        await recorder.settle()
+    assert await harness.checkpoint(record.id) == first
+    assert "Prompt" not in await harness.variants(record.id)
+
+    third = {"completed_nodes": ["start", "a"], "context_values": {"a": 3, "b": 2}}
+    await recorder.stage_finished("a", _finish(), [Prompt(stage="a", text="kept")], third, None)
+    await recorder.settle()  # no failure left to raise
+    assert await harness.checkpoint(record.id) == third  # written whole, b included
+    assert [e["text"] for e in await harness.of(record.id, "Prompt")] == ["kept"]

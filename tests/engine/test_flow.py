@@ -427,6 +427,7 @@ async def test_checkpoint_after_each_stage(harness: Harness) -> None:
     snapshots: list[dict[str, object]] = []
 
     async def peek(node: Node, stage: StageRun) -> Outcome:
+        await stage.recorder.settle()  # the last per-stage commit is queued, not waited for
         record = await runs.get_checkpoint(harness.db, stage.run_id)
         assert record is not None
         snapshots.append(record.data)

@@ -209,3 +209,41 @@ async def test_the_terminal_stage_is_reported_and_recorded_but_not_checkpointed(
     assert [(s.status, s.duration_ms) for s in exit_row] == [("completed", 0)]
     finished = (await harness.of(run.id, "WorkflowRunCompleted"))[0]
     assert finished["artifact_count"] == 4  # prompt.md and response.md of draft and polish
+
+
+class Observing(Scripted):
+    """Records, at each call, which stages the database holds as completed."""
+
+    def __init__(self, harness: Harness, run_id: str) -> None:
+        super().__init__({})
+        self.harness, self.run_id = harness, run_id
+        self.committed: list[list[str]] = []
+
+    async def complete(self, request: LlmRequest, on_retry: OnRetry | None = None) -> LlmResponse:
+        rows = await stages.list_stages(self.harness.db, self.run_id)
+        self.committed.append([row.stage_id for row in rows if row.status == "completed"])
+        return await super().complete(request, on_retry)
+
+
+CHAIN = """
+digraph C {
+  start [shape=Mdiamond]
+  a [shape=tab, prompt="A", llm_model="claude-sonnet-4-5"]
+  b [shape=tab, prompt="B", llm_model="claude-sonnet-4-5"]
+  exit [shape=Msquare]
+  start -> a -> b -> exit
+}
+"""
+
+
+async def test_a_real_llm_call_goes_out_after_the_earlier_stages_are_committed(
+    harness: Harness,
+) -> None:
+    # The per-stage commit is queued; a call that costs money waits for it, so after a crash
+    # only the interrupted stage calls again.
+    record = await harness.create(CHAIN)
+    backend = Observing(harness, record.id)
+    engine = await harness.engine(record, deps=harness.deps(llm=backend))
+    result = await engine.run()
+    assert result.status == "completed", result.error
+    assert backend.committed == [["start"], ["start", "a"]]

@@ -34,6 +34,7 @@ async def _llm_choice(node: Node, stage: StageRun, results: list[dict[str, Any]]
     resolved = resolve_stage_model(node, stage)
     if resolved.model is None:
         return None
+    await stage.recorder.settle()  # a real call: after the earlier stages are committed
     try:
         response = await stage.deps.llm.complete(
             LlmRequest(

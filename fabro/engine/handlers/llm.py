@@ -163,6 +163,10 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
             reasoning_effort=node.reasoning_effort,
             stage=node.id,
         )
+        if not backend.simulated:
+            # A real call costs money: it goes out only once the earlier stages are committed,
+            # so after a crash only this (interrupted) stage makes its calls again.
+            await stage.recorder.settle()
         try:
             response = await backend.complete(request, on_retry)
         except LlmError as error:
