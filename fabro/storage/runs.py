@@ -123,9 +123,7 @@ def append_events(
     ``last``: the run's last sequence when the caller read it in this transaction already.
     """
     if last is None:
-        row = tx.fetchone(
-            "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id]
-        )
+        row = tx.fetchone("SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id])
         last = int(row[0]) if row else 0
     stored = [
         EventRecord(run_id, last + offset, ts, event.variant, event.payload, event.child_depth)
