@@ -30,6 +30,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from fabro.clock import now_ts
@@ -39,7 +40,7 @@ from fabro.storage import checkpoints, questions, runs, stages
 from fabro.storage.checkpoints import CheckpointWriter
 from fabro.storage.db import Database, WriteTx, outcome_of
 from fabro.storage.records import EventRecord, NewEvent
-from fabro.storage.stages import StageFinish, StageRecord, TurnRecord
+from fabro.storage.stages import StageFinish, StageRecord
 
 Publish = Callable[[EventRecord], None]
 ACTIVE = ("starting", "running", "paused")
@@ -49,6 +50,28 @@ _GUARD = (
     "SELECT status, (SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?)"
     " FROM runs WHERE id = ?"
 )
+
+
+@dataclass(eq=False)
+class _Batch:
+    """The writes a recorder queued in one turn of the event loop: one database write."""
+
+    epoch: int
+    within_s: float  # how long the write may wait for company (the least of its writes')
+    works: list[Callable[[WriteTx], None]] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+    stamps: list[str] = field(default_factory=list)  # each event's time
+    future: asyncio.Future[list[EventRecord]] | None = None  # once handed to the database
+
+    def add(self, work: Callable[[WriteTx], None] | None, events: list[NewEvent]) -> None:
+        if work is not None:
+            self.works.append(work)
+        if events:
+            self.events += events
+            self.stamps += [now_ts()] * len(events)
+
+    def done(self) -> bool:
+        return self.future is not None and self.future.done()
 
 
 class RunNotActive(Exception):
@@ -81,8 +104,9 @@ class Recorder:
         self._current_node: str | None = None
         # The latest streamed write whose effects the engine reads back (a turn that consumed
         # steering entries): reads wait for it (settle_reads).
-        self._read_back: asyncio.Future[list[EventRecord]] | None = None
-        self._latest: asyncio.Future[list[EventRecord]] | None = None  # the last queued write
+        self._read_back: _Batch | None = None
+        self._latest: _Batch | None = None  # the last queued write
+        self._open: _Batch | None = None  # writes of this loop turn, not handed over yet
         # Writes are queued in epochs; raising a failure starts the next one (see the module
         # docstring). The failed epoch and its failure are read and set by the writer thread.
         self._epoch = 0
@@ -111,12 +135,49 @@ class Recorder:
         events: Sequence[RunEvent],
         work: Callable[[WriteTx], None] | None,
         within_s: float = 0.0,
-    ) -> asyncio.Future[list[EventRecord]]:
-        """Queue one write: guard, ``work``, the events. Published once committed."""
+        *,
+        alone: bool = False,
+    ) -> _Batch:
+        """Queue one write: guard, ``work``, the events. Published once committed.
+
+        Writes queued in one turn of the event loop join one batch, handed to the database as
+        one write at the end of the turn, or before any other write is queued: one guard, one
+        insert of all their events, and the same place in the order of writes. ``alone``: a
+        write of its own, handed over at once (after the open batch).
+        """
         self._raise_failure()
         new = self._new(events)
-        ts = now_ts()
-        epoch = self._epoch
+        batch = self._open
+        if batch is None or alone or batch.epoch != self._epoch:
+            if batch is not None:
+                self._hand_over(batch)  # earlier writes first
+            batch = _Batch(self._epoch, within_s)
+            if alone:
+                self._latest = batch
+                batch.add(work, new)
+                self._hand_over(batch)
+                return batch
+            self._open = batch
+            # At the end of this turn, or before any other write is queued meanwhile.
+            asyncio.get_running_loop().call_soon(self._hand_over, batch)
+            self.db.defer(self._hand_over_open)
+        elif within_s < batch.within_s:
+            batch.within_s = within_s
+        batch.add(work, new)
+        self._latest = batch
+        return batch
+
+    def _hand_over_open(self) -> None:
+        if self._open is not None:
+            self._hand_over(self._open)
+
+    def _hand_over(self, batch: _Batch) -> None:
+        """Queue ``batch`` on the database's write path (once; batches in their order)."""
+        if batch.future is not None:
+            return
+        if self._open is batch:
+            self._open = None
+        epoch, works, events, stamps = batch.epoch, batch.works, batch.events, batch.stamps
 
         def transaction(tx: WriteTx) -> list[EventRecord]:
             # In the writer thread. After a failed write, the rest of its epoch fails alike.
@@ -125,18 +186,17 @@ class Recorder:
                 raise broken[1]
             try:
                 last_seq = self._guard(tx)
-                if work is not None:
+                for work in works:
                     work(tx)
-                return runs.append_events(tx, self.run_id, new, ts, last_seq) if new else []
+                return runs.append_events(tx, self.run_id, events, stamps, last_seq)
             except BaseException as exc:
                 self._broken = (epoch, exc)
                 raise
 
-        future = self.db.submit(transaction, within_s=within_s)
+        future = self.db.submit(transaction, within_s=batch.within_s)
         # Done callbacks run in commit order, and before any task waiting for the write.
         future.add_done_callback(functools.partial(self._stored, epoch))
-        self._latest = future
-        return future
+        batch.future = future
 
     def _stored(self, epoch: int, future: asyncio.Future[list[EventRecord]]) -> None:
         if future.cancelled():
@@ -161,12 +221,14 @@ class Recorder:
             self._epoch += 1
             raise failure
 
-    async def _wait(self, future: asyncio.Future[list[EventRecord]]) -> None:
-        """Wait until ``future`` (and so every write queued before it) is committed or failed;
+    async def _wait(self, batch: _Batch) -> None:
+        """Wait until ``batch`` (and so every write queued before it) is committed or failed;
         raise the first failure of this recorder's writes not raised yet."""
+        self._hand_over(batch)
+        assert batch.future is not None
         self.db.hurry()  # a streamed write is waited for: no reason to wait for company
         try:
-            await outcome_of(future)
+            await outcome_of(batch.future)
         except asyncio.CancelledError:
             raise
         except BaseException:
@@ -177,7 +239,7 @@ class Recorder:
         self, events: Sequence[RunEvent], work: Callable[[WriteTx], None] | None = None
     ) -> None:
         """One write: guard, ``work``, the events; returns once committed and published."""
-        await self._wait(self._submit(events, work))
+        await self._wait(self._submit(events, work, alone=True))
 
     async def settle(self) -> None:
         """Wait until every write queued so far is committed (raising a streamed failure).
@@ -199,9 +261,9 @@ class Recorder:
     def _stream_turn(
         self, events: Sequence[RunEvent], work: Callable[[WriteTx], None], also: object
     ) -> None:
-        future = self._submit(events, work, STREAM_S)
+        batch = self._submit(events, work, STREAM_S)
         if also is not None:  # it consumed steering entries: the next read must see that
-            self._read_back = future
+            self._read_back = batch
 
     async def emit(self, *events: RunEvent) -> None:
         """Stream events: they commit on their own, in order, and are published then."""
@@ -252,7 +314,6 @@ class Recorder:
             raise
         if current_node is not None:
             self._current_node = current_node
-        self.db.hurry()  # queued, not streamed: the writer takes it on the loop's next turn
 
     async def set_attempts(self, stage_id: str, attempts: int) -> None:
         await self.commit([], lambda tx: stages.set_attempts(tx, self.run_id, stage_id, attempts))
@@ -274,14 +335,7 @@ class Recorder:
         def work(tx: WriteTx) -> None:
             if also is not None:
                 also(tx)
-            row = tx.fetchone(
-                "SELECT COALESCE(MAX(n), 0) + 1 FROM stage_turns WHERE run_id = ? AND stage_id = ?",
-                [self.run_id, stage_id],
-            )
-            n = int(row[0]) if row else 1
-            stages.add_turn(
-                tx, TurnRecord(self.run_id, stage_id, n, kind, now_ts(), content, tools)
-            )
+            stages.append_turn(tx, self.run_id, stage_id, kind, now_ts(), content, tools)
 
         self._stream_turn(events, work, also)
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fabro.clock import now_ts
 from fabro.engine import preamble
+from fabro.engine.artifacts import count_files
 from fabro.engine.control import RunControl
 from fabro.engine.failure import BREAKER_CLASSES, signature
 from fabro.engine.handlers import HANDLERS
@@ -554,7 +553,7 @@ class Engine:
         events.append(
             WorkflowRunCompleted(
                 duration_ms=self._duration_ms(),
-                artifact_count=_count_files(self.spec.run_dir / "nodes"),
+                artifact_count=count_files(self.spec.run_dir / "nodes"),
                 total_cost=total_cost if total_cost > 0 else None,
             )
         )
@@ -686,11 +685,6 @@ def _usage_counts(usage: Any) -> dict[str, int]:
 
 def _safe(key: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in key)
-
-
-def _count_files(folder: Path) -> int:
-    # os.walk: one scandir per folder, no Path object and stat() per entry as rglob makes.
-    return sum(len(files) for _, _, files in os.walk(folder))
 
 
 __all__ = ["SUCCESSFUL", "Engine", "EngineFailure", "EngineResult", "Stalled"]

@@ -66,6 +66,8 @@ _KEY_VALUE = re.compile(
 )
 
 T = TypeVar("T")
+_SCALARS = frozenset({int, float, bool, type(None)})
+_REMEMBERED_LENGTH = 64  # shorter strings cost less to redact again than to remember
 
 
 def is_secret_env_name(name: str) -> bool:
@@ -93,10 +95,24 @@ class Redactor:
         # Longest first, so a secret that contains another one is replaced whole.
         ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         self._exact = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        # The last long string redacted and its result: the engine redacts each prompt and
+        # response twice (its event, then its stored turn), as the same str object.
+        self._last: tuple[str, str] = ("", "")
 
     def text(self, text: str) -> str:
         """One string with every secret replaced."""
-        if self._exact is not None and len(text) >= MIN_SECRET_LENGTH:
+        if len(text) < MIN_SECRET_LENGTH:
+            return text  # shorter than any secret and any pattern
+        last = self._last
+        if text is last[0]:
+            return last[1]
+        redacted = self._redact(text)
+        if len(text) >= _REMEMBERED_LENGTH:
+            self._last = (text, redacted)  # one assignment: a consistent pair for any thread
+        return redacted
+
+    def _redact(self, text: str) -> str:
+        if self._exact is not None:
             text = self._exact.sub(REDACTED, text)
         if len(text) < _SHORTEST_MATCH:
             return text
@@ -126,10 +142,24 @@ class Redactor:
         return cast(T, self._walk(value))
 
     def _walk(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            return self.text(value)
+        if kind in _SCALARS:
+            return value
+        if kind is dict:  # the common case first, each item without a call when it can
+            walk = self._walk
+            text = self.text
+            return {
+                key: text(item)
+                if type(item) is str
+                else item
+                if type(item) in _SCALARS
+                else walk(item)
+                for key, item in value.items()
+            }
         if isinstance(value, str):
             return self.text(value)
-        if value is None or type(value) in (int, float, bool):
-            return value
         if isinstance(value, dict):
             return {key: self._walk(item) for key, item in value.items()}
         if isinstance(value, list):

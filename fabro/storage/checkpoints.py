@@ -340,13 +340,12 @@ def save(tx: WriteTx, run_id: str, delta: CheckpointDelta, ts: str) -> None:
             "DELETE FROM checkpoint_entries WHERE run_id = ? AND section = ? AND pos >= ?",
             [run_id, section, length],
         )
-    if delta.entries:
-        tx.executemany(
-            "INSERT INTO checkpoint_entries (run_id, section, pos, key, value)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, section, pos) DO UPDATE SET"
-            " key = excluded.key, value = excluded.value",
-            [(run_id, *entry) for entry in delta.entries],
-        )
+    tx.insert_rows(
+        "INSERT INTO checkpoint_entries (run_id, section, pos, key, value)",
+        [(run_id, *entry) for entry in delta.entries],
+        " ON CONFLICT (run_id, section, pos) DO UPDATE SET"
+        " key = excluded.key, value = excluded.value",
+    )
     tx.execute(
         "INSERT INTO checkpoints (run_id, data, updated_at, incremental) VALUES (?, ?, ?, 1)"
         " ON CONFLICT (run_id) DO UPDATE SET"

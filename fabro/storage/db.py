@@ -51,6 +51,9 @@ BUSY_TIMEOUT_MS = 5000
 BEGIN_RETRIES = 20
 # Writes sharing one commit at most (a bound on how long one transaction holds the lock).
 GROUP_LIMIT = 64
+# Rows of one multi-row INSERT (WriteTx.insert_rows): few distinct statement texts to cache,
+# and far below SQLite's limit of 32,766 parameters.
+MAX_ROWS_PER_INSERT = 64
 
 Row = sqlite3.Row
 T = TypeVar("T")
@@ -101,6 +104,21 @@ class WriteTx:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._conn.executemany(sql, rows)
+
+    def insert_rows(self, insert: str, rows: Sequence[Sequence[Any]], suffix: str = "") -> None:
+        """``insert`` (``INSERT INTO t (a, b)``) of every row in one multi-row statement.
+
+        One statement, not one step per row as ``executemany`` makes: each step hands the GIL
+        to the event loop and waits to get it back, which is most of the writer's time.
+        """
+        if not rows:
+            return
+        width = len(rows[0])
+        marks = "(" + ", ".join("?" * width) + ")"
+        for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
+            chunk = rows[start : start + MAX_ROWS_PER_INSERT]
+            sql = f"{insert} VALUES {', '.join([marks] * len(chunk))}{suffix}"
+            self._conn.execute(sql, [value for row in chunk for value in row])
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         row: Row | None = self._conn.execute(sql, params).fetchone()
@@ -301,6 +319,8 @@ class Database:
         self._wake: asyncio.Handle | None = None
         self._wake_loop: asyncio.AbstractEventLoop | None = None
         self._wake_due = 0.0
+        # Writes merged by their caller and not queued yet (``defer``), queued before any other.
+        self._deferred: list[Callable[[], None]] = []
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -330,6 +350,8 @@ class Database:
         return db
 
     async def _in_writer(self, fn: Callable[[], T]) -> T:
+        if self._deferred:
+            self._queue_deferred()
         self._wake_writer()  # writes queued earlier run first
         return await self._writer.call(fn)
 
@@ -373,11 +395,24 @@ class Database:
         a wait needs the writer (``hurry``)."""
         if self._closed:
             raise RuntimeError("database is closed")
+        if self._deferred:
+            self._queue_deferred()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._writer.queue.append(_Write(fn, future, loop))
         self._schedule_wake(loop, within_s)
         return future
+
+    def defer(self, queue_it: Callable[[], None]) -> None:
+        """Note a write its caller holds back to merge others into (the engine's writes of one
+        loop turn): ``queue_it`` submits it, and is called before any other write is queued,
+        so every write keeps its place in the order in which it was made."""
+        self._deferred.append(queue_it)
+
+    def _queue_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for queue_it in deferred:
+            queue_it()
 
     def hurry(self) -> None:
         """Have the queued writes committed now (on the event loop's next turn)."""

@@ -116,22 +116,29 @@ def transition(
 
 
 def append_events(
-    tx: WriteTx, run_id: str, events: Sequence[NewEvent], ts: str, last: int | None = None
+    tx: WriteTx,
+    run_id: str,
+    events: Sequence[NewEvent],
+    ts: str | Sequence[str],
+    last: int | None = None,
 ) -> list[EventRecord]:
     """Store events with the next per-run sequence numbers (the single writer makes this safe).
 
-    ``last``: the run's last sequence when the caller read it in this transaction already.
+    ``ts``: the time of every event, or of each. ``last``: the run's last sequence when the
+    caller read it in this transaction already.
     """
+    if not events:
+        return []
     if last is None:
         row = tx.fetchone("SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id])
         last = int(row[0]) if row else 0
+    stamps = [ts] * len(events) if isinstance(ts, str) else ts
     stored = [
-        EventRecord(run_id, last + offset, ts, event.variant, event.payload, event.child_depth)
-        for offset, event in enumerate(events, start=1)
+        EventRecord(run_id, last + offset, stamp, event.variant, event.payload, event.child_depth)
+        for offset, (event, stamp) in enumerate(zip(events, stamps, strict=True), start=1)
     ]
-    tx.executemany(
-        "INSERT INTO run_events (run_id, seq, ts, variant, child_depth, payload)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+    tx.insert_rows(
+        "INSERT INTO run_events (run_id, seq, ts, variant, child_depth, payload)",
         [(e.run_id, e.seq, e.ts, e.variant, e.child_depth, e.data_json()) for e in stored],
     )
     return stored

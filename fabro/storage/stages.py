@@ -79,33 +79,27 @@ def _stage_from_row(row: Row) -> StageRecord:
 
 def start_stage(tx: WriteTx, stage: StageRecord) -> None:
     """Insert the stage as running, or restart the row of a stage re-run after recovery."""
-    row = tx.fetchone(
-        "SELECT ordinal FROM stages WHERE run_id = ? AND stage_id = ?",
-        [stage.run_id, stage.stage_id],
+    inserted = tx.execute(
+        "INSERT OR IGNORE INTO stages (run_id, stage_id, node_id, name, visit, ordinal,"
+        " stage_index, handler_type, parallel_parent, status, attempts, started_at)"
+        " VALUES (?, ?, ?, ?, ?,"
+        " (SELECT COALESCE(MAX(ordinal), 0) + 1 FROM stages WHERE run_id = ?),"
+        " ?, ?, ?, 'running', ?, ?)",
+        [
+            stage.run_id,
+            stage.stage_id,
+            stage.node_id,
+            stage.name,
+            stage.visit,
+            stage.run_id,
+            stage.stage_index,
+            stage.handler_type,
+            stage.parallel_parent,
+            stage.attempts,
+            stage.started_at,
+        ],
     )
-    if row is None:
-        next_row = tx.fetchone(
-            "SELECT COALESCE(MAX(ordinal), 0) + 1 FROM stages WHERE run_id = ?", [stage.run_id]
-        )
-        ordinal = int(next_row[0]) if next_row else 1
-        tx.execute(
-            "INSERT INTO stages (run_id, stage_id, node_id, name, visit, ordinal, stage_index,"
-            " handler_type, parallel_parent, status, attempts, started_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)",
-            [
-                stage.run_id,
-                stage.stage_id,
-                stage.node_id,
-                stage.name,
-                stage.visit,
-                ordinal,
-                stage.stage_index,
-                stage.handler_type,
-                stage.parallel_parent,
-                stage.attempts,
-                stage.started_at,
-            ],
-        )
+    if inserted:
         return
     # A stage re-run after recovery (or a loop restart) stays one entry (api.md §6.12).
     tx.execute(
@@ -170,10 +164,33 @@ def add_turn(tx: WriteTx, turn: TurnRecord) -> None:
             turn.n,
             turn.kind,
             turn.content,
-            json.dumps(turn.tools, ensure_ascii=False) if turn.tools is not None else None,
+            _tools_json(turn.tools),
             turn.created_at,
         ],
     )
+
+
+def append_turn(
+    tx: WriteTx,
+    run_id: str,
+    stage_id: str,
+    kind: str,
+    created_at: str,
+    content: str | None,
+    tools: list[dict[str, Any]] | None,
+) -> None:
+    """Add the stage's next turn (numbered after its last one, in the same statement)."""
+    tx.execute(
+        "INSERT INTO stage_turns (run_id, stage_id, n, kind, content, tools, created_at)"
+        " VALUES (?, ?,"
+        " (SELECT COALESCE(MAX(n), 0) + 1 FROM stage_turns WHERE run_id = ? AND stage_id = ?),"
+        " ?, ?, ?, ?)",
+        [run_id, stage_id, run_id, stage_id, kind, content, _tools_json(tools), created_at],
+    )
+
+
+def _tools_json(tools: list[dict[str, Any]] | None) -> str | None:
+    return json.dumps(tools, ensure_ascii=False) if tools is not None else None
 
 
 async def list_stages(db: Database, run_id: str) -> list[StageRecord]:
