@@ -122,6 +122,7 @@ def serve(config_path: str | None, **flags: Any) -> None:
     import os
 
     from fabro.config import KNOWN_PROVIDERS, default_config_path, load_dotenv, load_settings
+    from fabro.process import tune_collector
     from fabro.server import configure_logging
     from fabro.server import serve as run_server
 
@@ -134,6 +135,7 @@ def serve(config_path: str | None, **flags: Any) -> None:
     configure_logging(loaded.settings.log_level)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}", err=True)
+    tune_collector()
     try:
         asyncio.run(run_server(loaded.settings, flags=flags))
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from fabro.engine.runner import Engine
 from fabro.engine.stage import EngineDeps, RunSpec
 from fabro.events.redact import Redactor
 from fabro.llm.simulated import SimulatedBackend
+from fabro.process import tune_collector
 from fabro.storage.db import Database
 from fabro.workflow.prepare import prepare
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench engine", description=__doc__)
     parser.add_argument("--stages", type=int, default=1000)
     args = parser.parse_args(argv)
+    tune_collector()  # as `fabro serve` and `fabro run` do
     durable, memory = asyncio.run(bench(args.stages))
     per_durable = durable / args.stages * 1000
     per_memory = memory / args.stages * 1000

@@ -110,7 +110,9 @@ class Recorder:
         # Writes are queued in epochs; raising a failure starts the next one (see the module
         # docstring). The failed epoch and its failure are read and set by the writer thread.
         self._epoch = 0
-        self._broken: tuple[int, BaseException] | None = None
+        self._handed = 0  # batches handed over so far: each one's number in the write order
+        # (epoch, number, failure) of the first failed write of an epoch, in the writer thread.
+        self._broken: tuple[int, int, BaseException] | None = None
 
     def child(self) -> Recorder:
         """A recorder whose events land in this run's stream one level deeper (manager loop)."""
@@ -178,20 +180,28 @@ class Recorder:
         if self._open is batch:
             self._open = None
         epoch, works, events, stamps = batch.epoch, batch.works, batch.events, batch.stamps
+        self._handed += 1
+        number = self._handed
 
         def transaction(tx: WriteTx) -> list[EventRecord]:
-            # In the writer thread. After a failed write, the rest of its epoch fails alike.
+            # In the writer thread. After a failed write, the later ones of its epoch fail
+            # alike. (Earlier ones may run again: a group whose commit a write failed is
+            # rolled back and each of its writes runs again alone, in order.)
             broken = self._broken
-            if broken is not None and broken[0] == epoch:
-                raise broken[1]
+            if broken is not None and broken[0] == epoch and broken[1] < number:
+                raise broken[2]
             try:
                 last_seq = self._guard(tx)
                 for work in works:
                     work(tx)
-                return runs.append_events(tx, self.run_id, events, stamps, last_seq)
+                stored = runs.append_events(tx, self.run_id, events, stamps, last_seq)
             except BaseException as exc:
-                self._broken = (epoch, exc)
+                if broken is None or broken[0] != epoch or number < broken[1]:
+                    self._broken = (epoch, number, exc)
                 raise
+            if broken is not None and broken[:2] == (epoch, number):
+                self._broken = None  # it failed only in company, not on its own
+            return stored
 
         future = self.db.submit(transaction, within_s=batch.within_s)
         # Done callbacks run in commit order, and before any task waiting for the write.

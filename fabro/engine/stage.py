@@ -178,8 +178,6 @@ class StageRun:
         """Store an LLM turn together with the events that go with it, in one commit."""
         await self.recorder.add_turn(self.stage_id, kind, content, tools, events, also)
 
-    def write_artifact(self, name: str, text: str) -> Path:
+    def write_artifact(self, name: str, text: str) -> None:
         """Queue an artifact of this stage for writing (see artifacts.py)."""
-        path = self.spec.run_dir.joinpath("nodes", self.stage_id, name)
-        self.deps.artifacts.write(path, text)
-        return path
+        self.deps.artifacts.write(f"{self.spec.run_dir}/nodes/{self.stage_id}/{name}", text)

@@ -29,6 +29,7 @@ from fabro.events.redact import Redactor, secret_values
 from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
 from fabro.llm.simulated import NO_PROVIDER_WARNING
+from fabro.process import tune_collector
 from fabro.standalone.progress import Progress, elapsed
 from fabro.standalone.prompt import NonInteractive, TerminalInterviewer
 from fabro.storage import runs
@@ -317,6 +318,7 @@ def _levels(config: Mapping[str, Any], env: Mapping[str, str]) -> LlmLevels:
 
 def run_workflow(options: RunOptions) -> int:
     """Entry point for the CLI: run and return the exit status."""
+    tune_collector()
     return asyncio.run(StandaloneRun(options).main())
 
 

@@ -56,7 +56,11 @@ _RUN_COLUMNS = (
     "finished_at",
     "updated_at",
 )
-_UPDATABLE = frozenset(_RUN_COLUMNS) - {"id", "created_at"}
+# Stored in run_graphs: written once, never updated, and kept out of the row the engine
+# updates at every stage (migration 0003).
+_GRAPH_COLUMNS = ("dot_source", "prepared_graph")
+_ROW_COLUMNS = tuple(name for name in _RUN_COLUMNS if name not in _GRAPH_COLUMNS)
+_UPDATABLE = frozenset(_ROW_COLUMNS) - {"id", "created_at"}
 
 
 def _to_column(name: str, value: Any) -> Any:
@@ -76,14 +80,26 @@ def _run_from_row(row: Row) -> RunRecord:
     return RunRecord(**values)
 
 
+# A whole run: its row and its graph.
+_SELECT_RUNS = (
+    "SELECT runs.*, g.dot_source, g.prepared_graph FROM runs"
+    " JOIN run_graphs AS g ON g.run_id = runs.id"
+)
+_GET_RUN = f"{_SELECT_RUNS} WHERE runs.id = ?"
+
+
 # ---- writes ----------------------------------------------------------------------------------
 
 
 def insert_run(tx: WriteTx, run: RunRecord) -> None:
-    placeholders = ", ".join("?" for _ in _RUN_COLUMNS)
+    placeholders = ", ".join("?" for _ in _ROW_COLUMNS)
     tx.execute(
-        f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES ({placeholders})",
-        [_to_column(name, getattr(run, name)) for name in _RUN_COLUMNS],
+        f"INSERT INTO runs ({', '.join(_ROW_COLUMNS)}) VALUES ({placeholders})",
+        [_to_column(name, getattr(run, name)) for name in _ROW_COLUMNS],
+    )
+    tx.execute(
+        "INSERT INTO run_graphs (run_id, dot_source, prepared_graph) VALUES (?, ?, ?)",
+        [run.id, *(_to_column(name, getattr(run, name)) for name in _GRAPH_COLUMNS)],
     )
 
 
@@ -111,7 +127,7 @@ def transition(
     )
     if not changed:
         return None
-    row = tx.fetchone("SELECT * FROM runs WHERE id = ?", [run_id])
+    row = tx.fetchone(_GET_RUN, [run_id])
     return _run_from_row(row) if row else None
 
 
@@ -184,7 +200,6 @@ def remember_idempotency_key(tx: WriteTx, record: IdempotencyRecord) -> None:
 # ---- reads -----------------------------------------------------------------------------------
 
 
-_GET_RUN = "SELECT * FROM runs WHERE id = ?"
 
 
 async def get_run(db: Database, run_id: str) -> RunRecord | None:
@@ -261,8 +276,8 @@ async def runs_with_status(
 ) -> list[RunRecord]:
     """Runs in any of ``statuses``, oldest first (the scheduler's FIFO order); -1: no limit."""
     rows = await db.fetchall(
-        f"SELECT * FROM runs WHERE status IN ({', '.join('?' for _ in statuses)})"
-        " ORDER BY created_at, id LIMIT ?",
+        f"{_SELECT_RUNS} WHERE runs.status IN ({', '.join('?' for _ in statuses)})"
+        " ORDER BY runs.created_at, runs.id LIMIT ?",
         [*statuses, limit],
     )
     return [_run_from_row(row) for row in rows]

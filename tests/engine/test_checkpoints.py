@@ -167,3 +167,20 @@ async def test_writes_queued_behind_a_failed_one_fail_with_it_then_writing_resum
     await recorder.settle()  # no failure left to raise
     assert await harness.checkpoint(record.id) == third  # written whole, b included
     assert [e["text"] for e in await harness.of(record.id, "Prompt")] == ["kept"]
+
+
+async def test_a_failed_write_takes_none_of_the_writes_before_it_along(harness: Harness) -> None:
+    # Queued in the same turn, both share one commit; the failure rolls the commit back and
+    # each runs again alone: the first must then be stored (found by the test suite, where a
+    # gate's failed question write took the stage commit queued before it along).
+    record = await harness.create(LOOPS)
+    engine = await harness.engine(record)
+    recorder = engine.recorder
+
+    def boom(tx: WriteTx) -> None:
+        raise sqlite3.IntegrityError("boom")
+
+    await recorder.emit(Prompt(stage="a", text="kept"))
+    with pytest.raises(sqlite3.IntegrityError, match="boom"):
+        await recorder.commit([Prompt(stage="a", text="lost")], boom)
+    assert [e["text"] for e in await harness.of(record.id, "Prompt")] == ["kept"]

@@ -12,7 +12,14 @@ import pytest
 
 from fabro.clock import now_ts
 from fabro.storage import runs
-from fabro.storage.db import GROUP_LIMIT, SCHEMA_VERSION, Database, WriteTx
+from fabro.storage.db import (
+    GROUP_LIMIT,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    Database,
+    WriteTx,
+    _split_statements,
+)
 from fabro.storage.records import NewEvent, RunRecord
 
 
@@ -35,6 +42,32 @@ async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
     database = await Database.open(tmp_path / "fabro.db")
     yield database
     await database.close()
+
+
+async def test_a_version_2_database_keeps_its_runs_graphs_after_migration(tmp_path: Path) -> None:
+    # Version 3 moved the DOT source and prepared graph out of the runs row (run_graphs).
+    path = tmp_path / "fabro.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for version, sql in MIGRATIONS[:2]:
+        for statement in _split_statements(sql):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute(
+        "INSERT INTO runs (id, status, title, graph_name, dot_source, prepared_graph, created_at,"
+        " updated_at) VALUES ('R1', 'running', 't', 'G', 'digraph G { a }', '{\"nodes\": [1]}',"
+        " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+    )
+    conn.close()
+    db = await Database.open(path)
+    try:
+        run = await runs.get_run(db, "R1")
+        assert run is not None and run.status == "running"
+        assert (run.dot_source, run.prepared_graph) == ("digraph G { a }", {"nodes": [1]})
+        columns = [row[1] for row in await db.fetchall("PRAGMA table_info(runs)")]
+        assert "dot_source" not in columns and "prepared_graph" not in columns
+        assert [r.id for r in await runs.runs_with_status(db, ["running"])] == ["R1"]
+    finally:
+        await db.close()
 
 
 PRAGMA_VALUES = {"journal_mode": "wal", "foreign_keys": 1, "synchronous": 1, "busy_timeout": 5000}

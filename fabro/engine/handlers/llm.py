@@ -8,6 +8,7 @@ answers (a real provider or the simulated one) is the EngineDeps' choice.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -73,9 +74,10 @@ def system_prompt(node: Node, work_dir: Path, tools: list[ToolSpec]) -> str:
     )
     if node.project_memory:
         for name in MEMORY_FILES:
-            path = work_dir / name
-            if path.is_file():
-                text = path.read_bytes()[:MEMORY_LIMIT].decode("utf-8", errors="replace")
+            path = f"{work_dir}/{name}"
+            if os.path.isfile(path):
+                with open(path, "rb") as file:
+                    text = file.read(MEMORY_LIMIT).decode("utf-8", errors="replace")
                 lines.append(f"\n## {name}\n{text}")
     return "\n".join(lines)
 
@@ -263,12 +265,12 @@ class StatusFile:
     NAME = "status.json"
 
     def __init__(self, work_dir: Path) -> None:
-        self.path = work_dir / self.NAME
+        self.path = f"{work_dir}/{self.NAME}"
         self._before = self._stamp()
 
     def _stamp(self) -> tuple[int, int] | None:
         try:
-            stat = self.path.stat()
+            stat = os.stat(self.path)
         except OSError:
             return None
         return stat.st_mtime_ns, stat.st_size
@@ -278,7 +280,8 @@ class StatusFile:
         if now is None or now == self._before:
             return None
         try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
+            with open(self.path, encoding="utf-8", errors="replace") as file:
+                text = file.read()
         except OSError:
             return None
         return find_directive(text)
