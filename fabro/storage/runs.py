@@ -200,8 +200,6 @@ def remember_idempotency_key(tx: WriteTx, record: IdempotencyRecord) -> None:
 # ---- reads -----------------------------------------------------------------------------------
 
 
-
-
 async def get_run(db: Database, run_id: str) -> RunRecord | None:
     row = await db.fetchone(_GET_RUN, [run_id])
     return _run_from_row(row) if row else None
