@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -81,7 +83,14 @@ PRAGMAS = (
 
 
 def _is_memory(path: str) -> bool:
-    return path == ":memory:"
+    return path == ":memory:" or (path.startswith("file:") and "mode=memory" in path)
+
+
+_memory_databases = itertools.count(1)
+
+
+def _connect(target: str) -> sqlite3.Connection:
+    return sqlite3.connect(target, isolation_level=None, uri=target.startswith("file:"))
 
 
 def _configure(conn: sqlite3.Connection, path: str) -> None:
@@ -211,7 +220,7 @@ class _Writer:
         self.thread.join()
 
     def open(self) -> None:
-        conn = sqlite3.connect(self.path, isolation_level=None)
+        conn = _connect(self.path)
         _configure(conn, self.path)
         self.conn = conn
 
@@ -326,13 +335,19 @@ class Database:
     async def open(cls, path: Path | str) -> Database:
         """Open (creating it if needed) and migrate the database at ``path``.
 
-        ``":memory:"`` gives a private in-memory database (benchmarks): in-memory databases
-        exist per connection, so the writer connection serves reads too.
+        ``":memory:"`` gives a private in-memory database (benchmarks and tests): the writer
+        connection serves the reads, and point reads (``fetchone_inline``) use a second
+        connection to the same shared-cache database that reads uncommitted rows, so that it
+        never takes a table lock the writer would have to wait for.
         """
         location = str(path)
-        if not _is_memory(location):
+        target = location
+        if _is_memory(location):
+            target = f"file:fabro-memory-{os.getpid()}-{next(_memory_databases)}"
+            target += "?mode=memory&cache=shared"
+        else:
             Path(location).parent.mkdir(parents=True, exist_ok=True)
-        writer = _Writer(location)
+        writer = _Writer(target)
         db = cls(location, writer, None)
         try:
             await db._in_writer(writer.open)
@@ -343,7 +358,7 @@ class Database:
                 reader.row_factory = sqlite3.Row
                 for pragma in PRAGMAS:
                     await reader.execute(pragma)
-                db._inline = _inline_connection(location)
+            db._inline = _inline_connection(target)
         except BaseException:
             await db.close()
             raise
@@ -499,10 +514,12 @@ class Database:
 def _inline_connection(path: str) -> sqlite3.Connection:
     """The connection of ``fetchone_inline``: read-only, never waits for a lock, and usable
     only from the thread that opened it (the event loop's)."""
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = _connect(path)
     _configure(conn, path)
     conn.execute("PRAGMA busy_timeout = 0")
     conn.execute("PRAGMA query_only = ON")
+    if _is_memory(path):
+        conn.execute("PRAGMA read_uncommitted = ON")  # no shared-cache table locks
     return conn
 
 

@@ -68,15 +68,19 @@ async def test_the_inline_connection_only_reads(db: Database) -> None:
         db._inline.execute("DELETE FROM runs")  # type: ignore[union-attr]
 
 
-async def test_in_memory_databases_read_through_the_writer() -> None:
-    db = await Database.open(":memory:")
+async def test_in_memory_databases_read_inline_and_are_private() -> None:
+    db, other = await Database.open(":memory:"), await Database.open(":memory:")
     try:
         await db.write(lambda tx: runs.insert_run(tx, make_run("R1")))
         row = await db.fetchone_inline("SELECT id FROM runs WHERE id = ?", ["R1"])
         assert row is not None and row["id"] == "R1"
+        assert db._inline is not None  # a second connection to the same shared-cache database
+        assert await other.fetchone_inline("SELECT id FROM runs WHERE id = ?", ["R1"]) is None
+        assert (await db.fetchone("SELECT id FROM runs"))["id"] == "R1"  # type: ignore[index]
     finally:
         await db.close()
         await db.close()  # closing twice is safe
+        await other.close()
 
 
 async def test_the_summary_holds_what_a_status_shows(db: Database) -> None:
