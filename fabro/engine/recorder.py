@@ -8,12 +8,16 @@ engine's write is rolled back and it learns the run is gone (``RunNotActive``).
 Writes made while a stage runs (StageStarted, agent events, turns) are *streamed*: queued on
 the write path without waiting for their commit, so the stage goes on while the writer
 thread commits them, in order, within STREAM_S (so they still stream live), publishing each
-once committed. A stage that ends sooner shares one commit with its per-stage commit. The
-per-stage commit is queued too: the next stage begins while the writer commits it, and
-whatever reaches outside the database (a program, a tool, a real LLM call) first waits for
-every write queued before it (``settle``), so after a crash only the interrupted stage can
-have had effects that run again. The run's end and every other write wait for their commit,
-and with it for everything queued before.
+once committed. The per-stage commit is queued too: the next stage begins while the writer
+commits it, and whatever reaches outside the database (a program, a tool, a real LLM call)
+first waits for every write queued before it (``settle``), so after a crash only the
+interrupted stage can have had effects that run again. The run's end and every other write
+wait for their commit, and with it for everything queued before.
+
+The writes queued in one turn of the event loop (a fast stage's whole output, or several
+stages') are *one* database write, a batch: one guard, one insert of all their events. It is
+handed to the write path at the end of the turn, or as soon as any other write is queued
+(``Database.defer``), so it keeps its place in the order of all writes.
 
 A queued write that failed is raised by the next write or wait of this recorder, and the
 writes queued after it until then fail too (an *epoch* of writes is all or a prefix): a stage

@@ -498,6 +498,8 @@ class Database:
         """Finish queued writes, then close both connections. Safe to call twice."""
         if self._closed:
             return
+        if self._deferred:
+            self._queue_deferred()  # held-back writes are writes made before the close
         self._closed = True
         try:
             await self._in_writer(self._writer.close)

@@ -293,3 +293,26 @@ async def test_more_writes_than_a_group_all_commit(db: Database) -> None:
     ]
     await asyncio.gather(*futures)
     assert await runs.last_seq(db, "R1") == GROUP_LIMIT * 2 + 3
+
+
+async def test_a_deferred_write_is_queued_before_any_write_made_after_it(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "fabro.db")
+    order: list[str] = []
+    held: list[asyncio.Future[None]] = []
+
+    def queue_held() -> None:  # what the engine's recorder does with a batch it holds back
+        held.append(db.submit(lambda tx: order.append("held")))
+
+    db.defer(queue_held)
+    await db.write(lambda tx: order.append("later"))
+    await held[0]
+    assert order == ["held", "later"]
+
+    db.defer(lambda: held.append(db.submit(lambda tx: runs.insert_run(tx, make_run("R1")))))
+    await db.close()  # a held-back write is a write made before the close
+    await held[1]
+    reopened = await Database.open(tmp_path / "fabro.db")
+    try:
+        assert await runs.get_run(reopened, "R1") is not None
+    finally:
+        await reopened.close()
