@@ -60,6 +60,9 @@ log = logging.getLogger(__name__)
 OFFLOAD_BYTES = 100_000
 # Kinds whose handlers apply `timeout` themselves (engine.md §6 step 6).
 SELF_TIMED = frozenset({kinds.COMMAND, kinds.HUMAN})
+# Longest stretch of stages run without letting the event loop serve anything else
+# (Engine._catch_up).
+YIELD_S = 0.005
 
 
 class EngineFailure(Exception):
@@ -103,6 +106,7 @@ class Engine:
         self.watchdog = Watchdog(recorder, deps.clock)
         self.state = EngineState()
         self.started = time.monotonic()
+        self._yielded = self.started  # when the run last let the event loop turn
         self.spent = 0.0  # cost of the stages (and branches) this engine recorded
         self._degrade_fidelity = False
         # The task running the current stage's attempts: the stall watchdog cancels it.
@@ -143,6 +147,8 @@ class Engine:
 
     async def _loop(self, current: str) -> EngineResult:
         while True:
+            if time.monotonic() - self._yielded > YIELD_S:
+                await self._catch_up()
             if self.control.paused:
                 await self.recorder.settle()  # a paused run has its last stage committed
             await self.control.hold(self.watchdog)
@@ -177,6 +183,19 @@ class Engine:
         return target
 
     # ---- one stage ----------------------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        """Let the event loop turn, and the writer store what the engine has done so far.
+
+        Stages whose handlers never wait (the simulated LLM, a conditional) would otherwise
+        keep the server's loop from everything else for a whole run. Waiting for the writes
+        rather than only yielding lets the writer thread commit them while the loop thread is
+        idle, instead of taking the GIL from the engine statement by statement (which costs
+        both far more), and keeps the engine at most YIELD_S of work ahead of the database.
+        """
+        await self.recorder.settle()
+        await asyncio.sleep(0)  # settle does not wait when everything was already stored
+        self._yielded = time.monotonic()
 
     async def _stage(self, node: Node, visits: int) -> str | None:
         """Run one stage with retries, commit it, and return the next node (None: completed)."""

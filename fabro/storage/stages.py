@@ -80,11 +80,11 @@ def _stage_from_row(row: Row) -> StageRecord:
 def start_stage(tx: WriteTx, stage: StageRecord) -> None:
     """Insert the stage as running, or restart the row of a stage re-run after recovery."""
     inserted = tx.execute(
-        "INSERT OR IGNORE INTO stages (run_id, stage_id, node_id, name, visit, ordinal,"
+        "INSERT INTO stages (run_id, stage_id, node_id, name, visit, ordinal,"
         " stage_index, handler_type, parallel_parent, status, attempts, started_at)"
         " VALUES (?, ?, ?, ?, ?,"
         " (SELECT COALESCE(MAX(ordinal), 0) + 1 FROM stages WHERE run_id = ?),"
-        " ?, ?, ?, 'running', ?, ?)",
+        " ?, ?, ?, 'running', ?, ?) ON CONFLICT (run_id, stage_id) DO NOTHING",
         [
             stage.run_id,
             stage.stage_id,

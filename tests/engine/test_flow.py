@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+
+import pytest
 
 from fabro.engine.outcome import Outcome, PermanentError, RetryableError
 from fabro.engine.retry import RetryPolicy
@@ -483,3 +486,33 @@ async def test_large_context_values_are_offloaded_to_files(harness: Harness) -> 
     assert ctx["big/value"] == f"file://{path.resolve()}"
     assert ctx["small"] == "s"
     assert json.loads(path.read_text(encoding="utf-8")) == big
+
+
+# ---- the event loop stays free while stages run that never wait ----------------------------------
+
+
+async def test_stages_that_never_wait_still_let_the_event_loop_turn(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Simulated agent stages never suspend: without Engine._catch_up a whole run would hold
+    # the server's loop (its API, its streams) until it ended.
+    from fabro.bench.engine import linear_workflow
+    from fabro.engine import runner
+
+    monkeypatch.setattr(runner, "YIELD_S", 0.0)  # catch up before every stage
+    record = await harness.create(linear_workflow(40))
+    engine = await harness.engine(record)
+    progress_seen: set[int] = set()  # completed stages, as other tasks see the run go on
+    running = True
+
+    async def watch() -> None:
+        while running:
+            progress_seen.add(len(engine.state.completed_nodes))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    result = await engine.run()
+    running = False
+    await watcher
+    assert result.status == "completed", result.error
+    assert len(progress_seen) >= 40, sorted(progress_seen)
