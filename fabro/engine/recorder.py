@@ -41,7 +41,7 @@ from fabro.clock import now_ts
 from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
 from fabro.storage import checkpoints, questions, runs, stages
-from fabro.storage.checkpoints import CheckpointWriter
+from fabro.storage.checkpoints import CheckpointDelta, CheckpointWriter
 from fabro.storage.db import Database, WriteTx, outcome_of
 from fabro.storage.records import EventRecord, NewEvent
 from fabro.storage.stages import StageFinish, StageRecord
@@ -65,6 +65,10 @@ class _Batch:
     works: list[Callable[[WriteTx], None]] = field(default_factory=list)
     events: list[NewEvent] = field(default_factory=list)
     stamps: list[str] = field(default_factory=list)  # each event's time
+    # What its stages leave behind, written once after the works: the run's current node,
+    # and their checkpoint deltas merged (each stage's replaces most of the one before).
+    node: tuple[str, str] | None = None  # (current node, when set)
+    checkpoint: tuple[CheckpointDelta, str] | None = None  # (delta, when saved)
     future: asyncio.Future[list[EventRecord]] | None = None  # once handed to the database
 
     def add(self, work: Callable[[WriteTx], None] | None, events: list[NewEvent]) -> None:
@@ -73,6 +77,25 @@ class _Batch:
         if events:
             self.events += events
             self.stamps += [now_ts()] * len(events)
+
+    def move_to(self, node_id: str) -> None:
+        self.node = (node_id, now_ts())
+
+    def save_checkpoint(self, delta: CheckpointDelta) -> None:
+        if self.checkpoint is not None:
+            delta = checkpoints.merge(self.checkpoint[0], delta)
+        self.checkpoint = (delta, now_ts())
+
+    def write(self, tx: WriteTx, run_id: str) -> None:
+        """Inside the batch's transaction: the works, then what the stages left behind."""
+        for work in self.works:
+            work(tx)
+        if self.node is not None:
+            node_id, ts = self.node
+            runs.update_run(tx, run_id, current_node=node_id, updated_at=ts)
+        if self.checkpoint is not None:
+            delta, ts = self.checkpoint
+            checkpoints.save(tx, run_id, delta, ts)
 
     def done(self) -> bool:
         return self.future is not None and self.future.done()
@@ -183,7 +206,7 @@ class Recorder:
             return
         if self._open is batch:
             self._open = None
-        epoch, works, events, stamps = batch.epoch, batch.works, batch.events, batch.stamps
+        epoch, events, stamps = batch.epoch, batch.events, batch.stamps
         self._handed += 1
         number = self._handed
 
@@ -196,8 +219,7 @@ class Recorder:
                 raise broken[2]
             try:
                 last_seq = self._guard(tx)
-                for work in works:
-                    work(tx)
+                batch.write(tx, self.run_id)
                 stored = runs.append_events(tx, self.run_id, events, stamps, last_seq)
             except BaseException as exc:
                 if broken is None or broken[0] != epoch or number < broken[1]:
@@ -287,15 +309,11 @@ class Recorder:
         """The stage row as running, the run's current node and StageStarted, in one write
         (streamed: the handler starts meanwhile)."""
 
-        moves = stage.parallel_parent is None and stage.node_id != self._current_node
-
-        def work(tx: WriteTx) -> None:
-            stages.start_stage(tx, stage)
-            if moves:
-                runs.update_run(tx, self.run_id, current_node=stage.node_id, updated_at=now_ts())
-
-        self._submit([event] if event else [], work, STREAM_S)
-        if moves:
+        batch = self._submit(
+            [event] if event else [], lambda tx: stages.start_stage(tx, stage), STREAM_S
+        )
+        if stage.parallel_parent is None and stage.node_id != self._current_node:
+            batch.move_to(stage.node_id)
             self._current_node = stage.node_id
 
     async def stage_finished(
@@ -312,21 +330,19 @@ class Recorder:
         # entries that changed since the last stored checkpoint are written.
         delta = self._checkpoints.diff(checkpoint) if checkpoint is not None else None
 
-        def work(tx: WriteTx) -> None:
-            stages.finish_stage(tx, self.run_id, stage_id, finish)
-            if delta is not None:
-                checkpoints.save(tx, self.run_id, delta, now_ts())
-            if current_node is not None:
-                runs.update_run(tx, self.run_id, current_node=current_node, updated_at=now_ts())
-
         try:
-            self._submit(events, work)
+            batch = self._submit(
+                events, lambda tx: stages.finish_stage(tx, self.run_id, stage_id, finish)
+            )
         except BaseException:
             # An earlier write failed: this delta is not stored; the next checkpoint is whole.
             self._checkpoints.reset()
             self._current_node = None
             raise
+        if delta is not None:
+            batch.save_checkpoint(delta)
         if current_node is not None:
+            batch.move_to(current_node)
             self._current_node = current_node
 
     async def set_attempts(self, stage_id: str, attempts: int) -> None:

@@ -126,6 +126,32 @@ class CheckpointDelta:
     entries: tuple[Entry, ...]  # rows inserted or replaced
 
 
+def merge(first: CheckpointDelta, then: CheckpointDelta) -> CheckpointDelta:
+    """One delta that saves what saving ``first``, then ``then``, saves.
+
+    The engine's writes of one loop turn can hold several stages' checkpoints: their rows are
+    written once (keys that every stage sets, such as ``last_stage``, only in their last
+    version), rows of ``first`` that ``then`` deletes are left out, and ``then``'s rows
+    follow ``first``'s, so that in the one upsert the later version of a row wins.
+    """
+    if then.full:
+        return then
+    cleared = set(then.cleared)
+    cut = dict(then.truncated)
+    kept = tuple(
+        entry
+        for entry in first.entries
+        if entry[0] not in cleared and not (entry[0] in cut and entry[1] >= cut[entry[0]])
+    )
+    return CheckpointDelta(
+        head=then.head,
+        full=first.full,
+        cleared=tuple(dict.fromkeys(first.cleared + then.cleared)),
+        truncated=first.truncated + then.truncated,
+        entries=kept + then.entries,
+    )
+
+
 class CheckpointWriter:
     """Turns successive checkpoints of one run into the row changes since the last stored one.
 

@@ -286,3 +286,39 @@ async def test_a_replaced_map_is_compared_exactly_after_tracked_updates(db: Data
     checkpoint["m"] = {"a": "x", "b": True}  # another map, same keys: 1 -> true
     await save(db, writer, checkpoint)
     assert as_json(await stored(db)) == as_json(checkpoint)
+
+
+async def test_merged_deltas_save_what_saving_each_in_turn_saves(db: Database) -> None:
+    """The engine merges the checkpoints of the stages of one loop turn (checkpoints.merge):
+    random edits, saved in random groups of merged deltas, always read back exactly."""
+    rng = random.Random(5)
+    writer = CheckpointWriter(immutable_sections=("node_outcomes",))
+    checkpoint = engine_like()
+    checkpoint["node_outcomes"] = TrackedDict()
+    pending: checkpoints.CheckpointDelta | None = None
+    for step in range(400):
+        context = checkpoint["context_values"]
+        action = rng.random()
+        key = f"k{rng.randint(0, 12)}"
+        if action < 0.5:
+            context[key] = rng.choice(["a", "b", 1, [step], {"n": step}])
+        elif action < 0.6:
+            context.pop(key, None)
+        elif action < 0.85:
+            checkpoint["completed_nodes"].append(key)
+            checkpoint["node_outcomes"][f"{key}-{step}"] = {"status": "success"}
+        elif action < 0.9:  # a loop restart: lists shrink (truncated), maps are replaced
+            checkpoint["completed_nodes"] = checkpoint["completed_nodes"][:1]
+            checkpoint["node_outcomes"] = TrackedDict()
+        elif action < 0.95:
+            checkpoint["context_values"] = TrackedDict({"graph.goal": "g", key: step})
+        elif rng.random() < 0.5:
+            writer.reset()
+        checkpoint["timestamp"] = f"t{step}"
+        delta = writer.diff(checkpoint)
+        pending = delta if pending is None else checkpoints.merge(pending, delta)
+        if rng.random() < 0.3:
+            merged = pending
+            await db.write(lambda tx, merged=merged: checkpoints.save(tx, "R1", merged, "t"))
+            pending = None
+            assert as_json(await stored(db)) == as_json(checkpoint), step
