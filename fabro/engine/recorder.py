@@ -126,8 +126,7 @@ class Recorder:
         self._checkpoints = CheckpointWriter(immutable_sections=("node_outcomes",))
         self._failure: BaseException | None = None  # of a streamed write, not raised yet
         # The run's current_node as this recorder's queued writes leave it (None: unknown).
-        # Only the engine writes it, and the runs row is large (it holds the prepared graph):
-        # an UPDATE rewrites all of it, so one that changes nothing is skipped.
+        # Only the engine writes it, so an UPDATE that would change nothing is skipped.
         self._current_node: str | None = None
         # The latest streamed write whose effects the engine reads back (a turn that consumed
         # steering entries): reads wait for it (settle_reads).
