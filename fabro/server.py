@@ -214,7 +214,14 @@ class _TlsExtensionTCPServer(TCPServer):
         ssl_object = self.writer.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.app = _TlsExtensionApp(self.app, tls_extension(ssl_object))
-        await super().run()
+        try:
+            await super().run()
+        except ssl.SSLError as exc:
+            # Closing a connection whose client still sends (after an error response such as
+            # 431, say) fails with "application data after close notify"; Hypercorn expects
+            # only the plain socket errors there, and asyncio would log a traceback at ERROR.
+            # The connection is over either way.
+            log.debug("TLS connection closed uncleanly: %s", exc.reason or exc)
 
 
 @contextmanager

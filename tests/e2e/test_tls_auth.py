@@ -275,3 +275,33 @@ def test_tls_without_mtls_ignores_client_certificates(
 def test_plain_http_is_refused_on_the_tls_listener(tls_jwt_only: ServerProcess) -> None:
     with pytest.raises(httpx.TransportError), httpx.Client(timeout=5) as http:
         http.get(f"http://127.0.0.1:{tls_jwt_only.port}/health")
+
+
+# ---- a client still sending while the server closes ----
+
+
+def test_a_client_still_sending_after_the_answer_leaves_no_traceback(
+    tmp_path: Path, pki: Pki
+) -> None:
+    # Found by the no-secrets test: an oversized request gets its 431 and the connection is
+    # closed while the client goes on sending; closing TLS then failed with "application data
+    # after close notify", which Hypercorn does not expect, and asyncio logged a traceback.
+    workdir = tmp_path / "server"
+    ensure_key_pair(workdir / "data" / "keys")
+    server = start_server(workdir, config=server_toml(pki, ["jwt"]), ca=pki.ca)
+    try:
+        context = ssl.create_default_context(cafile=str(pki.ca))
+        for _ in range(5):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                with context.wrap_socket(sock, server_hostname="localhost") as tls:
+                    tls.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: ")
+                    try:
+                        for _ in range(400):
+                            tls.sendall(b"x" * 4096)
+                    except OSError:  # ssl.SSLError included: the server has closed
+                        pass
+        with server.client() as http:
+            assert http.get("/health").status_code == 200
+    finally:
+        server.stop()
+    assert "Traceback" not in server.stderr, server.stderr[-3000:]
