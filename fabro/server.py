@@ -214,13 +214,16 @@ class _TlsExtensionTCPServer(TCPServer):
         ssl_object = self.writer.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.app = _TlsExtensionApp(self.app, tls_extension(ssl_object))
+        await super().run()
+
+    async def _close(self) -> None:
         try:
-            await super().run()
+            await super()._close()
         except ssl.SSLError as exc:
             # Closing a connection whose client still sends (after an error response such as
-            # 431, say) fails with "application data after close notify"; Hypercorn expects
-            # only the plain socket errors there, and asyncio would log a traceback at ERROR.
-            # The connection is over either way.
+            # 431, say) fails with "application data after close notify". Hypercorn expects
+            # only the plain socket errors there, so this one would end the connection's task
+            # or its app's with a traceback logged at ERROR. The connection is over either way.
             log.debug("TLS connection closed uncleanly: %s", exc.reason or exc)
 
 
