@@ -154,22 +154,6 @@ def close_running_stages(tx: WriteTx, run_id: str, status: str, ts: str) -> None
     )
 
 
-def add_turn(tx: WriteTx, turn: TurnRecord) -> None:
-    tx.execute(
-        "INSERT INTO stage_turns (run_id, stage_id, n, kind, content, tools, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            turn.run_id,
-            turn.stage_id,
-            turn.n,
-            turn.kind,
-            turn.content,
-            _tools_json(turn.tools),
-            turn.created_at,
-        ],
-    )
-
-
 def append_turn(
     tx: WriteTx,
     run_id: str,

@@ -260,10 +260,8 @@ async def test_tool_turns_keep_their_tool_uses(
     }
 
     def write(tx: WriteTx) -> None:
-        for n, (content, tools) in enumerate([("Looking.", [tool]), (None, [tool])], start=3):
-            stages.add_turn(
-                tx, stages.TurnRecord(run.id, "work", n, "tool", now_ts(), content, tools)
-            )
+        for content, tools in [("Looking.", [tool]), (None, [tool])]:  # turns 3 and 4
+            stages.append_turn(tx, run.id, "work", "tool", now_ts(), content, tools)
 
     await services.db.write(write)
     status, page = await get(client, auth_headers, f"/runs/{run.id}/stages/work/turns")
