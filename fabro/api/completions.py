@@ -12,6 +12,7 @@ from typing import Any
 from quart import Response
 from ulid import ULID
 
+from fabro import jsontext
 from fabro.api.completion_request import parse_completion
 from fabro.api.context import Handler, services
 from fabro.api.request import field, json_body
@@ -130,7 +131,7 @@ async def _complete(backend: LlmBackend, request: LlmRequest) -> dict[str, Any]:
 
 
 def _frame(data: dict[str, Any]) -> bytes:
-    return frame(json.dumps(data, separators=(",", ":"), ensure_ascii=False), event="stream_event")
+    return frame(jsontext.dumps(data), event="stream_event")
 
 
 class _Done:

@@ -147,9 +147,8 @@ class Recorder:
         )
 
     def _new(self, events: Sequence[RunEvent]) -> list[NewEvent]:
-        return [
-            NewEvent.of(self.redactor.value(event.to_json()), self.child_depth) for event in events
-        ]
+        own, depth = self.redactor.own, self.child_depth
+        return [NewEvent(event.variant, own(event.to_json()), depth) for event in events]
 
     def _guard(self, tx: WriteTx) -> int:
         """Raise RunNotActive unless the run is active; else its last event's sequence."""

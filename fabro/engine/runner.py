@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from fabro.clock import now_ts
@@ -58,6 +59,8 @@ from fabro.workflow.model import Edge, Graph, Node
 log = logging.getLogger(__name__)
 
 OFFLOAD_BYTES = 100_000
+# A character takes at most 6 bytes in JSON text (`\u001f`; 4 in UTF-8 when not escaped).
+_MAX_JSON_BYTES_PER_CHAR = 6
 # Kinds whose handlers apply `timeout` themselves (engine.md §6 step 6).
 SELF_TIMED = frozenset({kinds.COMMAND, kinds.HUMAN})
 # Longest stretch of stages run without letting the event loop serve anything else
@@ -344,7 +347,7 @@ class Engine:
                 finished_at=now_ts(),
                 duration_ms=outcome.duration_ms or 0,
                 attempts=attempts,
-                outcome=outcome.to_json(),
+                outcome=self.state.node_outcomes[node.id],  # outcome.to_json(), made once
                 model=usage.model if usage else None,
                 usage=_usage_counts(usage),
                 cost=usage.cost if usage else None,
@@ -427,7 +430,9 @@ class Engine:
             node=node,
             stage_id=sid,
             attempt=attempt,
-            context=dict(context),
+            # A read-only view, not a copy (O(context) per stage): the state does not change
+            # while its stage runs, and handlers return context_updates instead.
+            context=MappingProxyType(context),
             deps=self.deps,
             recorder=self.recorder,
             watchdog=self.watchdog,
@@ -515,6 +520,8 @@ class Engine:
         updates = dict(outcome.context_updates)
         changed = False
         for key, value in outcome.context_updates.items():
+            if type(value) is str and len(value) * _MAX_JSON_BYTES_PER_CHAR + 2 <= OFFLOAD_BYTES:
+                continue  # too short to be over the limit, whatever its characters
             encoded = json.dumps(value, ensure_ascii=False)
             if len(encoded.encode("utf-8")) <= OFFLOAD_BYTES:
                 continue

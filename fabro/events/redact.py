@@ -56,8 +56,8 @@ _PEM_BLOCK = re.compile(
     rf"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:{_PEM_FOOTER.pattern}|\Z)", re.DOTALL
 )
 _BASE64_OR_BREAK = frozenset(string.ascii_letters + string.digits + "+/=\r\n")
-# Each match of _KEY_VALUE contains one of these once case-folded (Redactor.text).
-_KEY_WORDS = ("api", "ap\u0131", "secret", "token", "password")
+# Each match of _KEY_VALUE contains one of "api", "ap\u0131" (a dotless ı for the i),
+# "secret", "token" or "password" once case-folded (Redactor._redact checks them one by one).
 # No pattern matches fewer characters (`token=` and 8 more, a `key=value` secret).
 _SHORTEST_MATCH = 14
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{16,}")
@@ -67,7 +67,10 @@ _KEY_VALUE = re.compile(
 
 T = TypeVar("T")
 _SCALARS = frozenset({int, float, bool, type(None)})
-_REMEMBERED_LENGTH = 64  # shorter strings cost less to redact again than to remember
+# Strings shorter than this are remembered by value (a few thousand of them at most); the
+# last longer one by identity.
+_REMEMBERED_LENGTH = 64
+_SHORT_MEMO_SIZE = 4096
 
 
 def is_secret_env_name(name: str) -> bool:
@@ -98,17 +101,25 @@ class Redactor:
         # The last long string redacted and its result: the engine redacts each prompt and
         # response twice (its event, then its stored turn), as the same str object.
         self._last: tuple[str, str] = ("", "")
+        self._short: dict[str, str] = {}
 
     def text(self, text: str) -> str:
         """One string with every secret replaced."""
         if len(text) < MIN_SECRET_LENGTH:
             return text  # shorter than any secret and any pattern
+        if len(text) < _REMEMBERED_LENGTH:
+            # Short strings recur (node names, statuses, models): remembered by value.
+            known = self._short.get(text)
+            if known is None:
+                if len(self._short) >= _SHORT_MEMO_SIZE:
+                    self._short = {}
+                known = self._short[text] = self._redact(text)
+            return known
         last = self._last
         if text is last[0]:
             return last[1]
         redacted = self._redact(text)
-        if len(text) >= _REMEMBERED_LENGTH:
-            self._last = (text, redacted)  # one assignment: a consistent pair for any thread
+        self._last = (text, redacted)  # one assignment: a consistent pair for any thread
         return redacted
 
     def _redact(self, text: str) -> str:
@@ -123,22 +134,51 @@ class Redactor:
         # literal every match of it contains (text without any costs a few substring searches).
         if (
             "sk-" in text
-            or "gh" in text
+            or ("gh" in text and "_" in text)
             or "xox" in text
             or "AKIA" in text
             or "AIza" in text
             or "eyJ" in text
         ):
             text = _TOKEN_PATTERN.sub(REDACTED, text)
-        folded = text.casefold()  # what (?i) matches, except a dotless ı for i (_KEY_WORDS)
+        folded = text.casefold()  # what (?i) matches, except a dotless ı for i (see below)
         if "bearer" in folded:
             text = _BEARER.sub(f"Bearer {REDACTED}", text)
-        if ("=" in text or ":" in text) and any(word in folded for word in _KEY_WORDS):
+        if ("=" in text or ":" in text) and (
+            "api" in folded
+            or "ap\u0131" in folded
+            or "secret" in folded
+            or "token" in folded
+            or "password" in folded
+        ):
             text = _KEY_VALUE.sub(rf"\1\2{REDACTED}", text)
         return text
 
     def value(self, value: T) -> T:
         """A JSON-like value with every string inside redacted; keys and non-strings unchanged."""
+        return cast(T, self._walk(value))
+
+    def own(self, value: T) -> T:
+        """``value`` redacted in place: for JSON made for the caller and shared with nobody
+        (an event's ``to_json()``), which saves copying every object and list of it."""
+        kind = type(value)
+        if kind is dict:
+            text = self.text
+            own = self.own
+            for key, item in cast(dict[Any, Any], value).items():
+                kind = type(item)
+                if kind is str:
+                    # Shorter strings cannot hold a secret (text() would return them as is).
+                    if len(item) >= MIN_SECRET_LENGTH:
+                        cast(dict[Any, Any], value)[key] = text(item)
+                elif kind not in _SCALARS:
+                    cast(dict[Any, Any], value)[key] = own(item)
+            return value
+        if kind is list:
+            items = cast(list[Any], value)
+            for index, item in enumerate(items):
+                items[index] = self.own(item)
+            return value
         return cast(T, self._walk(value))
 
     def _walk(self, value: Any) -> Any:

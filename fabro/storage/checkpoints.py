@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from itertools import compress, islice
 from typing import Any
 
+from fabro import jsontext
 from fabro.storage.db import Database, Row, WriteTx
 
 Entry = tuple[str, int, str | None, str]  # section, pos, key (None in a list), JSON value
 
 
-# One encoder for every value: json.dumps with options builds a new one per call.
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_dumps = jsontext.dumps
 
 
 def _is_container(value: Any) -> bool:

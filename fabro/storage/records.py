@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
+
+from fabro import jsontext
 
 T = TypeVar("T")
 
@@ -90,10 +91,6 @@ class NewEvent:
         return cls(variant=variant, payload=tagged, child_depth=child_depth)
 
 
-# One encoder for every event (json.dumps with options builds a new one per call).
-_compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
 @dataclass(frozen=True)
 class EventRecord:
     run_id: str
@@ -104,7 +101,7 @@ class EventRecord:
     child_depth: int = 0
 
     def data_json(self) -> str:
-        return _compact_json(self.payload)
+        return jsontext.dumps(self.payload)
 
 
 @dataclass(frozen=True)

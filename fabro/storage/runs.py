@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from fabro import jsontext
 from fabro.storage import checkpoints
 from fabro.storage.db import Database, Row, WriteTx
 from fabro.storage.records import (
@@ -24,9 +25,7 @@ from fabro.storage.records import (
     RunSummary,
 )
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+_dumps = jsontext.dumps
 
 
 _JSON_FIELDS = ("labels", "vars", "prepared_graph", "config", "warnings")

@@ -6,10 +6,10 @@ the ``Database``. Session event sequence numbers start at 0.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from fabro import jsontext
 from fabro.storage.db import Database, Row, WriteTx
 
 
@@ -91,7 +91,7 @@ def append_event(
         "SELECT COALESCE(MAX(seq), -1) FROM session_events WHERE session_id = ?", [session_id]
     )
     seq = (int(row[0]) if row else -1) + 1
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    text = jsontext.dumps(data)
     tx.execute(
         "INSERT INTO session_events (session_id, seq, event, data, created_at) "
         "VALUES (?, ?, ?, ?, ?)",

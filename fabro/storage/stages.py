@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabro import jsontext
 from fabro.storage.db import Database, Row, WriteTx
 
 
@@ -125,7 +126,7 @@ def finish_stage(tx: WriteTx, run_id: str, stage_id: str, finish: StageFinish) -
             finish.finished_at,
             finish.duration_ms,
             finish.attempts,
-            json.dumps(finish.outcome, separators=(",", ":"), ensure_ascii=False),
+            jsontext.dumps(finish.outcome),
             finish.model,
             usage.get("input_tokens", 0),
             usage.get("output_tokens", 0),

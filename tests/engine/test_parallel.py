@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from fabro.engine.outcome import Outcome
 from fabro.engine.stage import StageRun
 from fabro.workflow.model import Node
@@ -110,8 +112,9 @@ async def test_branches_run_on_copies_of_the_context(harness: Harness) -> None:
 
     async def mutate(node: Node, stage: StageRun) -> Outcome:
         seen[node.id] = stage.context.get("shared")
-        assert isinstance(stage.context, dict)
-        stage.context["shared"] = node.id  # must not leak into the run or other branches
+        # A read-only view: a handler cannot change the run's or another branch's context.
+        with pytest.raises(TypeError):
+            stage.context["shared"] = node.id  # type: ignore[index]
         return Outcome.success(context_updates={"shared": node.id, f"response.{node.id}": "r"})
 
     async def seed(node: Node, stage: StageRun) -> Outcome:

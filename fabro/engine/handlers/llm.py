@@ -138,7 +138,8 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
     history = stage.spec.threads.get(thread, []) if thread else []
     messages: list[Message] = [*history, Message("user", text)]
     status_file = StatusFile(stage.work_dir)
-    system = system_prompt(node, stage.work_dir, specs)
+    # The simulated backend never reads the system prompt (nor the memory files it holds).
+    system = "" if backend.simulated else system_prompt(node, stage.work_dir, specs)
     usage = Usage()
     files_touched: list[str] = []
     calls = 0
