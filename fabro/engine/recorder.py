@@ -147,8 +147,13 @@ class Recorder:
         )
 
     def _new(self, events: Sequence[RunEvent]) -> list[NewEvent]:
-        own, depth = self.redactor.own, self.child_depth
-        return [NewEvent(event.variant, own(event.to_json()), depth) for event in events]
+        payloads = [event.to_json() for event in events]
+        texts = self.redactor.encode_own(payloads)
+        depth = self.child_depth
+        return [
+            NewEvent(event.variant, payload, depth, text)
+            for event, payload, text in zip(events, payloads, texts, strict=True)
+        ]
 
     def _guard(self, tx: WriteTx) -> int:
         """Raise RunNotActive unless the run is active; else its last event's sequence."""

@@ -14,6 +14,8 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
 
+from fabro import jsontext
+
 REDACTED = "[REDACTED]"
 
 # Provider keys named by the spec; any other variable the command environment filters out
@@ -98,6 +100,10 @@ class Redactor:
         # Longest first, so a secret that contains another one is replaced whole.
         ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
         self._exact = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        # The same values as they appear inside JSON text: JSON escapes character by
+        # character, so a string holding a secret holds its escaped form once encoded.
+        escaped = [jsontext.dumps(secret)[1:-1] for secret in ordered]
+        self._exact_in_json = re.compile("|".join(map(re.escape, escaped))) if ordered else None
         # The last long string redacted and its result: the engine redacts each prompt and
         # response twice (its event, then its stored turn), as the same str object.
         self._last: tuple[str, str] = ("", "")
@@ -157,6 +163,63 @@ class Redactor:
     def value(self, value: T) -> T:
         """A JSON-like value with every string inside redacted; keys and non-strings unchanged."""
         return cast(T, self._walk(value))
+
+    def encode_own(self, payloads: list[dict[str, Any]]) -> list[str]:
+        """The compact JSON text of each payload, redacted; payloads that need it are redacted
+        in place too (they must be JSON made for the caller and shared with nobody, as ``own``
+        needs).
+
+        Most payloads hold nothing any rule could match. That is decided on their JSON text,
+        which holds every string of them, with a few substring searches; only the payloads of
+        a text that might are walked string by string.
+        """
+        texts = [jsontext.dumps(payload) for payload in payloads]
+        if self._could_change("\n".join(texts)):
+            for index, payload in enumerate(payloads):
+                if self._could_change(texts[index]):
+                    self.own(payload)
+                    texts[index] = jsontext.dumps(payload)
+        return texts
+
+    def _could_change(self, json_text: str) -> bool:
+        """Whether redacting the strings of the value encoded as ``json_text`` could change
+        any: False only when no rule of ``_redact`` can match any of them. A string that a rule
+        matches holds the rule's literal below, and so does the text (JSON escapes character
+        by character, and escapes none of these characters)."""
+        text = json_text
+        if self._exact_in_json is not None and self._exact_in_json.search(text):
+            return True
+        if (
+            "sk-" in text
+            or "xox" in text
+            or "AKIA" in text
+            or "AIza" in text
+            or "eyJ" in text
+            or _PEM_MARKER in text
+            or (
+                "gh" in text
+                and (
+                    "ghp_" in text
+                    or "gho_" in text
+                    or "ghu_" in text
+                    or "ghs_" in text
+                    or "ghr_" in text
+                )
+            )
+        ):
+            return True
+        folded = text.casefold()
+        if (
+            "bearer" in folded
+            or "api" in folded
+            or "ap\u0131" in folded
+            or "secret" in folded
+            or "password" in folded
+        ):
+            return True
+        # In JSON text an unescaped `":` only ever ends a key: "token" at the end of a key
+        # such as "input_tokens" (keys are never redacted) is not a reason to look closer.
+        return "token" in folded and folded.count("token") != folded.count('tokens":')
 
     def own(self, value: T) -> T:
         """``value`` redacted in place: for JSON made for the caller and shared with nobody

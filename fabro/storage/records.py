@@ -83,6 +83,7 @@ class NewEvent:
     variant: str
     payload: dict[str, Any]
     child_depth: int = 0
+    text: str | None = None  # the payload's compact JSON, when the caller has it already
 
     @classmethod
     def of(cls, tagged: dict[str, Any], child_depth: int = 0) -> NewEvent:
@@ -99,9 +100,10 @@ class EventRecord:
     variant: str
     payload: dict[str, Any]
     child_depth: int = 0
+    text: str | None = field(default=None, compare=False, repr=False)  # the payload's JSON
 
     def data_json(self) -> str:
-        return jsontext.dumps(self.payload)
+        return self.text if self.text is not None else jsontext.dumps(self.payload)
 
 
 @dataclass(frozen=True)

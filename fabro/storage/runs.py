@@ -149,7 +149,15 @@ def append_events(
         last = int(row[0]) if row else 0
     stamps = [ts] * len(events) if isinstance(ts, str) else ts
     stored = [
-        EventRecord(run_id, last + offset, stamp, event.variant, event.payload, event.child_depth)
+        EventRecord(
+            run_id,
+            last + offset,
+            stamp,
+            event.variant,
+            event.payload,
+            event.child_depth,
+            event.text,
+        )
         for offset, (event, stamp) in enumerate(zip(events, stamps, strict=True), start=1)
     ]
     tx.insert_rows(

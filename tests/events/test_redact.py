@@ -4,6 +4,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fabro.events.redact import (
     REDACTED,
@@ -290,3 +292,85 @@ def test_long_base64_output_is_redacted_in_linear_time() -> None:
     result = r(text)
     assert time.perf_counter() - start < 2.0
     assert result == f"{blob}! {REDACTED}\n{blob}"
+
+
+# -- payloads redacted through their JSON text (Redactor.encode_own) -----------------------------
+
+SECRET = 'pa"ss\\wo\nrd-0123456789'  # escaped in JSON text: quote, backslash, line break
+TRIGGERING = [
+    *TOKENS.values(),
+    SECRET,
+    "Bearer abcdefghijklmnop1234",
+    "BEARER abcdefghijklmnop1234",
+    "api_key=abcdefgh1234",
+    "AP\u0130_KEY=abcdefgh1234",  # İ: what (?i) matches for an i
+    "ap\u0131_key=abcdefgh1234",
+    '{"token": "abcdefgh1234"}',  # JSON inside a string: its quotes are escaped in the text
+    'the "tokens": secret=abcdefgh1234',
+    "x token=abcdefgh1234",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+    "MIIEowIBAAKCAQEA\n-----END PRIVATE KEY-----",
+]
+
+
+def _walked(redactor: Redactor, payload: dict[str, Any]) -> str:
+    from fabro import jsontext
+
+    return jsontext.dumps(redactor.value(payload))
+
+
+@pytest.mark.parametrize("text", TRIGGERING)
+@pytest.mark.parametrize(
+    "shape",
+    [
+        lambda text: {"Prompt": {"stage": "plan", "text": text}},
+        lambda text: {"Agent": {"event": {"AssistantMessage": {"text": f"see: {text} ok"}}}},
+        lambda text: {"X": {"list": ["a", ["b", text]], "n": 1, "input_tokens": 3}},
+    ],
+)
+def test_encode_own_redacts_what_walking_redacts(text: str, shape: Any) -> None:
+    redactor = Redactor([SECRET])
+    payload = shape(text)
+    expected = _walked(redactor, shape(text))
+    assert REDACTED in expected
+    assert redactor.encode_own([{"ordinary": "text"}, payload]) == ['{"ordinary":"text"}', expected]
+    assert _walked(Redactor(), payload) == expected  # the payload was redacted in place too
+
+
+def test_encode_own_leaves_ordinary_payloads_and_keys_alone() -> None:
+    redactor = Redactor([SECRET])
+    payload = {
+        "StageCompleted": {
+            "name": "Stage completed: plan",
+            "usage": {"model": "claude-opus-4-6", "input_tokens": 0, "output_tokens": 0},
+            "notes": "an ordinary sentence",
+            "api_key=abcdefgh1234": "a key is never changed",
+        }
+    }
+    (text,) = redactor.encode_own([payload])
+    assert text == _walked(redactor, payload)
+    assert "api_key=abcdefgh1234" in text
+
+
+def test_only_key_ends_are_exempt_from_the_token_trigger() -> None:
+    redactor = Redactor()
+    assert not redactor._could_change('{"input_tokens":1,"total_tokens":2}')
+    assert redactor._could_change('{"text":"tokens"}')
+    assert redactor._could_change('{"text":"the \\"tokens\\": here"}')
+
+
+json_strings = st.text(alphabet=st.sampled_from(list('akptioenbrsAKP:="\\\n -_xyzIJ012'))) | (
+    st.sampled_from(TRIGGERING)
+)
+payloads = st.recursive(
+    json_strings | st.integers() | st.none(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(json_strings, inner, max_size=3),
+    max_leaves=12,
+).map(lambda value: {"Event": {"value": value}})
+
+
+@given(payloads)
+def test_encode_own_always_agrees_with_walking(payload: dict[str, Any]) -> None:
+    redactor = Redactor([SECRET, "plain-secret-value"])
+    expected = _walked(redactor, payload)
+    assert redactor.encode_own([payload]) == [expected]
