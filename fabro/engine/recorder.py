@@ -101,6 +101,18 @@ class _Batch:
         return self.future is not None and self.future.done()
 
 
+@dataclass(eq=False)
+class _StageStart:
+    """The write of a stage's row as it starts; its finish joins it while both are queued in
+    the same batch, so the row is inserted once, finished (stages.start_stage)."""
+
+    stage: StageRecord
+    finish: StageFinish | None = None
+
+    def write(self, tx: WriteTx) -> None:
+        stages.start_stage(tx, self.stage, self.finish)
+
+
 class RunNotActive(Exception):
     """The run became terminal (cancelled) while the engine was still working on it."""
 
@@ -133,6 +145,7 @@ class Recorder:
         self._read_back: _Batch | None = None
         self._latest: _Batch | None = None  # the last queued write
         self._open: _Batch | None = None  # writes of this loop turn, not handed over yet
+        self._start: tuple[_Batch, _StageStart] | None = None  # the last stage start queued
         # Writes are queued in epochs; raising a failure starts the next one (see the module
         # docstring). The failed epoch and its failure are read and set by the writer thread.
         self._epoch = 0
@@ -312,9 +325,9 @@ class Recorder:
         """The stage row as running, the run's current node and StageStarted, in one write
         (streamed: the handler starts meanwhile)."""
 
-        batch = self._submit(
-            [event] if event else [], lambda tx: stages.start_stage(tx, stage), STREAM_S
-        )
+        start = _StageStart(stage)
+        batch = self._submit([event] if event else [], start.write, STREAM_S)
+        self._start = (batch, start)
         if stage.parallel_parent is None and stage.node_id != self._current_node:
             batch.move_to(stage.node_id)
             self._current_node = stage.node_id
@@ -333,15 +346,23 @@ class Recorder:
         # entries that changed since the last stored checkpoint are written.
         delta = self._checkpoints.diff(checkpoint) if checkpoint is not None else None
 
+        queued, self._start = self._start, None
         try:
-            batch = self._submit(
-                events, lambda tx: stages.finish_stage(tx, self.run_id, stage_id, finish)
-            )
+            batch = self._submit(events, None)
         except BaseException:
             # An earlier write failed: this delta is not stored; the next checkpoint is whole.
             self._checkpoints.reset()
             self._current_node = None
             raise
+        if queued is not None and queued[0] is batch and queued[1].stage.stage_id == stage_id:
+            queued[1].finish = finish  # its start is in this batch still: one row write
+        else:
+            batch.add(
+                functools.partial(
+                    stages.finish_stage, run_id=self.run_id, stage_id=stage_id, finish=finish
+                ),
+                [],
+            )
         if delta is not None:
             batch.save_checkpoint(delta)
         if current_node is not None:
@@ -389,9 +410,8 @@ class Recorder:
 
         def work(tx: WriteTx) -> None:
             if terminal_stage is not None:
-                stages.start_stage(tx, terminal_stage)
                 finish = StageFinish("completed", ts, 0, 1, {"status": "success", "duration_ms": 0})
-                stages.finish_stage(tx, self.run_id, terminal_stage.stage_id, finish)
+                stages.start_stage(tx, terminal_stage, finish)
             if stage_status:
                 stages.close_running_stages(tx, self.run_id, stage_status, ts)
             questions.withdraw_pending(tx, self.run_id, ts)

@@ -78,28 +78,45 @@ def _stage_from_row(row: Row) -> StageRecord:
     return StageRecord(**values)
 
 
-def start_stage(tx: WriteTx, stage: StageRecord) -> None:
-    """Insert the stage as running, or restart the row of a stage re-run after recovery."""
-    inserted = tx.execute(
-        "INSERT INTO stages (run_id, stage_id, node_id, name, visit, ordinal,"
-        " stage_index, handler_type, parallel_parent, status, attempts, started_at)"
-        " VALUES (?, ?, ?, ?, ?,"
-        " (SELECT COALESCE(MAX(ordinal), 0) + 1 FROM stages WHERE run_id = ?),"
-        " ?, ?, ?, 'running', ?, ?) ON CONFLICT (run_id, stage_id) DO NOTHING",
-        [
-            stage.run_id,
-            stage.stage_id,
-            stage.node_id,
-            stage.name,
-            stage.visit,
-            stage.run_id,
-            stage.stage_index,
-            stage.handler_type,
-            stage.parallel_parent,
-            stage.attempts,
-            stage.started_at,
-        ],
-    )
+_INSERT_STAGE = (
+    "INSERT INTO stages (run_id, stage_id, node_id, name, visit, ordinal,"
+    " stage_index, handler_type, parallel_parent, status, attempts, started_at)"
+    " VALUES (?, ?, ?, ?, ?,"
+    " (SELECT COALESCE(MAX(ordinal), 0) + 1 FROM stages WHERE run_id = ?),"
+    " ?, ?, ?, 'running', ?, ?) ON CONFLICT (run_id, stage_id) DO NOTHING"
+)
+# A stage whose start and finish are written together: one row, not an insert and an update.
+_INSERT_FINISHED_STAGE = (
+    "INSERT INTO stages (run_id, stage_id, node_id, name, visit, ordinal,"
+    " stage_index, handler_type, parallel_parent, status, attempts, started_at,"
+    " finished_at, duration_ms, outcome, model, input_tokens, output_tokens,"
+    " cache_read_tokens, cache_write_tokens, reasoning_tokens, cost)"
+    " VALUES (?, ?, ?, ?, ?,"
+    " (SELECT COALESCE(MAX(ordinal), 0) + 1 FROM stages WHERE run_id = ?),"
+    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (run_id, stage_id) DO NOTHING"
+)
+
+
+def start_stage(tx: WriteTx, stage: StageRecord, finish: StageFinish | None = None) -> None:
+    """Insert the stage as running, or restart the row of a stage re-run after recovery;
+    with ``finish``, the stage as finished (what ``finish_stage`` then writes)."""
+    params = [
+        stage.run_id,
+        stage.stage_id,
+        stage.node_id,
+        stage.name,
+        stage.visit,
+        stage.run_id,
+        stage.stage_index,
+        stage.handler_type,
+        stage.parallel_parent,
+    ]
+    if finish is None:
+        inserted = tx.execute(_INSERT_STAGE, [*params, stage.attempts, stage.started_at])
+    else:
+        params += [finish.status, finish.attempts, stage.started_at]
+        inserted = tx.execute(_INSERT_FINISHED_STAGE, params + _finish_values(finish))
     if inserted:
         return
     # A stage re-run after recovery (or a loop restart) stays one entry (api.md §6.12).
@@ -112,32 +129,35 @@ def start_stage(tx: WriteTx, stage: StageRecord) -> None:
         "DELETE FROM stage_turns WHERE run_id = ? AND stage_id = ?",
         [stage.run_id, stage.stage_id],
     )
+    if finish is not None:
+        finish_stage(tx, stage.run_id, stage.stage_id, finish)
 
 
 def finish_stage(tx: WriteTx, run_id: str, stage_id: str, finish: StageFinish) -> None:
-    usage = finish.usage
     tx.execute(
-        "UPDATE stages SET status = ?, finished_at = ?, duration_ms = ?, attempts = ?,"
+        "UPDATE stages SET status = ?, attempts = ?, finished_at = ?, duration_ms = ?,"
         " outcome = ?, model = ?, input_tokens = ?, output_tokens = ?, cache_read_tokens = ?,"
         " cache_write_tokens = ?, reasoning_tokens = ?, cost = ?"
         " WHERE run_id = ? AND stage_id = ?",
-        [
-            finish.status,
-            finish.finished_at,
-            finish.duration_ms,
-            finish.attempts,
-            jsontext.dumps(finish.outcome),
-            finish.model,
-            usage.get("input_tokens", 0),
-            usage.get("output_tokens", 0),
-            usage.get("cache_read_tokens", 0),
-            usage.get("cache_write_tokens", 0),
-            usage.get("reasoning_tokens", 0),
-            finish.cost,
-            run_id,
-            stage_id,
-        ],
+        [finish.status, finish.attempts, *_finish_values(finish), run_id, stage_id],
     )
+
+
+def _finish_values(finish: StageFinish) -> list[Any]:
+    """finished_at, duration_ms, outcome, model, the token counts and cost, in that order."""
+    usage = finish.usage
+    return [
+        finish.finished_at,
+        finish.duration_ms,
+        jsontext.dumps(finish.outcome),
+        finish.model,
+        usage.get("input_tokens", 0),
+        usage.get("output_tokens", 0),
+        usage.get("cache_read_tokens", 0),
+        usage.get("cache_write_tokens", 0),
+        usage.get("reasoning_tokens", 0),
+        finish.cost,
+    ]
 
 
 def set_attempts(tx: WriteTx, run_id: str, stage_id: str, attempts: int) -> None:
