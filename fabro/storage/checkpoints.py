@@ -23,7 +23,7 @@ import json
 import operator
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import compress, islice
+from itertools import compress
 from typing import Any
 
 from fabro import jsontext
@@ -51,7 +51,7 @@ class TrackedDict(dict[Any, Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._changed: set[Any] = set()
+        self._changed: dict[Any, None] = {}  # ordered: new keys in the order they were added
         self._unknown = True  # nothing taken yet
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -61,7 +61,7 @@ class TrackedDict(dict[Any, Any]):
         if self.get(key, _MISSING) is value:
             return  # the same object again (the engine resets some keys every stage)
         super().__setitem__(key, value)
-        self._changed.add(key)
+        self._changed[key] = None
 
     def __delitem__(self, key: Any) -> None:
         super().__delitem__(key)
@@ -93,10 +93,11 @@ class TrackedDict(dict[Any, Any]):
         self._unknown = True
         super().clear()
 
-    def take_changes(self) -> set[Any] | None:
-        """The keys set since the last call; None when keys were removed (or on the first)."""
+    def take_changes(self) -> dict[Any, None] | None:
+        """The keys set since the last call, in the order first set (so keys added since come
+        in the dict's own order); None when keys were removed (or on the first call)."""
         changed = None if self._unknown else self._changed
-        self._changed = set()
+        self._changed = {}
         self._unknown = False
         return changed
 
@@ -279,27 +280,30 @@ def _update_tracked(
     """A tracked map: only the logged keys (and values that may change in place) are compared."""
     logged = source.take_changes()
     count = len(mirror.keys)
-    added = len(source) - count
-    if logged is None or added < 0:
+    if logged is None or len(source) < count:
         return False
-    if not logged and not added and (immutable or not mirror.containers):
+    if not logged and (immutable or not mirror.containers):
         return True  # nothing set since the last checkpoint
     index = mirror.index
     if index is None:
         index = mirror.index = {key: pos for pos, key in enumerate(mirror.keys)}
-    # Without removals, new keys are the last ones in the dict's order.
-    new_keys = list(islice(reversed(source), added))[::-1] if added else []
-    if not index.keys().isdisjoint(new_keys):
-        return False
-    old_values = {index[key]: None for key in logged if key in index}
-    for pos in old_values:
-        old_values[pos] = mirror.values[pos]
-        mirror.values[pos] = source[mirror.keys[pos]]
+    values = mirror.values
+    old_values: dict[int, Any] = {}
+    new_keys: list[Any] = []  # in the dict's order: the log keeps the order keys were added
+    for key in logged:
+        pos = index.get(key)
+        if pos is None:
+            new_keys.append(key)
+        else:
+            old_values[pos] = values[pos]
+            values[pos] = source[key]
+    if count + len(new_keys) != len(source):
+        return False  # keys the log did not see (cannot happen through TrackedDict's methods)
     _compare(name, mirror, old_values, old_values, immutable, changes)
     for key in new_keys:
         index[key] = len(mirror.keys)
         mirror.keys.append(key)
-        mirror.values.append(source[key])
+        values.append(source[key])
     if mirror.strings:
         changed = [mirror.values[pos] for pos in old_values] + mirror.values[count:]
         mirror.strings = _all_strings(changed)
