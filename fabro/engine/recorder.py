@@ -134,6 +134,8 @@ class Recorder:
         self.redactor = redactor
         self.child_depth = child_depth
         self.last_activity = time.monotonic()
+        # The steering change count at which the run had no pending steering (steering.py).
+        self.no_steering_at: int | None = None
         # Node outcomes are replaced after each stage, never changed in place.
         self._checkpoints = CheckpointWriter(immutable_sections=("node_outcomes",))
         self._failure: BaseException | None = None  # of a streamed write, not raised yet

@@ -24,8 +24,15 @@ class Steering:
     async def pending(cls, stage: StageRun) -> Steering:
         # A turn that consumed entries is streamed: its commit comes first. The read itself
         # does not wait for the writer (the stage's StageStarted may still be queued).
-        await stage.recorder.settle_reads()
-        return cls(stage, await questions.pending_steering(stage.recorder.db, stage.stored_run_id))
+        recorder = stage.recorder
+        await recorder.settle_reads()
+        # Read before looking: an entry committed after the look moves the count again.
+        count = recorder.db.change_count(questions.STEERING_ADDED)
+        if recorder.no_steering_at == count:
+            return cls(stage, [])  # none was pending, and none has been added since
+        entries = await questions.pending_steering(recorder.db, stage.stored_run_id)
+        recorder.no_steering_at = None if entries else count
+        return cls(stage, entries)
 
     @property
     def texts(self) -> list[str]:

@@ -110,6 +110,12 @@ class WriteTx:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self.topics: set[str] = set()  # what the transaction changed, counted once committed
+
+    def changed(self, topic: str) -> None:
+        """Note that this transaction changed ``topic``: once it commits, the database's count
+        of that topic's changes goes up (``Database.change_count``)."""
+        self.topics.add(topic)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns the number of changed rows."""
@@ -189,6 +195,7 @@ class _Writer:
         self.path = path
         self.conn: sqlite3.Connection | None = None
         self.queue: deque[_Write] = deque()
+        self.change_counts: dict[str, int] = {}  # topic -> commits that changed it
         self.jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._serve, name="fabro-db-writer", daemon=True)
         self.thread.start()
@@ -246,13 +253,19 @@ class _Writer:
     def transaction(self, fn: Callable[[WriteTx], T]) -> T:
         assert self.conn is not None
         self.begin()
+        tx = WriteTx(self.conn)
         try:
-            result = fn(WriteTx(self.conn))
+            result = fn(tx)
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+        self._count_changes(tx)
         return result
+
+    def _count_changes(self, tx: WriteTx) -> None:
+        for topic in tx.topics:  # only this thread writes the counts
+            self.change_counts[topic] = self.change_counts.get(topic, 0) + 1
 
     def drain(self) -> None:
         """In the writer thread: run the queued writes (see the module docstring)."""
@@ -292,6 +305,7 @@ class _Writer:
             for write in group:
                 outcomes.append((write, True, write.fn(tx)))
             conn.execute("COMMIT")
+            self._count_changes(tx)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -471,6 +485,12 @@ class Database:
         # await would hold the shared reader's snapshot while other reads interleave, and a read
         # issued after a commit could then miss it.
         return list(await self._reader.execute_fetchall(sql, params))
+
+    def change_count(self, topic: str) -> int:
+        """How many committed writes have changed ``topic`` (``WriteTx.changed``) since the
+        database was opened. It goes up only after the commit: a reader that sees no change
+        after reading the count missed nothing committed since."""
+        return self._writer.change_counts.get(topic, 0)
 
     async def fetchone_inline(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         """``fetchone`` run right here on the event loop, for a point read of a few columns.

@@ -178,6 +178,12 @@ async def oldest_pending(db: Database, run_ids: Sequence[str]) -> dict[str, Ques
     return oldest
 
 
+# The change topic of added steering entries (Database.change_count): steering is only ever
+# added through the API of the process that runs the engine, so a run that found none need
+# not look again until the count moves.
+STEERING_ADDED = "steering"
+
+
 def add_steering(
     tx: WriteTx,
     *,
@@ -189,6 +195,7 @@ def add_steering(
 ) -> SteeringRecord:
     row = tx.fetchone("SELECT COALESCE(MAX(n), 0) + 1 FROM steering WHERE run_id = ?", [run_id])
     n = int(row[0]) if row else 1
+    tx.changed(STEERING_ADDED)
     tx.execute(
         "INSERT INTO steering (run_id, n, guidance, location, created_by, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",

@@ -316,3 +316,29 @@ async def test_a_deferred_write_is_queued_before_any_write_made_after_it(tmp_pat
         assert await runs.get_run(reopened, "R1") is not None
     finally:
         await reopened.close()
+
+
+async def test_change_counts_go_up_once_a_write_commits(db: Database) -> None:
+    def changes(tx: WriteTx) -> None:
+        tx.changed("steering")
+        tx.execute("INSERT INTO runs_probe VALUES (1)")
+
+    await db.write(lambda tx: tx.execute("CREATE TABLE runs_probe (x)"))
+    assert db.change_count("steering") == 0
+    await db.write(changes)
+    assert db.change_count("steering") == 1
+
+    def fails(tx: WriteTx) -> None:
+        tx.changed("steering")
+        raise ValueError("rolled back")
+
+    with pytest.raises(ValueError):
+        await db.write(fails)
+    assert db.change_count("steering") == 1  # rolled back: nothing changed
+    # Queued together (one group commit), and a group that one write fails (each runs again).
+    await asyncio.gather(db.submit(changes), db.submit(lambda tx: None))
+    assert db.change_count("steering") == 2
+    results = await asyncio.gather(db.submit(changes), db.submit(fails), return_exceptions=True)
+    assert isinstance(results[1], ValueError)
+    assert db.change_count("steering") == 3
+    assert db.change_count("other") == 0
