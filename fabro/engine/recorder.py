@@ -66,9 +66,10 @@ class _Batch:
     events: list[NewEvent] = field(default_factory=list)
     stamps: list[str] = field(default_factory=list)  # each event's time
     # What its stages leave behind, written once after the works: the run's current node,
-    # and their checkpoint deltas merged (each stage's replaces most of the one before).
+    # and the checkpoint of the last of them (one delta, made when the batch is handed over).
     node: tuple[str, str] | None = None  # (current node, when set)
-    checkpoint: tuple[CheckpointDelta, str] | None = None  # (delta, when saved)
+    checkpoint_at: str | None = None  # when the last stage's checkpoint was captured
+    checkpoint: tuple[CheckpointDelta, str] | None = None  # (delta, when captured)
     future: asyncio.Future[list[EventRecord]] | None = None  # once handed to the database
 
     def add(self, work: Callable[[WriteTx], None] | None, events: list[NewEvent]) -> None:
@@ -81,10 +82,8 @@ class _Batch:
     def move_to(self, node_id: str) -> None:
         self.node = (node_id, now_ts())
 
-    def save_checkpoint(self, delta: CheckpointDelta) -> None:
-        if self.checkpoint is not None:
-            delta = checkpoints.merge(self.checkpoint[0], delta)
-        self.checkpoint = (delta, now_ts())
+    def note_checkpoint(self) -> None:
+        self.checkpoint_at = now_ts()
 
     def write(self, tx: WriteTx, run_id: str) -> None:
         """Inside the batch's transaction: the works, then what the stages left behind."""
@@ -224,6 +223,12 @@ class Recorder:
             return
         if self._open is batch:
             self._open = None
+        if batch.checkpoint_at is not None:
+            # The checkpoints its stages captured, as one delta (none after a failure: the
+            # batch fails too, and the next checkpoint is written whole).
+            delta = self._checkpoints.delta()
+            if delta is not None:
+                batch.checkpoint = (delta, batch.checkpoint_at)
         epoch, events, stamps = batch.epoch, batch.events, batch.stamps
         self._handed += 1
         number = self._handed
@@ -344,15 +349,11 @@ class Recorder:
     ) -> None:
         """The per-stage commit (engine.md §4.2): closing events, stage row, checkpoint, node,
         in one write; queued (see the module docstring)."""
-        # Diffed here, on the engine's thread: the state it shares keeps changing. Only the
-        # entries that changed since the last stored checkpoint are written.
-        delta = self._checkpoints.diff(checkpoint) if checkpoint is not None else None
-
         queued, self._start = self._start, None
         try:
             batch = self._submit(events, None)
         except BaseException:
-            # An earlier write failed: this delta is not stored; the next checkpoint is whole.
+            # An earlier write failed: the next checkpoint is written whole.
             self._checkpoints.reset()
             self._current_node = None
             raise
@@ -365,8 +366,11 @@ class Recorder:
                 ),
                 [],
             )
-        if delta is not None:
-            batch.save_checkpoint(delta)
+        if checkpoint is not None:
+            # Captured now: the state it shares keeps changing. The entries that changed since
+            # the last stored checkpoint are worked out once per batch, when it is handed over.
+            self._checkpoints.capture(checkpoint)
+            batch.note_checkpoint()
         if current_node is not None:
             batch.move_to(current_node)
             self._current_node = current_node

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress
 from typing import Any
 
@@ -35,8 +35,23 @@ Entry = tuple[str, int, str | None, str]  # section, pos, key (None in a list), 
 _dumps = jsontext.dumps
 
 
+@dataclass(frozen=True)
+class _Frozen:
+    """A map or list value as captured: its JSON (the value itself may change in place)."""
+
+    text: str
+
+
+def _encode(value: Any) -> str:
+    return value.text if type(value) is _Frozen else _dumps(value)
+
+
+def _freeze(value: Any) -> Any:
+    return _Frozen(_dumps(value)) if isinstance(value, dict | list | tuple) else value
+
+
 def _is_container(value: Any) -> bool:
-    return isinstance(value, dict | list | tuple)
+    return isinstance(value, dict | list | tuple | _Frozen)
 
 
 _MISSING = object()
@@ -127,52 +142,58 @@ class CheckpointDelta:
     entries: tuple[Entry, ...]  # rows inserted or replaced
 
 
-def merge(first: CheckpointDelta, then: CheckpointDelta) -> CheckpointDelta:
-    """One delta that saves what saving ``first``, then ``then``, saves.
+@dataclass(eq=False)
+class _Capture:
+    """One section as ``capture`` saw it: a copy, or (a tracked map the writer knows) the
+    values of the keys set since, which ``delta`` applies to what is stored."""
 
-    The engine's writes of one loop turn can hold several stages' checkpoints: their rows are
-    written once (keys that every stage sets, such as ``last_stage``, only in their last
-    version), rows of ``first`` that ``then`` deletes are left out, and ``then``'s rows
-    follow ``first``'s, so that in the one upsert the later version of a row wins.
-    """
-    if then.full:
-        return then
-    cleared = set(then.cleared)
-    cut = dict(then.truncated)
-    kept = tuple(
-        entry
-        for entry in first.entries
-        if entry[0] not in cleared and not (entry[0] in cut and entry[1] >= cut[entry[0]])
-    )
-    return CheckpointDelta(
-        head=then.head,
-        full=first.full,
-        cleared=tuple(dict.fromkeys(first.cleared + then.cleared)),
-        truncated=first.truncated + then.truncated,
-        entries=kept + then.entries,
-    )
+    source: Any  # the live container (a tracked map's log is relative to it)
+    copy: Any = None  # the whole section (a dict or a list), container values frozen
+    strings: bool = False  # a list copy holds nothing but strings
+    changed: dict[Any, Any] | None = None  # key -> value, in the order first set
+    new_keys: list[Any] = field(default_factory=list)  # of ``changed``, those not stored yet
+
+
+@dataclass(eq=False)
+class _Pending:
+    head: dict[str, Any]
+    sections: dict[str, _Capture]
 
 
 class CheckpointWriter:
     """Turns successive checkpoints of one run into the row changes since the last stored one.
 
-    ``diff`` assumes its delta gets stored (by ``save``, in a transaction); if it is not, or
+    ``capture`` notes a checkpoint as it is (cheaply: a tracked map's logged keys, a copy of
+    anything else); ``delta`` returns the writes for the last one captured, so the engine
+    captures after every stage and computes one delta for all the stages of one database
+    write. ``delta`` assumes it gets stored (by ``save``, in a transaction); if it is not, or
     may not have been, call ``reset``: the next delta is then a full rewrite.
     """
 
     def __init__(self, immutable_sections: Collection[str] = ()) -> None:
         self._immutable = frozenset(immutable_sections)
         self._mirrors: dict[str, _Mirror] | None = None  # None: nothing known to be stored
+        self._pending: _Pending | None = None  # captured since the last delta
 
     def reset(self) -> None:
         self._mirrors = None
+        pending = self._pending
+        if pending is not None and any(c.changed is not None for c in pending.sections.values()):
+            self._pending = None  # relative to what was stored: not a checkpoint on its own
 
     def diff(self, checkpoint: Mapping[str, Any]) -> CheckpointDelta:
-        full = self._mirrors is None
-        old = self._mirrors or {}
-        mirrors: dict[str, _Mirror] = {}
+        """The writes that store ``checkpoint`` (``capture`` then ``delta``)."""
+        self.capture(checkpoint)
+        delta = self.delta()
+        assert delta is not None
+        return delta
+
+    def capture(self, checkpoint: Mapping[str, Any]) -> None:
+        """Note ``checkpoint`` as it is now; it may change afterwards."""
+        earlier = self._pending.sections if self._pending is not None else {}
+        mirrors = self._mirrors or {}
         head: dict[str, Any] = {}
-        changes = _Changes()
+        sections: dict[str, _Capture] = {}
         for name, value in checkpoint.items():
             if isinstance(value, dict):
                 head[name] = {}
@@ -181,22 +202,155 @@ class CheckpointWriter:
             else:
                 head[name] = value
                 continue
-            mirror = old.get(name)
             immutable = name in self._immutable
-            if mirror is None or not _update(name, mirror, value, immutable, changes):
+            capture = None
+            if isinstance(value, TrackedDict):
+                logged = value.take_changes()
+                if logged is not None:
+                    capture = _note(earlier.get(name), mirrors.get(name), value, logged, immutable)
+            if capture is None:
+                if isinstance(value, dict):
+                    capture = _Capture(value, copy=_copy_map(value, immutable))
+                else:
+                    capture = _copy_list(value, earlier.get(name), mirrors.get(name), immutable)
+            sections[name] = capture
+        self._pending = _Pending(head, sections)
+
+    def delta(self) -> CheckpointDelta | None:
+        """The writes that bring the stored checkpoint to the last one captured (None when
+        nothing was captured since the last delta)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        full = self._mirrors is None
+        old = self._mirrors or {}
+        mirrors: dict[str, _Mirror] = {}
+        changes = _Changes()
+        for name, capture in pending.sections.items():
+            immutable = name in self._immutable
+            mirror = old.get(name)
+            if capture.changed is not None and mirror is not None:
+                _apply(name, mirror, capture, immutable, changes)
+            elif mirror is None or not _update(name, mirror, capture.copy, immutable, changes):
                 if not full:
                     changes.cleared.append(name)
-                mirror = _rewrite(name, value, immutable, changes)
+                mirror = _rewrite(name, capture.copy, immutable, changes)
+            mirror.source = capture.source
             mirrors[name] = mirror
         changes.cleared += [name for name in old if name not in mirrors]
         self._mirrors = mirrors
         return CheckpointDelta(
-            head=_dumps(head),
+            head=_dumps(pending.head),
             full=full,
             cleared=tuple(changes.cleared),
             truncated=tuple(changes.truncated),
             entries=tuple(changes.entries),
         )
+
+
+def _copy_map(value: dict[Any, Any], immutable: bool) -> dict[Any, Any]:
+    """The whole map, with values that may change in place frozen."""
+    if immutable:
+        return dict(value)
+    return {key: _freeze(item) for key, item in value.items()}
+
+
+def _copy_list(
+    value: list[Any] | tuple[Any, ...],
+    earlier: _Capture | None,
+    mirror: _Mirror | None,
+    immutable: bool,
+) -> _Capture:
+    """The whole list, with values that may change in place frozen. A list of strings that
+    only grew since it was last seen (the completed stages) is checked only past that."""
+    items = list(value)
+    if earlier is not None and isinstance(earlier.copy, list):
+        seen, strings = earlier.copy, earlier.strings
+    elif mirror is not None and not mirror.is_map:
+        seen, strings = mirror.values, mirror.strings
+    else:
+        seen, strings = [], True
+    known = len(seen)
+    if strings and len(items) >= known and items[:known] == seen:
+        strings = _all_strings(items[known:])
+    else:
+        strings = _all_strings(items)
+    if not strings and not immutable:
+        items = [_freeze(item) for item in items]
+    return _Capture(value, copy=items, strings=strings)
+
+
+def _note(
+    earlier: _Capture | None,
+    mirror: _Mirror | None,
+    live: TrackedDict,
+    logged: Mapping[Any, None],
+    immutable: bool,
+) -> _Capture | None:
+    """A tracked map's capture from the keys it logged since the last capture, added to the
+    earlier capture of the same map; None when a copy is needed instead."""
+    if earlier is not None and earlier.source is live and earlier.copy is not None:
+        copy: dict[Any, Any] = earlier.copy  # an earlier copy, brought up to date
+        for key in logged:
+            copy[key] = live[key] if immutable else _freeze(live[key])
+        if not immutable:
+            _refresh(copy, copy, live, logged)
+        return earlier if len(copy) == len(live) else None
+    if earlier is not None and earlier.source is live and earlier.changed is not None:
+        capture = earlier
+    elif earlier is None and mirror is not None and mirror.is_map and mirror.source is live:
+        capture = _Capture(live, changed={})
+    else:
+        return None
+    assert mirror is not None and capture.changed is not None
+    index = mirror.index
+    if index is None:
+        index = mirror.index = {key: pos for pos, key in enumerate(mirror.keys)}
+    changed = capture.changed
+    for key in logged:
+        if key not in changed and key not in index:
+            capture.new_keys.append(key)
+        changed[key] = live[key] if immutable else _freeze(live[key])
+    if not immutable:
+        stored = {mirror.keys[pos]: None for pos in mirror.containers}
+        _refresh(changed, {**stored, **changed}, live, logged)
+    return capture if len(mirror.keys) + len(capture.new_keys) == len(live) else None
+
+
+def _refresh(
+    into: dict[Any, Any], keys: Mapping[Any, Any], live: Mapping[Any, Any], done: Any
+) -> None:
+    """Freeze again the map and list values of ``keys`` (not in ``done``): they may have
+    changed in place since they were frozen."""
+    for key in keys:
+        if key not in done and key in live and isinstance(live[key], dict | list | tuple):
+            into[key] = _Frozen(_dumps(live[key]))
+
+
+def _apply(
+    name: str, mirror: _Mirror, capture: _Capture, immutable: bool, changes: _Changes
+) -> None:
+    """Bring a tracked map's ``mirror`` up to date with its ``capture``, logging the rows."""
+    assert capture.changed is not None
+    index = mirror.index
+    if index is None:
+        index = mirror.index = {key: pos for pos, key in enumerate(mirror.keys)}
+    values = mirror.values
+    count = len(values)
+    old_values: dict[int, Any] = {}
+    for key, item in capture.changed.items():
+        pos = index.get(key)
+        if pos is not None:
+            old_values[pos] = values[pos]
+            values[pos] = item
+    _compare(name, mirror, old_values, old_values, immutable, changes)
+    for key in capture.new_keys:
+        index[key] = len(mirror.keys)
+        mirror.keys.append(key)
+        values.append(capture.changed[key])
+    if mirror.strings:
+        mirror.strings = _all_strings([values[pos] for pos in old_values] + values[count:])
+    _append(name, mirror, count, immutable, changes)
 
 
 class _Changes:
@@ -212,7 +366,7 @@ def _rewrite(name: str, source: Any, immutable: bool, changes: _Changes) -> _Mir
     values = list(source.values()) if is_map else list(source)
     if isinstance(source, TrackedDict):
         source.take_changes()  # the log starts from what is stored now
-    encoded = [_dumps(value) for value in values]
+    encoded = [_encode(value) for value in values]
     if is_map:
         changes.entries += [(name, pos, keys[pos], text) for pos, text in enumerate(encoded)]
     else:
@@ -238,8 +392,6 @@ def _update(name: str, mirror: _Mirror, source: Any, immutable: bool, changes: _
     if isinstance(source, dict) != mirror.is_map:
         return False
     if mirror.is_map:
-        if isinstance(source, TrackedDict) and source is mirror.source:
-            return _update_tracked(name, mirror, source, immutable, changes)
         keys = list(source)
         count = len(mirror.keys)
         if len(keys) < count or keys[:count] != mirror.keys:
@@ -274,43 +426,6 @@ def _update(name: str, mirror: _Mirror, source: Any, immutable: bool, changes: _
     return True
 
 
-def _update_tracked(
-    name: str, mirror: _Mirror, source: TrackedDict, immutable: bool, changes: _Changes
-) -> bool:
-    """A tracked map: only the logged keys (and values that may change in place) are compared."""
-    logged = source.take_changes()
-    count = len(mirror.keys)
-    if logged is None or len(source) < count:
-        return False
-    if not logged and (immutable or not mirror.containers):
-        return True  # nothing set since the last checkpoint
-    index = mirror.index
-    if index is None:
-        index = mirror.index = {key: pos for pos, key in enumerate(mirror.keys)}
-    values = mirror.values
-    old_values: dict[int, Any] = {}
-    new_keys: list[Any] = []  # in the dict's order: the log keeps the order keys were added
-    for key in logged:
-        pos = index.get(key)
-        if pos is None:
-            new_keys.append(key)
-        else:
-            old_values[pos] = values[pos]
-            values[pos] = source[key]
-    if count + len(new_keys) != len(source):
-        return False  # keys the log did not see (cannot happen through TrackedDict's methods)
-    _compare(name, mirror, old_values, old_values, immutable, changes)
-    for key in new_keys:
-        index[key] = len(mirror.keys)
-        mirror.keys.append(key)
-        values.append(source[key])
-    if mirror.strings:
-        changed = [mirror.values[pos] for pos in old_values] + mirror.values[count:]
-        mirror.strings = _all_strings(changed)
-    _append(name, mirror, count, immutable, changes)
-    return True
-
-
 def _compare(
     name: str,
     mirror: _Mirror,
@@ -335,7 +450,7 @@ def _compare(
             previous = old_values[pos]
             if type(value) is type(previous) and value == previous:
                 continue  # an equal scalar (a new but identical string, say)
-        text = _dumps(value)
+        text = _encode(value)
         if text != mirror.encoded[pos]:
             mirror.encoded[pos] = text
             changes.entries.append((name, pos, mirror.keys[pos] if mirror.is_map else None, text))
@@ -346,7 +461,7 @@ def _append(name: str, mirror: _Mirror, start: int, immutable: bool, changes: _C
     if start >= len(mirror.values):
         return
     for pos in range(start, len(mirror.values)):
-        text = _dumps(mirror.values[pos])
+        text = _encode(mirror.values[pos])
         mirror.encoded.append(text)
         key = mirror.keys[pos] if mirror.is_map else None
         changes.entries.append((name, pos, key, text))

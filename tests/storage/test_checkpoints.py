@@ -289,37 +289,80 @@ async def test_a_replaced_map_is_compared_exactly_after_tracked_updates(db: Data
     assert as_json(await stored(db)) == as_json(checkpoint)
 
 
-async def test_merged_deltas_save_what_saving_each_in_turn_saves(db: Database) -> None:
-    """The engine merges the checkpoints of the stages of one loop turn (checkpoints.merge):
-    random edits, saved in random groups of merged deltas, always read back exactly."""
+def random_edits(checkpoint: dict[str, Any], rng: random.Random, step: int) -> None:
+    """A few engine-like edits: keys set and removed, values changed in place, stages
+    recorded, loop restarts."""
+    values: list[Any] = ["s", "", 0, 1, True, 1.0, None, [1, "a"], {"k": [True]}]
+    for _ in range(rng.randint(0, 4)):
+        context = checkpoint["context_values"]
+        action = rng.random()
+        key = f"k{rng.randint(0, 12)}"
+        if action < 0.45:
+            context[key] = copy.deepcopy(rng.choice(values))
+        elif action < 0.55:
+            context.pop(key, None)
+        elif action < 0.65:
+            if isinstance(context.get(key), list):
+                context[key].append(step)  # in place
+        elif action < 0.88:
+            checkpoint["completed_nodes"].append(key)
+            checkpoint["node_outcomes"][f"{key}-{step}"] = {"status": "success"}
+        elif action < 0.92:  # a loop restart: lists shrink (truncated), maps are replaced
+            checkpoint["completed_nodes"] = checkpoint["completed_nodes"][:1]
+            checkpoint["node_outcomes"] = TrackedDict()
+        elif action < 0.96:
+            checkpoint["context_values"] = TrackedDict({"graph.goal": "g", key: [step]})
+        else:
+            checkpoint["next_node_id"] = key
+
+
+async def test_a_delta_stores_the_last_checkpoint_captured(db: Database) -> None:
+    """The engine captures the checkpoint after every stage and makes one delta for all the
+    stages of one write, once the state has moved on: random edits, captured in random runs,
+    edited again before each delta, always read back as last captured."""
     rng = random.Random(5)
     writer = CheckpointWriter(immutable_sections=("node_outcomes",))
     checkpoint = engine_like()
     checkpoint["node_outcomes"] = TrackedDict()
-    pending: checkpoints.CheckpointDelta | None = None
-    for step in range(400):
-        context = checkpoint["context_values"]
-        action = rng.random()
-        key = f"k{rng.randint(0, 12)}"
-        if action < 0.5:
-            context[key] = rng.choice(["a", "b", 1, [step], {"n": step}])
-        elif action < 0.6:
-            context.pop(key, None)
-        elif action < 0.85:
-            checkpoint["completed_nodes"].append(key)
-            checkpoint["node_outcomes"][f"{key}-{step}"] = {"status": "success"}
-        elif action < 0.9:  # a loop restart: lists shrink (truncated), maps are replaced
-            checkpoint["completed_nodes"] = checkpoint["completed_nodes"][:1]
-            checkpoint["node_outcomes"] = TrackedDict()
-        elif action < 0.95:
-            checkpoint["context_values"] = TrackedDict({"graph.goal": "g", key: step})
-        elif rng.random() < 0.5:
-            writer.reset()
+    captured: str | None = None
+    saved = 0
+    for step in range(600):
+        random_edits(checkpoint, rng, step)
         checkpoint["timestamp"] = f"t{step}"
-        delta = writer.diff(checkpoint)
-        pending = delta if pending is None else checkpoints.merge(pending, delta)
+        if rng.random() < 0.7:
+            writer.capture(checkpoint)
+            captured = as_json(checkpoint)
+        if rng.random() < 0.03:
+            writer.reset()  # a write failed: what was captured since is dropped, or kept whole
         if rng.random() < 0.3:
-            merged = pending
-            await db.write(lambda tx, merged=merged: checkpoints.save(tx, "R1", merged, "t"))
-            pending = None
-            assert as_json(await stored(db)) == as_json(checkpoint), step
+            random_edits(checkpoint, rng, step)  # the next stage has begun
+            delta = writer.delta()
+            if delta is None:
+                continue  # nothing captured since the last delta (or dropped by the reset)
+            await db.write(lambda tx, delta=delta: checkpoints.save(tx, "R1", delta, "t"))
+            saved += 1
+            assert as_json(await stored(db)) == captured, step
+    assert saved > 100
+
+
+async def test_a_capture_is_not_changed_by_later_edits(db: Database) -> None:
+    writer = CheckpointWriter()
+    checkpoint = engine_like()
+    context = checkpoint["context_values"]
+    context["results"] = [1]
+    await save(db, writer, checkpoint)
+    context["results"].append(2)  # in place, then captured
+    context["last"] = "a"
+    checkpoint["completed_nodes"].append("a")
+    writer.capture(checkpoint)
+    expected = as_json(checkpoint)
+    context["results"].append(3)  # the next stage changes everything again before the delta
+    context["last"] = "b"
+    context["new"] = "c"
+    checkpoint["completed_nodes"].append("b")
+    checkpoint["node_retries"]["b"] = 1
+    delta = writer.delta()
+    assert delta is not None
+    await db.write(lambda tx: checkpoints.save(tx, "R1", delta, "t"))
+    assert as_json(await stored(db)) == expected
+    assert writer.delta() is None  # nothing captured since
