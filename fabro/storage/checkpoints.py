@@ -15,6 +15,12 @@ maps) logs the keys set since the writer last looked, so only those are compared
 or list is compared entry by entry, by identity first. A map or list *value* may have been
 changed in place, so it is re-encoded and compared every time, except in the sections the
 writer is told hold values that are replaced, never mutated (node outcomes).
+
+The engine stores the checkpoints of several stages in one database write, and only the last
+one counts. So the work is split: ``capture`` after every stage notes the checkpoint as it is
+(a tracked map's logged keys and their values, a copy of anything else, map and list values
+frozen as JSON, since the state goes on changing), and ``delta`` once per write compares only
+the last capture with what is stored.
 """
 
 from __future__ import annotations
