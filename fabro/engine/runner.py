@@ -51,7 +51,7 @@ from fabro.events.types import (
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
-from fabro.storage.checkpoints import TrackedDict
+from fabro.storage.checkpoints import TrackedDict, TrackedList
 from fabro.storage.stages import StageFinish, StageRecord, usage_by_model
 from fabro.workflow import kinds
 from fabro.workflow.model import Edge, Graph, Node
@@ -623,7 +623,7 @@ class Engine:
             WorkflowRunStarted(name=self.graph.name, run_id=self.spec.run_id),
         )
         self.state.reset_context(self.graph, self.spec.run_id, str(self.spec.work_dir))
-        self.state.completed_nodes = []
+        self.state.completed_nodes = TrackedList()
         self.state.node_outcomes = TrackedDict()
 
     # ---- helpers for handlers (parallel, manager) -------------------------------------------

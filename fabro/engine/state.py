@@ -6,18 +6,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabro.storage.checkpoints import TrackedDict
+from fabro.storage.checkpoints import TrackedDict, TrackedList
 from fabro.workflow.model import Graph
 
 
 @dataclass
 class EngineState:
-    """The maps are ``TrackedDict``s (plain dicts work too, only slower to checkpoint): the
-    per-stage commit then writes only the keys a stage set (storage/checkpoints.py)."""
+    """The maps are ``TrackedDict``s and the lists ``TrackedList``s (plain ones work too, only
+    slower to checkpoint): the per-stage commit then writes only what a stage set or added
+    (storage/checkpoints.py)."""
 
     context: dict[str, Any] = field(default_factory=TrackedDict)
-    logs: list[str] = field(default_factory=list)
-    completed_nodes: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=TrackedList)
+    completed_nodes: list[str] = field(default_factory=TrackedList)
     node_outcomes: dict[str, dict[str, Any]] = field(default_factory=TrackedDict)
     node_retries: dict[str, int] = field(default_factory=TrackedDict)
     node_visits: dict[str, int] = field(default_factory=TrackedDict)
@@ -45,7 +46,7 @@ class EngineState:
         )
         if not graph.goal:
             self.context.pop("graph.goal", None)
-        self.logs = []
+        self.logs = TrackedList()
 
     @property
     def stage_index(self) -> int:
@@ -80,8 +81,8 @@ class EngineState:
     def from_checkpoint(cls, data: Mapping[str, Any]) -> EngineState:
         return cls(
             context=TrackedDict(data.get("context_values", {})),
-            logs=list(data.get("logs", [])),
-            completed_nodes=list(data.get("completed_nodes", [])),
+            logs=TrackedList(data.get("logs", [])),
+            completed_nodes=TrackedList(data.get("completed_nodes", [])),
             node_outcomes=TrackedDict(data.get("node_outcomes", {})),
             node_retries=TrackedDict(data.get("node_retries", {})),
             node_visits=TrackedDict(data.get("node_visits", {})),

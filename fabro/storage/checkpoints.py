@@ -123,6 +123,63 @@ class TrackedDict(dict[Any, Any]):
         return changed
 
 
+class TrackedList(list[Any]):
+    """A list that knows whether it only grew since ``take_changes`` was last called (the
+    completed stages, the logs): its capture then costs the new items, not the whole list."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._taken: int | None = None  # the length at the last take; None: unknown
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self),))
+
+    def take_changes(self) -> int | None:
+        """The length at the last call, when the list only grew since; else None."""
+        taken, self._taken = self._taken, len(self)
+        return taken
+
+    def _changed(self) -> None:
+        self._taken = None
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        self._changed()
+
+    def __delitem__(self, index: Any) -> None:
+        super().__delitem__(index)
+        self._changed()
+
+    def __imul__(self, count: Any) -> TrackedList:  # type: ignore[misc]
+        super().__imul__(count)
+        self._changed()
+        return self
+
+    def insert(self, index: Any, value: Any) -> None:
+        super().insert(index, value)
+        self._changed()
+
+    def pop(self, index: Any = -1) -> Any:
+        self._changed()
+        return super().pop(index)
+
+    def remove(self, value: Any) -> None:
+        super().remove(value)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def sort(self, *args: Any, **kwargs: Any) -> None:
+        super().sort(*args, **kwargs)
+        self._changed()
+
+    def reverse(self) -> None:
+        super().reverse()
+        self._changed()
+
+
 @dataclass
 class _Mirror:
     """What the database holds for one section, as this writer last stored it."""
@@ -156,6 +213,7 @@ class _Capture:
     source: Any  # the live container (a tracked map's log is relative to it)
     copy: Any = None  # the whole section (a dict or a list), container values frozen
     strings: bool = False  # a list copy holds nothing but strings
+    frozen: set[Any] = field(default_factory=set)  # keys of a map whose value is frozen
     changed: dict[Any, Any] | None = None  # key -> value, in the order first set
     new_keys: list[Any] = field(default_factory=list)  # of ``changed``, those not stored yet
 
@@ -216,7 +274,7 @@ class CheckpointWriter:
                     capture = _note(earlier.get(name), mirrors.get(name), value, logged, immutable)
             if capture is None:
                 if isinstance(value, dict):
-                    capture = _Capture(value, copy=_copy_map(value, immutable))
+                    capture = _copy_map(value, immutable)
                 else:
                     capture = _copy_list(value, earlier.get(name), mirrors.get(name), immutable)
             sections[name] = capture
@@ -254,11 +312,51 @@ class CheckpointWriter:
         )
 
 
-def _copy_map(value: dict[Any, Any], immutable: bool) -> dict[Any, Any]:
+def _copy_map(value: dict[Any, Any], immutable: bool) -> _Capture:
     """The whole map, with values that may change in place frozen."""
-    if immutable:
-        return dict(value)
-    return {key: _freeze(item) for key, item in value.items()}
+    capture = _Capture(value, copy=dict(value))
+    if not immutable:
+        _note_values(capture, capture.copy, value, value)
+    return capture
+
+
+def _note_values(
+    capture: _Capture, into: dict[Any, Any], live: Mapping[Any, Any], keys: Any
+) -> None:
+    """Copy the values of ``keys`` from ``live`` into the capture, maps and lists frozen."""
+    for key in keys:
+        item = live[key]
+        if isinstance(item, dict | list | tuple):
+            into[key] = _Frozen(_dumps(item))
+            capture.frozen.add(key)
+        else:
+            into[key] = item
+            capture.frozen.discard(key)
+
+
+def _grown(
+    value: TrackedList, earlier: _Capture | None, mirror: _Mirror | None, immutable: bool
+) -> _Capture | None:
+    """A tracked list that only grew since it was last captured or stored: the copy then is
+    that capture's (or the stored list's) with the new items added."""
+    start = value.take_changes()
+    if start is None:
+        return None
+    if earlier is not None and earlier.source is value and isinstance(earlier.copy, list):
+        capture, seen = earlier, earlier.copy  # extended in place: this capture owns it
+    elif earlier is None and mirror is not None and not mirror.is_map and mirror.source is value:
+        capture = _Capture(value, strings=mirror.strings)
+        seen = list(mirror.values)  # once per delta: the mirror's list is not the capture's
+    else:
+        return None
+    if len(seen) != start:
+        return None
+    new = value[start:]
+    strings = _all_strings(new)
+    seen += new if immutable or strings else [_freeze(item) for item in new]
+    capture.strings = capture.strings and strings
+    capture.copy = seen
+    return capture
 
 
 def _copy_list(
@@ -269,6 +367,10 @@ def _copy_list(
 ) -> _Capture:
     """The whole list, with values that may change in place frozen. A list of strings that
     only grew since it was last seen (the completed stages) is checked only past that."""
+    if isinstance(value, TrackedList):
+        grown = _grown(value, earlier, mirror, immutable)
+        if grown is not None:
+            return grown
     items = list(value)
     if earlier is not None and isinstance(earlier.copy, list):
         seen, strings = earlier.copy, earlier.strings
@@ -297,10 +399,10 @@ def _note(
     earlier capture of the same map; None when a copy is needed instead."""
     if earlier is not None and earlier.source is live and earlier.copy is not None:
         copy: dict[Any, Any] = earlier.copy  # an earlier copy, brought up to date
-        for key in logged:
-            copy[key] = live[key] if immutable else _freeze(live[key])
-        if not immutable:
-            _refresh(copy, copy, live, logged)
+        if immutable:
+            copy.update({key: live[key] for key in logged})
+        else:
+            _note_values(earlier, copy, live, [*logged, *(earlier.frozen - logged.keys())])
         return earlier if len(copy) == len(live) else None
     if earlier is not None and earlier.source is live and earlier.changed is not None:
         capture = earlier
@@ -316,21 +418,13 @@ def _note(
     for key in logged:
         if key not in changed and key not in index:
             capture.new_keys.append(key)
-        changed[key] = live[key] if immutable else _freeze(live[key])
-    if not immutable:
-        stored = {mirror.keys[pos]: None for pos in mirror.containers}
-        _refresh(changed, {**stored, **changed}, live, logged)
+    if immutable:
+        changed.update({key: live[key] for key in logged})
+    else:
+        # Maps and lists stored or captured before may have changed in place since.
+        again = {mirror.keys[pos] for pos in mirror.containers} | capture.frozen
+        _note_values(capture, changed, live, [*logged, *(again - logged.keys())])
     return capture if len(mirror.keys) + len(capture.new_keys) == len(live) else None
-
-
-def _refresh(
-    into: dict[Any, Any], keys: Mapping[Any, Any], live: Mapping[Any, Any], done: Any
-) -> None:
-    """Freeze again the map and list values of ``keys`` (not in ``done``): they may have
-    changed in place since they were frozen."""
-    for key in keys:
-        if key not in done and key in live and isinstance(live[key], dict | list | tuple):
-            into[key] = _Frozen(_dumps(live[key]))
 
 
 def _apply(

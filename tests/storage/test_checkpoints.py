@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fabro.storage import checkpoints, runs
-from fabro.storage.checkpoints import CheckpointWriter, TrackedDict
+from fabro.storage.checkpoints import CheckpointWriter, TrackedDict, TrackedList
 from fabro.storage.db import Database
 from tests.storage.test_db import make_run
 
@@ -64,6 +64,40 @@ def test_tracked_dict_logs_the_keys_set_since_the_last_take() -> None:
     assert tracked.take_changes() == {}
 
 
+def test_tracked_list_knows_when_it_only_grew() -> None:
+    tracked = TrackedList(["a"])
+    assert tracked.take_changes() is None  # nothing known before the first take
+    tracked.append("b")
+    tracked.extend(["c"])
+    tracked += ["d"]
+    assert tracked.take_changes() == 1  # grew from 1 item: the new ones are tracked[1:]
+    assert tracked.take_changes() == 4
+    assert pickle.loads(pickle.dumps(tracked)) == tracked
+    assert type(copy.deepcopy(tracked)) is TrackedList
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t.__setitem__(0, "x"),
+        lambda t: t.__delitem__(0),
+        lambda t: t.insert(0, "x"),
+        lambda t: t.pop(),
+        lambda t: t.remove("a"),
+        lambda t: t.clear(),
+        lambda t: t.sort(),
+        lambda t: t.reverse(),
+        lambda t: t.__imul__(2),
+    ],
+)
+def test_a_tracked_list_changed_otherwise_is_unknown(change: Any) -> None:
+    tracked = TrackedList(["b", "a"])
+    tracked.take_changes()
+    change(tracked)
+    assert tracked.take_changes() is None
+    assert tracked.take_changes() == len(tracked)
+
+
 @pytest.mark.parametrize(
     "remove",
     [
@@ -98,7 +132,7 @@ def engine_like() -> dict[str, Any]:
     return {
         "timestamp": "t0",
         "current_node": "",
-        "completed_nodes": [],
+        "completed_nodes": TrackedList(),
         "node_retries": TrackedDict(),
         "context_values": TrackedDict({"graph.goal": "g", "internal.run_id": "R1"}),
         "logs": [],
@@ -304,11 +338,14 @@ def random_edits(checkpoint: dict[str, Any], rng: random.Random, step: int) -> N
         elif action < 0.65:
             if isinstance(context.get(key), list):
                 context[key].append(step)  # in place
-        elif action < 0.88:
+        elif action < 0.85:
             checkpoint["completed_nodes"].append(key)
             checkpoint["node_outcomes"][f"{key}-{step}"] = {"status": "success"}
+        elif action < 0.88:  # changed in place, not only grown
+            nodes = checkpoint["completed_nodes"]
+            rng.choice([lambda: nodes.pop() if nodes else None, lambda: nodes.insert(0, key)])()
         elif action < 0.92:  # a loop restart: lists shrink (truncated), maps are replaced
-            checkpoint["completed_nodes"] = checkpoint["completed_nodes"][:1]
+            checkpoint["completed_nodes"] = TrackedList(checkpoint["completed_nodes"][:1])
             checkpoint["node_outcomes"] = TrackedDict()
         elif action < 0.96:
             checkpoint["context_values"] = TrackedDict({"graph.goal": "g", key: [step]})
