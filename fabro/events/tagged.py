@@ -49,30 +49,38 @@ def encode(value: Any) -> Json:
     return value
 
 
-_encode_plans: dict[type, tuple[tuple[str, bool], ...]] = {}
+_encoders: dict[type, Callable[[Any], JsonObject]] = {}
 
 
 def encode_fields(obj: object) -> JsonObject:
     """The JSON object of a dataclass instance, leaving out ``?`` fields that are None."""
-    cls = type(obj)
-    plan = _encode_plans.get(cls)
-    if plan is None:  # (name, omitted when None) per field, worked out once per class
-        plan = tuple(
-            (field.name, field.default is None) for field in dataclasses.fields(cast(Any, obj))
-        )
-        _encode_plans[cls] = plan
-    out: JsonObject = {}
-    for name, optional in plan:
-        value = getattr(obj, name)
-        if value is None:
-            if optional:
-                continue
-            out[name] = None
-        elif type(value) in _PLAIN:
-            out[name] = value
+    encoder = _encoders.get(type(obj))
+    if encoder is None:
+        encoder = _encoders[type(obj)] = _field_encoder(type(obj))
+    return encoder(obj)
+
+
+def _field_encoder(cls: type) -> Callable[[Any], JsonObject]:
+    """``encode_fields`` written out for one class, as dataclasses write ``__init__``: one
+    statement per field, no loop (the engine encodes every event it stores)."""
+    lines = ["def encode_fields(obj):", "    out = {}"]
+    for field in dataclasses.fields(cast(Any, cls)):
+        name = field.name  # an identifier: safe to write into the source
+        lines.append(f"    value = obj.{name}")
+        if field.default is None:  # a `?` field: left out when None
+            lines.append("    if value is not None:")
+            lines.append(
+                f"        out[{name!r}] = value if type(value) in PLAIN else encode(value)"
+            )
         else:
-            out[name] = encode(value)
-    return out
+            lines.append(
+                f"    out[{name!r}] = value if value is None or type(value) in PLAIN"
+                " else encode(value)"
+            )
+    lines.append("    return out")
+    namespace: dict[str, Any] = {"PLAIN": _PLAIN, "encode": encode}
+    exec("\n".join(lines), namespace)
+    return cast(Callable[[Any], JsonObject], namespace["encode_fields"])
 
 
 def decode_fields(cls: type[T], raw: Json) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from fabro.llm.catalog import (
@@ -36,6 +37,7 @@ class Resolved:
 _UNSET = LevelChoice()
 
 
+@functools.lru_cache(maxsize=256)  # pure, and asked again before every LLM stage
 def resolve_model(
     *,
     node: LevelChoice = _UNSET,
