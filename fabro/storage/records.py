@@ -76,7 +76,11 @@ class RunSummary:
         return self.status in TERMINAL_STATUSES
 
 
-@dataclass(frozen=True)
+# NewEvent and EventRecord are made for every event stored, and a frozen dataclass costs
+# about five times as much to make: they are slotted instead, and never changed once made.
+
+
+@dataclass(slots=True)
 class NewEvent:
     """An event about to be stored: its variant name and externally tagged payload."""
 
@@ -92,7 +96,7 @@ class NewEvent:
         return cls(variant=variant, payload=tagged, child_depth=child_depth)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EventRecord:
     run_id: str
     seq: int
