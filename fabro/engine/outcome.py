@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from fabro.engine.failure import effective_class
@@ -45,7 +45,14 @@ class Outcome:
         return self.failure.message if self.failure else ""
 
     def with_(self, **changes: Any) -> Outcome:
-        return replace(self, **changes)
+        """A copy with ``changes`` (what ``dataclasses.replace`` makes, without looking the
+        fields up again on every call: the engine makes one after every stage)."""
+        values = dict(self.__dict__)
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"Outcome has no field {', '.join(sorted(unknown))}")
+        values.update(changes)
+        return Outcome(**values)
 
     def to_json(self) -> dict[str, Any]:
         """Outcome JSON with empty and absent fields omitted."""

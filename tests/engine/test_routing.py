@@ -421,3 +421,12 @@ def test_fan_in_heuristic_ranking() -> None:
         heuristic_choice([{"id": "b", "status": "success"}, {"id": "a", "status": "success"}])["id"]
         == "a"
     )
+
+
+def test_an_outcome_with_changes_is_a_copy_and_refuses_unknown_fields() -> None:
+    outcome = Outcome.success("done", context_updates={"a": 1})
+    changed = outcome.with_(duration_ms=5, notes="again")
+    assert changed == Outcome.success("again", context_updates={"a": 1}, duration_ms=5)
+    assert outcome.duration_ms is None and outcome.notes == "done"
+    with pytest.raises(TypeError, match="no field nope"):
+        outcome.with_(nope=1)
