@@ -343,7 +343,10 @@ def random_edits(checkpoint: dict[str, Any], rng: random.Random, step: int) -> N
             checkpoint["node_outcomes"][f"{key}-{step}"] = {"status": "success"}
         elif action < 0.88:  # changed in place, not only grown
             nodes = checkpoint["completed_nodes"]
-            rng.choice([lambda: nodes.pop() if nodes else None, lambda: nodes.insert(0, key)])()
+            if nodes and rng.random() < 0.5:
+                nodes.pop()
+            else:
+                nodes.insert(0, key)
         elif action < 0.92:  # a loop restart: lists shrink (truncated), maps are replaced
             checkpoint["completed_nodes"] = TrackedList(checkpoint["completed_nodes"][:1])
             checkpoint["node_outcomes"] = TrackedDict()
