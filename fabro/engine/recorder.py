@@ -116,6 +116,10 @@ class RunNotActive(Exception):
     """The run became terminal (cancelled) while the engine was still working on it."""
 
 
+class CheckpointLost(Exception):
+    """Stages whose checkpoint could not be written after an earlier write failed."""
+
+
 class Recorder:
     """Writes one run's engine output; child workflows write through ``child()``."""
 
@@ -223,11 +227,16 @@ class Recorder:
             return
         if self._open is batch:
             self._open = None
+        lost = False
         if batch.checkpoint_at is not None:
-            # The checkpoints its stages captured, as one delta (none after a failure: the
-            # batch fails too, and the next checkpoint is written whole).
+            # The checkpoints its stages captured, as one delta. None: a failed write reset
+            # the writer since, and what was captured relative to it is gone. Its stages must
+            # then not be stored without their checkpoint: the batch fails (it belongs to the
+            # failed epoch but in a race), and the next checkpoint is written whole.
             delta = self._checkpoints.delta()
-            if delta is not None:
+            if delta is None:
+                lost = True
+            else:
                 batch.checkpoint = (delta, batch.checkpoint_at)
         epoch, events, stamps = batch.epoch, batch.events, batch.stamps
         self._handed += 1
@@ -241,6 +250,8 @@ class Recorder:
             if broken is not None and broken[0] == epoch and broken[1] < number:
                 raise broken[2]
             try:
+                if lost:
+                    raise CheckpointLost(self.run_id)
                 last_seq = self._guard(tx)
                 batch.write(tx, self.run_id)
                 stored = runs.append_events(tx, self.run_id, events, stamps, last_seq)

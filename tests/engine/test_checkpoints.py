@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from fabro.engine.outcome import Outcome
-from fabro.engine.recorder import Recorder
+from fabro.engine.recorder import CheckpointLost, Recorder
 from fabro.engine.stage import StageRun
 from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
 from fabro.events.types import Prompt, RunEvent
 from fabro.storage import runs
+from fabro.storage.checkpoints import TrackedDict
 from fabro.storage.db import WriteTx
 from fabro.storage.stages import StageFinish
 from fabro.workflow.model import Node
@@ -183,4 +184,37 @@ async def test_a_failed_write_takes_none_of_the_writes_before_it_along(harness: 
     await recorder.emit(Prompt(stage="a", text="kept"))
     with pytest.raises(sqlite3.IntegrityError, match="boom"):
         await recorder.commit([Prompt(stage="a", text="lost")], boom)
+    assert [e["text"] for e in await harness.of(record.id, "Prompt")] == ["kept"]
+
+
+async def test_stages_whose_checkpoint_was_lost_to_a_failure_are_not_stored(
+    harness: Harness,
+) -> None:
+    """A failed write resets the checkpoint writer; a stage captured relative to what it had
+    stored before cannot be written with its checkpoint, so its write fails as a whole (never
+    a stage stored without its checkpoint), and the next checkpoint is written whole."""
+    record = await harness.create(LOOPS)
+    engine = await harness.engine(record)
+    recorder = engine.recorder
+    first = {"completed_nodes": ["start"], "context_values": TrackedDict({"a": 1})}
+    await recorder.stage_finished("start", _finish(), [], first, None)
+    await recorder.settle()
+    second = {"completed_nodes": ["start", "a"], "context_values": first["context_values"]}
+    second["context_values"]["a"] = 2
+    await recorder.stage_finished("a", _finish(), [Prompt(stage="a", text="lost")], second, None)
+    recorder._checkpoints.reset()  # as a failed write's does, before this batch is handed over
+    with pytest.raises(CheckpointLost):
+        await recorder.settle()
+    assert await harness.checkpoint(record.id) == {
+        "completed_nodes": ["start"],
+        "context_values": {"a": 1},
+    }
+    assert "Prompt" not in await harness.variants(record.id)
+
+    await recorder.stage_finished("a", _finish(), [Prompt(stage="a", text="kept")], second, None)
+    await recorder.settle()
+    assert await harness.checkpoint(record.id) == {
+        "completed_nodes": ["start", "a"],
+        "context_values": {"a": 2},
+    }
     assert [e["text"] for e in await harness.of(record.id, "Prompt")] == ["kept"]
