@@ -49,6 +49,14 @@ from fabro.storage.stages import StageFinish, StageRecord
 Publish = Callable[[EventRecord], None]
 ACTIVE = ("starting", "running", "paused")
 STREAM_S = 0.01  # a streamed write is committed (and published) at most this late
+# Checkpoint sections whose values are replaced, never changed in place (CheckpointWriter).
+IMMUTABLE_SECTIONS = (
+    "node_outcomes",
+    "node_retries",
+    "node_visits",
+    "loop_failure_signatures",
+    "restart_failure_signatures",
+)
 # The guard of every write, with the run's last event sequence (one statement, not two).
 _GUARD = (
     "SELECT status, (SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?)"
@@ -139,8 +147,9 @@ class Recorder:
         self.last_activity = time.monotonic()
         # The steering change count at which the run had no pending steering (steering.py).
         self.no_steering_at: int | None = None
-        # Node outcomes are replaced after each stage, never changed in place.
-        self._checkpoints = CheckpointWriter(immutable_sections=("node_outcomes",))
+        # Node outcomes are replaced after each stage, never changed in place; the counters
+        # hold numbers.
+        self._checkpoints = CheckpointWriter(immutable_sections=IMMUTABLE_SECTIONS)
         self._failure: BaseException | None = None  # of a streamed write, not raised yet
         # The run's current_node as this recorder's queued writes leave it (None: unknown).
         # Only the engine writes it, so an UPDATE that would change nothing is skipped.
