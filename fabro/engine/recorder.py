@@ -76,6 +76,8 @@ class _Batch:
     # What its stages leave behind, written once after the works: the run's current node,
     # and the checkpoint of the last of them (one delta, made when the batch is handed over).
     node: tuple[str, str] | None = None  # (current node, when set)
+    turns: list[stages.TurnRow] = field(default_factory=list)  # inserted after the works
+    turn_stages: set[str] = field(default_factory=set)  # the stages of those turns
     checkpoint_at: str | None = None  # when the last stage's checkpoint was captured
     checkpoint: tuple[CheckpointDelta, str] | None = None  # (delta, when captured)
     future: asyncio.Future[list[EventRecord]] | None = None  # once handed to the database
@@ -97,6 +99,8 @@ class _Batch:
         """Inside the batch's transaction: the works, then what the stages left behind."""
         for work in self.works:
             work(tx)
+        if self.turns:
+            stages.insert_turns(tx, self.turns)
         if self.node is not None:
             node_id, ts = self.node
             runs.update_run(tx, run_id, current_node=node_id, updated_at=ts)
@@ -160,6 +164,9 @@ class Recorder:
         self._latest: _Batch | None = None  # the last queued write
         self._open: _Batch | None = None  # writes of this loop turn, not handed over yet
         self._start: tuple[_Batch, _StageStart] | None = None  # the last stage start queued
+        # Turns of the stages this recorder started, as far as its writes go: the next turn's
+        # number is one more (a stage's start leaves it none: it is new, or its turns deleted).
+        self._turn_counts: dict[str, int] = {}
         # Writes are queued in epochs; raising a failure starts the next one (see the module
         # docstring). The failed epoch and its failure are read and set by the writer thread.
         self._epoch = 0
@@ -287,6 +294,7 @@ class Recorder:
             # raised is only the consequence of the one raised.
             self._checkpoints.reset()
             self._current_node = None
+            self._turn_counts.clear()  # turns may be missing: later ones numbered by SQL
             if self._failure is None and epoch == self._epoch:
                 self._failure = failure
             return
@@ -352,9 +360,15 @@ class Recorder:
         """The stage row as running, the run's current node and StageStarted, in one write
         (streamed: the handler starts meanwhile)."""
 
+        open_batch = self._open
+        if open_batch is not None and stage.stage_id in open_batch.turn_stages:
+            # The stage again (a loop restart): its start deletes its turns, so the turns
+            # queued for its last run go first.
+            self._hand_over(open_batch)
         start = _StageStart(stage)
         batch = self._submit([event] if event else [], start.write, STREAM_S)
         self._start = (batch, start)
+        self._turn_counts[stage.stage_id] = 0
         if stage.parallel_parent is None and stage.node_id != self._current_node:
             batch.move_to(stage.node_id)
             self._current_node = stage.node_id
@@ -370,6 +384,7 @@ class Recorder:
         """The per-stage commit (engine.md §4.2): closing events, stage row, checkpoint, node,
         in one write; queued (see the module docstring)."""
         queued, self._start = self._start, None
+        self._turn_counts.pop(stage_id, None)
         try:
             batch = self._submit(events, None)
         except BaseException:
@@ -411,13 +426,24 @@ class Recorder:
         (streamed)."""
         content = self.redactor.value(content)
         tools = self.redactor.value(tools)
+        count = self._turn_counts.get(stage_id)
+        if count is None:  # not a stage this recorder started: numbered in the insert
 
-        def work(tx: WriteTx) -> None:
-            if also is not None:
-                also(tx)
-            stages.append_turn(tx, self.run_id, stage_id, kind, now_ts(), content, tools)
+            def work(tx: WriteTx) -> None:
+                if also is not None:
+                    also(tx)
+                stages.append_turn(tx, self.run_id, stage_id, kind, now_ts(), content, tools)
 
-        self._stream_turn(events, work, also)
+            self._stream_turn(events, work, also)
+            return
+        # Numbered here, and all the turns of one write inserted together.
+        self._turn_counts[stage_id] = count + 1
+        row = (self.run_id, stage_id, count + 1, kind, content, stages.tools_json(tools), now_ts())
+        batch = self._submit(events, also, STREAM_S)
+        batch.turns.append(row)
+        batch.turn_stages.add(stage_id)
+        if also is not None:  # it consumed steering entries: the next read must see that
+            self._read_back = batch
 
     async def finish_run(
         self,

@@ -190,11 +190,22 @@ def append_turn(
         " VALUES (?, ?,"
         " (SELECT COALESCE(MAX(n), 0) + 1 FROM stage_turns WHERE run_id = ? AND stage_id = ?),"
         " ?, ?, ?, ?)",
-        [run_id, stage_id, run_id, stage_id, kind, content, _tools_json(tools), created_at],
+        [run_id, stage_id, run_id, stage_id, kind, content, tools_json(tools), created_at],
     )
 
 
-def _tools_json(tools: list[dict[str, Any]] | None) -> str | None:
+# run_id, stage_id, n, kind, content, tools (JSON), created_at: a turn as insert_turns takes it
+TurnRow = tuple[str, str, int, str, str | None, str | None, str]
+
+
+def insert_turns(tx: WriteTx, rows: Sequence[TurnRow]) -> None:
+    """Insert turns numbered by the caller, in one statement."""
+    tx.insert_rows(
+        "INSERT INTO stage_turns (run_id, stage_id, n, kind, content, tools, created_at)", rows
+    )
+
+
+def tools_json(tools: list[dict[str, Any]] | None) -> str | None:
     return json.dumps(tools, ensure_ascii=False) if tools is not None else None
 
 

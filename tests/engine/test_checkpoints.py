@@ -7,6 +7,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,10 +18,10 @@ from fabro.engine.stage import StageRun
 from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
 from fabro.events.types import Prompt, RunEvent
-from fabro.storage import runs
+from fabro.storage import runs, stages
 from fabro.storage.checkpoints import TrackedDict
 from fabro.storage.db import WriteTx
-from fabro.storage.stages import StageFinish
+from fabro.storage.stages import StageFinish, StageRecord
 from fabro.workflow.model import Node
 from tests.engine.harness import ByNode, Harness, hang
 
@@ -218,3 +219,35 @@ async def test_stages_whose_checkpoint_was_lost_to_a_failure_are_not_stored(
         "context_values": {"a": 2},
     }
     assert [e["text"] for e in await harness.of(record.id, "Prompt")] == ["kept"]
+
+
+def _stage(stage_id: str, started_at: str) -> StageRecord:
+    return StageRecord(
+        run_id="",
+        stage_id=stage_id,
+        node_id="a",
+        name="a",
+        visit=1,
+        stage_index=0,
+        status="running",
+        started_at=started_at,
+    )
+
+
+async def test_turns_are_numbered_by_the_recorder_and_a_stage_run_again_keeps_its_last_turns(
+    harness: Harness,
+) -> None:
+    record = await harness.create(LOOPS)
+    engine = await harness.engine(record)
+    recorder = engine.recorder
+    # All in one turn of the event loop (one write): a stage, then the same stage again, as
+    # after a recovery, whose start deletes the turns of the first.
+    for started, texts in (("t1", ["p1", "r1"]), ("t2", ["p2", "r2", "tool"])):
+        stage = replace(_stage("a", started), run_id=record.id)
+        await recorder.stage_started(stage, None)
+        for text in texts:
+            await recorder.add_turn("a", "system", text, None)
+        await recorder.stage_finished("a", _finish(), [], None, None)
+    await recorder.settle()
+    turns = await stages.list_turns(harness.db, record.id, "a")
+    assert [(t.n, t.content) for t in turns] == [(1, "p2"), (2, "r2"), (3, "tool")]
