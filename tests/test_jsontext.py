@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fabro import jsontext
-from fabro.storage.checkpoints import TrackedDict
+from fabro.storage.tracked import TrackedDict
 
 standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 

@@ -51,8 +51,8 @@ from fabro.events.types import (
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
-from fabro.storage.checkpoints import TrackedDict, TrackedList
 from fabro.storage.stages import StageFinish, StageRecord, usage_by_model
+from fabro.storage.tracked import TrackedDict, TrackedList
 from fabro.workflow import kinds
 from fabro.workflow.model import Edge, Graph, Node
 

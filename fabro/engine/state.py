@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabro.storage.checkpoints import TrackedDict, TrackedList
+from fabro.storage.tracked import TrackedDict, TrackedList
 from fabro.workflow.model import Graph
 
 

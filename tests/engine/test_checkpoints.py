@@ -19,9 +19,9 @@ from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
 from fabro.events.types import Prompt, RunEvent
 from fabro.storage import runs, stages
-from fabro.storage.checkpoints import TrackedDict
 from fabro.storage.db import WriteTx
 from fabro.storage.stages import StageFinish, StageRecord
+from fabro.storage.tracked import TrackedDict
 from fabro.workflow.model import Node
 from tests.engine.harness import ByNode, Harness, hang
 

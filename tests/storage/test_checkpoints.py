@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from fabro.storage import checkpoints, runs
-from fabro.storage.checkpoints import CheckpointWriter, TrackedDict, TrackedList
+from fabro.storage.checkpoints import CheckpointWriter
 from fabro.storage.db import Database
+from fabro.storage.tracked import TrackedDict, TrackedList
 from tests.storage.test_db import make_run
 
 
