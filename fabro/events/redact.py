@@ -58,8 +58,6 @@ _PEM_BLOCK = re.compile(
     rf"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:{_PEM_FOOTER.pattern}|\Z)", re.DOTALL
 )
 _BASE64_OR_BREAK = frozenset(string.ascii_letters + string.digits + "+/=\r\n")
-# Each match of _KEY_VALUE contains one of "api", "ap\u0131" (a dotless ı for the i),
-# "secret", "token" or "password" once case-folded (Redactor._redact checks them one by one).
 # No pattern matches fewer characters (`token=` and 8 more, a `key=value` secret).
 _SHORTEST_MATCH = 14
 _BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{16,}")
@@ -73,6 +71,34 @@ _SCALARS = frozenset({int, float, bool, type(None)})
 # last longer one by identity.
 _REMEMBERED_LENGTH = 64
 _SHORT_MEMO_SIZE = 4096
+
+
+def _may_hold_token(text: str) -> bool:
+    """Whether ``text`` holds a literal that every match of _TOKEN_PATTERN contains (a few
+    substring searches: the pattern costs ~0.1 µs per character)."""
+    return (
+        "sk-" in text
+        or "xox" in text
+        or "AKIA" in text
+        or "AIza" in text
+        or "eyJ" in text
+        or (
+            "gh" in text
+            and (
+                "ghp_" in text
+                or "gho_" in text
+                or "ghu_" in text
+                or "ghs_" in text
+                or "ghr_" in text
+            )
+        )
+    )
+
+
+def _has_key_word_but_token(folded: str) -> bool:
+    """Whether case-folded text holds a key word of _KEY_VALUE other than "token" ("ap\u0131":
+    (?i) matches a dotless ı for the i, which case-folding does not)."""
+    return "api" in folded or "ap\u0131" in folded or "secret" in folded or "password" in folded
 
 
 def is_secret_env_name(name: str) -> bool:
@@ -104,8 +130,8 @@ class Redactor:
         # character, so a string holding a secret holds its escaped form once encoded.
         escaped = [jsontext.dumps(secret)[1:-1] for secret in ordered]
         self._exact_in_json = re.compile("|".join(map(re.escape, escaped))) if ordered else None
-        # The last long string redacted and its result: the engine redacts each prompt and
-        # response twice (its event, then its stored turn), as the same str object.
+        # The last long string redacted and its result: a prompt or a response whose event
+        # needs a walk (Redactor.encode_own) is redacted again as its stored turn.
         self._last: tuple[str, str] = ("", "")
         self._short: dict[str, str] = {}
 
@@ -136,27 +162,13 @@ class Redactor:
         # Key blocks before tokens: a token found inside a key would break up its base64 lines.
         if _PEM_MARKER in text:
             text = _redact_private_keys(text)
-        # Each pattern costs ~0.1 µs per character, so it runs only when the text holds a
-        # literal every match of it contains (text without any costs a few substring searches).
-        if (
-            "sk-" in text
-            or ("gh" in text and "_" in text)
-            or "xox" in text
-            or "AKIA" in text
-            or "AIza" in text
-            or "eyJ" in text
-        ):
+        # Each pattern runs only when the text holds a literal every match of it contains.
+        if _may_hold_token(text):
             text = _TOKEN_PATTERN.sub(REDACTED, text)
-        folded = text.casefold()  # what (?i) matches, except a dotless ı for i (see below)
+        folded = text.casefold()  # what (?i) matches, except a dotless ı for i
         if "bearer" in folded:
             text = _BEARER.sub(f"Bearer {REDACTED}", text)
-        if ("=" in text or ":" in text) and (
-            "api" in folded
-            or "ap\u0131" in folded
-            or "secret" in folded
-            or "token" in folded
-            or "password" in folded
-        ):
+        if ("=" in text or ":" in text) and ("token" in folded or _has_key_word_but_token(folded)):
             text = _KEY_VALUE.sub(rf"\1\2{REDACTED}", text)
         return text
 
@@ -189,33 +201,10 @@ class Redactor:
         text = json_text
         if self._exact_in_json is not None and self._exact_in_json.search(text):
             return True
-        if (
-            "sk-" in text
-            or "xox" in text
-            or "AKIA" in text
-            or "AIza" in text
-            or "eyJ" in text
-            or _PEM_MARKER in text
-            or (
-                "gh" in text
-                and (
-                    "ghp_" in text
-                    or "gho_" in text
-                    or "ghu_" in text
-                    or "ghs_" in text
-                    or "ghr_" in text
-                )
-            )
-        ):
+        if _PEM_MARKER in text or _may_hold_token(text):
             return True
         folded = text.casefold()
-        if (
-            "bearer" in folded
-            or "api" in folded
-            or "ap\u0131" in folded
-            or "secret" in folded
-            or "password" in folded
-        ):
+        if "bearer" in folded or _has_key_word_but_token(folded):
             return True
         # In JSON text an unescaped `":` only ever ends a key: "token" at the end of a key
         # such as "input_tokens" (keys are never redacted) is not a reason to look closer.

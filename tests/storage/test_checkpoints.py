@@ -6,7 +6,6 @@ import copy
 import json
 import pickle
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,11 +18,10 @@ from tests.storage.test_db import make_run
 
 
 @pytest.fixture
-async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = await Database.open(tmp_path / "fabro.db")
-    await database.write(lambda tx: runs.insert_run(tx, make_run("R1")))
-    yield database
-    await database.close()
+async def db(db: Database) -> Database:
+    """The database of conftest.py, holding run R1."""
+    await db.write(lambda tx: runs.insert_run(tx, make_run("R1")))
+    return db
 
 
 async def save(db: Database, writer: CheckpointWriter, checkpoint: dict[str, Any]) -> int:

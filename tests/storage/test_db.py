@@ -37,13 +37,6 @@ def make_run(run_id: str, created_at: str | None = None) -> RunRecord:
     )
 
 
-@pytest.fixture
-async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = await Database.open(tmp_path / "fabro.db")
-    yield database
-    await database.close()
-
-
 async def test_a_version_2_database_keeps_its_runs_graphs_after_migration(tmp_path: Path) -> None:
     # Version 3 moved the DOT source and prepared graph out of the runs row (run_graphs).
     path = tmp_path / "fabro.db"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,6 @@ from fabro.storage import runs
 from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import RunSummary
 from tests.storage.test_db import make_run
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "fabro.db")
-    yield database
-    await database.close()
 
 
 async def test_an_inline_read_sees_every_committed_write(db: Database) -> None:

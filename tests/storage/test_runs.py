@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from fabro.storage import runs
 from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import IdempotencyRecord, NewEvent
 from tests.storage.test_db import make_run
-
-
-@pytest.fixture
-async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = await Database.open(tmp_path / "fabro.db")
-    yield database
-    await database.close()
 
 
 async def test_run_round_trips_every_field(db: Database) -> None:

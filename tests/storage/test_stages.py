@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from fabro.storage import runs, stages
@@ -13,11 +11,10 @@ from tests.storage.test_db import make_run
 
 
 @pytest.fixture
-async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    database = await Database.open(tmp_path / "fabro.db")
-    await database.write(lambda tx: runs.insert_run(tx, make_run("R1")))
-    yield database
-    await database.close()
+async def db(db: Database) -> Database:
+    """The database of conftest.py, holding run R1."""
+    await db.write(lambda tx: runs.insert_run(tx, make_run("R1")))
+    return db
 
 
 def stage(stage_id: str, started_at: str = "2026-12-01T00:00:00.000Z") -> StageRecord:
