@@ -23,10 +23,9 @@ from fabro.api.context import Handler, services
 from fabro.api.errors import register_error_handlers
 from fabro.api.fastlane import FastLane
 from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
-from fabro.api.request import MAX_BODY_BYTES
 from fabro.api.routes import PUBLIC_ENDPOINTS, ROUTES
 from fabro.auth.chain import Credentials
-from fabro.config import Settings
+from fabro.config import MAX_BODY_BYTES, Settings
 from fabro.errors import NotImplementedYet
 from fabro.services import Services
 

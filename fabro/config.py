@@ -25,6 +25,8 @@ KNOWN_PROVIDERS = ("anthropic", "openai", "gemini", "kimi", "zai", "minimax", "i
 AUTH_STRATEGIES = ("jwt", "mtls")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 WEB_AUTH_PROVIDERS = ("github", "insecure_disabled")
+MAX_CONCURRENT_RUNS = 1_000
+MAX_BODY_BYTES = 10 * 1024 * 1024  # the largest request body the API reads
 
 # Keys of the original server that fabro accepts and does not use (config-and-auth.md §2).
 IGNORED_KEYS = frozenset(
@@ -86,6 +88,44 @@ class LlmSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Bounds on what one request may make the server hold (issue 13: untrusted input)."""
+
+    max_source_bytes: int = 1024 * 1024  # DOT source of a submitted or registry workflow
+    max_nodes: int = 5_000
+    max_edges: int = 20_000
+    max_expanded_bytes: int = 256 * 1024  # one value (goal, prompt, script) after $var expansion
+
+
+# What a command stage inherits from the server's environment; everything else is withheld so
+# that provider keys and tokens never reach a workflow's programs.
+DEFAULT_COMMAND_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+)
+
+
+@dataclass(frozen=True)
+class CommandSettings:
+    env_allowlist: tuple[str, ...] = DEFAULT_COMMAND_ENV
+
+
+@dataclass(frozen=True)
+class RedactionSettings:
+    # Names of environment variables whose values are secrets, besides the built-in ones.
+    secret_env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     """The effective configuration of one `fabro` process."""
 
@@ -99,6 +139,9 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     web: WebSettings = field(default_factory=WebSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    commands: CommandSettings = field(default_factory=CommandSettings)
+    redaction: RedactionSettings = field(default_factory=RedactionSettings)
     config_path: Path | None = None  # None: zero-config mode (no server.toml found)
 
     @property
@@ -152,11 +195,14 @@ def _nonempty_string(value: Any) -> str:
     return value
 
 
-def _int_at_least_1(value: Any) -> int:
-    number = _coerce_int(value)
-    if number is None or number < 1:
-        raise Invalid("an integer >= 1")
-    return number
+def _int_in(low: int, high: int) -> Validator:
+    def check(value: Any) -> int:
+        number = _coerce_int(value)
+        if number is None or not low <= number <= high:
+            raise Invalid(f"an integer between {low} and {high}")
+        return number
+
+    return check
 
 
 def _port(value: Any) -> int:
@@ -171,7 +217,7 @@ def _coerce_int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
         return int(value)
     return None
 
@@ -227,7 +273,7 @@ OPTIONS: tuple[Option, ...] = (
         "max_concurrent_runs",
         "FABRO_MAX_CONCURRENT_RUNS",
         "max_concurrent_runs",
-        _int_at_least_1,
+        _int_in(1, MAX_CONCURRENT_RUNS),
         "max_concurrent_runs",
     ),
     Option("", "FABRO_HOST", "host", _nonempty_string, "host"),
@@ -240,6 +286,12 @@ OPTIONS: tuple[Option, ...] = (
 
 # Keys only the file can set, with their validators.
 FILE_ONLY: dict[str, Validator] = {
+    "limits.max_source_bytes": _int_in(1024, MAX_BODY_BYTES),
+    "limits.max_nodes": _int_in(2, 1_000_000),
+    "limits.max_edges": _int_in(1, 10_000_000),
+    "limits.max_expanded_bytes": _int_in(1024, MAX_BODY_BYTES),
+    "commands.env_allowlist": _string_list,
+    "redaction.secret_env": _string_list,
     "api.base_url": _string,
     "api.authentication_strategies": _strategies,
     "api.tls.cert": _path,
@@ -253,7 +305,18 @@ FILE_ONLY: dict[str, Validator] = {
     "web.auth.allowed_usernames": _string_list,
 }
 _FILE_KEYS = {option.key: option for option in OPTIONS if option.key}
-_TABLES = {"api", "api.tls", "api.jwt", "web", "web.auth", "llm", "log"}
+_TABLES = {
+    "api",
+    "api.tls",
+    "api.jwt",
+    "web",
+    "web.auth",
+    "llm",
+    "log",
+    "limits",
+    "commands",
+    "redaction",
+}
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -385,6 +448,15 @@ def load_settings(
             allowed_usernames=allowed_usernames,
         ),
     )
+    def file_value(key: str, default: Any) -> Any:
+        return source.get(key, FILE_ONLY[key]) if source.has(key) else default
+
+    limits = LimitsSettings(
+        **{
+            name: file_value(f"limits.{name}", getattr(LimitsSettings, name))
+            for name in LimitsSettings.__dataclass_fields__
+        }
+    )
     settings = Settings(
         data_dir=data_dir,
         workflows_dir=workflows_dir,
@@ -396,6 +468,11 @@ def load_settings(
         api=api,
         web=web,
         llm=LlmSettings(model=values.get("llm_model"), provider=values.get("llm_provider")),
+        limits=limits,
+        commands=CommandSettings(
+            env_allowlist=file_value("commands.env_allowlist", DEFAULT_COMMAND_ENV)
+        ),
+        redaction=RedactionSettings(secret_env=file_value("redaction.secret_env", ())),
         config_path=config_path,
     )
     if not strategies:

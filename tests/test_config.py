@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from fabro.config import (
+    DEFAULT_COMMAND_ENV,
     OPTIONS,
     ConfigWatcher,
+    LimitsSettings,
     LlmSettings,
     load_dotenv,
     load_settings,
@@ -95,6 +97,8 @@ def test_defaults_without_any_source(tmp_path: Path) -> None:
     assert s.web.url == "http://localhost:5173" and s.web.auth.provider == "github"
     assert s.web.auth.allowed_usernames == ()
     assert s.llm == LlmSettings()
+    assert s.limits == LimitsSettings()
+    assert s.commands.env_allowlist == DEFAULT_COMMAND_ENV and s.redaction.secret_env == ()
     assert (
         "No authentication strategies configured; all requests will be rejected" in loaded.warnings
     )
@@ -130,9 +134,12 @@ def test_toml_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
     [
         (
             '\n\nmax_concurrent_runs = "five"\n',
-            ':3: max_concurrent_runs must be an integer >= 1 (got "five")',
+            ':3: max_concurrent_runs must be an integer between 1 and 1000 (got "five")',
         ),
-        ("max_concurrent_runs = 0\n", ":1: max_concurrent_runs must be an integer >= 1 (got 0)"),
+        (
+            "max_concurrent_runs = 0\n",
+            ":1: max_concurrent_runs must be an integer between 1 and 1000 (got 0)",
+        ),
         (
             '[log]\n# c\nlevel = "loud"\n',
             ':3: log.level must be one of "debug", "info", "warning", "error"',
@@ -152,6 +159,23 @@ def test_toml_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
         ('[web.auth]\nprovider = "gitlab"\n', ":2: web.auth.provider must be one of"),
         ('[llm]\nprovider = "acme"\n', ":2: llm.provider must be one of"),
         ("[api.jwt]\naudience = 5\n", ":2: api.jwt.audience must be a non-empty string (got 5)"),
+        (
+            "max_concurrent_runs = 99999999999999999999999\n",
+            ":1: max_concurrent_runs must be an integer between 1 and 1000",
+        ),
+        (
+            "[limits]\nmax_nodes = 1\n",
+            ":2: limits.max_nodes must be an integer between 2 and 1000000 (got 1)",
+        ),
+        (
+            "[limits]\n\nmax_expanded_bytes = 20000000\n",
+            ":3: limits.max_expanded_bytes must be an integer between 1024 and 10485760",
+        ),
+        (
+            "[commands]\nenv_allowlist = 'PATH'\n",
+            ":2: commands.env_allowlist must be an array of strings",
+        ),
+        ("[redaction]\nsecret_env = [1]\n", ":2: redaction.secret_env must be an array of"),
     ],
 )
 def test_type_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
@@ -167,7 +191,11 @@ def test_type_errors_name_file_line_and_key(tmp_path: Path, text: str, message: 
     [
         ("FABRO_PORT", "x", 'FABRO_PORT must be an integer between 1 and 65535 (got "x")'),
         ("FABRO_PORT", "70000", "FABRO_PORT must be an integer between 1 and 65535"),
-        ("FABRO_MAX_CONCURRENT_RUNS", "0", "FABRO_MAX_CONCURRENT_RUNS must be an integer >= 1"),
+        (
+            "FABRO_MAX_CONCURRENT_RUNS",
+            "0",
+            "FABRO_MAX_CONCURRENT_RUNS must be an integer between 1 and 1000",
+        ),
         ("FABRO_LOG", "verbose", "FABRO_LOG must be one of"),
         ("FABRO_PROVIDER", "acme", "FABRO_PROVIDER must be one of"),
     ],
@@ -276,3 +304,19 @@ def test_env_model_override_beats_hot_reloaded_file(tmp_path: Path) -> None:
     os.utime(config, (5, 5))
     watcher.check_once()
     assert applied == [] and watcher.current.llm.model == "pinned"
+
+
+def test_limits_commands_and_redaction_come_from_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "server.toml"
+    config.write_text(
+        "[limits]\nmax_source_bytes = 2048\nmax_nodes = 10\nmax_edges = 20\n"
+        "max_expanded_bytes = 4096\n"
+        '[commands]\nenv_allowlist = ["PATH"]\n[redaction]\nsecret_env = ["MY_PASS"]\n',
+        encoding="utf-8",
+    )
+    loaded = load_settings(config, {"HOME": str(tmp_path)})
+    s = loaded.settings
+    assert s.limits == LimitsSettings(2048, 10, 20, 4096)
+    assert s.commands.env_allowlist == ("PATH",)
+    assert s.redaction.secret_env == ("MY_PASS",)
+    assert not any("unknown" in warning for warning in loaded.warnings)

@@ -10,7 +10,6 @@ from quart import request
 
 from fabro.errors import BadRequest, UnsupportedMediaType
 
-MAX_BODY_BYTES = 10 * 1024 * 1024
 # The largest integer SQLite stores. Positions and offsets beyond it are clamped to it (nothing
 # lies that far), instead of overflowing the query parameter into a 500.
 MAX_SQL_INT = 2**63 - 1
