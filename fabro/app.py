@@ -58,6 +58,9 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.mimetype = JSON_CONTENT_TYPE  # type: ignore[attr-defined]  # api.md §1
     register_error_handlers(app)
+    # Werkzeug answers `/runs//events` with a 308 to `/runs/events` (an HTML body, outside the
+    # errors envelope); without merging, an empty segment matches no route: a 404.
+    app.url_map.merge_slashes = False
 
     for route in ROUTES:
         app.add_url_rule(

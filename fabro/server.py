@@ -10,23 +10,29 @@ import ssl
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
+import h11
 import hypercorn.asyncio.run as hypercorn_run
+import hypercorn.protocol as hypercorn_protocol
 from cryptography import x509
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import AppWrapper, ASGIReceiveCallable, ASGISendCallable, Scope
 from hypercorn.utils import wrap_app
 
+from fabro.api.errors import envelope_bytes, status_title
+from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
 from fabro.app import create_app
 from fabro.auth.keys import ensure_zero_config_keys
 from fabro.auth.setup import zero_config_banner
 from fabro.config import Settings
 from fabro.errors import StartupError
 from fabro.llm.simulated import NO_PROVIDER_WARNING
-from fabro.services import Services, ensure_private_dir
+from fabro.services import Services
 
 log = logging.getLogger("fabro.server")
 
@@ -64,8 +70,7 @@ async def serve(
     """Open services, bind, print the startup line, and serve until a stop signal."""
     env = os.environ if env is None else env
     if settings.zero_config:
-        ensure_private_dir(settings.data_dir)
-        ensure_zero_config_keys(settings)
+        ensure_zero_config_keys(settings)  # creates the data folder (0700) for the keys
     services = await Services.open(settings, env)
     try:
         await services.start()
@@ -94,7 +99,10 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
-            with tls_extension_adapter(enabled=settings.api.tls is not None):
+            with (
+                tls_extension_adapter(enabled=settings.api.tls is not None),
+                http_errors_adapter(),
+            ):
                 await worker_serve(
                     wrap_app(app, config.wsgi_max_body_size, None),
                     config,
@@ -233,10 +241,66 @@ def tls_extension_adapter(*, enabled: bool = True) -> Iterator[None]:
     if not enabled:
         yield
         return
-    if hypercorn_run.TCPServer is not TCPServer:  # type: ignore[attr-defined]
-        raise RuntimeError("hypercorn.asyncio.run.TCPServer is already substituted")
-    hypercorn_run.TCPServer = _TlsExtensionTCPServer  # type: ignore[attr-defined]
+    with _substituted(hypercorn_run, "TCPServer", _TlsExtensionTCPServer):
+        yield
+
+
+# ---- The HTTP layer's own answers, in the errors envelope (api.md §2) ----
+#
+# Hypercorn's h11 protocol answers what it cannot parse itself, before any app sees a request:
+# 400 (malformed), 431 (a head still incomplete past `h11_max_incomplete_size`) and 501 (a
+# transfer coding other than chunked), with an empty body, from
+# `H11Protocol._send_error_response`. `_EnvelopeH11Protocol` sends the same status with the
+# envelope and the app's common headers. `hypercorn.protocol.ProtocolWrapper` builds each
+# connection's HTTP/1 protocol from the `H11Protocol` name of its module, which points to the
+# subclass while `serve()` runs (tested in tests/security/test_envelope_everywhere.py against
+# the pinned Hypercorn minor series). HTTP/2 reports protocol errors with GOAWAY or RST_STREAM
+# frames: there is no response there to carry a body.
+
+_HTTP_LAYER_DETAILS = {
+    400: "Malformed HTTP request.",
+    431: "Request header fields too large.",
+    501: "Transfer-Encoding not supported; only chunked is.",
+}
+_COMMON_HEADERS = [
+    (name.lower().encode(), value.encode())
+    for name, value in (*DEFAULT_HEADERS.items(), *FIXED_HEADERS.items())
+]
+
+
+class _EnvelopeH11Protocol(H11Protocol):
+    """Hypercorn's HTTP/1 protocol, with its own error responses in the errors envelope."""
+
+    async def _send_error_response(self, status_code: int) -> None:
+        detail = _HTTP_LAYER_DETAILS.get(status_code) or f"{status_title(status_code)}."
+        body = envelope_bytes(status_code, detail)
+        headers = [
+            (b"content-type", JSON_CONTENT_TYPE.encode()),
+            (b"content-length", b"%d" % len(body)),
+            (b"connection", b"close"),
+            *_COMMON_HEADERS,
+            *self.config.response_headers("h11"),
+        ]
+        await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
+        await self._send_h11_event(h11.Data(data=body))
+        await self._send_h11_event(h11.EndOfMessage())
+
+
+@contextmanager
+def http_errors_adapter() -> Iterator[None]:
+    """Within the block, Hypercorn's connections answer protocol errors in the envelope."""
+    with _substituted(hypercorn_protocol, "H11Protocol", _EnvelopeH11Protocol):
+        yield
+
+
+@contextmanager
+def _substituted(module: ModuleType, name: str, subclass: type) -> Iterator[None]:
+    """``module.name`` (a class) replaced by ``subclass`` of it within the block."""
+    original = getattr(module, name)
+    if original is not subclass.__base__:
+        raise RuntimeError(f"{module.__name__}.{name} is already substituted")
+    setattr(module, name, subclass)
     try:
         yield
     finally:
-        hypercorn_run.TCPServer = TCPServer  # type: ignore[attr-defined]
+        setattr(module, name, original)

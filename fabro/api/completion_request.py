@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fabro.api.request import field, string_list
+from fabro.api.request import field, parse_json, string_list
 from fabro.errors import BadRequest
 from fabro.llm.catalog import (
     DEFAULT_MODEL,
@@ -109,10 +109,7 @@ def _tool_call(data: Any, where: str) -> ToolCall:
     name = field(data, "name", str, required=True)
     arguments = data.get("arguments") or {}
     if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
-            raise BadRequest(f"Field '{where}.arguments' must be a JSON object.") from None
+        arguments = parse_json(arguments, name=f"{where}.arguments") if arguments.strip() else {}
     if not isinstance(arguments, dict):
         raise BadRequest(f"Field '{where}.arguments' must be an object.")
     return ToolCall(call_id, name, arguments)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from http import HTTPStatus
 
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
@@ -19,6 +21,17 @@ _HTTP_DETAILS = {
     413: "Request body too large.",
     415: "Content-Type must be application/json.",
 }
+
+
+def status_title(status: int) -> str:
+    """The envelope's title for ``status``: fabro's own, else the standard reason phrase."""
+    return STATUS_TITLES.get(status) or HTTPStatus(status).phrase
+
+
+def envelope_bytes(status: int, detail: str) -> bytes:
+    """The envelope as the app's JSON responses encode it, for answers sent outside Quart."""
+    text = json.dumps(error_envelope(status, status_title(status), detail), separators=(",", ":"))
+    return f"{text}\n".encode()
 
 
 def envelope_response(status: int, title: str, detail: str) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +14,12 @@ from fabro.errors import BadRequest, UnsupportedMediaType
 # The largest integer SQLite stores. Positions and offsets beyond it are clamped to it (nothing
 # lies that far), instead of overflowing the query parameter into a 500.
 MAX_SQL_INT = 2**63 - 1
+# Deeper JSON is refused: no body fabro reads comes close, and deeper values would reach the
+# recursion limits of the encoders that store and echo them.
+MAX_JSON_DEPTH = 64
+# Python's own limit for turning digits into an int (json.loads raises ValueError past it);
+# longer numbers would cost quadratic time to convert.
+MAX_JSON_INT_DIGITS = 4300
 
 
 async def json_body() -> dict[str, Any]:
@@ -23,15 +30,102 @@ async def json_body() -> dict[str, Any]:
     raw = await request.get_data(as_text=False)
     if not raw or not raw.strip():
         raise BadRequest("Request body is required.")
-    try:
-        body = json.loads(raw)
-    except UnicodeDecodeError:
-        raise BadRequest("Malformed JSON body at line 1, column 1.") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"Malformed JSON body at line {exc.lineno}, column {exc.colno}.") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("Request body must be a JSON object.")
     return body
+
+
+# Lone surrogates in parsed text can only come from `\uD800`-style escapes (the text itself is
+# decoded strictly), so text without such an escape needs no look at its strings.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _NotAJsonNumber(ValueError):
+    """NaN or an infinity: the standard parser accepts them, JSON does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotAJsonNumber(name)
+
+
+def parse_json(raw: bytes | str, *, name: str | None = None) -> Any:
+    """JSON text from a request, parsed strictly: a 400 naming the problem otherwise.
+
+    ``name`` is the field that holds the text (tool-call arguments); None for the body.
+    Besides syntax, refused are invalid encodings, nesting deeper than MAX_JSON_DEPTH,
+    integers longer than MAX_JSON_INT_DIGITS, NaN and infinities, and lone surrogates (which
+    neither UTF-8 nor SQLite can store) in keys and values.
+    """
+    subject = "JSON body" if name is None else f"JSON in field '{name}'"
+    text = _decode(raw, subject) if isinstance(raw, bytes) else raw
+    try:
+        value = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        where = f"at line {exc.lineno}, column {exc.colno}"
+        raise BadRequest(f"Malformed {subject} {where}.") from None
+    except RecursionError:
+        raise BadRequest(f"{subject} nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except _NotAJsonNumber as exc:
+        raise BadRequest(f"{subject} has {exc}, which is not a JSON number.") from None
+    except ValueError:  # the only other one: an integer past Python's conversion limit
+        message = f"{subject} has an integer of more than {MAX_JSON_INT_DIGITS} digits."
+        raise BadRequest(message) from None
+    # Both scans below are cheap; the walk only runs when they say it could find something.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH or _SURROGATE_ESCAPE.search(text):
+        _check_parsed(value, subject, name)
+    return value
+
+
+def _decode(raw: bytes, subject: str) -> str:
+    encoding = json.detect_encoding(raw)
+    try:
+        return raw.decode(encoding)  # strict, unlike json.loads: no surrogates slip through
+    except UnicodeDecodeError as exc:
+        raise BadRequest(
+            f"Malformed {subject}: not valid {encoding.upper()} at byte {exc.start}."
+        ) from None
+
+
+def _check_parsed(value: Any, subject: str, name: str | None) -> None:
+    """Depth and lone surrogates of a parsed value, walked without recursion."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            _check_text(item, path, name, key=False)
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if len(path) >= MAX_JSON_DEPTH:
+            raise BadRequest(f"{subject} nests deeper than {MAX_JSON_DEPTH} levels.")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                _check_text(key, path, name, key=True)
+                stack.append((child, (*path, key)))
+        else:
+            stack.extend((child, (*path, index)) for index, child in enumerate(item))
+
+
+def _check_text(text: str, path: tuple[str | int, ...], name: str | None, *, key: bool) -> None:
+    found = _SURROGATE.search(text)
+    if found is None:
+        return
+    dotted = _dotted(name, path)
+    owner = f"field '{dotted}'" if dotted else "the JSON body"
+    subject = f"A key of {owner}" if key else owner[0].upper() + owner[1:]
+    raise BadRequest(
+        f"{subject} has a lone surrogate (\\u{ord(found[0]):04x}); text must be valid Unicode."
+    )
+
+
+def _dotted(name: str | None, path: tuple[str | int, ...]) -> str:
+    """`vars.region`, `labels[1]`: a field path as api.md's messages write it."""
+    text = name or ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
 
 
 _EXPECTATIONS = {

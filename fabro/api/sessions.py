@@ -104,12 +104,12 @@ async def send_session_message(id: str) -> Response:
 async def stream_session_events(id: str) -> Response:
     after = start_position(default=-1)  # session ids start at 0
     session = await session_or_404(id)
-    db = services().db
-    subscription = services().chats.bus.subscribe(session.id)
+    db, session_id = services().db, session.id  # what the stream's closure holds
+    subscription = services().chats.bus.subscribe(session_id)
     frames = replay_then_live(
         subscription,
         after,
-        read_after=lambda seq, limit: sessions.events_after(db, session.id, seq, limit=limit),
+        read_after=lambda seq, limit: sessions.events_after(db, session_id, seq, limit=limit),
         encode=_frame,
     )
     response = Response(frames, 200, SSE_HEADERS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from quart import request
 
@@ -21,7 +21,15 @@ from fabro.events.bus import SubscriberOverflow, Subscription
 from fabro.events.sse import comment
 
 KEEP_ALIVE_S = 15.0
-REPLAY_BATCH = 500
+# Records read from the store at a time, and the size frames are joined up to for one write.
+# Frames go out in chunks rather than one by one because Hypercorn goes on writing what the app
+# sends after the client has gone, until the disconnect cancels the stream at its next real
+# await: frame by frame, that was a run of dead writes per dropped stream, each past the fifth
+# logged by asyncio ("socket.send() raised exception"). Bounded, because every subscriber holds
+# its own batch and chunk (and Hypercorn and the socket their copies of the chunk): 500
+# subscribers replaying 500-event batches in one piece cost about 1 MB each.
+REPLAY_BATCH = 100
+CHUNK_BYTES = 32 * 1024
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -67,30 +75,11 @@ async def replay_then_live(
     """The frames after ``after``: stored ones (``read_after(after, limit)``), then live ones,
     with keep-alive comments; ends after an ``is_last`` record or when the bus ends the
     subscription. Closes the subscription."""
-    live_encode = encode_live or encode
-    sent = after
+    stream = _Stream(after, read_after, encode, encode_live or encode, is_last)
     try:
-        while True:
-            batch = await read_after(sent, REPLAY_BATCH)
-            # One chunk per batch: Hypercorn goes on writing what the app sends after the client
-            # has gone, without yielding, until the disconnect cancels this generator at its
-            # next await; frame by frame, that was a batch of dead writes per dropped stream,
-            # each one logged by asyncio ("socket.send() raised exception").
-            chunk: list[bytes] = []
-            ended = False
-            for record in batch:
-                chunk.append(encode(record))
-                sent = record.seq
-                if is_last(record):
-                    ended = True
-                    break
-            if chunk:
-                yield b"".join(chunk)
-            if ended:
-                return
-            if len(batch) < REPLAY_BATCH:
-                break
-        while True:
+        async for chunk in stream.stored():
+            yield chunk
+        while not stream.ended:
             try:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every call in a
                 # new task, most of the cost of fanning one event out to many subscribers.
@@ -103,23 +92,91 @@ async def replay_then_live(
                 # Closed by the bus, or dropped for falling behind: end the response; the client
                 # reconnects with Last-Event-ID and replays from the store.
                 return
-            # A burst published together goes out as one chunk (see the replay loop above).
-            chunk = []
-            for record in (message.payload, *(queued.payload for queued in subscription.ready())):
-                if record.seq <= sent:
-                    continue
-                if record.seq > sent + 1:
-                    # A gap can only come from events committed but not (yet) published here;
-                    # fill it from the store so the client sees every event once, in order.
-                    for missing in await read_after(sent, record.seq - sent - 1):
-                        chunk.append(encode(missing))
-                        sent = missing.seq
-                chunk.append(live_encode(record))
-                sent = record.seq
-                if is_last(record):
-                    yield b"".join(chunk)
-                    return
-            if chunk:
-                yield b"".join(chunk)
+            burst = [message.payload, *(queued.payload for queued in subscription.ready())]
+            async for chunk in stream.live(burst):
+                yield chunk
     finally:
         subscription.close()
+
+
+class _Stream(Generic[R]):
+    """One response's position in the event sequence, and its frames cut into bounded chunks.
+
+    Between events a stream holds its position and the last chunk it sent, nothing more: the
+    records of each read from the store are let go once their frames are out, so an idle
+    subscriber costs a few tens of KB (Quart's request and Hypercorn's connection, mostly).
+    """
+
+    def __init__(
+        self,
+        after: int,
+        read_after: Callable[[int, int], Awaitable[list[R]]],
+        encode: Callable[[R], bytes],
+        encode_live: Callable[[R], bytes],
+        is_last: Callable[[R], bool],
+    ) -> None:
+        self.sent = after
+        self.ended = False
+        self._read_after = read_after
+        self._encode = encode
+        self._encode_live = encode_live
+        self._is_last = is_last
+        self._frames: list[bytes] = []
+        self._size = 0
+
+    async def stored(self, *, through: int | None = None) -> AsyncIterator[bytes]:
+        """Stored records after ``sent`` (up to ``through``), then whatever chunk is left."""
+        while not self.ended:
+            wanted = REPLAY_BATCH if through is None else min(REPLAY_BATCH, through - self.sent)
+            if wanted <= 0:
+                break
+            batch = await self._read_after(self.sent, wanted)
+            for record in batch:
+                full = self._add(record, self._encode(record))
+                if full:
+                    yield full
+                if self.ended:
+                    break
+            if len(batch) < wanted:
+                break
+        if through is None:
+            rest = self._take()
+            if rest:
+                yield rest
+
+    async def live(self, burst: list[R]) -> AsyncIterator[bytes]:
+        """A burst published together, with any gap before it filled from the store."""
+        for record in burst:
+            if record.seq <= self.sent:
+                continue
+            if record.seq > self.sent + 1:
+                # A gap can only come from events committed but not (yet) published here;
+                # fill it from the store so the client sees every event once, in order.
+                async for chunk in self.stored(through=record.seq - 1):
+                    yield chunk
+                if self.ended:
+                    break
+            full = self._add(record, self._encode_live(record))
+            if full:
+                yield full
+            if self.ended:
+                break
+        rest = self._take()
+        if rest:
+            yield rest
+
+    def _add(self, record: R, frame: bytes) -> bytes | None:
+        """Queue one record's frame; a full chunk (or the stream's end) comes back to send."""
+        self.sent = record.seq
+        self.ended = self._is_last(record)
+        self._frames.append(frame)
+        self._size += len(frame)
+        return self._take() if self._size >= CHUNK_BYTES or self.ended else None
+
+    def _take(self) -> bytes | None:
+        if not self._frames:
+            return None
+        chunk = b"".join(self._frames)
+        self._frames = []
+        self._size = 0
+        return chunk
