@@ -3,6 +3,10 @@
 Every event is stored before it is published on the bus, so a client that reconnects with
 Last-Event-ID replays exactly what it missed. A new user message cancels the generation in
 flight: its partial text is discarded and it emits nothing more.
+
+Turns and events go through the same redaction as run events, as they enter: a user's
+message when it arrives, a reply piece by piece as it streams (a secret cut between two
+pieces is still found), so what is stored, streamed and sent back to the model is clean.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from fabro.clock import now_ts
 from fabro.events.bus import EventBus
+from fabro.events.redact import Redactor, StreamRedactor
 from fabro.llm.catalog import (
     DEFAULT_MODEL,
     DEFAULT_PROVIDER,
@@ -52,11 +57,16 @@ class SessionChats:
     """Creates sessions and runs their generations; owns every generation task."""
 
     def __init__(
-        self, db: Database, llm: LlmBackend, server_default: Callable[[], LevelChoice]
+        self,
+        db: Database,
+        llm: LlmBackend,
+        server_default: Callable[[], LevelChoice],
+        redactor: Redactor | None = None,
     ) -> None:
         self.db = db
         self.llm = llm
         self.server_default = server_default
+        self.redactor = redactor or Redactor()
         self.bus: EventBus[SessionEventRecord] = EventBus()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -77,6 +87,8 @@ class SessionChats:
         self, content: str, model: str | None, system: str | None, created_by: str | None
     ) -> SessionRecord:
         """Store a session and its first user turn, and start the reply."""
+        content = self.redactor.clean(content)
+        system = None if system is None else self.redactor.clean(system)
         ts = now_ts()
         record = SessionRecord(
             id=str(uuid.uuid4()),
@@ -98,6 +110,7 @@ class SessionChats:
 
     async def send(self, session: SessionRecord, content: str) -> None:
         """Append a user turn; cancel the generation in flight and start a new one."""
+        content = self.redactor.clean(content)
         lock = self._locks.setdefault(session.id, asyncio.Lock())
         async with lock:
             await self._cancel(session.id)
@@ -131,16 +144,22 @@ class SessionChats:
     async def _generate(self, session: SessionRecord) -> None:
         try:
             parts: list[str] = []
+            stream = StreamRedactor(self.redactor, lines=False)
             async with aclosing(self._deltas(session)) as deltas:
-                async for delta in deltas:
-                    parts.append(delta)
-                    await self._emit(session.id, "content_delta", {"delta": delta})
-            await self._finish(session.id, "".join(parts))
+                async for piece in deltas:
+                    await self._delta(session.id, stream.feed(piece), parts)
+            await self._delta(session.id, stream.close(), parts)
+            await self._finish(session.id, self.redactor.text("".join(parts)))
         except LlmError as error:
-            await self._emit(session.id, "error", {"message": error.message})
+            await self._emit(session.id, "error", {"message": self.redactor.clean(error.message)})
         except Exception:  # a generation must end with an event, whatever went wrong
             log.exception("session %s: generation failed", session.id)
             await self._emit(session.id, "error", {"message": "Internal error."})
+
+    async def _delta(self, session_id: str, delta: str, parts: list[str]) -> None:
+        if delta:
+            parts.append(delta)
+            await self._emit(session_id, "content_delta", {"delta": delta})
 
     async def _deltas(self, session: SessionRecord) -> AsyncGenerator[str, None]:
         if self.llm.simulated:

@@ -10,12 +10,21 @@ from contextlib import suppress
 from typing import Any
 
 from fabro.auth.chain import AuthChain
+from fabro.auth.keys import (
+    PRIVATE_KEY_ENV,
+    UnusableKeyError,
+    default_private_key_path,
+    pem_text,
+    read_key_file,
+)
 from fabro.chat import SessionChats
 from fabro.config import ConfigWatcher, LlmSettings, Settings
 from fabro.engine.manager import RunManager
+from fabro.events.redact import Redactor, secret_texts, secret_values
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
+from fabro.startup import open_database, prepare_data_dir
 from fabro.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -23,9 +32,18 @@ log = logging.getLogger(__name__)
 CONFIG_POLL_S = 5.0
 
 
-def ensure_private_dir(path: os.PathLike[str] | str) -> None:
-    """Create a directory with mode 0700 (data dir, keys dir) if it is missing."""
-    os.makedirs(path, mode=0o700, exist_ok=True)
+def server_secrets(settings: Settings, env: Mapping[str, str]) -> frozenset[str]:
+    """Every value redacted wherever it appears: the secret variables of ``env`` (built-in
+    names and [redaction] secret_env) and the JWT signing key this server can read (the PEM
+    in the data folder, FABRO_JWT_PRIVATE_KEY decoded), whole and line by line."""
+    keys: list[str] = []
+    with suppress(UnusableKeyError):
+        pem = read_key_file(default_private_key_path(settings.data_dir))
+        keys.append(pem.decode("ascii", "replace"))
+    if env.get(PRIVATE_KEY_ENV):
+        with suppress(UnusableKeyError):
+            keys.append(pem_text(env[PRIVATE_KEY_ENV]).decode("ascii", "replace"))
+    return secret_values(env, settings.redaction.secret_env) | secret_texts(keys)
 
 
 class Services:
@@ -45,8 +63,14 @@ class Services:
         self.env = dict(os.environ if env is None else env)
         # [llm] is the one section that hot-reloads; everything else is read from settings.
         self.llm_settings: LlmSettings = settings.llm
+        # One redactor for runs, chats and provider errors alike.
+        self.redactor = Redactor(server_secrets(settings, self.env))
         # Simulated with --dry-run or when no provider is configured (engine.md §10.3).
-        self.llm = llm if llm is not None else choose_backend(self.env, dry_run=settings.dry_run)
+        self.llm = (
+            llm
+            if llm is not None
+            else choose_backend(self.env, dry_run=settings.dry_run, redactor=self.redactor)
+        )
         self.runs = RunManager(
             db,
             settings.data_dir,
@@ -55,8 +79,10 @@ class Services:
             self.env,
             lambda: self.llm_settings,
             dry_run=settings.dry_run,
+            redactor=self.redactor,
+            env_allowlist=settings.commands.env_allowlist,
         )
-        self.chats = SessionChats(db, self.llm, self.server_llm_default)
+        self.chats = SessionChats(db, self.llm, self.server_llm_default, self.redactor)
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
         self._closed = False
@@ -68,14 +94,15 @@ class Services:
         env: Mapping[str, str] | None = None,
         auth: AuthChain | None = None,
     ) -> Services:
-        """Create the data directory, open and migrate the database, build the auth chain."""
+        """Create the data directory, build the auth chain, open and migrate the database;
+        a data folder or database that cannot be written stops startup (fabro.startup)."""
         env = os.environ if env is None else env
-        ensure_private_dir(settings.data_dir)
+        prepare_data_dir(settings.data_dir)
         if auth is None:
             from fabro.auth.setup import build_auth_chain
 
             auth = build_auth_chain(settings, env)
-        db = await Database.open(settings.db_path)
+        db = await open_database(settings.db_path)
         return cls(settings, db, auth, env)
 
     async def start(self) -> None:

@@ -6,13 +6,16 @@ the engine goes on, handed over in batches (at most BATCH_S late); a run flushes
 ends, before it counts them.
 
 The thread is started on demand and ends after a moment without work (it is not a daemon:
-the interpreter waits for queued artifacts before it exits). Each file costs the fewest system
+the interpreter waits for queued artifacts before it exits). No artifact can stop it: one
+that cannot be written is reported to its writer's ``on_error`` (on the event loop that
+queued it) and logged, and the thread goes on with the next. Each file costs the fewest system
 calls: an open that creates it, and a folder only when that open finds none (a stage's first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -22,16 +25,22 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
+from fabro.events.redact import storable
+
 log = logging.getLogger(__name__)
 
 IDLE_S = 0.2  # the thread ends after this long without work
 BATCH_S = 0.05  # artifacts queued on the event loop reach the thread at most this late
 
 
-def _write(path: str, text: str) -> None:
-    data = text.encode("utf-8")
+OnError = Callable[[str], None]  # called with the reason an artifact was not written
+
+
+def _write(path: str, text: str) -> str | None:
+    """Write one artifact; the reason it could not be written, else None."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     try:
+        data = storable(text).encode("utf-8")  # text that skipped an entry boundary
         try:
             fd = os.open(path, flags, 0o666)
         except FileNotFoundError:
@@ -45,6 +54,11 @@ def _write(path: str, text: str) -> None:
             os.close(fd)
     except OSError as exc:
         log.warning("cannot write artifact %s: %s", path, exc.strerror or exc)
+        return str(exc.strerror or exc)
+    except Exception as exc:  # a bug must cost one artifact, never the thread
+        log.exception("cannot write artifact %s", path)
+        return f"internal error: {type(exc).__name__}"
+    return None
 
 
 def count_files(folder: str | os.PathLike[str]) -> int:
@@ -70,7 +84,21 @@ def count_files(folder: str | os.PathLike[str]) -> int:
 
 def _run_all(jobs: list[Callable[[], None]]) -> None:
     for job in jobs:
-        job()
+        try:
+            job()
+        except Exception:  # one bad item stops neither the thread nor the items after it
+            log.exception("artifact job failed")
+
+
+def _report(loop: asyncio.AbstractEventLoop | None, on_error: OnError, reason: str) -> None:
+    """Call ``on_error`` on the loop that queued the artifact (in this thread without one)."""
+    if loop is None:
+        on_error(reason)
+        return
+    try:
+        loop.call_soon_threadsafe(on_error, reason)
+    except RuntimeError:  # the loop is closed: nobody is left to tell
+        pass
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
@@ -89,10 +117,21 @@ class ArtifactWriter:
         self._held: deque[Callable[[], None]] = deque()
         self._wake_loop: asyncio.AbstractEventLoop | None = None  # where a wake is scheduled
 
-    def write(self, path: Path | str, text: str) -> None:
-        """Queue ``text`` to be written to ``path`` (UTF-8), creating its folder if needed."""
+    def write(self, path: Path | str, text: str, on_error: OnError | None = None) -> None:
+        """Queue ``text`` to be written to ``path`` (UTF-8), creating its folder if needed;
+        ``on_error`` is told why, if it cannot be (before a later ``flush`` returns)."""
         file = os.fspath(path)
-        self._submit(lambda: _write(file, text))
+        loop: asyncio.AbstractEventLoop | None = None
+        if on_error is not None:
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+
+        def job() -> None:
+            reason = _write(file, text)
+            if reason is not None and on_error is not None:
+                _report(loop, on_error, reason)
+
+        self._submit(job)
 
     async def flush(self) -> None:
         """Wait until every artifact submitted so far is on disk."""

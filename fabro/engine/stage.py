@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fabro.clock import Clock, SystemClock
+from fabro.config import DEFAULT_COMMAND_ENV
 from fabro.engine.artifacts import ArtifactWriter
 from fabro.engine.outcome import Outcome
 from fabro.engine.recorder import Recorder
+from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
 from fabro.llm.provider import LlmBackend, Message
 from fabro.llm.resolve import LevelChoice
@@ -47,8 +49,9 @@ class EngineDeps:
     llm: LlmBackend
     interviewer: Interviewer
     desk: QuestionDesk
-    env: Mapping[str, str]
+    env: Mapping[str, str]  # the server's; a program sees only env_allowlist of it
     dry_run: bool = False
+    env_allowlist: tuple[str, ...] = DEFAULT_COMMAND_ENV  # settings.commands.env_allowlist
     clock: Clock = field(default_factory=SystemClock)
     sleep: Sleep = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
@@ -178,6 +181,23 @@ class StageRun:
         """Store an LLM turn together with the events that go with it, in one commit."""
         await self.recorder.add_turn(self.stage_id, kind, content, tools, events, also)
 
+    @property
+    def redactor(self) -> Redactor:
+        """The run's redactor: the one its events go through."""
+        return self.recorder.redactor
+
+    def clean(self, text: str) -> str:
+        """Text entering the run from outside (a program's output, a model's reply), made
+        storable and redacted: every copy made of it later is clean (redact.py)."""
+        return self.recorder.redactor.clean(text)
+
     def write_artifact(self, name: str, text: str) -> None:
-        """Queue an artifact of this stage for writing (see artifacts.py)."""
-        self.deps.artifacts.write(f"{self.spec.run_dir}/nodes/{self.stage_id}/{name}", text)
+        """Queue an artifact of this stage for writing (see artifacts.py); one that cannot be
+        written is reported in the run's log lines (the checkpoint's `logs`)."""
+        where = f"nodes/{self.stage_id}/{name}"
+
+        def failed(reason: str) -> None:
+            # On the event loop, maybe after the stage ended: in the run's next checkpoint.
+            self.logs.append(f"artifact {where} not written: {reason}")
+
+        self.deps.artifacts.write(f"{self.spec.run_dir}/{where}", text, failed)

@@ -3,18 +3,25 @@
 Every path is resolved against the run's working directory with symlinks resolved, and one
 that lands outside it is refused. The shell tool is not a sandbox: a command runs with the
 server's privileges, like a command node.
+
+Whatever a tool returns is cleaned (made storable and redacted) before the model, the events
+or the stored turns see it; whatever goes wrong in a tool (a bad argument, an odd file name,
+an OS error) is a tool error the model sees, never a failure of the stage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fabro.config import DEFAULT_COMMAND_ENV
 from fabro.engine.handlers.command import command_env, program, run_process
+from fabro.events.redact import Redactor, StreamRedactor
 from fabro.llm.provider import ToolSpec
 
 SHELL_TIMEOUT_S = 120
@@ -35,6 +42,8 @@ class ToolContext:
     run_id: str
     node_id: str
     run_dir: Path | None = None  # where running programs are recorded (engine/orphans.py)
+    env_allowlist: tuple[str, ...] = DEFAULT_COMMAND_ENV
+    redactor: Redactor = field(default_factory=Redactor)  # the run's
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,8 @@ class ToolError(Exception):
 
 def confine(ctx: ToolContext, raw: str) -> Path:
     """The path ``raw`` names, resolved; ToolError when it is outside the working directory."""
+    if "\0" in raw:
+        raise ToolError(f"Path contains a NUL byte: {raw!r}")
     root = ctx.work_dir.resolve()
     # An absolute ``raw`` replaces root; resolve() follows every symlink on the way.
     path = (root / raw).resolve()
@@ -94,7 +105,18 @@ def _integer(args: Mapping[str, Any], name: str, default: int, low: int, high: i
 async def run_tool(
     tools: Mapping[str, Tool], name: str, ctx: ToolContext, args: dict[str, Any]
 ) -> ToolResult:
-    """Run one tool call; a ToolError or OS error becomes an error result, never an exception."""
+    """Run one tool call, its result cleaned; a ToolError, an OS error or a value the OS
+    refuses (a NUL byte, text UTF-8 cannot encode) is an error result, never an exception."""
+    result = await _run(tools, name, ctx, args)
+    output = ctx.redactor.clean(result.output)
+    if output is result.output:
+        return result
+    return ToolResult(output, result.is_error, result.written)
+
+
+async def _run(
+    tools: Mapping[str, Tool], name: str, ctx: ToolContext, args: dict[str, Any]
+) -> ToolResult:
     tool = tools.get(name)
     if tool is None:
         return ToolResult(f"Unknown tool: {name}", is_error=True)
@@ -104,34 +126,44 @@ async def run_tool(
         return ToolResult(str(exc), is_error=True)
     except OSError as exc:
         return ToolResult(f"{exc.strerror or type(exc).__name__}: {exc.filename}", is_error=True)
+    except ValueError as exc:  # UnicodeError too: a lone surrogate in a path or a content
+        return ToolResult(f"Invalid argument: {exc}", is_error=True)
 
 
 # ---- shell -------------------------------------------------------------------------------
 
 
 class _Tail:
-    """Keeps the end of a stream (enough bytes for OUTPUT_TAIL characters)."""
+    """Keeps the end of a stream, decoded and redacted as it comes: cutting it can never
+    leave a part of a secret that redaction would no longer recognise."""
 
-    def __init__(self) -> None:
-        self.data = bytearray()
+    def __init__(self, redactor: Redactor) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.stream = StreamRedactor(redactor, lines=True)
+        self.data = ""
 
     def add(self, chunk: bytes) -> None:
-        self.data += chunk
-        if len(self.data) > 8 * OUTPUT_TAIL:
-            del self.data[: len(self.data) - 4 * OUTPUT_TAIL]
+        self._keep(self.stream.feed(self.decoder.decode(chunk)))
+
+    def _keep(self, text: str) -> None:
+        self.data += text
+        if len(self.data) > 2 * OUTPUT_TAIL:
+            self.data = self.data[-OUTPUT_TAIL:]
 
     def text(self) -> str:
-        return self.data.decode("utf-8", errors="replace")[-OUTPUT_TAIL:]
+        self._keep(self.stream.feed(self.decoder.decode(b"", final=True)))
+        self._keep(self.stream.close())
+        return self.data[-OUTPUT_TAIL:]
 
 
 async def shell(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     command = _string(args, "command")
     timeout_s = _integer(args, "timeout_s", SHELL_TIMEOUT_S, 1, SHELL_MAX_TIMEOUT_S)
-    out, err = _Tail(), _Tail()
+    out, err = _Tail(ctx.redactor), _Tail(ctx.redactor)
     exit_code = await run_process(
         program("shell", command),
         cwd=ctx.work_dir,
-        env=command_env(ctx.env, ctx.run_id, ctx.node_id, ctx.work_dir),
+        env=command_env(ctx.env, ctx.env_allowlist, ctx.run_id, ctx.node_id, ctx.work_dir),
         out=out,
         err=err,
         timeout_s=timeout_s,

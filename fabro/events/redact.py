@@ -1,8 +1,13 @@
-"""Secret redaction of event payloads and context values (engine.md §12).
+"""Secret redaction (engine.md §12), and text made storable where it enters fabro.
 
 Every string of a JSON-like value is rewritten, in order: exact secret values taken from the
 environment, well-known token patterns, bearer tokens, then ``key=value`` style secrets. Keys of
 objects are never changed. Replacements use the literal ``[REDACTED]``.
+
+Text from outside (a program's output, a model's reply, a tool's result, a chat turn) is
+*cleaned* where it enters (``Redactor.clean``): made storable, then redacted, so that every copy
+made of it later (context, checkpoint, stage rows and files, the next prompt) is clean. Text
+that arrives in pieces goes through a ``StreamRedactor``, which finds a secret cut in two.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from fabro import jsontext
 
 REDACTED = "[REDACTED]"
 
-# Provider keys named by the spec; any other variable the command environment filters out
-# (engine.md §9.3, see is_secret_env_name) is treated the same way.
+# Provider keys named by the spec; any variable whose name says secret (is_secret_env_name)
+# and those of settings.redaction.secret_env are treated the same way.
 SECRET_ENV_VARS = (
     "ANTHROPIC_API_KEY",
     "OPENAI_API_KEY",
@@ -65,6 +70,17 @@ _KEY_VALUE = re.compile(
     r"(?i)(api[_-]?key|secret|token|password)([\"']?\s*[:=]\s*[\"']?)([^\s\"',]{8,})"
 )
 
+# Lone surrogates: Python strings may hold them (a JSON `\ud800` escape decodes to one), UTF-8
+# cannot encode them, so neither SQLite nor a file can take a string that holds one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+# Text of a stream passed on a line at a time waits at most this long for the line's end.
+LINE_HOLD = 65_536
+# Held back at the end of a streamed piece: the start of a secret value, from this many
+# characters (a single character that starts one goes on; the rest of the secret, if it
+# follows, is redacted then).
+MIN_HELD = 2
+
 T = TypeVar("T")
 _SCALARS = frozenset({int, float, bool, type(None)})
 # Strings shorter than this are remembered by value (a few thousand of them at most); the
@@ -102,7 +118,10 @@ def _has_key_word_but_token(folded: str) -> bool:
 
 
 def is_secret_env_name(name: str) -> bool:
-    """Whether a variable is withheld from commands (engine.md §9.3) and its value redacted."""
+    """Whether a variable's name says its value is a secret (redacted wherever it appears).
+
+    The names of engine.md §9.3; commands now see only an allow-list (handlers/command.py).
+    """
     upper = name.upper()
     if upper in _ALWAYS_KEPT:
         return False
@@ -110,13 +129,48 @@ def is_secret_env_name(name: str) -> bool:
     return upper.endswith(_SECRET_SUFFIXES) or upper.startswith(_SECRET_PREFIXES)
 
 
-def secret_values(env: Mapping[str, str]) -> frozenset[str]:
-    """The values of ``env`` that must never appear in a payload (long enough to be specific)."""
-    return frozenset(
+def storable(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD, so that UTF-8 can encode it."""
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(REPLACEMENT, text)
+
+
+def storable_value(value: T) -> T:
+    """A JSON-like value with every string in it (keys too) made storable."""
+    return cast(T, _storable(value))
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_storable(item) for item in value)
+    return value
+
+
+def secret_values(env: Mapping[str, str], names: Iterable[str] = ()) -> frozenset[str]:
+    """The values of ``env`` that must never appear anywhere: those of the built-in secret
+    names and of ``names`` (settings.redaction.secret_env)."""
+    extra = frozenset(names)
+    return secret_texts(
         value
         for name, value in env.items()
-        if (name in SECRET_ENV_VARS or is_secret_env_name(name)) and len(value) >= MIN_SECRET_LENGTH
+        if name in SECRET_ENV_VARS or name in extra or is_secret_env_name(name)
     )
+
+
+def secret_texts(values: Iterable[str]) -> frozenset[str]:
+    """Secret values as the redactor takes them: each one, and each line of a multi-line one
+    (a key's lines are printed one by one as often as whole), long enough to be specific."""
+    found: set[str] = set()
+    for value in values:
+        found.add(value)
+        if "\n" in value:
+            found.update(line.strip() for line in value.splitlines())
+    return frozenset(value for value in found if len(value) >= MIN_SECRET_LENGTH)
 
 
 class Redactor:
@@ -125,6 +179,9 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret that contains another one is replaced whole.
         ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._secrets = ordered
+        self.longest = len(ordered[0]) if ordered else 0
+        self._initials = frozenset(secret[0] for secret in ordered)
         self._exact = re.compile("|".join(map(re.escape, ordered))) if ordered else None
         # The same values as they appear inside JSON text: JSON escapes character by
         # character, so a string holding a secret holds its escaped form once encoded.
@@ -153,6 +210,45 @@ class Redactor:
         redacted = self._redact(text)
         self._last = (text, redacted)  # one assignment: a consistent pair for any thread
         return redacted
+
+    def clean(self, text: str) -> str:
+        """Text from outside fabro, storable and redacted (see the module docstring)."""
+        return self.text(storable(text))
+
+    def clean_value(self, value: T) -> T:
+        """A JSON-like value from outside fabro, storable and redacted."""
+        return self.value(storable_value(value))
+
+    def safe_cut(self, text: str, cut: int) -> int:
+        """The largest index <= ``cut`` that cuts no secret value of ``text`` in two, counting
+        one that ``text`` ends with the first MIN_HELD or more characters of."""
+        for start in range(max(0, cut - self.longest + 1), cut):
+            if text[start] not in self._initials:
+                continue
+            for secret in self._secrets:
+                end = start + len(secret)
+                if end <= cut:
+                    continue
+                if end <= len(text):
+                    if text.startswith(secret, start):
+                        return start
+                elif len(text) - start >= MIN_HELD and secret.startswith(text[start:]):
+                    return start
+        return cut
+
+    def continued(self, before: str, text: str) -> str:
+        """``text`` redacted, where ``before`` came just before it (already passed on): the
+        rest of a secret value that began in ``before`` is redacted too."""
+        rest = 0
+        if self._exact is not None and before:
+            joined = before + text
+            for match in self._exact.finditer(joined, max(0, len(before) - self.longest + 1)):
+                if match.start() >= len(before):
+                    break
+                rest = max(rest, match.end() - len(before))
+        if rest <= 0:
+            return self.text(text)
+        return REDACTED + self.text(text[rest:])
 
     def _redact(self, text: str) -> str:
         if self._exact is not None:
@@ -259,6 +355,46 @@ class Redactor:
         if isinstance(value, tuple):
             return tuple(self._walk(item) for item in value)
         return value
+
+
+class StreamRedactor:
+    """Cleans text that arrives in pieces (a program's output, a streamed reply).
+
+    A secret value cut between two pieces is still found: what could be its start is held
+    back until the next piece. With ``lines`` the text is passed on a line at a time (up to
+    LINE_HOLD characters), so that the patterns see whole lines too; without, it goes on at
+    once but for the start of a secret value.
+    """
+
+    def __init__(self, redactor: Redactor, *, lines: bool) -> None:
+        self._redactor = redactor
+        self._lines = lines
+        self._pending = ""  # received, not passed on
+        self._before = ""  # the end of what was passed on, as received
+
+    def feed(self, piece: str) -> str:
+        """The text that can be passed on now, cleaned (may be empty)."""
+        pending = self._pending + storable(piece)
+        cut = len(pending)
+        if self._lines:
+            cut = pending.rfind("\n") + 1
+            cut = max(cut, len(pending) - max(LINE_HOLD, self._redactor.longest))
+        cut = self._redactor.safe_cut(pending, cut)
+        self._pending = pending[cut:]
+        return self._pass(pending[:cut])
+
+    def close(self) -> str:
+        """The rest, cleaned: the stream has ended."""
+        rest, self._pending = self._pending, ""
+        return self._pass(rest)
+
+    def _pass(self, text: str) -> str:
+        if not text:
+            return ""
+        cleaned = self._redactor.continued(self._before, text)
+        keep = self._redactor.longest
+        self._before = (self._before + text)[-keep:] if keep else ""
+        return cleaned
 
 
 def _redact_private_keys(text: str) -> str:

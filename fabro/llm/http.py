@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from fabro.events.redact import storable, storable_value
 from fabro.events.sse import Frame, aparse_stream
 from fabro.llm.provider import (
     LlmError,
@@ -283,6 +284,10 @@ def status_failure(provider: str, status: int, body: str, headers: Mapping[str, 
 
 def error_detail(body: str) -> str:
     """The provider's error message from a JSON error body, else the body's start."""
+    return storable(_error_detail(body))
+
+
+def _error_detail(body: str) -> str:
     try:
         data = json.loads(body)
     except json.JSONDecodeError:
@@ -324,9 +329,13 @@ async def sse_frames(response: httpx.Response) -> AsyncIterator[Frame]:
 
 
 def load_json(provider: str, text: str) -> dict[str, Any]:
-    """One JSON object of a response, or a malformed-response failure."""
+    """One JSON object of a response, or a malformed-response failure.
+
+    Every reply enters fabro here: its strings are made storable (a JSON `\\ud800` escape
+    decodes to a lone surrogate, which no file or database can take).
+    """
     try:
-        data = json.loads(text)
+        data = storable_value(json.loads(text))
     except json.JSONDecodeError as exc:
         raise malformed(provider, f"invalid JSON ({exc.msg})") from None
     if not isinstance(data, dict):

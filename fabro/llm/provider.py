@@ -13,6 +13,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from fabro.events.redact import storable_value
 from fabro.llm.usage import Usage
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -135,9 +136,10 @@ def stop_reason(finish_reason: str) -> str:
 
 
 def parse_arguments(raw: str) -> dict[str, Any]:
-    """Tool-call arguments from their JSON text; anything but an object gives ``{}``."""
+    """Tool-call arguments from their JSON text (made storable, as in http.load_json);
+    anything but an object gives ``{}``."""
     try:
-        value = json.loads(raw) if raw.strip() else {}
+        value = storable_value(json.loads(raw)) if raw.strip() else {}
     except json.JSONDecodeError:
         return {}
     return value if isinstance(value, dict) else {}

@@ -49,11 +49,12 @@ def choose_backend(
     dry_run: bool = False,
     policy: RetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    redactor: Redactor | None = None,
 ) -> LlmBackend:
     """The simulated backend with --dry-run or without any provider, else a Router."""
     if dry_run or not configured_providers(env):
         return SimulatedBackend()
-    return Router(env, policy=policy, transport=transport)
+    return Router(env, policy=policy, transport=transport, redactor=redactor)
 
 
 async def close_backend(backend: LlmBackend) -> None:
@@ -80,9 +81,11 @@ class Router:
         *,
         policy: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.client = new_client(transport)
-        self.redactor = Redactor(secret_values(env))
+        # The server's (every configured secret) when given, else one for ``env``'s secrets.
+        self.redactor = redactor or Redactor(secret_values(env))
         policy = policy or RetryPolicy()
         self.providers: dict[str, Provider] = {}
         if env.get("ANTHROPIC_API_KEY"):

@@ -136,8 +136,14 @@ async def test_secrets_are_filtered_from_the_environment(harness: Harness) -> No
     assert f"FABRO_RUN_ID={run.id}" in lines
     assert "FABRO_NODE_ID=cmd" in lines
     assert f"FABRO_WORK_DIR={work}" in lines
-    assert "KEEP_ME=visible" in lines
     assert "HOME=/tmp" in lines
+    # Only the allow-list (settings.commands.env_allowlist) passes: not even harmless names.
+    assert "KEEP_ME=visible" not in lines
+    allowed = harness.deps(env=env)
+    allowed.env_allowlist = ("PATH", "KEEP_ME")
+    run, result = await harness.run(flow('script="env | sort"'), deps=allowed)
+    lines = str((await context_of(harness, run.id))["command.output"]).splitlines()
+    assert "KEEP_ME=visible" in lines and "HOME=/tmp" not in lines
 
 
 async def test_python_language(harness: Harness) -> None:

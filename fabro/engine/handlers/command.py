@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from fabro.engine.orphans import ProcessRecord
 from fabro.engine.outcome import Outcome, RetryableError
 from fabro.engine.stage import StageRun
-from fabro.events.redact import is_secret_env_name
+from fabro.events.redact import Redactor, StreamRedactor
+from fabro.storage.space import is_disk_full
 from fabro.workflow.model import Node
 
 DEFAULT_TIMEOUT_MS = 600_000
@@ -27,10 +29,11 @@ _CHUNK = 65_536
 
 
 def command_env(
-    env: Mapping[str, str], run_id: str, node_id: str, work_dir: Path
+    env: Mapping[str, str], allowlist: Sequence[str], run_id: str, node_id: str, work_dir: Path
 ) -> dict[str, str]:
-    """The process environment minus secrets, plus the FABRO_* stage variables."""
-    kept = {name: value for name, value in env.items() if not is_secret_env_name(name)}
+    """The variables of ``allowlist`` found in the server's environment, plus the FABRO_*
+    stage variables: a program never sees a provider key or token it was not given."""
+    kept = {name: env[name] for name in allowlist if name in env}
     kept.update({"FABRO_RUN_ID": run_id, "FABRO_NODE_ID": node_id, "FABRO_WORK_DIR": str(work_dir)})
     return kept
 
@@ -54,31 +57,40 @@ def cap(text: str, limit: int = CONTEXT_CAP, dropped: int = 0) -> str:
 
 
 class _Capture:
-    """Streams one pipe to its artifact file, keeping only the tail in memory."""
+    """Streams one pipe, decoded (invalid bytes replaced) and redacted, to its artifact file,
+    keeping only the tail in memory: no copy of the output ever holds a secret."""
 
-    def __init__(self, path: Path) -> None:
-        self.file: IO[bytes] = path.open("wb")
-        self.tail = bytearray()
-        self.size = 0
+    def __init__(self, path: Path, redactor: Redactor) -> None:
+        self.file: IO[str] = path.open("w", encoding="utf-8", newline="")
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.stream = StreamRedactor(redactor, lines=True)
+        self.tail = ""
+        self.dropped = 0  # characters no longer held in memory
 
     def add(self, chunk: bytes) -> None:
-        self.file.write(chunk)
-        self.size += len(chunk)
-        self.tail += chunk
-        # Enough bytes for CONTEXT_CAP characters of any UTF-8 text.
-        if len(self.tail) > 8 * CONTEXT_CAP:
-            del self.tail[: len(self.tail) - 4 * CONTEXT_CAP]
+        self._keep(self.stream.feed(self.decoder.decode(chunk)))
 
     def close(self) -> None:
-        self.file.close()
+        """Pass on what is held back, then close the file (safe to call twice)."""
+        if self.file.closed:
+            return
+        try:
+            self._keep(self.stream.feed(self.decoder.decode(b"", final=True)))
+            self._keep(self.stream.close())
+        finally:
+            self.file.close()
 
-    @property
-    def dropped(self) -> int:
-        """Bytes no longer held in memory (counted as characters: exact for ASCII output)."""
-        return self.size - len(self.tail)
+    def _keep(self, text: str) -> None:
+        if not text:
+            return
+        self.file.write(text)
+        self.tail += text
+        if len(self.tail) > 2 * CONTEXT_CAP:
+            self.dropped += len(self.tail) - CONTEXT_CAP
+            self.tail = self.tail[-CONTEXT_CAP:]
 
     def text(self) -> str:
-        return self.tail.decode("utf-8", errors="replace")
+        return self.tail
 
 
 class Sink(Protocol):
@@ -133,9 +145,11 @@ async def run_process(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,  # its own process group, killed as a whole
     )
-    record = ProcessRecord.create(run_dir, process.pid) if run_dir is not None else None
+    record: ProcessRecord | None = None
     timed_out = False
     try:
+        if run_dir is not None:  # inside the try: a program whose record fails is killed
+            record = ProcessRecord.create(run_dir, process.pid)
         pumps = asyncio.gather(_pump(process.stdout, out), _pump(process.stderr, err))
         try:
             async with asyncio.timeout(timeout_s):
@@ -174,19 +188,25 @@ async def command(node: Node, stage: StageRun) -> Outcome:
     # The program may change the world: start it only once StageStarted is committed, so a
     # crash can never leave a run of it without a trace.
     await stage.recorder.settle()
-    out, err = _Capture(folder / "stdout.log"), _Capture(folder / "stderr.log")
+    out = _Capture(folder / "stdout.log", stage.redactor)
+    err = _Capture(folder / "stderr.log", stage.redactor)
+    env = command_env(
+        stage.deps.env, stage.deps.env_allowlist, stage.run_id, node.id, stage.work_dir
+    )
     started = time.monotonic()
     try:
         exit_code = await run_process(
             program(language, script),
             cwd=stage.work_dir,
-            env=command_env(stage.deps.env, stage.run_id, node.id, stage.work_dir),
+            env=env,
             out=out,
             err=err,
             timeout_s=timeout_ms / 1000,
             run_dir=stage.spec.run_dir,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the script
+        if is_disk_full(exc):
+            raise  # no room for its output: the run is held, the stage runs again later
         return Outcome.fail(f"Script could not be started: {exc}")
     finally:
         out.close()  # closed even when a cancellation interrupts the kill

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,10 @@ def resolve_stage_model(node: Node, stage: StageRun) -> Resolved:
     )
 
 
-def system_prompt(node: Node, work_dir: Path, tools: list[ToolSpec]) -> str:
+def system_prompt(
+    node: Node, work_dir: Path, tools: list[ToolSpec], clean: Callable[[str], str] = str
+) -> str:
+    """fabro's instructions, with the memory files (cleaned: a program may have written them)."""
     lines = [
         "You are an agent executing one stage of a fabro workflow.",
         f"The working directory is {work_dir}; all paths are relative to it.",
@@ -78,7 +82,7 @@ def system_prompt(node: Node, work_dir: Path, tools: list[ToolSpec]) -> str:
             if os.path.isfile(path):
                 with open(path, "rb") as file:
                     text = file.read(MEMORY_LIMIT).decode("utf-8", errors="replace")
-                lines.append(f"\n## {name}\n{text}")
+                lines.append(f"\n## {name}\n{clean(text)}")
     return "\n".join(lines)
 
 
@@ -139,7 +143,7 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
     messages: list[Message] = [*history, Message("user", text)]
     status_file = StatusFile(stage.work_dir)
     # The simulated backend never reads the system prompt (nor the memory files it holds).
-    system = "" if backend.simulated else system_prompt(node, stage.work_dir, specs)
+    system = "" if backend.simulated else system_prompt(node, stage.work_dir, specs, stage.clean)
     usage = Usage()
     files_touched: list[str] = []
     calls = 0
@@ -179,11 +183,13 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
             return Outcome.fail(error.message, error.failure_class)
         calls += 1
         usage = usage + response.usage
-        response_text = response.text
+        # The reply enters the run here: every copy of it (events, turns, context, files,
+        # the next prompts) is made from the cleaned text.
+        response_text = stage.clean(response.text)
         message = Agent(
             stage=node.id,
             event=AssistantMessage(
-                text=response.text,
+                text=response_text,
                 model=response.model or model,
                 usage=TokenUsage(
                     input_tokens=response.usage.input_tokens,
@@ -195,10 +201,10 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
         )
         if not response.tool_calls or not tools:
             ended = Agent(stage=node.id, event=SessionEnded())
-            await stage.add_turn("assistant", response.text, events=[message, ended])
+            await stage.add_turn("assistant", response_text, events=[message, ended])
             break
         await stage.emit(message)
-        messages.append(Message("assistant", response.text, tool_calls=response.tool_calls))
+        messages.append(Message("assistant", response_text, tool_calls=response.tool_calls))
         uses = []
         for call in response.tool_calls:
             result, duration_ms = await _run_tool(stage, node, tools, call)
@@ -217,7 +223,7 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
                     "duration_ms": duration_ms,
                 }
             )
-        await stage.add_turn("tool", response.text or None, uses)
+        await stage.add_turn("tool", response_text or None, uses)
         if calls >= node.max_turns:
             await stage.emit(Agent(stage=node.id, event=TurnLimitReached(max_turns=node.max_turns)))
             await stage.emit(Agent(stage=node.id, event=SessionEnded()))
@@ -246,7 +252,10 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
         files_touched=list(dict.fromkeys(files_touched)),
     )
     directive = find_directive(response_text) or status_file.directive_if_changed()
-    return apply_directive(outcome, directive) if directive else outcome
+    if not directive:
+        return outcome
+    # JSON escapes can spell what the text did not hold (a lone surrogate, a secret).
+    return apply_directive(outcome, stage.redactor.clean_value(directive))
 
 
 def _full_fidelity_thread(stage: StageRun) -> str | None:
@@ -302,7 +311,13 @@ async def _run_tool(
     await stage.recorder.settle()  # the tool's side effects come after its committed start
     started = time.monotonic()
     ctx = agent_tools_module.ToolContext(
-        stage.work_dir, stage.deps.env, stage.run_id, node.id, stage.spec.run_dir
+        stage.work_dir,
+        stage.deps.env,
+        stage.run_id,
+        node.id,
+        stage.spec.run_dir,
+        stage.deps.env_allowlist,
+        stage.redactor,
     )
     result = await agent_tools_module.run_tool(tools, call.name, ctx, dict(call.arguments))
     duration_ms = int((time.monotonic() - started) * 1000)
