@@ -330,7 +330,7 @@ def _home(env: Mapping[str, str]) -> Path:
 def load_dotenv(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
     """Load KEY=VALUE lines from ``path`` without overriding variables already set."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _utf8_text(path)
     except OSError:
         return
     for raw in text.splitlines():
@@ -448,6 +448,7 @@ def load_settings(
             allowed_usernames=allowed_usernames,
         ),
     )
+
     def file_value(key: str, default: Any) -> Any:
         return source.get(key, FILE_ONLY[key]) if source.has(key) else default
 
@@ -506,7 +507,7 @@ _TOML_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _utf8_text(path)
     except OSError as exc:
         raise StartupError(f"cannot read config file {path}: {exc.strerror}") from None
     try:
@@ -517,6 +518,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
             where = f"{path}:{match['line']}:{match['col']}"
             raise StartupError(f"{where}: {match['msg']}") from None
         raise StartupError(f"{path}: {exc}") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise StartupError(f"{path}: {str(exc).split(';')[0]}") from None
+
+
+def _utf8_text(path: Path) -> str:
+    """The text of ``path``; StartupError naming the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise StartupError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})"
+        ) from None
 
 
 class _FileSource:

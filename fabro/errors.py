@@ -89,6 +89,13 @@ class BadGateway(FabroError):
     title = "Bad Gateway"
 
 
+class InsufficientStorage(FabroError):
+    """A write refused because the disk (or the database) is full; nothing of it was stored."""
+
+    status = 507
+    title = "Insufficient Storage"
+
+
 STATUS_TITLES: dict[int, str] = {
     cls.status: cls.title
     for cls in (
@@ -104,6 +111,7 @@ STATUS_TITLES: dict[int, str] = {
         InternalError,
         NotImplementedYet,
         BadGateway,
+        InsufficientStorage,
     )
 }
 

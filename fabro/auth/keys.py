@@ -12,6 +12,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from fabro import filemodes
 from fabro.config import Settings
 from fabro.errors import StartupError
 
@@ -110,9 +111,7 @@ def write_public_file(path: Path, data: bytes) -> None:
 
 def ensure_private_dir(path: Path) -> None:
     """Create ``path`` (and parents) with mode 0700; an existing directory is left as it is."""
-    if not path.is_dir():
-        path.mkdir(parents=True, mode=0o700, exist_ok=True)
-        path.chmod(0o700)  # mkdir's mode is filtered by the umask
+    filemodes.ensure_private_dir(path)
 
 
 def ensure_key_pair(keys_dir: Path) -> Ed25519PrivateKey:

@@ -28,9 +28,11 @@ from fabro.events.types import (
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
+from fabro.filemodes import ensure_private_dir
 from fabro.storage import questions, runs, stages
 from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import EventRecord, IdempotencyRecord, NewEvent, RunRecord
+from fabro.storage.space import classified, is_disk_full
 from fabro.workflow.model import Graph
 
 CANCELLABLE = ("queued", "starting", "running", "paused")
@@ -181,6 +183,8 @@ class Lifecycle:
         try:
             work_dir = self.prepare_dirs(moved, workflow_dir)
         except OSError as exc:
+            if is_disk_full(exc):  # the run waits for room (RunManager), it does not fail
+                raise classified(exc) from exc
             await self.fail(moved.id, f"cannot set up the run: {exc.strerror or exc}")
             return None
         except ValueError as exc:
@@ -209,9 +213,11 @@ class Lifecycle:
         return work_dir
 
     def prepare_dirs(self, run: RunRecord, workflow_dir: Path | None) -> Path:
-        """`runs/<id>/graph.dot` and the working directory (idempotent, for recovery)."""
+        """`runs/<id>/graph.dot` and the working directory (idempotent, for recovery).
+
+        The run's folder is the owner's only (0700): stage files hold prompts and outputs."""
         folder = self.run_dir(run.id)
-        folder.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(folder)
         (folder / run.source_name).write_text(run.dot_source, encoding="utf-8")
         directory = run.config.get("directory")
         if directory:

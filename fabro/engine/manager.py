@@ -3,6 +3,10 @@
 engine.md §2 (scheduler) and §5 (recovery). One RunManager per server process. It owns every
 engine task; on shutdown it cancels them without touching run statuses, so the next start
 recovers them.
+
+A run whose engine cannot write for lack of space is *held*, not failed: its engine stops,
+its status stays as it is, and once a probe commits again (every PROBE_S at first, then less
+often) it is resumed from its checkpoint as after a restart. Nothing is admitted meanwhile.
 """
 
 from __future__ import annotations
@@ -10,24 +14,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fabro.config import LlmSettings
+from fabro.config import DEFAULT_COMMAND_ENV, LlmSettings
 from fabro.engine.control import RunControl
 from fabro.engine.lifecycle import IdempotencyCheck, Lifecycle, NewRun
 from fabro.engine.questions import QuestionDesk, StoredAnswers
-from fabro.engine.recorder import Recorder, RunNotActive
+from fabro.engine.recorder import ACTIVE, Recorder, RunNotActive
 from fabro.engine.runner import Engine
 from fabro.engine.stage import EngineDeps, LlmLevels, RunSpec
 from fabro.engine.state import EngineState
+from fabro.errors import InsufficientStorage
 from fabro.events.bus import EventBus
 from fabro.events.redact import Redactor, secret_values
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
-from fabro.storage import runs
+from fabro.storage import runs, space
 from fabro.storage.db import Database
 from fabro.storage.records import EventRecord, RunRecord
 from fabro.workflow.model import Graph
@@ -35,6 +40,10 @@ from fabro.workflow.model import Graph
 log = logging.getLogger(__name__)
 
 SCHEDULER_PERIOD_S = 1.0
+# While runs are held for lack of space, the disk is probed after PROBE_S, then at doubling
+# intervals up to PROBE_MAX_S. Runs held again soon after they were resumed start there.
+PROBE_S = 1.0
+PROBE_MAX_S = 8.0
 TERMINAL_VARIANTS = frozenset({"WorkflowRunCompleted", "WorkflowRunFailed", "RunCancelled"})
 
 
@@ -57,18 +66,31 @@ class RunManager:
         env: Mapping[str, str],
         llm_settings: Callable[[], LlmSettings],
         dry_run: bool = False,
+        *,
+        redactor: Redactor | None = None,
+        env_allowlist: Sequence[str] = DEFAULT_COMMAND_ENV,
     ) -> None:
         self.db = db
         self.max_concurrent_runs = max_concurrent_runs
         self.bus: EventBus[EventRecord] = EventBus()
-        self.redactor = Redactor(secret_values(env))
+        # The server's (every configured secret) when given, else one for ``env``'s secrets.
+        self.redactor = redactor or Redactor(secret_values(env))
         self.lifecycle = Lifecycle(db, self.publish, self.redactor, data_dir)
         self.desk = QuestionDesk(db)
         self.deps = EngineDeps(
-            llm=llm, interviewer=StoredAnswers(), desk=self.desk, env=env, dry_run=dry_run
+            llm=llm,
+            interviewer=StoredAnswers(),
+            desk=self.desk,
+            env=env,
+            dry_run=dry_run,
+            env_allowlist=tuple(env_allowlist),
         )
         self.llm_settings = llm_settings
         self._active: dict[str, ActiveRun] = {}
+        self._held: dict[str, None] = {}  # runs waiting for space, in the order they stopped
+        self._prober: asyncio.Task[None] | None = None
+        self._probe_first_s = PROBE_S
+        self._resumed_at = float("-inf")  # when held runs were last resumed (loop time)
         self._wake = asyncio.Event()
         self._scheduler: asyncio.Task[None] | None = None
         self._closing = False
@@ -86,7 +108,7 @@ class RunManager:
 
     async def start(self) -> None:
         """Recover interrupted runs (admitted even over the limit), then start scheduling."""
-        for run in await runs.runs_with_status(self.db, ["starting", "running", "paused"]):
+        for run in await runs.runs_with_status(self.db, list(ACTIVE)):
             self._launch(run, recovered=run.status != "starting")
         self._scheduler = asyncio.create_task(self._schedule(), name="scheduler")
         self._wake.set()
@@ -95,8 +117,9 @@ class RunManager:
         """Cancel every engine task without changing run statuses (they recover next start)."""
         self._closing = True
         tasks = [active.task for active in self._active.values()]
-        if self._scheduler is not None:
-            tasks.append(self._scheduler)
+        for background in (self._scheduler, self._prober):
+            if background is not None:
+                tasks.append(background)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -127,8 +150,8 @@ class RunManager:
         # the count needs no query: loading every active run (graph JSON and all) on each
         # pass blocked the event loop for ~250 ms with 1,000 runs parked at human gates.
         active = len(self._active)
-        if active >= self.max_concurrent_runs:
-            return
+        if active >= self.max_concurrent_runs or self._held:
+            return  # no new run while others wait for space
         # Launched runs may still read `queued`, so up to len(self._active) of the oldest are
         # skipped: max_concurrent_runs rows always cover the free slots.
         queued = await runs.runs_with_status(self.db, ["queued"], limit=self.max_concurrent_runs)
@@ -144,10 +167,12 @@ class RunManager:
         control = RunControl(paused=run.status == "paused")
         task = asyncio.create_task(self._execute(run, control, recovered), name=f"run-{run.id}")
         self._active[run.id] = ActiveRun(task, control)
-        task.add_done_callback(lambda _task: self._finished(run.id))
+        task.add_done_callback(lambda done: self._finished(run.id, done))
 
-    def _finished(self, run_id: str) -> None:
-        self._active.pop(run_id, None)
+    def _finished(self, run_id: str, task: asyncio.Task[None]) -> None:
+        active = self._active.get(run_id)
+        if active is not None and active.task is task:  # not a newer launch of the run
+            del self._active[run_id]
         self._wake.set()
 
     async def _execute(self, run: RunRecord, control: RunControl, recovered: bool) -> None:
@@ -182,11 +207,77 @@ class RunManager:
             await engine.run(state, recovered=recovered)
         except RunNotActive:
             pass  # cancelled by a client while the engine was writing
-        except (OSError, ValueError) as exc:
-            await self.lifecycle.fail(run.id, f"cannot set up the run: {exc}")
         except Exception as exc:
-            log.exception("run %s failed with an unexpected error", run.id)
-            await self.lifecycle.fail(run.id, f"internal error: {type(exc).__name__}")
+            await self._stopped(run.id, exc)
+
+    async def _stopped(self, run_id: str, exc: Exception) -> None:
+        """An engine ended by an error: hold the run when the disk is full, else fail it."""
+        if space.is_disk_full(exc):
+            self._hold(run_id)
+            return
+        if isinstance(exc, OSError | ValueError):
+            message = f"cannot set up the run: {exc}"
+        else:
+            log.exception("run %s failed with an unexpected error", run_id, exc_info=exc)
+            message = f"internal error: {type(exc).__name__}"
+        try:
+            await self.lifecycle.fail(run_id, message)
+        except InsufficientStorage:
+            self._hold(run_id)  # not even its failure can be stored: it runs again later
+
+    # ---- runs held for lack of space ----
+
+    @property
+    def held(self) -> set[str]:
+        """The runs waiting for the disk to have room again."""
+        return set(self._held)
+
+    def _hold(self, run_id: str) -> None:
+        if run_id not in self._held:
+            log.warning(
+                "run %s held: disk full; it resumes from its checkpoint once writes succeed",
+                run_id,
+            )
+        self._held[run_id] = None
+        if self._prober is None or self._prober.done():
+            recently = asyncio.get_running_loop().time() - self._resumed_at < PROBE_MAX_S
+            # Held again right after being resumed: the room did not last; wait longer.
+            self._probe_first_s = min(self._probe_first_s * 2, PROBE_MAX_S) if recently else PROBE_S
+            self._prober = asyncio.create_task(self._probe(), name="disk-probe")
+
+    async def _probe(self) -> None:
+        """Until no run is held: wait until the database takes a write, resume the held runs."""
+        delay = self._probe_first_s
+        while self._held:
+            await asyncio.sleep(delay)
+            if not await self._writable():
+                delay = min(delay * 2, PROBE_MAX_S)
+                continue
+            log.info("the disk takes writes again: resuming %d held run(s)", len(self._held))
+            self._resumed_at = asyncio.get_running_loop().time()
+            try:
+                await self._resume_held()
+            except Exception:  # those not resumed stay held: the next pass tries them again
+                log.exception("cannot resume the held runs")
+            delay = min(self._probe_first_s * 2, PROBE_MAX_S)  # for runs held meanwhile
+
+    async def _writable(self) -> bool:
+        try:
+            return await space.writable(self.db)
+        except Exception:  # the probe must outlive a bad moment: it tries again later
+            log.exception("disk probe failed")
+            return False
+
+    async def _resume_held(self) -> None:
+        for run_id in list(self._held):
+            if self._closing:
+                return
+            run = await runs.get_run(self.db, run_id)
+            self._held.pop(run_id, None)  # (a cancel may have taken it meanwhile)
+            # Cancelled meanwhile: nothing to resume; still queued: the scheduler starts it.
+            if run is not None and run.status in ACTIVE and run_id not in self._active:
+                self._launch(run, recovered=run.status != "starting")
+        self._wake.set()
 
     def _levels(self, run: RunRecord) -> LlmLevels:
         llm: dict[str, Any] = run.config.get("llm") or {}
@@ -210,6 +301,7 @@ class RunManager:
     async def cancel(self, run_id: str) -> RunRecord | None:
         cancelled = await self.lifecycle.cancel(run_id)
         if cancelled is not None:
+            self._held.pop(run_id, None)
             active = self._active.get(run_id)
             if active is not None:
                 active.task.cancel()

@@ -22,6 +22,9 @@ handed to the write path at the end of the turn, or as soon as any other write i
 A queued write that failed is raised by the next write or wait of this recorder, and the
 writes queued after it until then fail too (an *epoch* of writes is all or a prefix): a stage
 whose per-stage commit failed never has a later stage's row, turn or checkpoint delta stored.
+A write that failed for lack of space (``InsufficientStorage``) ends the recorder's writes
+for good: the engine stops, the run stays `running` and is resumed from its checkpoint once
+the disk has room again (fabro.engine.manager).
 
 Event payloads and turns are redacted before they are stored. The checkpoint is stored as
 the engine's real state (a resumed run must continue with real values, not `[REDACTED]`);
@@ -38,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fabro.clock import now_ts
+from fabro.errors import InsufficientStorage
 from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
 from fabro.storage import checkpoints, questions, runs, stages
@@ -173,6 +177,9 @@ class Recorder:
         self._handed = 0  # batches handed over so far: each one's number in the write order
         # (epoch, number, failure) of the first failed write of an epoch, in the writer thread.
         self._broken: tuple[int, int, BaseException] | None = None
+        # Once a write failed for lack of space, every later one is refused: the run is held
+        # (RunManager) and resumed from its checkpoint by a new engine, as after a restart.
+        self._out_of_space: InsufficientStorage | None = None
 
     def child(self) -> Recorder:
         """A recorder whose events land in this run's stream one level deeper (manager loop)."""
@@ -265,21 +272,20 @@ class Recorder:
             broken = self._broken
             if broken is not None and broken[0] == epoch and broken[1] < number:
                 raise broken[2]
-            try:
-                if lost:
-                    raise CheckpointLost(self.run_id)
-                last_seq = self._guard(tx)
-                batch.write(tx, self.run_id)
-                stored = runs.append_events(tx, self.run_id, events, stamps, last_seq)
-            except BaseException as exc:
-                if broken is None or broken[0] != epoch or number < broken[1]:
-                    self._broken = (epoch, number, exc)
-                raise
-            if broken is not None and broken[:2] == (epoch, number):
-                self._broken = None  # it failed only in company, not on its own
-            return stored
+            if lost:
+                raise CheckpointLost(self.run_id)
+            last_seq = self._guard(tx)
+            batch.write(tx, self.run_id)
+            return runs.append_events(tx, self.run_id, events, stamps, last_seq)
 
-        future = self.db.submit(transaction, within_s=batch.within_s)
+        def failed(exc: BaseException) -> None:
+            # In the writer thread, before any later write runs: this write failed for good
+            # (alone, its COMMIT included, which is where a full disk shows).
+            broken = self._broken
+            if broken is None or broken[0] != epoch or number < broken[1]:
+                self._broken = (epoch, number, exc)
+
+        future = self.db.submit(transaction, within_s=batch.within_s, failed=failed)
         # Done callbacks run in commit order, and before any task waiting for the write.
         future.add_done_callback(functools.partial(self._stored, epoch))
         batch.future = future
@@ -303,9 +309,13 @@ class Recorder:
             self.publish(record)
 
     def _raise_failure(self) -> None:
+        if self._out_of_space is not None:
+            raise InsufficientStorage(self._out_of_space.detail) from self._out_of_space
         failure, self._failure = self._failure, None
         if failure is not None:
             self._epoch += 1
+            if isinstance(failure, InsufficientStorage):
+                self._out_of_space = failure
             raise failure
 
     async def _wait(self, batch: _Batch) -> None:

@@ -19,6 +19,12 @@ write of a group fails, the group is rolled back and its writes run again one tr
 each: a failing write never takes others with it. Nothing is reported done before its COMMIT;
 callers still publish only what is committed.
 
+A write that fails for lack of space (SQLITE_FULL, ENOSPC) is rolled back whole like any
+other, and its outcome is ``InsufficientStorage`` (fabro.storage.space): classified here,
+once, so that the API answers 507 and the engine holds its run instead of failing it. A
+write may name a ``failed`` callback, called in this thread with the final failure of that
+write (after any run alone), before any later write runs.
+
 Reads: an aiosqlite connection. WAL lets it read while a write is in progress; it sees the
 last committed state. Point reads of a few short columns (``fetchone_inline``) run on the event
 loop itself, on a connection that never waits for a lock: for them the hop to the reader
@@ -43,6 +49,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+
+from fabro import filemodes
+from fabro.storage import space
 
 log = logging.getLogger(__name__)
 
@@ -148,19 +157,22 @@ class WriteTx:
 
 
 class _Write:
-    """A queued write: its function and the future that gets its outcome."""
+    """A queued write: its function, the future that gets its outcome, and who else hears
+    of its failure (in the writer thread)."""
 
-    __slots__ = ("fn", "future", "loop")
+    __slots__ = ("failed", "fn", "future", "loop")
 
     def __init__(
         self,
         fn: Callable[[WriteTx], Any],
         future: asyncio.Future[Any],
         loop: asyncio.AbstractEventLoop,
+        failed: Callable[[BaseException], None] | None = None,
     ) -> None:
         self.fn = fn
         self.future = future
         self.loop = loop
+        self.failed = failed
 
 
 # (write, succeeded, result or exception)
@@ -216,7 +228,7 @@ class _Writer:
             try:
                 outcome: tuple[bool, Any] = (True, fn())
             except BaseException as exc:
-                outcome = (False, exc)
+                outcome = (False, space.classified(exc))
             try:
                 loop.call_soon_threadsafe(_resolve, future, *outcome)
             except RuntimeError:  # the loop is closed: nobody is waiting any more
@@ -256,12 +268,24 @@ class _Writer:
         tx = WriteTx(self.conn)
         try:
             result = fn(tx)
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.rollback()
             raise
-        self.conn.execute("COMMIT")
         self._count_changes(tx)
         return result
+
+    def rollback(self) -> None:
+        """End a failed transaction. SQLite may have rolled it back already (SQLITE_FULL
+        does), and a COMMIT that failed leaves it open: either way none of it stays."""
+        conn = self.conn
+        assert conn is not None
+        if not conn.in_transaction:
+            return
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:  # the original failure is the one to report
+            log.exception("cannot roll back a failed write")
 
     def _count_changes(self, tx: WriteTx) -> None:
         for topic in tx.topics:  # only this thread writes the counts
@@ -290,7 +314,13 @@ class _Writer:
         try:
             return [(write, True, self.transaction(write.fn))]
         except BaseException as exc:
-            return [(write, False, exc)]
+            failure = space.classified(exc)
+        if write.failed is not None:
+            try:
+                write.failed(failure)
+            except Exception:  # a callback's bug must not stop the writer
+                log.exception("failure callback of a write raised")
+        return [(write, False, failure)]
 
     def _run_group(self, group: list[_Write]) -> list[_Outcome]:
         """One transaction for all. Writes rarely fail, so none gets a savepoint: if one
@@ -307,8 +337,7 @@ class _Writer:
             conn.execute("COMMIT")
             self._count_changes(tx)
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self.rollback()
             return [outcome for write in group for outcome in self._run_alone(write)]
         return outcomes
 
@@ -349,6 +378,10 @@ class Database:
         # Writes merged by their caller and not queued yet (``defer``), queued before any other.
         self._deferred: list[Callable[[], None]] = []
 
+    @property
+    def in_memory(self) -> bool:
+        return _is_memory(self.path)
+
     @classmethod
     async def open(cls, path: Path | str) -> Database:
         """Open (creating it if needed) and migrate the database at ``path``.
@@ -364,7 +397,7 @@ class Database:
             target = f"file:fabro-memory-{os.getpid()}-{next(_memory_databases)}"
             target += "?mode=memory&cache=shared"
         else:
-            Path(location).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(location)
         writer = _Writer(target)
         db = cls(location, writer, None)
         try:
@@ -418,21 +451,28 @@ class Database:
         """
         return await outcome_of(self.submit(fn))
 
-    def submit(self, fn: Callable[[WriteTx], T], *, within_s: float = 0.0) -> asyncio.Future[T]:
+    def submit(
+        self,
+        fn: Callable[[WriteTx], T],
+        *,
+        within_s: float = 0.0,
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> asyncio.Future[T]:
         """Queue ``fn`` as ``write`` does, without waiting: the future is done once it is
         committed (or failed). Writes run in submission order; the caller must retrieve the
         outcome of every future it keeps.
 
         ``within_s``: how long the write may wait for others to share its commit (the engine's
         events streamed while a stage runs); it is committed sooner whenever another write or
-        a wait needs the writer (``hurry``)."""
+        a wait needs the writer (``hurry``). ``failed``: called in the writer thread with the
+        write's failure, before the next write runs (see the module docstring)."""
         if self._closed:
             raise RuntimeError("database is closed")
         if self._deferred:
             self._queue_deferred()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._writer.queue.append(_Write(fn, future, loop))
+        self._writer.queue.append(_Write(fn, future, loop, failed))
         self._schedule_wake(loop, within_s)
         return future
 
@@ -535,6 +575,15 @@ class Database:
                 self._inline = None
             if self._reader is not None:
                 await self._reader.close()
+
+
+def _create_private(location: str) -> None:
+    """The database's folder and file, owner-only: SQLite gives its -wal and -shm the
+    database file's mode. An existing database is made private too (see filemodes.make_private)."""
+    filemodes.ensure_private_dir(Path(location).parent)
+    if not filemodes.create_private_file(location):
+        for suffix in ("", "-wal", "-shm"):
+            filemodes.make_private(location + suffix)
 
 
 def _inline_connection(path: str) -> sqlite3.Connection:
