@@ -22,13 +22,13 @@ from fabro.engine.artifacts import count_files
 from fabro.engine.control import RunControl
 from fabro.engine.failure import BREAKER_CLASSES, signature
 from fabro.engine.handlers import HANDLERS
+from fabro.engine.offload import select_edge
 from fabro.engine.orphans import kill_orphans
 from fabro.engine.outcome import SUCCESSFUL, Outcome, StageError
 from fabro.engine.recorder import Recorder, RunNotActive
 from fabro.engine.retry import RetryPolicy, policy_for
 from fabro.engine.routing import (
     retry_target,
-    select_edge,
     stage_id,
     unsatisfied_goal_gate,
     visit_limit_error,
@@ -51,6 +51,7 @@ from fabro.events.types import (
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
+from fabro.storage.space import classified, is_disk_full
 from fabro.storage.stages import StageFinish, StageRecord, usage_by_model
 from fabro.storage.tracked import TrackedDict, TrackedList
 from fabro.workflow import kinds
@@ -272,7 +273,7 @@ class Engine:
                 EdgeSelected(from_node=node.id, to_node=target, label=None, condition=None)
             )
         else:
-            edge = select_edge(self.graph, node.id, outcome, self.state.context)
+            edge = await select_edge(self.graph, node.id, outcome, self.state.context)
             if edge is not None:
                 target = edge.target
                 closing.append(
@@ -455,6 +456,8 @@ class Engine:
         except (StageError, RunNotActive, asyncio.CancelledError):
             raise
         except Exception as exc:
+            if is_disk_full(exc):  # not the stage's fault: the run is held (manager)
+                raise classified(exc) from exc
             raise _panic(stage, exc) from None
 
     # ---- classification and events --------------------------------------------------------
@@ -688,7 +691,10 @@ class Engine:
 def _panic(stage: StageRun, exc: BaseException) -> StageError:
     """An unexpected handler exception: a retryable error; the traceback goes to panic.txt."""
     trace = "".join(traceback.format_exception(exc))
-    (stage.stage_dir / "panic.txt").write_text(trace, encoding="utf-8")
+    try:
+        (stage.stage_dir / "panic.txt").write_text(trace, encoding="utf-8")
+    except OSError as error:  # an artifact for people: the stage's error is what counts
+        log.warning("cannot write %s/panic.txt: %s", stage.stage_dir, error.strerror or error)
     log.warning("handler of stage %s raised %s", stage.stage_id, type(exc).__name__)
     return StageError(f"handler panicked: {exc}")
 

@@ -9,6 +9,9 @@
 `parse_condition` compiles text (regexes included) once; `evaluate` runs it against the current
 outcome and context. `condition_holds` is the engine's convenience: it parses with a cache and
 treats unparseable text as false, as the spec requires at run time.
+
+`matches` patterns are Python `re` syntax matched by RE2 in linear time (fabro.workflow.regex):
+a pattern RE2 cannot match with the same meaning is a syntax error, reported at validation.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from functools import lru_cache
 from typing import Final
 
 from fabro.workflow.errors import ConditionSyntaxError
+from fabro.workflow.regex import LinearPattern, UnsupportedPattern, compile_pattern
 
 OPERATORS: Final = ("=", "!=", ">", "<", ">=", "<=", "contains", "matches")
 _TWO_CHAR: Final = ("&&", "||", "!=", ">=", "<=")
@@ -61,7 +65,7 @@ class Clause:
     key: str
     op: str | None = None
     value: str = ""
-    pattern: re.Pattern[str] | None = None
+    pattern: LinearPattern | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +133,17 @@ def condition_holds(
     return condition is not None and evaluate(condition, outcome_fields, context)
 
 
-@lru_cache(maxsize=1024)
+def may_take_time(text: str) -> bool:
+    """Whether evaluating ``text`` may search a pattern, so the engine runs it off the loop.
+
+    A plain text test, true for every condition with a `matches` clause: it costs nothing on
+    the event loop, where parsing (compiling the pattern) could.
+    """
+    return "matches" in text
+
+
+# Bounded twice: by entries, and each compiled pattern by RE2's memory limit (regex._MAX_MEM).
+@lru_cache(maxsize=256)
 def _cached_parse(text: str) -> Condition | None:
     try:
         return parse_condition(text)
@@ -182,7 +196,7 @@ def _clause(
         return clause.value in actual
     if op == "matches":
         assert clause.pattern is not None
-        return clause.pattern.search(actual) is not None
+        return clause.pattern.search(actual)
     if not (_NUMBER.fullmatch(actual) and _NUMBER.fullmatch(clause.value)):
         return False
     left, right = float(actual), float(clause.value)
@@ -283,8 +297,8 @@ class _Parser:
         pattern = None
         if op.kind == "matches":
             try:
-                pattern = re.compile(value.text)
-            except (re.error, OverflowError, RecursionError) as exc:
+                pattern = compile_pattern(value.text)
+            except (re.error, UnsupportedPattern, OverflowError, RecursionError) as exc:
                 raise ConditionSyntaxError(
                     f"invalid regular expression '{value.text}': {exc}", value.col
                 ) from None

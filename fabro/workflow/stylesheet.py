@@ -69,19 +69,31 @@ def apply_stylesheet(graph: Graph, rules: list[Rule]) -> None:
     """Write each applied property from the winning rule onto nodes that do not set it."""
     if not rules:
         return
+    # Per selector and property, the last rule declaring it (its position) and its last value:
+    # each node then looks up its own selectors instead of testing every rule, so a long
+    # stylesheet on a large graph costs (rules + nodes), not (rules x nodes).
+    declared: dict[tuple[str, str], dict[str, tuple[int, str]]] = {}
+    for position, rule in enumerate(rules):
+        latest = declared.setdefault((rule.kind, rule.name), {})
+        for prop, value in rule.declarations:
+            if prop in APPLIED_PROPERTIES:
+                latest[prop] = (position, value)
     for node in graph.nodes.values():
-        matching = [rule for rule in rules if rule.matches(node)]
-        if not matching:
-            continue
-        # Stable sort: on equal specificity the later rule stays later and so wins.
-        matching.sort(key=lambda rule: rule.specificity)
+        # The node's selectors by falling specificity (id, class, shape, *); within one tier,
+        # which only classes can fill, the later rule wins.
+        tiers = (
+            [("id", node.id)],
+            [("class", name) for name in node.classes],
+            [("shape", node.shape)],
+            [("*", "*")],
+        )
         for prop in APPLIED_PROPERTIES:
             if prop in node.attrs:
                 continue
-            for rule in reversed(matching):
-                value = next((v for k, v in reversed(rule.declarations) if k == prop), None)
-                if value is not None:
-                    node.attrs[prop] = Value.string(value)
+            for tier in tiers:
+                found = [declared[sel][prop] for sel in tier if prop in declared.get(sel, {})]
+                if found:
+                    node.attrs[prop] = Value.string(max(found)[1])
                     break
 
 

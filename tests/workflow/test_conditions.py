@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from fabro.workflow.conditions import (
     Or,
     condition_holds,
     evaluate,
+    may_take_time,
     parse_condition,
     value_text,
 )
@@ -70,6 +72,9 @@ def test_matches_compiles_pattern() -> None:
         ("= a", "unexpected token Eq", 1),
         ("!", "unexpected end of condition expression", 2),
         ("a matches [", "invalid regular expression '['", 11),
+        ("a matches (x)\\1", "invalid regular expression '(x)\\1': backreferences", 11),
+        ("a matches x*+y", "invalid regular expression 'x*+y': possessive quantifiers", 11),
+        ("a matches \\bx", "invalid regular expression '\\bx': \\b is Unicode-aware", 11),
     ],
 )
 def test_syntax_errors(text: str, message: str, col: int) -> None:
@@ -94,6 +99,8 @@ CONTEXT: dict[str, Any] = {
     "shadow": "outer",
     "plain": "x",
     "text": "hello world",
+    "line": "ok\n",
+    "digits": "\u0661\u0662",
 }
 
 
@@ -138,6 +145,13 @@ CONTEXT: dict[str, Any] = {
         ("text matches ^hel+o", True),
         ("text matches world$", True),
         ("text matches ^world", False),
+        ("line matches ^ok$", True),  # Python's `$`: also before a final newline
+        ("line matches ^ok\\Z", False),
+        ("digits matches ^\\d+$", True),  # Python's `\d`: Unicode digits
+        ("digits matches (?a)^\\d+$", False),
+        ("text matches (?i)HELLO", True),
+        ("count matches ^3$", True),
+        ("tags matches a.,.b", True),  # containers as compact JSON
         ("outcome=success && count=3", True),
         ("outcome=fail || count=3", True),
         ("outcome=fail || count=4", False),
@@ -180,6 +194,21 @@ def test_value_text(raw: object, text: str) -> None:
 def test_pathological_patterns_are_syntax_errors(pattern: str) -> None:
     with pytest.raises(ConditionSyntaxError):
         parse_condition(f"a matches {pattern}")
+
+
+def test_catastrophic_patterns_evaluate_in_linear_time() -> None:
+    started = time.perf_counter()
+    context = {"x": "a" * 27 + "!"}  # Python's `re` takes seconds on this
+    assert condition_holds("context.x matches ^(a+)+$", OUTCOME, context) is False
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("x matches y", True), ("a=1 || b matches ^c", True), ("outcome=success", False), ("", False)],
+)
+def test_may_take_time(text: str, expected: bool) -> None:
+    assert may_take_time(text) is expected
 
 
 def test_long_negation_chains_do_not_recurse() -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fabro.workflow.errors import StylesheetSyntaxError
+from fabro.workflow.model import Node
 from fabro.workflow.prepare import prepare
 from fabro.workflow.stylesheet import Rule, parse_stylesheet
 
@@ -109,3 +112,44 @@ def test_unparseable_stylesheet_is_not_applied() -> None:
     prepared = prepare('digraph S { graph [model_stylesheet="* { llm_model: m"] n }')
     assert prepared.graph.nodes["n"].llm_model is None
     assert [d.rule for d in prepared.errors] == ["start_node", "terminal_node", "stylesheet_syntax"]
+
+
+def _winner_by_scanning(rules: list[Rule], node: Node, prop: str) -> str | None:
+    """§8 read literally: the matching rules by specificity, the later one on a tie."""
+    matching = sorted((rule for rule in rules if rule.matches(node)), key=lambda r: r.specificity)
+    for rule in reversed(matching):
+        value = next((v for k, v in reversed(rule.declarations) if k == prop), None)
+        if value is not None:
+            return value
+    return None
+
+
+_SELECTORS = st.sampled_from(["*", "box", "tab", ".a", ".b", ".c", "#n0", "#n1"])
+_DECLARATION = st.tuples(st.sampled_from(["llm_model", "backend", "other"]), st.sampled_from("xyz"))
+_RULE = st.tuples(_SELECTORS, st.lists(_DECLARATION, min_size=1, max_size=3)).map(
+    lambda pair: pair[0] + " { " + "; ".join(f"{k}: {v}" for k, v in pair[1]) + " }"
+)
+_NODE = st.tuples(st.sampled_from(["box", "tab"]), st.lists(st.sampled_from("abc"), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_RULE, max_size=8), st.lists(_NODE, min_size=1, max_size=3))
+def test_application_picks_the_winner_of_every_matching_rule(
+    rules_text: list[str], nodes: list[tuple[str, list[str]]]
+) -> None:
+    stylesheet = " ".join(rules_text)
+    body = "\n".join(
+        f'n{i} [shape={shape}, class="{" ".join(classes)}"]'
+        for i, (shape, classes) in enumerate(nodes)
+    )
+    graph = prepare(f'digraph S {{ graph [model_stylesheet="{stylesheet}"]\n{body} }}').graph
+    unstyled = prepare(f"digraph S {{ {body} }}").graph
+    rules = parse_stylesheet(stylesheet)
+    for node_id, node in graph.nodes.items():
+        for prop in ("llm_model", "backend", "other"):
+            expected = (
+                None
+                if prop == "other"
+                else _winner_by_scanning(rules, unstyled.nodes[node_id], prop)
+            )
+            assert node.get(prop) == expected, (stylesheet, node_id, prop)

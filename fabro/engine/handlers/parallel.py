@@ -18,7 +18,9 @@ from fabro.events.types import ParallelCompleted, ParallelEarlyTermination, Para
 from fabro.workflow.model import Node
 
 _K_OF_N = re.compile(r"^k_of_n\((\d+)\)$")
-_QUORUM = re.compile(r"^quorum\(([0-9]*\.?[0-9]+)\)$")
+# Unambiguous, with possessive repeats: `[0-9]*\.?[0-9]+` split a long run of digits in
+# quadratically many ways before failing, and `join_policy` is workflow text.
+_QUORUM = re.compile(r"^quorum\(([0-9]++(?:\.[0-9]++)?|\.[0-9]++)\)$")
 SUCCESSES = frozenset({"success", "partial_success"})
 
 
