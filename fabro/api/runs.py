@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -15,6 +16,7 @@ from fabro.api.lookup import run_or_404
 from fabro.api.pagination import page_params, paginated
 from fabro.api.request import field, json_body, query_enum_list, string_map
 from fabro.clock import format_ts
+from fabro.config import Settings
 from fabro.engine.lifecycle import IdempotencyCheck, IdempotencyConflict, NewRun, default_title
 from fabro.engine.views import find_run_status, load_run_status, load_run_statuses
 from fabro.errors import BadRequest, Conflict, NotFound
@@ -62,8 +64,11 @@ async def _respond(run: RunRecord, status: int) -> Response:
     return response
 
 
-def _new_run(body: dict[str, Any]) -> NewRun:
-    """Prepare and validate the workflow of a StartRunRequest (400 on any problem)."""
+def _new_run(body: dict[str, Any], settings: Settings, login: str) -> NewRun:
+    """Prepare and validate the workflow of a StartRunRequest (400 on any problem).
+
+    CPU-bound and reading files: `start_run` calls it in a worker thread.
+    """
     dot_source = field(body, "dot_source", str)
     workflow_name = field(body, "workflow", str)
     goal = field(body, "goal", str)
@@ -76,24 +81,31 @@ def _new_run(body: dict[str, Any]) -> NewRun:
         raise BadRequest("Exactly one of dot_source or workflow is required.")
 
     config: dict[str, Any] = {}
-    slug = None
+    slug = config_goal = None
     if workflow_name is not None:
         # A WorkflowConfigError (a bad workflow.toml) is itself a 400.
-        found = find_workflow(services().settings.workflows_dir, workflow_name)
+        found = find_workflow(settings.workflows_dir, workflow_name)
         if found is None:
             raise BadRequest(f"Workflow not found: {workflow_name}.")
         slug, source, path = found.slug, found.text, found.dot_path
         config = dict(found.config)
         config["workflow_dir"] = str(found.folder)
-        goal = goal if goal is not None else config.get("goal")
+        config_goal = config.get("goal")
         variables = {**dict(config.get("vars") or {}), **variables}
         labels = {**dict(config.get("labels") or {}), **labels}
     else:
         assert dot_source is not None
         source, path = dot_source, None
     try:
+        # The request's goal and vars are text: only the workflow's own files are read.
         prepared = prepare(
-            source, path=path, goal=goal, vars=variables, resolve_files=path is not None
+            source,
+            path=path,
+            goal=goal,
+            config_goal=config_goal,
+            vars=variables,
+            resolve_files=path is not None,
+            limits=settings.limits,
         )
     except DotParseError as exc:
         raise BadRequest(f"Parse error: {exc.location}") from None
@@ -111,8 +123,8 @@ def _new_run(body: dict[str, Any]) -> NewRun:
         source_name=path.name if path is not None else "graph.dot",
         config=config,
         warnings=[diagnostic.to_json() for diagnostic in prepared.warnings],
-        dry_run=services().settings.dry_run,
-        created_by=principal().login,
+        dry_run=settings.dry_run,
+        created_by=login,
     )
 
 
@@ -122,13 +134,16 @@ async def start_run() -> Response:
     check: IdempotencyCheck | None = None
     if key is not None:
         not_before = format_ts(datetime.now(UTC) - IDEMPOTENCY_WINDOW)
-        check = IdempotencyCheck(principal().login, key, _request_hash(body), not_before)
+        request_hash = await asyncio.to_thread(_request_hash, body)
+        check = IdempotencyCheck(principal().login, key, request_hash, not_before)
         # A replay or a conflict is decided before the workflow is even prepared (a 409 is a
         # state check and comes before semantic checks; a replay must not fail on them).
         replay = await _replay(check)
         if replay is not None:
             return replay
-    new = _new_run(body)
+    # Off the event loop: a large workflow takes a while to parse, expand and validate, and
+    # other requests must not wait for it.
+    new = await asyncio.to_thread(_new_run, body, services().settings, principal().login)
     try:
         run, created = await services().runs.create(new, idempotency=check)
     except IdempotencyConflict:

@@ -25,7 +25,8 @@ from fabro.engine.runner import Engine, EngineResult
 from fabro.engine.stage import EngineDeps, LlmLevels, RunSpec
 from fabro.engine.state import EngineState
 from fabro.engine.views import load_run_status
-from fabro.events.redact import Redactor, secret_values
+from fabro.errors import InsufficientStorage
+from fabro.events.redact import Redactor, is_secret_env_name, secret_values
 from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
 from fabro.llm.simulated import NO_PROVIDER_WARNING
@@ -36,7 +37,8 @@ from fabro.storage import runs
 from fabro.storage.db import Database
 from fabro.storage.records import RunRecord
 from fabro.workflow.commands import parse_var_options
-from fabro.workflow.errors import DotParseError, WorkflowSourceError
+from fabro.workflow.errors import DotParseError, WorkflowInputError, WorkflowSourceError
+from fabro.workflow.files import goal_option
 from fabro.workflow.model import Graph
 from fabro.workflow.prepare import prepare
 from fabro.workflow.source import resolve_workflow
@@ -77,17 +79,6 @@ def _labels(options: Sequence[str]) -> dict[str, str]:
     return labels
 
 
-def _goal_text(goal: str | None) -> str | None:
-    """`--goal @file` reads the file (relative to the current directory)."""
-    if goal is None or not goal.startswith("@"):
-        return goal
-    path = Path(goal[1:]).expanduser()
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"Cannot read goal file {path}: {exc.strerror}") from None
-
-
 def _interviewer(options: RunOptions, progress: Progress) -> Interviewer:
     if options.auto_approve:
         return AutoApprove()
@@ -123,6 +114,9 @@ class StandaloneRun:
         except (UsageError, WorkflowSourceError) as exc:
             self.progress.message(f"error: {exc}")
             return EXIT_USAGE
+        except InsufficientStorage as exc:
+            self.progress.message(f"error: {exc.detail}")
+            return EXIT_FAILED
 
     async def _main(self) -> int:
         options = self.options
@@ -154,16 +148,19 @@ class StandaloneRun:
         source = resolve_workflow(options.workflow or "", registry=registry)
         for warning in source.warnings:
             self.progress.message(f"warning: {warning}")
-        goal = _goal_text(options.goal)
         try:
             prepared = prepare(
                 source.text,
                 path=source.path,
-                goal=goal if goal is not None else source.goal,
+                goal=goal_option(options.goal),
+                config_goal=source.goal,
                 vars={**source.vars, **variables},
             )
         except DotParseError as exc:
             self.progress.message(f"error: Parse error: {exc}")
+            return EXIT_USAGE
+        except WorkflowInputError as exc:
+            self.progress.message(f"error: {exc.detail}")
             return EXIT_USAGE
         graph = prepared.graph
         self.progress.message(
@@ -254,6 +251,9 @@ class StandaloneRun:
             desk=QuestionDesk(db),
             env=options.env,
             dry_run=dry_run,
+            # Your own run in your own terminal: programs see your environment, less the
+            # variables whose names say they hold a secret (the server passes an allow-list).
+            env_allowlist=tuple(name for name in options.env if not is_secret_env_name(name)),
         )
         recorder = Recorder(db, run.id, self.progress, self.redactor)
         engine = Engine(spec, deps, recorder, control=RunControl())
@@ -277,6 +277,8 @@ class StandaloneRun:
             except asyncio.CancelledError:
                 if not self.interrupted:
                     raise
+            except InsufficientStorage as exc:  # the run stays resumable: _finish says how
+                self.progress.message(f"error: {exc.detail}")
             for pending in cancelling:
                 await pending
         finally:

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fabro.workflow.errors import DotParseError, GraphvizError, WorkflowSourceError
+from fabro.workflow.errors import (
+    DotParseError,
+    GraphvizError,
+    WorkflowInputError,
+    WorkflowSourceError,
+)
+from fabro.workflow.files import goal_option
 from fabro.workflow.prepare import Prepared, prepare
 from fabro.workflow.render import normalized_dot, render
 from fabro.workflow.source import WorkflowSource, resolve_workflow
@@ -44,9 +50,12 @@ def parse_var_options(options: Sequence[str]) -> dict[str, str]:
 def _prepare_source(
     source: WorkflowSource, goal: str | None, variables: dict[str, str]
 ) -> Prepared:
-    effective_goal = goal if goal is not None else source.goal
     return prepare(
-        source.text, path=source.path, goal=effective_goal, vars={**source.vars, **variables}
+        source.text,
+        path=source.path,
+        goal=goal,
+        config_goal=source.goal,
+        vars={**source.vars, **variables},
     )
 
 
@@ -62,11 +71,14 @@ def validate_command(
     try:
         variables = parse_var_options(var_options)
         source = resolve_workflow(argument, registry=registry)
+        goal = goal_option(goal)
     except WorkflowSourceError as exc:
         return CommandResult(2, stderr=[f"error: {exc}"])
     display = str(source.path)
     try:
         prepared = _prepare_source(source, goal, variables)
+    except WorkflowInputError as exc:
+        return CommandResult(1, stderr=[*source.warnings, f"error: {exc.detail}"])
     except DotParseError as exc:
         if as_json:
             report = {
@@ -141,6 +153,8 @@ def graph_command(
         prepared = _prepare_source(source, None, variables)
     except DotParseError as exc:
         return CommandResult(1, stderr=[*source.warnings, f"error: Parse error: {exc}"])
+    except WorkflowInputError as exc:
+        return CommandResult(1, stderr=[*source.warnings, f"error: {exc.detail}"])
     stderr = [*source.warnings, *(d.format() for d in prepared.diagnostics)]
     if not prepared.ok:
         return CommandResult(1, stderr=[*stderr, "error: Validation failed"])

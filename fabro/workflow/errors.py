@@ -6,7 +6,7 @@ Parse errors point at the source (`file:line:col: message`); Graphviz errors car
 
 from __future__ import annotations
 
-from fabro.errors import BadGateway
+from fabro.errors import BadGateway, BadRequest
 
 
 class WorkflowError(Exception):
@@ -58,6 +58,13 @@ class StylesheetSyntaxError(WorkflowError):
 
 class WorkflowSourceError(WorkflowError):
     """A workflow argument cannot be resolved to a DOT file (the CLI exits 2)."""
+
+
+class WorkflowInputError(BadRequest, WorkflowError):
+    """A workflow or its values over a limit, or a value that cannot be placed safely.
+
+    A 400 in the API (its detail names the text and the limit or rule); the CLI reports it.
+    """
 
 
 class GraphvizError(BadGateway):

@@ -56,7 +56,7 @@ def test_expansion_in_goal_prompt_label_and_script() -> None:
     assert graph.nodes["a"].label == "Step for team"
     assert graph.nodes["a"].prompt == "Do Ship team, keep $goal for team"
     assert graph.nodes["c"].script == "echo team $unknown"
-    assert graph.nodes["d"].script == "echo Ship team, keep $goal"
+    assert graph.nodes["d"].script == "echo 'Ship team, keep $goal'"  # one word for the shell
     assert graph.nodes["e"].get("llm_prompt") == "$who"  # other attributes are not expanded
     assert prepared.ok, prepared.diagnostics
 
@@ -97,17 +97,35 @@ def test_file_references(tmp_path: Path) -> None:
     assert [(d.rule, d.node_id) for d in prepared.errors] == [("unresolved_file_ref", "b")]
 
 
-def test_goal_override_may_be_a_file(tmp_path: Path) -> None:
+def test_goal_override_is_text_and_config_goal_may_be_a_file(tmp_path: Path) -> None:
     (tmp_path / "g.md").write_text("From file", encoding="utf-8")
     text = flow("start -> exit")
-    assert prepare(text, path=tmp_path / "f.dot", goal="@g.md").graph.goal == "From file"
+    dot = tmp_path / "f.dot"
+    overridden = prepare(text, path=dot, goal="@g.md")
+    assert overridden.graph.goal == "@g.md"
+    assert [d.rule for d in overridden.errors] == ["unresolved_file_ref"]
+    assert prepare(text, path=dot, config_goal="@g.md").graph.goal == "From file"
+    assert prepare(text, path=dot, config_goal="@g.md", goal="Mine").graph.goal == "Mine"
 
 
-def test_file_references_relative_to_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_references_stay_inside_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
-    (tmp_path / "p.md").write_text("home prompt", encoding="utf-8")
-    text = flow('a [prompt="@~/p.md"]\nstart -> a -> exit')
-    assert prepare(text, path=Path("/nowhere/f.dot")).graph.nodes["a"].prompt == "home prompt"
+    (tmp_path / "outside.md").write_text("outside", encoding="utf-8")
+    folder = tmp_path / "flow"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "inside.md").write_text("inside", encoding="utf-8")
+    (folder / "link.md").symlink_to(tmp_path / "outside.md")
+    (folder / "inner_link.md").symlink_to(folder / "inside.md")
+    refused = ["@~/outside.md", f"@{tmp_path / 'outside.md'}", "@../outside.md", "@link.md"]
+    allowed = ["@inside.md", "@sub/../inside.md", "@inner_link.md", f"@ {'inside.md'}"]
+    nodes = "\n".join(
+        f'n{i} [prompt="{ref}"]\nstart -> n{i} -> exit' for i, ref in enumerate(refused + allowed)
+    )
+    graph = prepare(flow(nodes), path=folder / "f.dot").graph
+    prompts = [graph.nodes[f"n{i}"].prompt for i in range(len(refused + allowed))]
+    assert prompts == refused + ["inside"] * len(allowed)
 
 
 def test_sources_without_files_skip_inlining(tmp_path: Path) -> None:

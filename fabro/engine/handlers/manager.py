@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from fabro.engine.branches import cancel_and_wait
+from fabro.engine.offload import condition_holds
 from fabro.engine.outcome import Outcome
 from fabro.engine.preamble import INTERNAL_PREFIXES
 from fabro.engine.stage import StageRun
-from fabro.workflow.conditions import condition_holds
-from fabro.workflow.errors import DotParseError
+from fabro.workflow.errors import DotParseError, WorkflowInputError
+from fabro.workflow.files import file_inside
 from fabro.workflow.model import Graph, Node
 from fabro.workflow.prepare import prepare, read_source
 
@@ -21,7 +22,10 @@ def load_child(node: Node, stage: StageRun) -> Graph | str:
     path: Path | None = None
     if node.child_dotfile:
         base = stage.spec.workflow_dir or stage.work_dir
-        path = (base / node.child_dotfile).resolve()
+        # Only a file inside the folder: the attribute may come from a submitted graph.
+        path = file_inside(node.child_dotfile, base)
+        if path is None:
+            return f"{node.child_dotfile}: no such file inside {base}"
         try:
             source = read_source(path)
         except OSError as exc:
@@ -34,6 +38,8 @@ def load_child(node: Node, stage: StageRun) -> Graph | str:
         prepared = prepare(source, path=path, vars=stage.spec.vars)
     except DotParseError as exc:
         return f"Parse error: {exc}"
+    except WorkflowInputError as exc:
+        return exc.detail
     if not prepared.ok:
         return f"Validation error: {prepared.error_summary()}"
     return prepared.graph
@@ -70,7 +76,7 @@ async def manager_loop(node: Node, stage: StageRun) -> Outcome:
                         f"Child workflow's last stage failed: {reason}", context_updates=changed
                     )
                 return Outcome(status, notes="Child workflow completed", context_updates=changed)
-            if stop and condition_holds(stop, {"outcome": "success"}, stage.context):
+            if stop and await condition_holds(stop, {"outcome": "success"}, stage.context):
                 await cancel_and_wait(task)
                 return Outcome.success("Stop condition met; child workflow stopped")
         await cancel_and_wait(task)
