@@ -199,6 +199,7 @@ def server_config() -> str:
 
 def start_fuzz_server(workdir: Path) -> tuple[ServerProcess, str]:
     data_dir = workdir / "data"
+    data_dir.mkdir(mode=0o700, parents=True)  # as fabro makes it: its startup warns otherwise
     write_registry(data_dir / "workflows")
     token = token_for(data_dir)
     server = start_server(workdir, config=server_config(), data_dir=data_dir, args=["--dry-run"])
