@@ -7,6 +7,7 @@ from typing import Any
 from quart import Quart, Response, g, request
 
 from fabro.api import (
+    artifacts,
     completions,
     discovery,
     events,
@@ -19,10 +20,16 @@ from fabro.api import (
     workflows,
 )
 from fabro.api import settings as settings_api
+from fabro.api.accesslog import AccessLog, note_principal
 from fabro.api.context import Handler, services
 from fabro.api.errors import register_error_handlers
 from fabro.api.fastlane import FastLane
-from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
+from fabro.api.headers import (
+    BODILESS_STATUSES,
+    DEFAULT_HEADERS,
+    FIXED_HEADERS,
+    JSON_CONTENT_TYPE,
+)
 from fabro.api.routes import PUBLIC_ENDPOINTS, ROUTES
 from fabro.auth.chain import Credentials
 from fabro.config import MAX_BODY_BYTES, Settings
@@ -37,6 +44,7 @@ HANDLERS: dict[str, Handler] = {
     **questions.HANDLERS,
     **internals.HANDLERS,
     **stages.HANDLERS,
+    **artifacts.HANDLERS,
     **workflows.HANDLERS,
     **models.HANDLERS,
     **completions.HANDLERS,
@@ -83,12 +91,16 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
         g.principal = services().auth.authenticate(
             Credentials(authorization=authorization, tls=tls)
         )
+        note_principal(request.scope, g.principal.login)  # for the access log
 
     @app.after_request
     async def common_headers(response: Response) -> Response:
         for name, value in DEFAULT_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers.update(FIXED_HEADERS)
+        # Reads the body of a 202/204 only: empty, or a small JSON object (a 202 with one).
+        if response.status_code in BODILESS_STATUSES and not await response.get_data():
+            response.headers.pop("Content-Type", None)
         return response
 
     if services_ is None:
@@ -107,4 +119,6 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
 
     # `GET /runs/{id}` answers its 200s in front of Quart (see fabro/api/fastlane.py).
     app.asgi_app = FastLane(app, app.asgi_app)  # type: ignore[method-assign]
+    if settings.access_log:  # outermost: it sees every answer, the fast lane's too
+        app.asgi_app = AccessLog(app.asgi_app)  # type: ignore[method-assign]
     return app

@@ -1,28 +1,41 @@
-"""The `fabro` command line (cli.md). Each command is a thin shell over the library."""
+"""The `fabro` command line (cli.md). Each command is a thin shell over the library.
+
+Options are DocOptions (fabro.cli_options): each has help text, shows its default and the
+environment variable behind it; tests walk the whole tree for it (tests/test_cli_help.py),
+and docs/cli.md documents every command and option (tests/test_cli_docs.py).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from fabro import __version__
+from fabro.cli_options import F, deprecated_alias, fail, option, take
+from fabro.cli_runs import runs
 from fabro.errors import StartupError
+from fabro.exit_codes import help_epilog
+
+__all__ = ["cli", "fail", "main"]
+
+DATA_DIR_DEFAULT = "server.toml data_dir, else ~/.fabro"
+GRAPH_FORMATS = ("svg", "png", "pdf")  # fabro.workflow.render.FILE_FORMATS, without importing it
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="fabro", message="%(prog)s %(version)s")
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "show_default": True},
+    epilog=help_epilog(),
+)
+@click.version_option(
+    __version__, "-V", "--version", prog_name="fabro", message="%(prog)s %(version)s"
+)
 def cli() -> None:
     """Run AI and automation workflows written as Graphviz DOT graphs."""
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    """Print one `error:` line to stderr and exit (startup errors never show a traceback)."""
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
 
 
 def main() -> None:
@@ -32,6 +45,40 @@ def main() -> None:
         fail(str(exc))
 
 
+def _data_dir_option(help_text: str) -> Callable[[F], F]:
+    return option(
+        "--data-dir",
+        metavar="DIR",
+        doc_envvar="FABRO_DATA_DIR",
+        show_default=DATA_DIR_DEFAULT,
+        help=help_text,
+    )
+
+
+def _workflows_dir_option() -> Callable[[F], F]:
+    return option(
+        "--workflows-dir",
+        metavar="DIR",
+        doc_envvar="FABRO_WORKFLOWS_DIR",
+        show_default="<data_dir>/workflows",
+        help="Workflow registry: a folder per workflow.",
+    )
+
+
+def _var_option() -> Callable[[F], F]:
+    return option(
+        "--var", "var_options", multiple=True, metavar="KEY=VALUE",
+        help="Variable (repeatable); wins over the run configuration's.",
+    )  # fmt: skip
+
+
+WORKFLOW_ARGUMENT = click.argument(
+    "workflow",
+    metavar="WORKFLOW",
+    help="A .dot or .fabro file, a .toml run configuration, or a registry workflow's name.",
+)
+
+
 # ---- commands are registered below, one section per capability ----
 
 
@@ -39,31 +86,48 @@ def main() -> None:
 
 
 @cli.command("token")
-@click.option("--user", help="Token subject (default: the OS user).")
-@click.option("--ttl", default="1h", show_default=True, help="Lifetime: 90s, 30m, 1h, 7d (≤ 30d).")
-@click.option("--key", type=click.Path(path_type=Path), help="Ed25519 private key (PKCS#8 PEM).")
-@click.option("--issuer", help="iss claim (default: the configured issuer).")
-@click.option("--audience", help="aud claim (default: the configured audience, if any).")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Where keys/ lives.")
+@option("--user", metavar="NAME", show_default="the OS user", help="The token's subject.")
+@option("--ttl", metavar="DURATION", default="1h", help="Lifetime: 90s, 30m, 1h, 7d (at most 30d).")
+@option(
+    "--private-key", type=click.Path(path_type=Path), metavar="PATH",
+    doc_envvar="FABRO_JWT_PRIVATE_KEY", show_default="<data_dir>/keys/jwt_ed25519.pem",
+    help="Ed25519 private key file (PKCS#8 PEM); the variable holds the PEM itself.",
+)  # fmt: skip
+@deprecated_alias("--key", "--private-key", "private_key")
+@option(
+    "--issuer",
+    metavar="ISS",
+    doc_envvar="FABRO_JWT_ISSUER",
+    show_default="[api.jwt] issuer, else fabro-web",
+    help="The token's iss claim.",
+)
+@option(
+    "--audience",
+    metavar="AUD",
+    show_default="[api.jwt] audience, if any",
+    help="The token's aud claim.",
+)
+@_data_dir_option("Data directory holding keys/jwt_ed25519.pem.")
 def token_command(
     user: str | None,
     ttl: str,
-    key: Path | None,
     issuer: str | None,
     audience: str | None,
-    data_dir: Path | None,
+    data_dir: str | None,
+    **params: Any,
 ) -> None:
     """Print a bearer token signed with the server's JWT private key."""
     from fabro.auth.tokens import cli_token
 
+    key = take(params, "private_key")
     try:
         token = cli_token(
             user=user,
             ttl=ttl,
-            key=key,
+            key=Path(key) if key is not None else None,
             issuer=issuer,
             audience=audience,
-            data_dir=data_dir,
+            data_dir=Path(data_dir) if data_dir else None,
             env=os.environ,
         )
     except StartupError as exc:
@@ -77,14 +141,30 @@ def certs_group() -> None:
 
 
 @certs_group.command("init")
-@click.option(
-    "--dir", "directory", default="certs", show_default=True, type=click.Path(path_type=Path)
+@option(
+    "--dir",
+    "directory",
+    default="certs",
+    metavar="DIR",
+    type=click.Path(path_type=Path),
+    help="Folder to write the CA, server and client files to.",
 )
-@click.option(
-    "--client-cn", "client_cns", multiple=True, help="Client certificate CN (repeatable)."
+@option(
+    "--client-cn",
+    "client_cns",
+    multiple=True,
+    metavar="CN",
+    show_default="the OS user",
+    help="Common name of a client certificate (repeatable).",
 )
-@click.option("--days", default=825, show_default=True, type=click.IntRange(min=1))
-@click.option("--force", is_flag=True, help="Overwrite existing files.")
+@option(
+    "--days",
+    default=825,
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Validity of the certificates, in days.",
+)
+@option("--force", is_flag=True, help="Overwrite existing files.")
 def certs_init_command(
     directory: Path, client_cns: tuple[str, ...], days: int, force: bool
 ) -> None:
@@ -104,18 +184,83 @@ def certs_init_command(
     click.echo(toml_snippets(files), nl=False)
 
 
+@cli.command("completion")
+@click.argument(
+    "shell", type=click.Choice(["bash", "zsh", "fish"]), metavar="SHELL", help="bash, zsh or fish."
+)
+def completion_command(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    bash:  eval "$(fabro completion bash)"      (in ~/.bashrc)
+    zsh:   eval "$(fabro completion zsh)"       (in ~/.zshrc)
+    fish:  fabro completion fish > ~/.config/fish/completions/fabro.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    completion_class = get_completion_class(shell)
+    assert completion_class is not None  # the Choice admits only shells click knows
+    ctx = click.get_current_context()
+    script = completion_class(ctx.find_root().command, {}, "fabro", "_FABRO_COMPLETE")
+    click.echo(script.source())
+
+
 # ---- serve (cli.md §1) ----
 
 
+# The settings layer (fabro.config.OPTIONS) reads these variables and server.toml; the flags
+# only override, so click shows the variables and defaults without reading them.
 @cli.command()
-@click.option("--host", help="Bind address [env FABRO_HOST; default 127.0.0.1].")
-@click.option("--port", type=int, help="Port [env FABRO_PORT; default 3000].")
-@click.option("--config", "config_path", help="server.toml [env FABRO_CONFIG].")
-@click.option("--data-dir", help="Data directory [env FABRO_DATA_DIR; default ~/.fabro].")
-@click.option("--max-concurrent-runs", type=int, help="Runs executing at once [default 5].")
-@click.option("--model", help="Server default model [env FABRO_MODEL].")
-@click.option("--provider", help="Server default provider [env FABRO_PROVIDER].")
-@click.option("--dry-run", is_flag=True, default=None, help="Simulated LLMs, commands skipped.")
+@option(
+    "--host",
+    metavar="HOST",
+    doc_envvar="FABRO_HOST",
+    show_default="127.0.0.1",
+    help="Address to bind.",
+)
+@option(
+    "--port",
+    type=int,
+    metavar="PORT",
+    doc_envvar="FABRO_PORT",
+    show_default="3000",
+    help="Port to bind.",
+)
+@option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    doc_envvar="FABRO_CONFIG",
+    show_default="~/.fabro/server.toml",
+    help="Configuration file.",
+)
+@_data_dir_option("Database, keys, run folders and server.json.")
+@_workflows_dir_option()
+@option(
+    "--max-concurrent-runs",
+    type=int,
+    metavar="N",
+    doc_envvar="FABRO_MAX_CONCURRENT_RUNS",
+    show_default="5",
+    help="Runs executing at once.",
+)
+@option(
+    "--model",
+    metavar="MODEL",
+    doc_envvar="FABRO_MODEL",
+    show_default="[llm] model",
+    help="Default model (a catalog id or alias).",
+)
+@option(
+    "--provider",
+    metavar="NAME",
+    doc_envvar="FABRO_PROVIDER",
+    show_default="[llm] provider",
+    help="Default LLM provider.",
+)
+@option(
+    "--dry-run", is_flag=True, default=None, help="Simulated LLM backend; command stages skipped."
+)
 def serve(config_path: str | None, **flags: Any) -> None:
     """Run the HTTP server."""
     import asyncio
@@ -165,12 +310,17 @@ def _finish(exit_code: int, stdout: bytes, stderr: list[str]) -> None:
 
 
 @cli.command()
-@click.argument("workflow")
-@click.option("--var", "var_options", multiple=True, metavar="KEY=VALUE", help="Variable.")
-@click.option("--goal", help="Goal override (may be @file).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-@click.option("--workflows-dir", help="Workflow registry [env FABRO_WORKFLOWS_DIR].")
-@click.option("--data-dir", help="Data directory [env FABRO_DATA_DIR; default ~/.fabro].")
+@WORKFLOW_ARGUMENT
+@_var_option()
+@option(
+    "--goal",
+    metavar="TEXT",
+    show_default="the workflow's",
+    help="Goal override; @path reads a local file.",
+)
+@option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_workflows_dir_option()
+@_data_dir_option("Data directory (its workflows/ is the default registry).")
 def validate(
     workflow: str,
     var_options: tuple[str, ...],
@@ -190,15 +340,27 @@ def validate(
 
 
 @cli.command()
-@click.argument("workflow")
-@click.option("--format", "fmt", type=click.Choice(["svg", "png"]), default="svg")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file.")
-@click.option("--var", "var_options", multiple=True, metavar="KEY=VALUE", help="Variable.")
-@click.option("--workflows-dir", help="Workflow registry [env FABRO_WORKFLOWS_DIR].")
-@click.option("--data-dir", help="Data directory [env FABRO_DATA_DIR; default ~/.fabro].")
+@WORKFLOW_ARGUMENT
+@option(
+    "--format",
+    "fmt",
+    type=click.Choice(GRAPH_FORMATS),
+    show_default="svg",
+    help="Image format on stdout; with -o, the file's extension names it.",
+)
+@option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Write the image to FILE (.svg, .png or .pdf) instead of stdout.",
+)
+@_var_option()
+@_workflows_dir_option()
+@_data_dir_option("Data directory (its workflows/ is the default registry).")
 def graph(
     workflow: str,
-    fmt: str,
+    fmt: str | None,
     output: str | None,
     var_options: tuple[str, ...],
     workflows_dir: str | None,
@@ -209,13 +371,28 @@ def graph(
 
     result = graph_command(
         workflow,
-        fmt=fmt,
+        fmt=_graph_format(fmt, output),
         output=Path(output) if output else None,
         var_options=var_options,
         stdout_is_tty=sys.stdout.isatty(),
         registry=_workflow_registry(workflows_dir, data_dir),
     )
     _finish(result.exit_code, result.stdout, result.stderr)
+
+
+def _graph_format(fmt: str | None, output: str | None) -> str:
+    """--format for stdout; a file's format is the one its extension names."""
+    if output is None:
+        return fmt or "svg"
+    extension = Path(output).suffix.lower().removeprefix(".")
+    if extension not in GRAPH_FORMATS:
+        raise click.BadParameter(
+            f"{output!r} names no image format: use a .svg, .png or .pdf file",
+            param_hint="'-o' / '--output'",
+        )
+    if fmt is not None and fmt != extension:
+        raise click.UsageError(f"--format {fmt} contradicts {output}: give one of them")
+    return extension
 
 
 # ---- end of workflow language section ----
@@ -225,19 +402,56 @@ def graph(
 
 
 @cli.command(name="run")
-@click.argument("workflow", required=False)
-@click.option("--goal", help="Goal override; @file reads a file.")
-@click.option("--var", "var_options", multiple=True, metavar="KEY=VALUE", help="Variable.")
-@click.option("--label", "label_options", multiple=True, metavar="KEY=VALUE", help="Run label.")
-@click.option("--model", help="Run-level model override.")
-@click.option("--provider", help="Run-level provider override.")
-@click.option("--dry-run", is_flag=True, help="Simulated LLM backend, command nodes skipped.")
-@click.option("--auto-approve", is_flag=True, help="Answer human gates automatically.")
-@click.option("--resume", metavar="RUN_ID", help="Continue an interrupted run.")
-@click.option("--workflows-dir", type=click.Path(path_type=Path), help="Registry folder.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory.")
-@click.option("-v", "--verbose", is_flag=True, help="Also print tool calls and responses.")
-@click.option("--json", "as_json", is_flag=True, help="Print the final run as JSON.")
+@click.argument(
+    "workflow",
+    required=False,
+    metavar="[WORKFLOW]",
+    help="A .dot or .fabro file, a .toml run configuration, or a registry "
+    "workflow's name (omitted with --resume).",
+)
+@option(
+    "--goal",
+    metavar="TEXT",
+    show_default="the workflow's",
+    help="Goal override; @path reads a local file.",
+)
+@_var_option()
+@option(
+    "--label", "label_options", multiple=True, metavar="KEY=VALUE", help="Run label (repeatable)."
+)
+@option(
+    "--model",
+    metavar="MODEL",
+    show_default="the workflow's, else the server default",
+    help="Run-level model override.",
+)
+@option(
+    "--provider",
+    metavar="NAME",
+    show_default="the workflow's, else the server default",
+    help="Run-level provider override.",
+)
+@option("--dry-run", is_flag=True, help="Simulated LLM backend; command stages skipped.")
+@option("--auto-approve", is_flag=True, help="Answer human gates automatically.")
+@option("--resume", metavar="RUN_ID", help="Continue an interrupted run.")
+@option(
+    "--workflows-dir",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    doc_envvar="FABRO_WORKFLOWS_DIR",
+    show_default="<data_dir>/workflows",
+    help="Workflow registry: a folder per workflow.",
+)
+@option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    doc_envvar="FABRO_DATA_DIR",
+    show_default=DATA_DIR_DEFAULT,
+    help="Data directory (local.db and run folders).",
+)
+@option("-v", "--verbose", is_flag=True, help="Stream command output and tool calls live.")
+@option("--json", "as_json", is_flag=True, help="Print the final run as JSON on stdout.")
 def run_command(
     workflow: str | None, data_dir: Path | None, resume: str | None, **flags: Any
 ) -> None:
@@ -255,125 +469,6 @@ def run_command(
     sys.exit(run_workflow(options))
 
 
-# ---- client commands: `fabro runs ...` (cli.md §6) ----
+# ---- client commands: `fabro runs ...` (cli.md §6), in fabro.cli_runs ----
 
-
-def _client_options(command: Any, *, key_flags: tuple[str, ...] = ("--key", "--tls-key")) -> Any:
-    for option in reversed(
-        (
-            click.option("--server", help="Server URL [env FABRO_SERVER; cli.toml]."),
-            click.option("--token", help="Bearer token [env FABRO_TOKEN; cli.toml]."),
-            click.option("--cert", help="Client certificate (with its key)."),
-            click.option(*key_flags, "key_file", help="Client certificate key."),
-            click.option("--ca", help="CA bundle to verify the server."),
-        )
-    ):
-        command = option(command)
-    return command
-
-
-def _answer_client_options(command: Any) -> Any:
-    # `runs answer` spends --key on the option key (cli.md), so its certificate key is --tls-key.
-    return _client_options(command, key_flags=("--tls-key",))
-
-
-def _client_call(params: dict[str, Any], call: Any) -> None:
-    """Resolve client settings, run ``call(settings, output)``, exit with its status."""
-    from fabro.auth.client import resolve_client_settings
-    from fabro.client.runs import ApiError, Output
-
-    settings = resolve_client_settings(
-        server=params.pop("server"),
-        token=params.pop("token"),
-        cert=params.pop("cert"),
-        key=params.pop("key_file"),
-        ca=params.pop("ca"),
-    )
-    try:
-        code = call(settings, Output(sys.stdout, sys.stderr))
-    except ApiError as exc:
-        fail(str(exc))
-    sys.exit(code)
-
-
-@cli.group()
-def runs() -> None:
-    """Talk to a running server."""
-
-
-@runs.command(name="list")
-@click.option("--status", help="Comma-separated statuses.")
-@click.option("--workflow", help="Registry workflow slug.")
-@click.option("--limit", type=int)
-@click.option("--offset", type=int)
-@click.option("--json", "as_json", is_flag=True)
-@_client_options
-def runs_list(**params: Any) -> None:
-    """List runs, newest first."""
-    from fabro.client import runs as client
-
-    options = {k: params.pop(k) for k in ("status", "workflow", "limit", "offset", "as_json")}
-    _client_call(params, lambda s, o: client.list_runs(s, o, **options))
-
-
-@runs.command(name="show")
-@click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True)
-@_client_options
-def runs_show(run_id: str, as_json: bool, **params: Any) -> None:
-    """Show a run and its stages."""
-    from fabro.client import runs as client
-
-    _client_call(params, lambda s, o: client.show_run(s, o, run_id, as_json=as_json))
-
-
-@runs.command(name="cancel")
-@click.argument("run_id")
-@_client_options
-def runs_cancel(run_id: str, **params: Any) -> None:
-    """Cancel a run."""
-    from fabro.client import runs as client
-
-    _client_call(params, lambda s, o: client.cancel_run(s, o, run_id))
-
-
-@runs.command(name="events")
-@click.argument("run_id")
-@click.option("--after", type=int, default=0, help="Start after this event id.")
-@click.option("--json", "as_json", is_flag=True)
-@_client_options
-def runs_events(run_id: str, after: int, as_json: bool, **params: Any) -> None:
-    """Follow a run's events until its stream ends."""
-    from fabro.client import runs as client
-
-    _client_call(
-        params, lambda s, o: client.follow_events(s, o, run_id, after=after, as_json=as_json)
-    )
-
-
-@runs.command(name="answer")
-@click.argument("run_id")
-@click.argument("qid")
-@click.option("--key", "answer_key", help="Option key.")
-@click.option("--keys", help="Comma-separated option keys.")
-@click.option("--value", help="Free text (or an option key/label).")
-@_answer_client_options
-def runs_answer(
-    run_id: str,
-    qid: str,
-    answer_key: str | None,
-    keys: str | None,
-    value: str | None,
-    **params: Any,
-) -> None:
-    """Answer a run's question."""
-    from fabro.client import runs as client
-
-    if sum(x is not None for x in (answer_key, keys, value)) != 1:
-        raise click.UsageError("give exactly one of --key, --keys, --value")
-    _client_call(
-        params,
-        lambda s, o: client.answer_question(
-            s, o, run_id, qid, key=answer_key, keys=keys, value=value
-        ),
-    )
+cli.add_command(runs)

@@ -136,6 +136,7 @@ class Settings:
     port: int = 3000
     dry_run: bool = False
     log_level: str = "info"
+    access_log: bool = False  # one log line per request
     api: ApiSettings = field(default_factory=ApiSettings)
     web: WebSettings = field(default_factory=WebSettings)
     llm: LlmSettings = field(default_factory=LlmSettings)
@@ -231,6 +232,19 @@ def _one_of(*choices: str) -> Validator:
     return check
 
 
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def _boolean(value: Any) -> bool:
+    """A TOML boolean, or its spelling in an environment variable (true/false, 1/0, ...)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise Invalid("true or false")
+
+
 def _string_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise Invalid("an array of strings")
@@ -281,6 +295,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("llm.model", "FABRO_MODEL", "model", _nonempty_string, "llm_model"),
     Option("llm.provider", "FABRO_PROVIDER", "provider", _one_of(*KNOWN_PROVIDERS), "llm_provider"),
     Option("log.level", "FABRO_LOG", None, _one_of(*LOG_LEVELS), "log_level"),
+    Option("log.access", "FABRO_ACCESS_LOG", None, _boolean, "access_log"),
     Option("api.jwt.issuer", "FABRO_JWT_ISSUER", None, _nonempty_string, "jwt_issuer"),
 )
 
@@ -466,6 +481,7 @@ def load_settings(
         port=values.get("port", 3000),
         dry_run=bool(flags.get("dry_run", False)),
         log_level=values.get("log_level", "info"),
+        access_log=values.get("access_log", False),
         api=api,
         web=web,
         llm=LlmSettings(model=values.get("llm_model"), provider=values.get("llm_provider")),
@@ -664,9 +680,10 @@ class ConfigWatcher:
 
 def _changed_keys(old: Settings, new: Settings) -> list[str]:
     changed = []
-    for name in ("data_dir", "workflows_dir", "max_concurrent_runs", "log_level"):
+    dotted = {"log_level": "log.level", "access_log": "log.access"}
+    for name in ("data_dir", "workflows_dir", "max_concurrent_runs", "log_level", "access_log"):
         if getattr(old, name) != getattr(new, name):
-            changed.append(name if name != "log_level" else "log.level")
+            changed.append(dotted.get(name, name))
     if old.api != new.api:
         changed.append("api")
     if old.web != new.web:

@@ -74,6 +74,11 @@ class UnsupportedMediaType(FabroError):
     title = "Unsupported Media Type"
 
 
+class RangeNotSatisfiable(FabroError):
+    status = 416
+    title = "Range Not Satisfiable"
+
+
 class InternalError(FabroError):
     status = 500
     title = "Internal Server Error"
@@ -108,6 +113,7 @@ STATUS_TITLES: dict[int, str] = {
         Gone,
         PayloadTooLarge,
         UnsupportedMediaType,
+        RangeNotSatisfiable,
         InternalError,
         NotImplementedYet,
         BadGateway,

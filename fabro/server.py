@@ -28,10 +28,11 @@ from fabro.api.errors import envelope_bytes, status_title
 from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
 from fabro.app import create_app
 from fabro.auth.keys import ensure_zero_config_keys
-from fabro.auth.setup import zero_config_banner
+from fabro.auth.setup import auth_warnings, zero_config_banner
 from fabro.config import Settings
 from fabro.errors import StartupError
 from fabro.llm.simulated import NO_PROVIDER_WARNING
+from fabro.server_file import listening_url, remove_server_file, write_server_file
 from fabro.services import Services
 
 log = logging.getLogger("fabro.server")
@@ -81,12 +82,17 @@ async def serve(
             # Listening now, so the URL we print already accepts connections.
             sock.listen(config.backlog)
         suffix = " (dry-run mode)" if settings.dry_run else ""
-        print(f"fabro server listening on {settings.url}{suffix}", flush=True)
+        # One write for the listening line and the token block: whoever sees the first line
+        # (a person, a script, the e2e tests) sees the whole block with it.
+        startup = [f"fabro server listening on {settings.url}{suffix}"]
+        if banner := zero_config_banner(settings, env, settings.url):  # None unless zero-config
+            startup.append(banner)
+        sys.stdout.write("\n".join(startup) + "\n")
+        sys.stdout.flush()
+        for warning in auth_warnings(settings):
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
         if services.llm.simulated and not settings.dry_run:
             print(f"warning: {NO_PROVIDER_WARNING}", file=sys.stderr, flush=True)
-        banner = zero_config_banner(settings, env, settings.url) if settings.zero_config else None
-        if banner:
-            print(banner, flush=True)
         services.start_config_watcher(env, flags or {})
 
         stop = asyncio.Event()
@@ -98,6 +104,9 @@ async def serve(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        # Where this server listens, for `fabro runs ...` on this machine (any port).
+        bound = (*sockets.secure_sockets, *sockets.insecure_sockets)[0]
+        write_server_file(settings.data_dir, listening_url(settings.scheme, bound), os.getpid())
         try:
             with (
                 tls_extension_adapter(enabled=settings.api.tls is not None),
@@ -110,6 +119,7 @@ async def serve(
                     shutdown_trigger=shutdown_trigger,
                 )
         finally:
+            remove_server_file(settings.data_dir, os.getpid())
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
     finally:

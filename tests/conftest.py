@@ -13,8 +13,32 @@ from fabro.app import create_app
 from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.config import Settings, load_settings
 from fabro.services import Services
+from tests import shared_dir
 
 USER = "alice"
+NOT_RUN = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", shared_dir.MARK_HELP)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ../shared, deselect the tests that compare fabro with it (one line says so)."""
+    if shared_dir.PRESENT:
+        return
+    missing = [item for item in items if item.get_closest_marker(shared_dir.MARK)]
+    if missing:
+        config.hook.pytest_deselected(items=missing)
+        items[:] = [item for item in items if not item.get_closest_marker(shared_dir.MARK)]
+        config.stash[NOT_RUN] = len(missing)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    if count := config.stash.get(NOT_RUN, 0):
+        terminalreporter.write_line(shared_dir.missing_line(count))
 
 
 def write_config(directory: Path, extra: str = "") -> Path:

@@ -32,6 +32,7 @@ SAMPLES: dict[str, tuple[Any, Any, Any]] = {
     "llm_model": ('"file-model"', "env-model", "env-model"),
     "llm_provider": ('"openai"', "anthropic", "anthropic"),
     "log_level": ('"debug"', "error", "error"),
+    "access_log": ("true", "false", False),
     "jwt_issuer": ('"file-iss"', "env-iss", "env-iss"),
 }
 
@@ -42,6 +43,7 @@ FILE_EXPECTED: dict[str, Any] = {
     "llm_model": "file-model",
     "llm_provider": "openai",
     "log_level": "debug",
+    "access_log": True,
     "jwt_issuer": "file-iss",
 }
 
@@ -176,6 +178,7 @@ def test_toml_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
             ":2: commands.env_allowlist must be an array of strings",
         ),
         ("[redaction]\nsecret_env = [1]\n", ":2: redaction.secret_env must be an array of"),
+        ("[log]\naccess = 1\n", ":2: log.access must be true or false"),
     ],
 )
 def test_type_errors_name_file_line_and_key(tmp_path: Path, text: str, message: str) -> None:
@@ -198,6 +201,7 @@ def test_type_errors_name_file_line_and_key(tmp_path: Path, text: str, message: 
         ),
         ("FABRO_LOG", "verbose", "FABRO_LOG must be one of"),
         ("FABRO_PROVIDER", "acme", "FABRO_PROVIDER must be one of"),
+        ("FABRO_ACCESS_LOG", "maybe", 'FABRO_ACCESS_LOG must be true or false (got "maybe")'),
     ],
 )
 def test_environment_errors_name_the_variable(

@@ -63,14 +63,15 @@ def resolve(model: str | None, provider: str | None, server: LevelChoice) -> tup
 
 
 def _message(raw: Any, where: str) -> list[Message]:
+    """One CompletionMessage: every field type-checked as the original's document says."""
     if not isinstance(raw, dict):
         raise BadRequest(f"Field '{where}' must be an object.")
-    role = field(raw, "role", str, required=True)
+    role = field(raw, "role", str, required=True, within=where)
     if role not in ROLES:
         raise BadRequest(f"Field '{where}.role' has unknown value '{role}'.")
-    parts = raw.get("content")
-    if not isinstance(parts, list):
-        raise BadRequest(f"Field '{where}.content' must be an array.")
+    parts = field(raw, "content", list, required=True, within=where)
+    field(raw, "name", str, within=where)  # accepted and not sent on: providers differ
+    call_id = field(raw, "tool_call_id", str, within=where)
     texts: list[str] = []
     calls: list[ToolCall] = []
     results: list[Message] = []
@@ -78,7 +79,7 @@ def _message(raw: Any, where: str) -> list[Message]:
         place = f"{where}.content[{number}]"
         if not isinstance(part, dict):
             raise BadRequest(f"Field '{place}' must be an object.")
-        kind = field(part, "kind", str, required=True)
+        kind = field(part, "kind", str, required=True, within=place)
         data = part.get("data")
         if kind == "text":
             if not isinstance(data, str):
@@ -96,7 +97,6 @@ def _message(raw: Any, where: str) -> list[Message]:
     if role == "assistant":
         return [Message("assistant", text, tool_calls=tuple(calls))]
     if role == "tool" and not results:
-        call_id = field(raw, "tool_call_id", str)
         return [Message("tool", text, tool_call_id=call_id)]
     # Tool results may come in a `tool` message or, Anthropic style, in a user message.
     return results + ([Message("user", text)] if text or not results else [])
@@ -105,8 +105,8 @@ def _message(raw: Any, where: str) -> list[Message]:
 def _tool_call(data: Any, where: str) -> ToolCall:
     if not isinstance(data, dict):
         raise BadRequest(f"Field '{where}' must be an object.")
-    call_id = field(data, "id", str, required=True)
-    name = field(data, "name", str, required=True)
+    call_id = field(data, "id", str, required=True, within=where)
+    name = field(data, "name", str, required=True, within=where)
     arguments = data.get("arguments") or {}
     if isinstance(arguments, str):
         arguments = parse_json(arguments, name=f"{where}.arguments") if arguments.strip() else {}
@@ -118,10 +118,10 @@ def _tool_call(data: Any, where: str) -> ToolCall:
 def _tool_result(data: Any, where: str) -> Message:
     if not isinstance(data, dict):
         raise BadRequest(f"Field '{where}' must be an object.")
-    call_id = field(data, "tool_call_id", str, required=True)
+    call_id = field(data, "tool_call_id", str, required=True, within=where)
     content = data.get("content", "")
     text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
-    is_error = field(data, "is_error", bool) or False
+    is_error = field(data, "is_error", bool, within=where) or False
     return Message("tool", text, tool_call_id=call_id, is_error=is_error)
 
 
@@ -131,9 +131,10 @@ def _tools(body: dict[str, Any]) -> list[ToolSpec]:
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             raise BadRequest(f"Field 'tools[{index}]' must be an object.")
-        name = field(item, "name", str, required=True)
-        description = field(item, "description", str) or ""
-        parameters = field(item, "parameters", dict) or _EMPTY_SCHEMA
+        where = f"tools[{index}]"
+        name = field(item, "name", str, required=True, within=where)
+        description = field(item, "description", str, within=where) or ""
+        parameters = field(item, "parameters", dict, within=where) or _EMPTY_SCHEMA
         tools.append(ToolSpec(name, description, parameters))
     return tools
 
@@ -142,10 +143,10 @@ def _tool_choice(body: dict[str, Any]) -> ToolChoice | None:
     raw = field(body, "tool_choice", dict)
     if raw is None:
         return None
-    mode = field(raw, "mode", str, required=True)
+    mode = field(raw, "mode", str, required=True, within="tool_choice")
     if mode not in TOOL_CHOICES:
         raise BadRequest(f"Field 'tool_choice.mode' has unknown value '{mode}'.")
-    name = field(raw, "tool_name", str)
+    name = field(raw, "tool_name", str, within="tool_choice")
     if mode == "named" and not name:
         raise BadRequest("Missing required field 'tool_choice.tool_name'.")
     return ToolChoice(mode, name)

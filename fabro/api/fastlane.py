@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from fabro.api.accesslog import note_principal
 from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
 from fabro.auth.chain import Credentials
 from fabro.engine.views import find_run_status
@@ -88,11 +89,12 @@ class FastLane:
             authorization=", ".join(authorization) or None, tls=extensions.get("tls")
         )
         try:
-            services.auth.authenticate(credentials)
+            principal = services.auth.authenticate(credentials)
             status = await find_run_status(services.db, run_id)
         except Exception:  # Quart does it again and answers: an error envelope, a logged 500
             return None
         if status is None:
             return None  # Quart's 404
+        note_principal(scope, principal.login)
         text: str = self.app.json.dumps(status, separators=(",", ":"))
         return f"{text}\n".encode()

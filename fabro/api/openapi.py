@@ -29,6 +29,8 @@ def _parameter(param: Param) -> dict[str, Any]:
 
 def _success(route: Route, status: int) -> dict[str, Any]:
     description = "Success" if status == route.status else "Success (idempotent replay)"
+    if status == 206:
+        description = "Partial content: the byte range asked for"
     if route.response is None and route.media == "application/json":
         return {"description": description}
     content: dict[str, Any] = {}
@@ -36,6 +38,11 @@ def _success(route: Route, status: int) -> dict[str, Any]:
         content = {
             "image/svg+xml": {"schema": {"type": "string"}},
             "image/png": {"schema": {"type": "string", "contentEncoding": "binary"}},
+        }
+    elif route.media == "text/plain":  # a file: text when it is UTF-8, else bytes
+        content = {
+            "text/plain": {"schema": {"type": "string"}},
+            "application/octet-stream": {"schema": {"type": "string", "contentEncoding": "binary"}},
         }
     elif route.media == "application/json":
         schema: dict[str, Any] = {"$ref": f"#/components/schemas/{route.response}"}
@@ -55,7 +62,28 @@ def _success(route: Route, status: int) -> dict[str, Any]:
                 "schema": {"type": "string"},
             }
         }
+    if route.media == "text/plain":
+        response["headers"] = _file_headers(status)
     return response
+
+
+def _file_headers(status: int) -> dict[str, Any]:
+    """What a stage artifact answer says of the file besides its bytes."""
+    headers: dict[str, Any] = {
+        "Fabro-Artifact-Size": {
+            "description": "The file's size when it was read: a follower asks for the bytes "
+            "from there on next (Range: bytes=<size>-).",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 0},
+        }
+    }
+    if status == 206:
+        headers["Content-Range"] = {
+            "description": "bytes FIRST-LAST/SIZE",
+            "required": True,
+            "schema": {"type": "string"},
+        }
+    return headers
 
 
 def _errors(route: Route) -> dict[str, Any]:
@@ -68,6 +96,8 @@ def _errors(route: Route) -> dict[str, Any]:
         statuses.append(502)
     if route.operation_id == "streamRunEvents":
         statuses.append(410)
+    if route.operation_id == "retrieveStageArtifact":
+        statuses.append(416)
     return {
         str(status): {
             "description": STATUS_TITLES[status],

@@ -146,15 +146,21 @@ def _is_instance(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def field(body: Mapping[str, Any], name: str, kind: type, *, required: bool = False) -> Any:
-    """A typed field of a JSON object; absent optional fields (and nulls) give None."""
+def field(
+    body: Mapping[str, Any], name: str, kind: type, *, required: bool = False, within: str = ""
+) -> Any:
+    """A typed field of a JSON object; absent optional fields (and nulls) give None.
+
+    ``within`` is where ``body`` sits in the request (`messages[0]`): errors name the whole path.
+    """
     value = body.get(name)
+    label = f"{within}.{name}" if within else name
     if value is None:
         if required:
-            raise BadRequest(f"Missing required field '{name}'.")
+            raise BadRequest(f"Missing required field '{label}'.")
         return None
     if not _is_instance(value, kind):
-        raise BadRequest(f"Field '{name}' must be {_EXPECTATIONS[kind]}.")
+        raise BadRequest(f"Field '{label}' must be {_EXPECTATIONS[kind]}.")
     return value
 
 

@@ -41,10 +41,14 @@ class Route:
     events: str | None = None  # SSE: component schema of one event (text/event-stream)
     also: tuple[int, ...] = ()  # other success statuses with the same body (idempotent replay)
     location: bool = False  # the success response carries a Location header
+    slashes: str | None = None  # the path parameter that may contain `/` (the last one)
 
     @property
     def quart_rule(self) -> str:
-        return self.path.replace("{", "<").replace("}", ">")
+        rule = self.path
+        if self.slashes:
+            rule = rule.replace("{" + self.slashes + "}", "<path:" + self.slashes + ">")
+        return rule.replace("{", "<").replace("}", ">")
 
     @property
     def all_params(self) -> tuple[Param, ...]:
@@ -72,6 +76,18 @@ AFTER = Param(
 )
 LAST_EVENT_ID = Param("Last-Event-ID", "header", description="Replay events after this id.")
 GRAPH_FORMAT = Param("format", "query", {"type": "string", "enum": ["svg", "png"]})
+TAIL = Param(
+    "tail",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": 10000},
+    "Only the last N lines (fabro); not with Range.",
+)
+RANGE = Param(
+    "Range",
+    "header",
+    {"type": "string", "pattern": "^bytes=([0-9]+-[0-9]*|-[0-9]+)$"},
+    "One byte range: bytes=FIRST-LAST, bytes=FIRST- or bytes=-N (fabro).",
+)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -269,6 +285,31 @@ ROUTES: tuple[Route, ...] = (
         200,
         "PaginatedStageTurnList",
         paginated=True,
+    ),
+    Route(
+        "GET",
+        "/runs/{id}/stages/{stageId}/artifacts",
+        "listStageArtifacts",
+        "RunInternals",
+        "Files of a stage's folder (fabro)",
+        "REAL",
+        200,
+        "PaginatedStageArtifactList",
+        paginated=True,
+    ),
+    Route(
+        "GET",
+        "/runs/{id}/stages/{stageId}/artifacts/{name}",
+        "retrieveStageArtifact",
+        "RunInternals",
+        "One file of a stage's folder, whole, a byte range or its last lines (fabro)",
+        "REAL",
+        200,
+        None,
+        media="text/plain",
+        params=(TAIL, RANGE),
+        also=(206,),
+        slashes="name",
     ),
     Route(
         "GET",

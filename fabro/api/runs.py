@@ -18,7 +18,7 @@ from fabro.api.request import field, json_body, query_enum_list, string_map
 from fabro.clock import format_ts
 from fabro.config import Settings
 from fabro.engine.lifecycle import IdempotencyCheck, IdempotencyConflict, NewRun, default_title
-from fabro.engine.views import find_run_status, load_run_status, load_run_statuses
+from fabro.engine.views import find_run_status, load_run_list, load_run_status
 from fabro.errors import BadRequest, Conflict, NotFound
 from fabro.storage import runs
 from fabro.storage.records import RUN_STATUSES, RunRecord
@@ -163,6 +163,7 @@ async def _replay(check: IdempotencyCheck) -> Response | None:
 
 
 async def list_runs() -> dict[str, Any]:
+    # `status` filters by fabro's run status (the items' `run_status`), not by board column.
     statuses = query_enum_list("status", RUN_STATUSES)
     return await run_page(statuses=statuses, workflow_slug=request.args.get("workflow") or None)
 
@@ -170,7 +171,7 @@ async def list_runs() -> dict[str, Any]:
 async def run_page(
     *, statuses: list[str] | None = None, workflow_slug: str | None = None
 ) -> dict[str, Any]:
-    """A page of RunStatusResponse items, newest first (also used by /workflows/{name}/runs)."""
+    """A page of RunListItems, newest first (also used by /workflows/{name}/runs)."""
     params = page_params()
     db = services().db
     page = await runs.list_runs(
@@ -180,7 +181,8 @@ async def run_page(
         statuses=statuses or [],
         workflow_slug=workflow_slug,
     )
-    return paginated(await load_run_statuses(db, page.items), page.has_more)
+    items = await load_run_list(db, page.items, now=datetime.now(UTC))
+    return paginated(items, page.has_more)
 
 
 async def retrieve_run(id: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def server_configuration(settings: Settings) -> dict[str, Any]:
             },
         },
         "api": api,
-        "log": {"level": settings.log_level},
+        "log": {"level": settings.log_level, "access": settings.access_log},
     }
     llm = services().llm_settings
     llm_section = {

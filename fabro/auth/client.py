@@ -1,4 +1,5 @@
-"""Client settings for the CLI's API commands (cli.md §6): server URL, token, TLS, httpx clients."""
+"""Client settings for the CLI's API commands (cli.md §6): server URL (and finding a local
+server), token, TLS, httpx clients."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import ssl
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from fabro.auth.keys import (
 )
 from fabro.config import load_settings
 from fabro.errors import StartupError
+from fabro.server_file import read_server_file, server_file
 
 DEFAULT_SERVER = "http://127.0.0.1:3000"
 AUTO_TOKEN_TTL_S = 5 * 60
@@ -40,12 +42,29 @@ class ClientSettings:
     key: Path | None = None
     ca: Path | None = None
     token_source: str | None = None  # "--token", "FABRO_TOKEN", "cli.toml", "auto" or None
+    # Where base_url came from, for error messages: "--server", "FABRO_SERVER", "cli.toml",
+    # the server.json path of a local server, or "default".
+    server_source: str = field(default="default", compare=False)
 
     def __repr__(self) -> str:
         token = "<set>" if self.token else None
         return (
             f"ClientSettings(base_url={self.base_url!r}, token={token}, cert={self.cert!r}, "
-            f"key={self.key!r}, ca={self.ca!r}, token_source={self.token_source!r})"
+            f"key={self.key!r}, ca={self.ca!r}, token_source={self.token_source!r}, "
+            f"server_source={self.server_source!r})"
+        )
+
+    def unreachable(self, reason: object) -> str:
+        """The one-line error for a server that cannot be reached, naming how to choose one."""
+        origin = {
+            "default": "the default; no local server recorded where it listens",
+            "--server": "from --server",
+            "FABRO_SERVER": "from FABRO_SERVER",
+            "cli.toml": "from cli.toml [server] base_url",
+        }.get(self.server_source, f"from {self.server_source}")
+        return (
+            f"cannot connect to {self.base_url}: {reason} ({origin}; start one with "
+            "`fabro serve`, or name one with --server URL or FABRO_SERVER)"
         )
 
     def headers(self) -> dict[str, str]:
@@ -82,20 +101,35 @@ def resolve_client_settings(
     cert: str | Path | None = None,
     key: str | Path | None = None,
     ca: str | Path | None = None,
+    data_dir: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     cli_toml: Path | None = None,
 ) -> ClientSettings:
-    """Flag > environment > cli.toml > default, for each of server, token and TLS files."""
+    """Flag > environment > cli.toml > (local server) > default, for each of server, token and
+    TLS files. A local server is the one that recorded where it listens in the data directory
+    (``data_dir``, else the configuration's); its JWT key there mints the fallback token."""
     env = os.environ if env is None else env
     path = cli_toml if cli_toml is not None else cli_toml_path(env)
     section = _read_cli_toml(path)
+    local = _LocalServer(env, Path(data_dir).expanduser() if data_dir is not None else None)
 
-    base_url = (
-        server or env.get("FABRO_SERVER") or section.string("base_url") or DEFAULT_SERVER
-    ).rstrip("/")
+    base_url, server_source = DEFAULT_SERVER, "default"
+    for source, value in (
+        ("--server", server),
+        ("FABRO_SERVER", env.get("FABRO_SERVER")),
+        ("cli.toml", section.string("base_url")),
+    ):
+        if value:
+            base_url, server_source = value, source
+            break
+    else:
+        recorded = read_server_file(local.data_dir)
+        if recorded is not None:
+            base_url, server_source = recorded.url, str(server_file(local.data_dir))
+    base_url = base_url.rstrip("/")
 
     if (cert is None) != (key is None):
-        raise StartupError("--cert and --key must be given together")
+        raise StartupError("--tls-cert and --tls-key must be given together")
     cert_path = Path(cert).expanduser() if cert is not None else section.path("tls.cert")
     key_path = Path(key).expanduser() if key is not None else section.path("tls.key")
     if (cert_path is None) != (key_path is None):
@@ -112,7 +146,7 @@ def resolve_client_settings(
             chosen = (value.strip(), source)
             break
     if chosen[0] is None and cert_path is None:
-        auto = auto_token(env)
+        auto = auto_token(env, local)
         if auto is not None:
             chosen = (auto, "auto")
     return ClientSettings(
@@ -122,12 +156,33 @@ def resolve_client_settings(
         key=key_path,
         ca=ca_path,
         token_source=chosen[1],
+        server_source=server_source,
     )
 
 
-def auto_token(env: Mapping[str, str]) -> str | None:
+class _LocalServer:
+    """The local server's data directory, issuer and audience, read from its configuration
+    once and only when asked (a broken server.toml must not stop client commands)."""
+
+    def __init__(self, env: Mapping[str, str], data_dir: Path | None) -> None:
+        self.env = env
+        flags = {"data_dir": str(data_dir)} if data_dir is not None else {}
+        try:
+            settings = load_settings(None, env, flags).settings
+        except StartupError:
+            self.data_dir = data_dir or Path(env.get("FABRO_DATA_DIR") or "~/.fabro").expanduser()
+            self.issuer: str = env.get("FABRO_JWT_ISSUER") or "fabro-web"
+            self.audience: str | None = None
+            return
+        self.data_dir = settings.data_dir
+        self.issuer = settings.api.jwt.issuer
+        self.audience = settings.api.jwt.audience
+
+
+def auto_token(env: Mapping[str, str], local: _LocalServer | None = None) -> str | None:
     """A 5-minute token for the OS user when a JWT private key is at hand, else None."""
-    data_dir, issuer, audience = _local_server_identity(env)
+    local = local or _LocalServer(env, None)
+    data_dir, issuer, audience = local.data_dir, local.issuer, local.audience
     value = env.get(PRIVATE_KEY_ENV)
     try:
         if value:
@@ -148,17 +203,6 @@ def auto_token(env: Mapping[str, str]) -> str | None:
         audience=audience,
         ttl_s=AUTO_TOKEN_TTL_S,
     )
-
-
-def _local_server_identity(env: Mapping[str, str]) -> tuple[Path, str, str | None]:
-    """data_dir, issuer and audience of the local server's configuration, for auto-tokens."""
-    try:
-        settings = load_settings(None, env).settings
-    except StartupError:
-        # A broken server.toml must not stop client commands; fall back to the variables.
-        data_dir = Path(env.get("FABRO_DATA_DIR") or "~/.fabro").expanduser()
-        return data_dir, env.get("FABRO_JWT_ISSUER") or "fabro-web", None
-    return settings.data_dir, settings.api.jwt.issuer, settings.api.jwt.audience
 
 
 def http_client(settings: ClientSettings, **kwargs: Any) -> httpx.Client:

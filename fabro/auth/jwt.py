@@ -26,7 +26,14 @@ MAX_TOKEN_BYTES = 8 * 1024
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 INVALID_TOKEN = "Invalid token."
-ACCESS_DENIED = "Access denied."
+NO_USERNAME = "Access denied: the token's 'sub' names no user."
+_SHOWN_NAME_CHARS = 64
+
+
+def not_allowed(username: str) -> str:
+    """The 403 detail for a genuine token whose user is not in the allow-list."""
+    shown = username if len(username) <= _SHOWN_NAME_CHARS else username[:_SHOWN_NAME_CHARS] + "…"
+    return f"Access denied: user {shown!r} is not in [web.auth] allowed_usernames."
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -71,9 +78,12 @@ class JwtAuthenticator:
             known = _verified_token(claims)
             self.verified.put(token, scope, known)
         username = known.username
-        # An empty allow-list denies every token: fail closed (§4.2).
-        if username is None or username not in self.allowed_usernames:
-            raise Forbidden(ACCESS_DENIED)
+        if username is None:
+            raise Forbidden(NO_USERNAME)
+        # An empty allow-list denies every token: fail closed (§4.2). The detail says why: the
+        # token is genuine (its signature verified), so naming its own user tells nothing new.
+        if username not in self.allowed_usernames:
+            raise Forbidden(not_allowed(username))
         return Principal(login=username, method="jwt")
 
     def verify(self, token: str) -> dict[str, Any]:

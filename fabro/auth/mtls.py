@@ -33,7 +33,10 @@ class MtlsAuthenticator:
         if common_name is None:
             raise Unauthorized("Client certificate has no common name.")
         if self.allowed is not None and common_name not in self.allowed:
-            raise Forbidden("Access denied.")
+            raise Forbidden(
+                f"Access denied: certificate CN {common_name[:64]!r} is not in "
+                "[api.tls] allowed_common_names."
+            )
         return Principal(login=common_name, method="mtls")
 
 

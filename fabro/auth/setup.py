@@ -1,4 +1,5 @@
-"""Building the authenticator chain from Settings, and the zero-config token banner."""
+"""Building the authenticator chain from Settings, its startup warnings, and the zero-config
+token banner."""
 
 from __future__ import annotations
 
@@ -49,6 +50,17 @@ def build_auth_chain(settings: Settings, env: Mapping[str, str]) -> AuthChain:
         else:  # the config loader only admits the two names above
             raise StartupError(f"unknown authentication strategy: {strategy}")
     return AuthChain(authenticators)
+
+
+def auth_warnings(settings: Settings) -> list[str]:
+    """Configurations that start but cannot let anyone in, one line each (printed at startup)."""
+    warnings = []
+    if "jwt" in settings.api.authentication_strategies and not settings.web.auth.allowed_usernames:
+        warnings.append(
+            "JWT authentication is on but [web.auth] allowed_usernames is empty: "
+            "every token will be refused (403)"
+        )
+    return warnings
 
 
 def load_public_key(settings: Settings, env: Mapping[str, str]) -> Ed25519PublicKey:

@@ -80,7 +80,7 @@ def _load(path: Path, *, label: str) -> Ed25519PrivateKey:
     if not path.exists():
         raise StartupError(
             f"no JWT private key at {path}; start fabro serve once without a server.toml "
-            "or pass --key"
+            "or pass --private-key"
         )
     try:
         return parse_private_key(read_key_file(path))

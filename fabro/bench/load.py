@@ -107,13 +107,15 @@ async def settle_and_drain(fabro: Fabro, outcome: Outcome) -> None:
     wherever a question waits must then complete them all (queued ones as slots free up)."""
 
     def describe(run: dict[str, Any]) -> str:
-        return f"{run['id']} {run['status']} at {run.get('current_node')}"
+        return f"{run['id']} {run['run_status']} at {run.get('current_node')}"
 
     async with fabro.client(timeout=60) as http:
         deadline = time.perf_counter() + SETTLE_S
         while True:
             live = await live_runs(http)
-            moving = [r for r in live if r["status"] != "queued" and "pending_question" not in r]
+            moving = [
+                r for r in live if r["run_status"] != "queued" and "pending_question" not in r
+            ]
             if not moving:
                 break
             if time.perf_counter() > deadline:
@@ -152,8 +154,8 @@ async def final_state(fabro: Fabro, outcome: Outcome) -> None:
             page.raise_for_status()
             body = page.json()
             for run in body["data"]:
-                outcome.statuses[run["status"]] = outcome.statuses.get(run["status"], 0) + 1
-                if run["status"] == "failed":
+                outcome.statuses[run["run_status"]] = outcome.statuses.get(run["run_status"], 0) + 1
+                if run["run_status"] == "failed":
                     outcome.failed_messages.append(f"{run['id']}: {run['error']['message']}")
             if not body["meta"]["has_more"]:
                 return

@@ -159,8 +159,9 @@ class Client:
             return
         body = response.json()
         for run in body["data"]:
-            if statuses is not None and run["status"] not in statuses.split(","):
-                self.violation("GET /runs", f"?status={statuses} returned a {run['status']} run")
+            status = run["run_status"]
+            if statuses is not None and status not in statuses.split(","):
+                self.violation("GET /runs", f"?status={statuses} returned a {status} run")
             self.shared.learn(run)
         order = [(run["created_at"], run["id"]) for run in body["data"]]
         if order != sorted(order, reverse=True):

@@ -1,4 +1,4 @@
-"""`fabro runs list|show|cancel|events|answer`: talk to a running server (cli.md §6).
+"""`fabro runs list|show|cancel|pause|unpause|events|answer`: talk to a running server (cli.md §6).
 
 Each command is a function of a ClientSettings and its options that writes its output to the
 given streams and returns the exit status, so the click layer stays a thin shell.
@@ -6,24 +6,20 @@ given streams and returns the exit status, so the click layer stays a thin shell
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
 import httpx
 
-from fabro.auth.client import ClientSettings, http_client
-from fabro.events.sse import FrameParser
+from fabro.auth.client import ClientSettings, async_http_client
+from fabro.client.answers import checked_keys
+from fabro.client.api import pending_question, request, run_status, shown_status
+from fabro.client.events import EventStream
 
-RECONNECTS = 5
-RECONNECT_DELAY_S = 1.0
 MARKS = {"completed": "✓", "failed": "✗", "running": "…", "cancelled": "✗", "pending": "·"}
-
-
-class ApiError(Exception):
-    """An error response (any status >= 400) or a connection failure, already worded."""
 
 
 @dataclass
@@ -35,25 +31,9 @@ class Output:
         self.out.write(text + "\n")
         self.out.flush()
 
-
-def _request(settings: ClientSettings, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    try:
-        with http_client(settings, timeout=30.0) as client:
-            response = client.request(method, path, **kwargs)
-    except httpx.HTTPError as exc:
-        raise ApiError(f"cannot connect to {settings.base_url}: {exc}") from None
-    _raise_for_error(response)
-    return response
-
-
-def _raise_for_error(response: httpx.Response) -> None:
-    if response.status_code < 400:
-        return
-    try:
-        error = response.json()["errors"][0]
-        raise ApiError(f"{error['status']} {error['title']}: {error['detail']}")
-    except (ValueError, KeyError, IndexError, TypeError):
-        raise ApiError(f"{response.status_code} {response.reason_phrase}") from None
+    def note(self, text: str) -> None:
+        self.err.write(text + "\n")
+        self.err.flush()
 
 
 def _short_ts(value: str | None) -> str:
@@ -80,12 +60,15 @@ def list_runs(
         params["page[limit]"] = limit
     if offset is not None:
         params["page[offset]"] = offset
-    data = _request(settings, "GET", "/runs", params=params).json()["data"]
+    data = request(settings, "GET", "/runs", params=params).json()["data"]
     if as_json:
         output.line(json.dumps(data))
         return 0
     rows = [("ID", "STATUS", "CREATED", "TITLE")]
-    rows += [(r["id"], r["status"], _short_ts(r["created_at"]), r.get("title", "")) for r in data]
+    rows += [
+        (str(r["id"]), shown_status(r), _short_ts(r.get("created_at")), str(r.get("title") or ""))
+        for r in data
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         output.line(
@@ -95,14 +78,18 @@ def list_runs(
 
 
 def show_run(settings: ClientSettings, output: Output, run_id: str, *, as_json: bool) -> int:
-    run = _request(settings, "GET", f"/runs/{run_id}").json()
+    run = request(settings, "GET", f"/runs/{run_id}").json()
     if as_json:
         output.line(json.dumps(run))
         return 0
-    stages = _request(settings, "GET", f"/runs/{run_id}/stages", params={"page[limit]": 100})
+    stages = request(settings, "GET", f"/runs/{run_id}/stages", params={"page[limit]": 100})
+    question = pending_question(run)
+    status = shown_status(run)
+    if status != run_status(run):
+        status = f"{status} ({run_status(run)}, at a human gate)"
     fields = [
         ("id", run["id"]),
-        ("status", run["status"]),
+        ("status", status),
         ("title", run.get("title")),
         ("workflow", (run.get("workflow") or {}).get("slug")),
         ("goal", run.get("goal")),
@@ -111,12 +98,16 @@ def show_run(settings: ClientSettings, output: Output, run_id: str, *, as_json: 
         ("finished", run.get("finished_at")),
         ("current node", run.get("current_node")),
         ("queue position", run.get("queue_position")),
-        ("pending question", _question_text(run.get("pending_question"))),
+        ("pending question", _question_text(question)),
         ("error", (run.get("error") or {}).get("message")),
     ]
     for name, value in fields:
         if value not in (None, ""):
             output.line(f"{name}: {value}")
+    if question is not None:
+        output.line(
+            f"answer with: fabro runs answer {run['id']} {question.get('id')} --option-key KEY"
+        )
     for stage in stages.json()["data"]:
         took = f"  {stage['duration_secs']:.1f}s" if stage.get("duration_secs") is not None else ""
         mark = MARKS.get(stage["status"], "?")
@@ -124,13 +115,16 @@ def show_run(settings: ClientSettings, output: Output, run_id: str, *, as_json: 
     return 0
 
 
-def _question_text(question: dict[str, str] | None) -> str | None:
-    return f"{question['id']} {question['text']}" if question else None
+def _question_text(question: Any) -> str | None:
+    if not question:
+        return None
+    return f"{question.get('id', '')} {question.get('text', '')}".strip()
 
 
-def cancel_run(settings: ClientSettings, output: Output, run_id: str) -> int:
-    _request(settings, "POST", f"/runs/{run_id}/cancel")
-    output.line(f"cancelled {run_id}")
+def transition(settings: ClientSettings, output: Output, run_id: str, action: str) -> int:
+    """`cancel`, `pause` or `unpause`: POST the action, print `<past tense> <id>`."""
+    request(settings, "POST", f"/runs/{run_id}/{action}")
+    output.line(f"{action}led {run_id}" if action == "cancel" else f"{action}d {run_id}")
     return 0
 
 
@@ -144,34 +138,24 @@ def answer_question(
     keys: str | None,
     value: str | None,
 ) -> int:
+    """Keys match case-insensitively when the question is pending (else the server decides)."""
+    chosen = [key] if key is not None else []
+    if keys is not None:
+        chosen = [k.strip() for k in keys.split(",") if k.strip()]
+    if chosen:
+        pending = request(settings, "GET", f"/runs/{run_id}/questions").json()["data"]
+        question = next((q for q in pending if q.get("id") == qid), None)
+        if question is not None:
+            chosen = checked_keys(question, chosen)  # NoSuchOption lists the valid keys
     if key is not None:
-        body: dict[str, Any] = {"selected_option_key": key}
+        body: dict[str, Any] = {"selected_option_key": chosen[0]}
     elif keys is not None:
-        body = {"selected_option_keys": [k.strip() for k in keys.split(",") if k.strip()]}
+        body = {"selected_option_keys": chosen}
     else:
         body = {"value": value}
-    _request(settings, "POST", f"/runs/{run_id}/questions/{qid}/answer", json=body)
+    request(settings, "POST", f"/runs/{run_id}/questions/{qid}/answer", json=body)
     output.line(f"answered {qid}")
     return 0
-
-
-def _frames(
-    settings: ClientSettings, run_id: str, after: int
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Frames of one connection; ends when the server ends the stream (or on 410)."""
-    headers = {"Last-Event-ID": str(after)} if after else {}
-    with http_client(settings, timeout=httpx.Timeout(30.0, read=None)) as client:
-        with client.stream("GET", f"/runs/{run_id}/events", headers=headers) as response:
-            if response.status_code == 410:
-                return
-            if response.status_code >= 400:
-                response.read()
-                _raise_for_error(response)
-            parser = FrameParser()
-            for line in response.iter_lines():
-                frame = parser.feed(line)
-                if frame is not None and frame.seq is not None:
-                    yield frame.seq, json.loads(frame.data)
 
 
 def follow_events(
@@ -181,25 +165,20 @@ def follow_events(
     *,
     after: int,
     as_json: bool,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> int:
     """Print every event; reconnect with Last-Event-ID after a dropped connection."""
-    last = after
-    failures = 0
-    while True:
-        try:
-            for seq, event in _frames(settings, run_id, last):
-                last = seq
-                failures = 0
+
+    async def follow() -> None:
+        async with async_http_client(settings, timeout=httpx.Timeout(30.0, read=None)) as http:
+            stream = EventStream(http, settings, run_id, after=after, sleep=sleep)
+            async for event in stream.events():
                 if as_json:
-                    output.line(json.dumps({"id": seq, "data": event}))
+                    output.line(json.dumps({"id": event.seq, "data": event.payload}))
                 else:
-                    ((variant, fields),) = event.items()
+                    fields = event.payload.get(event.variant)
                     compact = json.dumps(fields, separators=(",", ":"))
-                    output.line(f"{seq} {variant} {compact}")
-            return 0
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            failures += 1
-            if failures > RECONNECTS:
-                raise ApiError(f"cannot connect to {settings.base_url}: {exc}") from None
-            sleep(RECONNECT_DELAY_S)
+                    output.line(f"{event.seq} {event.variant} {compact}")
+
+    asyncio.run(follow())
+    return 0

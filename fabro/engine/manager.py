@@ -24,6 +24,7 @@ from fabro.engine.control import RunControl
 from fabro.engine.lifecycle import IdempotencyCheck, Lifecycle, NewRun
 from fabro.engine.questions import QuestionDesk, StoredAnswers
 from fabro.engine.recorder import ACTIVE, Recorder, RunNotActive
+from fabro.engine.runlog import log_transition
 from fabro.engine.runner import Engine
 from fabro.engine.stage import EngineDeps, LlmLevels, RunSpec
 from fabro.engine.state import EngineState
@@ -99,6 +100,7 @@ class RunManager:
 
     def publish(self, record: EventRecord) -> None:
         """Hand a committed event to live subscribers; end the stream after a terminal one."""
+        log_transition(record)
         self.bus.publish(record.run_id, record.seq, record)
         if record.child_depth == 0 and record.variant in TERMINAL_VARIANTS:
             self.bus.close(record.run_id)

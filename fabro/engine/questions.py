@@ -10,14 +10,15 @@ answer comes from is an ``Interviewer``: the HTTP API (the server waits), the te
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from fabro.clock import now_ts
 from fabro.storage import questions
 from fabro.storage.db import Database, WriteTx
 from fabro.storage.questions import QuestionRecord
+from fabro.workflow.labels import normalize_label
 
 MULTIPLE_CHOICE = "multiple_choice"  # the question type of every human gate (engine.md §9.4)
 # Commits a write together with the events that announce it (the run recorder's commit).
@@ -58,6 +59,23 @@ class Answer:
         if self.selected_option_keys:
             return ", ".join(self.selected_option_keys)
         return self.value or ""
+
+
+def matching_key(options: Sequence[Mapping[str, str]], text: str) -> str | None:
+    """The key of the option ``text`` names: its key, its label, or its label without the
+    accelerator (`yes` for `[Y] Yes`), all case-insensitive; None when it names none."""
+    wanted = text.strip().lower()
+    if not wanted:
+        return None
+    for match in (
+        lambda option: option["key"].lower() == wanted,
+        lambda option: option["label"].strip().lower() == wanted,
+        lambda option: normalize_label(option["label"]) == wanted,
+    ):
+        found = next((option["key"] for option in options if match(option)), None)
+        if found is not None:
+            return found
+    return None
 
 
 class QuestionDesk:
@@ -155,7 +173,16 @@ class QuestionDesk:
         return self._waiters.setdefault((run_id, qid), asyncio.Event())
 
 
-NoAnswer = Literal["timeout", "skipped"]
+@dataclass(frozen=True)
+class NoAnswer:
+    """Why a gate got no answer (`stdin closed`, ...). A gate without an answer fails closed
+    (engine.md §9.4); only a timeout may still take the gate's `human.default_choice`."""
+
+    reason: str
+    timed_out: bool = False
+
+
+TIMED_OUT = NoAnswer("timed out", timed_out=True)
 
 
 class Interviewer(Protocol):
@@ -180,7 +207,7 @@ class StoredAnswers:
         self, desk: QuestionDesk, question: QuestionRecord, timeout_s: float | None
     ) -> Answer | NoAnswer:
         answer = await desk.wait(question, timeout_s)
-        return "timeout" if answer is None else answer
+        return TIMED_OUT if answer is None else answer
 
 
 class AutoApprove:

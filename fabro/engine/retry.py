@@ -32,6 +32,15 @@ PRESETS: dict[str, RetryPolicy] = {
 }
 
 
+def asks_for_retries(node: Node) -> bool:
+    """The node sets `max_retries` or a known `retry_policy` itself (not the graph default).
+
+    Only then is a failed command exit, or a human gate that timed out with no default,
+    attempted again: without it these fail at once, as in the original (fabro fix).
+    """
+    return node.max_retries is not None or node.retry_policy in PRESETS
+
+
 def policy_for(graph: Graph, node: Node) -> RetryPolicy:
     """The node's preset if known, else `max_retries` (or the graph default) + 1 attempts."""
     preset = PRESETS.get(node.retry_policy or "")

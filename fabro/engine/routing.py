@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fabro.engine.outcome import SUCCESSFUL, Outcome
+from fabro.workflow import kinds
 from fabro.workflow.conditions import condition_holds
 from fabro.workflow.labels import normalize_label
 from fabro.workflow.model import Edge, Graph, Node
@@ -20,6 +21,20 @@ def _best(edges: Sequence[Edge]) -> Edge | None:
     return min(edges, key=lambda edge: (-edge.weight, edge.target))
 
 
+def fails_closed(node: Node | None, outcome: Outcome) -> bool:
+    """A failed human gate: it never follows an ordinary edge (fabro fix, as the original
+    later did). Only a failure edge or a retry target takes the run on; else the run fails."""
+    return node is not None and node.kind == kinds.HUMAN and outcome.status == "fail"
+
+
+def is_failure_edge(edge: Edge, fields: Mapping[str, object], context: Mapping[str, Any]) -> bool:
+    """The edge is taken because the stage failed: its condition holds for this failed outcome
+    and would not for a success (`outcome=fail`, `outcome!=success`, maybe with more clauses)."""
+    if not edge.is_conditional or not condition_holds(edge.condition, fields, context):
+        return False
+    return not condition_holds(edge.condition, {**fields, "outcome": "success"}, context)
+
+
 def select_edge(
     graph: Graph, node_id: str, outcome: Outcome, context: Mapping[str, Any]
 ) -> Edge | None:
@@ -28,6 +43,8 @@ def select_edge(
     if not edges:
         return None
     fields = {"outcome": outcome.status, "preferred_label": outcome.preferred_label or ""}
+    if fails_closed(graph.nodes.get(node_id), outcome):
+        return _best([edge for edge in edges if is_failure_edge(edge, fields, context)])
     matching = [
         e for e in edges if e.is_conditional and condition_holds(e.condition, fields, context)
     ]
@@ -55,6 +72,14 @@ def retry_target(graph: Graph, node: Node | None) -> str | None:
         graph.fallback_retry_target,
     )
     return next((c for c in candidates if c and c in graph.nodes), None)
+
+
+def stranded_failure(node: Node, outcome: Outcome) -> str:
+    """The run's error when a failed stage has no edge to follow and no retry target (§12.4):
+    a gate that fails closed says which gate went unanswered and why."""
+    if fails_closed(node, outcome) and outcome.failure_message:
+        return outcome.failure_message
+    return f"stage {node.id} failed with no outgoing fail edge"
 
 
 def unsatisfied_goal_gate(

@@ -28,8 +28,10 @@ from fabro.engine.outcome import SUCCESSFUL, Outcome, StageError
 from fabro.engine.recorder import Recorder, RunNotActive
 from fabro.engine.retry import RetryPolicy, policy_for
 from fabro.engine.routing import (
+    fails_closed,
     retry_target,
     stage_id,
+    stranded_failure,
     unsatisfied_goal_gate,
     visit_limit_error,
 )
@@ -239,7 +241,7 @@ class Engine:
         duration_ms = int((time.monotonic() - clock_start) * 1000)
         outcome = outcome.with_(duration_ms=duration_ms)
         self.state.context[f"internal.retry_count.{node.id}"] = attempts
-        if node.auto_status and outcome.status != "success":
+        if node.auto_status and outcome.status != "success" and not fails_closed(node, outcome):
             outcome = Outcome.success(
                 "auto-status: handler completed without writing status",
                 context_updates=outcome.context_updates,
@@ -288,9 +290,7 @@ class Engine:
                 target = retry_target(self.graph, node)
                 if target is None:
                     await self._commit_stage(node, sid, outcome, attempts, closing, None)
-                    raise EngineFailure(
-                        f"stage {node.id} failed with no outgoing fail edge", failure_class
-                    )
+                    raise EngineFailure(stranded_failure(node, outcome), failure_class)
                 closing.append(
                     EdgeSelected(from_node=node.id, to_node=target, label=None, condition=None)
                 )

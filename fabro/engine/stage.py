@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from fabro.engine.runner import EngineResult
 
 Sleep = Callable[[float], Awaitable[None]]
+# Called with (stage_id, "stdout" | "stderr", text) as a command stage's program prints, after
+# redaction: `fabro run -v` shows it live.
+OutputTap = Callable[[str, str, str], None]
 
 
 class Handler(Protocol):
@@ -56,6 +59,7 @@ class EngineDeps:
     sleep: Sleep = asyncio.sleep
     rng: random.Random = field(default_factory=random.Random)
     artifacts: ArtifactWriter = field(default_factory=ArtifactWriter)
+    output: OutputTap | None = None
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -12,6 +13,17 @@ from typing import Any, TextIO
 from fabro.storage.records import EventRecord
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+MAX_LINE = 1000  # characters of one line of a program's output shown
+_CSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")  # colours and cursor moves
+
+
+def printable(line: str, limit: int = MAX_LINE) -> str:
+    """A line a program printed, safe for the terminal: colour codes dropped, other control
+    characters shown escaped (they could move the cursor or rewrite earlier lines), cut."""
+    line = _CSI.sub("", line)
+    if len(line) > limit:
+        line = line[:limit] + "…"
+    return "".join(ch if ch.isprintable() or ch == "\t" else f"\\x{ord(ch):02x}" for ch in line)
 
 
 def elapsed(seconds: float) -> str:
@@ -121,7 +133,7 @@ class Progress:
             tail = f"  {detail}" if detail else ""
             self.line(f"{indent}{mark} {label} ({node})  {elapsed(took)}{suffix}{tail}")
         elif mark == "✗":
-            self.line(f"{indent}fail {node} {took:.1f}s: {detail}")
+            self.line(f"{indent}fail {node} {took:.1f}s" + (f": {detail}" if detail else ""))
         else:
             self.line(f"{indent}done {node} {status} {took:.1f}s")
 
@@ -136,8 +148,8 @@ class Progress:
     def on_StageFailed(self, data: dict[str, Any]) -> None:  # noqa: N802
         if data.get("will_retry"):
             return
-        message = str(data["failure"]["message"]).splitlines()[0]
-        self._ended(data["node_id"], "✗", "fail", message)
+        message = (str(data["failure"]["message"]).splitlines() or [""])[0]
+        self._ended(data["node_id"], "✗", "fail", printable(message, 200))
 
     def on_StageRetrying(self, data: dict[str, Any]) -> None:  # noqa: N802
         node, attempt, total = data["node_id"], data["attempt"], data["max_attempts"]
@@ -156,6 +168,15 @@ class Progress:
 
     def on_RunPaused(self, data: dict[str, Any]) -> None:  # noqa: N802
         self.message("⏸ paused")
+
+    def output(self, stage_id: str, stream: str, text: str) -> None:
+        """With --verbose, a command's output as it comes, each line prefixed with its stage
+        (the engine hands it over in whole lines, redacted: EngineDeps.output)."""
+        if not self.verbose:
+            return
+        prefix = f"[{stage_id}]" if stream == "stdout" else f"[{stage_id}:{stream}]"
+        for line in text.splitlines():
+            self.line(f"  {prefix} {printable(line)}")
 
     def on_Agent(self, data: dict[str, Any]) -> None:  # noqa: N802
         if not self.verbose:

@@ -31,9 +31,10 @@ from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
 from fabro.llm.simulated import NO_PROVIDER_WARNING
 from fabro.process import tune_collector
+from fabro.standalone.failures import failure_report
 from fabro.standalone.progress import Progress, elapsed
-from fabro.standalone.prompt import NonInteractive, TerminalInterviewer
-from fabro.storage import runs
+from fabro.standalone.prompt import NonInteractive, PipedAnswers, TerminalInterviewer
+from fabro.storage import runs, stages
 from fabro.storage.db import Database
 from fabro.storage.records import RunRecord
 from fabro.workflow.commands import parse_var_options
@@ -80,9 +81,12 @@ def _labels(options: Sequence[str]) -> dict[str, str]:
 
 
 def _interviewer(options: RunOptions, progress: Progress) -> Interviewer:
+    """--auto-approve; else ask at the terminal; else one line of stdin per gate."""
     if options.auto_approve:
         return AutoApprove()
-    if sys.stdin.isatty() and sys.stderr.isatty():
+    if sys.stdin is None or not sys.stdin.isatty():  # None: started with stdin closed
+        return PipedAnswers()
+    if sys.stderr.isatty():
         return TerminalInterviewer(before_prompt=progress._clear_live)
     return NonInteractive()
 
@@ -230,7 +234,7 @@ class StandaloneRun:
         else:
             work_dir = await lifecycle.start(run, workflow_dir)
         if work_dir is None:
-            return await self._finish(db, run.id, time.monotonic())
+            return await self._finish(db, lifecycle, run.id, time.monotonic())
         graph = Graph.from_json(run.prepared_graph)
         spec = RunSpec(
             run_id=run.id,
@@ -254,6 +258,7 @@ class StandaloneRun:
             # Your own run in your own terminal: programs see your environment, less the
             # variables whose names say they hold a secret (the server passes an allow-list).
             env_allowlist=tuple(name for name in options.env if not is_secret_env_name(name)),
+            output=self.progress.output,  # shown with --verbose
         )
         recorder = Recorder(db, run.id, self.progress, self.redactor)
         engine = Engine(spec, deps, recorder, control=RunControl())
@@ -285,15 +290,19 @@ class StandaloneRun:
             loop.remove_signal_handler(signal.SIGINT)
             await self.progress.stop()
             await close_backend(llm)
-        return await self._finish(db, run.id, started)
+        return await self._finish(db, lifecycle, run.id, started)
 
     async def _cancel(self, lifecycle: Lifecycle, run_id: str, task: asyncio.Task[Any]) -> None:
         await lifecycle.cancel(run_id)
         task.cancel()
 
-    async def _finish(self, db: Database, run_id: str, started: float) -> int:
+    async def _finish(self, db: Database, lifecycle: Lifecycle, run_id: str, started: float) -> int:
         final = await runs.get_run(db, run_id)
         assert final is not None
+        # Why each stage failed and what its program printed last (parallel branches too).
+        failed = await stages.list_stages(db, run_id)
+        for line in await asyncio.to_thread(failure_report, failed, lifecycle.run_dir(run_id)):
+            self.progress.message(line)
         took = elapsed(time.monotonic() - started)
         if self.options.as_json:
             self.out.write(json.dumps(await load_run_status(db, final)) + "\n")

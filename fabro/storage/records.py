@@ -64,6 +64,7 @@ class RunSummary:
     title: str
     created_at: str
     workflow_slug: str | None = None
+    graph_name: str = ""
     goal: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     error_message: str | None = None

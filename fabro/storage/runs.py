@@ -213,7 +213,7 @@ async def get_run(db: Database, run_id: str) -> RunRecord | None:
 
 
 _SUMMARY_COLUMNS = (
-    "id, status, title, created_at, workflow_slug, goal, labels, error_message,"
+    "id, status, title, created_at, workflow_slug, graph_name, goal, labels, error_message,"
     " current_node, started_at, finished_at"
 )
 _GET_SUMMARY = f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ?"
@@ -235,6 +235,7 @@ def _summary_from_row(row: Row) -> RunSummary:
         title=row["title"],
         created_at=row["created_at"],
         workflow_slug=row["workflow_slug"],
+        graph_name=row["graph_name"],
         goal=row["goal"],
         labels=json.loads(row["labels"]),
         error_message=row["error_message"],

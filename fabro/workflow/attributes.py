@@ -46,35 +46,106 @@ POSITIVE: Final = AttrType("int", 1)
 BOOLEAN: Final = AttrType("bool")
 DURATION_TYPE: Final = AttrType("duration")
 
-GRAPH_TYPES: Final[dict[str, AttrType]] = {
+# The one table of attributes fabro reads (workflow-language.md §6.2-§6.5), by name, with the
+# declared type of the typed ones (None: a string). Validation converts the typed values
+# (`attribute_type`) and warns about names found neither here nor in GRAPHVIZ_ATTRIBUTES
+# (`unknown_attribute`).
+GRAPH_ATTRIBUTES: Final[dict[str, AttrType | None]] = {
+    "goal": None,
+    "label": None,
+    "rankdir": None,
+    "model_stylesheet": None,
     "default_max_retry": NON_NEGATIVE,
+    "retry_target": None,
+    "fallback_retry_target": None,
+    "default_fidelity": None,
+    "default_thread": None,
     "max_node_visits": NON_NEGATIVE,
     "stall_timeout": DURATION_TYPE,
     "loop_restart_signature_limit": POSITIVE,
+    "default_model": None,
+    "default_provider": None,
 }
 
-NODE_TYPES: Final[dict[str, AttrType]] = {
+NODE_ATTRIBUTES: Final[dict[str, AttrType | None]] = {
+    # all kinds (§6.3)
+    "label": None,
+    "shape": None,
+    "type": None,
+    "class": None,
     "timeout": DURATION_TYPE,
     "max_visits": NON_NEGATIVE,
     "max_retries": NON_NEGATIVE,
+    "retry_policy": None,
+    "retry_target": None,
+    "fallback_retry_target": None,
     "goal_gate": BOOLEAN,
     "auto_status": BOOLEAN,
     "allow_partial": BOOLEAN,
+    "fidelity": None,
+    "thread_id": None,
+    # agent and prompt (§6.4)
+    "prompt": None,
+    "llm_model": None,
+    "llm_provider": None,
+    "reasoning_effort": None,
     "max_tokens": POSITIVE,
     "max_turns": POSITIVE,
-    "max_agent_turns": POSITIVE,
     "project_memory": BOOLEAN,
+    "backend": None,
+    # command, human, parallel, wait, manager (§6.4)
+    "script": None,
+    "language": None,
+    "human.default_choice": None,
+    "join_policy": None,
+    "error_policy": None,
     "max_parallel": POSITIVE,
     "duration": DURATION_TYPE,
+    "stack.child_dotfile": None,
+    "stack.child_dot_source": None,
     "manager.poll_interval": DURATION_TYPE,
     "manager.max_cycles": POSITIVE,
+    "manager.stop_condition": None,
+    # legacy aliases (§4)
+    "codergen_mode": None,
+    "tool_command": None,
+    "max_agent_turns": POSITIVE,
 }
 
-EDGE_TYPES: Final[dict[str, AttrType]] = {
+EDGE_ATTRIBUTES: Final[dict[str, AttrType | None]] = {
+    "label": None,
+    "condition": None,
     "weight": ANY_INT,
+    "fidelity": None,
+    "thread_id": None,
     "loop_restart": BOOLEAN,
     "freeform": BOOLEAN,
 }
+
+# Graphviz's own attributes: they style the rendered graph and the engine ignores them.
+GRAPHVIZ_ATTRIBUTES: Final = frozenset(
+    """
+    area arrowhead arrowsize arrowtail bgcolor center charset clusterrank color colorscheme
+    comment compound concentrate constraint decorate dir distortion dpi fillcolor fixedsize
+    fontcolor fontname fontnames fontpath fontsize forcelabels gradientangle group headclip
+    headlabel headport headtooltip headURL height href id image imagepos imagescale labelangle
+    labeldistance labelfloat labelfontcolor labelfontname labelfontsize labeljust labelloc
+    labeltooltip labelURL landscape layer layers layout lhead ltail margin minlen newrank
+    nodesep nojustify ordering orientation outputorder pad page pagedir pencolor penwidth
+    peripheries pos rank ranksep ratio regular rotate samehead sametail shapefile showboxes
+    sides size skew sortv splines style stylesheet tailclip taillabel tailport tailtooltip
+    tailURL target tooltip truecolor URL viewport width xlabel xlp
+    """.split()
+)
+
+
+def _typed(table: dict[str, AttrType | None]) -> dict[str, AttrType]:
+    return {name: attr_type for name, attr_type in table.items() if attr_type is not None}
+
+
+GRAPH_TYPES: Final = _typed(GRAPH_ATTRIBUTES)
+NODE_TYPES: Final = _typed(NODE_ATTRIBUTES)
+EDGE_TYPES: Final = _typed(EDGE_ATTRIBUTES)
 
 
 def to_int(value: Value, minimum: int | None = None) -> int | None:

@@ -142,8 +142,9 @@ def graph_command(
     timeout_s: float = 10,
 ) -> CommandResult:
     """`fabro graph FILE`: prepare, validate, render; the image goes to OUT or stdout."""
-    if fmt == "png" and output is None and stdout_is_tty:
-        return CommandResult(2, stderr=["error: Refusing to write PNG to a terminal; use -o FILE"])
+    if fmt != "svg" and output is None and stdout_is_tty:  # PNG and PDF are binary
+        message = f"error: Refusing to write {fmt.upper()} to a terminal; use -o FILE"
+        return CommandResult(2, stderr=[message])
     try:
         variables = parse_var_options(var_options)
         source = resolve_workflow(argument, registry=registry)

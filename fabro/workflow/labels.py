@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fabro.workflow.conditions import condition_holds
 from fabro.workflow.model import Edge, Graph
 
 
@@ -73,13 +74,26 @@ def normalize_label(label: str) -> str:
 
 
 def gate_options(graph: Graph, node_id: str) -> GateOptions:
-    """Options for a human node: one per outgoing edge without `freeform=true`, in source order."""
+    """Options for a human node: one per outgoing edge without `freeform=true`, in source order.
+
+    An edge taken only when the gate fails (`condition="outcome=fail"`) is where an unanswered
+    gate goes (engine.md §9.4), not an answer a person could pick.
+    """
     options: list[GateOption] = []
     freeform: Edge | None = None
     for edge in graph.outgoing(node_id):
         if edge.freeform:
             freeform = freeform or edge
             continue
+        if _only_on_failure(edge):
+            continue
         label = option_label(edge)
         options.append(GateOption(option_key(label), label, edge))
     return GateOptions(tuple(options), freeform)
+
+
+def _only_on_failure(edge: Edge) -> bool:
+    if not edge.is_conditional:
+        return False
+    failed = condition_holds(edge.condition, {"outcome": "fail"}, {})
+    return failed and not condition_holds(edge.condition, {"outcome": "success"}, {})

@@ -15,7 +15,8 @@ from typing import Final
 from fabro.workflow.errors import DotFailedError, DotNotAvailableError, DotTimeoutError
 from fabro.workflow.model import Graph, Node
 
-FORMATS: Final = ("svg", "png")
+FORMATS: Final = ("svg", "png")  # what the API renders
+FILE_FORMATS: Final = (*FORMATS, "pdf")  # what `fabro graph` writes
 GRAPH_KEYS: Final = ("rankdir", "label", "fontname", "fontsize", "nodesep", "ranksep", "splines")
 NODE_KEYS: Final = (
     "color",
@@ -145,7 +146,7 @@ def normalized_dot(graph: Graph, stage_status: Mapping[str, str] | None = None) 
 
 def render(dot_text: str, fmt: str, timeout_s: float = 10) -> bytes:
     """Run `dot -T<fmt>` on `dot_text`; raises a GraphvizError subclass on any problem."""
-    if fmt not in FORMATS:
+    if fmt not in FILE_FORMATS:
         raise ValueError(f"unsupported format {fmt!r}")
     program = shutil.which("dot")
     if program is None:

@@ -1,5 +1,8 @@
 """Validation rules (workflow-language.md §11): one function per rule, listed in `RULES`.
 
+Rules 1-24 are here; fabro's rules 25-30, for what would otherwise run silently the wrong
+way, are in `rules_attributes` and `rules_routing`.
+
 Each rule takes a `Subject` (the prepared graph plus what preparation learned) and yields
 diagnostics; rules run in the order of `RULES`, and within a rule items come in node order
 (graph-level items first, edges in source order). No rule raises on a graph the parser built.
@@ -18,6 +21,12 @@ from fabro.workflow.conditions import parse_condition
 from fabro.workflow.diagnostics import ERROR, WARNING, Diagnostic
 from fabro.workflow.errors import ConditionSyntaxError, StylesheetSyntaxError
 from fabro.workflow.model import Edge, Graph, Node
+from fabro.workflow.rules_attributes import attribute_known, script_on_command_nodes, shape_known
+from fabro.workflow.rules_routing import (
+    failure_falls_through,
+    outcome_value,
+    unconditional_edge_count,
+)
 from fabro.workflow.stylesheet import Rule, parse_stylesheet
 from fabro.workflow.variables import UndefinedVariable
 
@@ -389,6 +398,17 @@ def undefined_variable(s: Subject) -> Diagnostics:
 
 RuleFunction = Callable[[Subject], Diagnostics]
 
+# fabro's rules beyond the spec's table (§11 lists rules 1-24): what the original ran silently
+# the wrong way. Each is named after its function, as every rule is.
+FABRO_RULES: tuple[RuleFunction, ...] = (
+    script_on_command_nodes,
+    attribute_known,
+    shape_known,
+    unconditional_edge_count,
+    outcome_value,
+    failure_falls_through,
+)
+
 RULES: tuple[RuleFunction, ...] = (
     start_node,
     terminal_node,
@@ -414,6 +434,7 @@ RULES: tuple[RuleFunction, ...] = (
     attribute_type,
     dead_end,
     undefined_variable,
+    *FABRO_RULES,
 )
 
 

@@ -268,6 +268,59 @@ async def test_failure_after_the_stream_started_is_an_error_event(
             "Missing required field 'tool_choice.tool_name'.",
         ),
         ({"messages": HELLO, "stream": "yes"}, "Field 'stream' must be a boolean."),
+        # Every field of a CompletionMessage is type-checked, and the error names its path.
+        ({"messages": [{"content": []}]}, "Missing required field 'messages[0].role'."),
+        ({"messages": [{"role": 1, "content": []}]}, "Field 'messages[0].role' must be a string."),
+        ({"messages": [{"role": "user"}]}, "Missing required field 'messages[0].content'."),
+        (
+            {"messages": [{"role": "user", "content": "hi"}]},
+            "Field 'messages[0].content' must be an array.",
+        ),
+        (
+            {"messages": [*HELLO, {"role": "user", "content": [], "name": 7}]},
+            "Field 'messages[1].name' must be a string.",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [], "tool_call_id": ["x"]}]},
+            "Field 'messages[0].tool_call_id' must be a string.",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"data": "x"}]}]},
+            "Missing required field 'messages[0].content[0].kind'.",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"kind": 3, "data": "x"}]}]},
+            "Field 'messages[0].content[0].kind' must be a string.",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"kind": "text", "data": 3}]}]},
+            "Field 'messages[0].content[0].data' must be a string.",
+        ),
+        (
+            {"messages": [{"role": "assistant", "content": [{"kind": "tool_call", "data": {}}]}]},
+            "Missing required field 'messages[0].content[0].data.id'.",
+        ),
+        (
+            {
+                "messages": [
+                    {
+                        "role": "tool",
+                        "content": [
+                            {
+                                "kind": "tool_result",
+                                "data": {"tool_call_id": "t1", "is_error": "no"},
+                            }
+                        ],
+                    }
+                ]
+            },
+            "Field 'messages[0].content[0].data.is_error' must be a boolean.",
+        ),
+        (
+            {"messages": HELLO, "tools": [{"description": "x"}]},
+            "Missing required field 'tools[0].name'.",
+        ),
+        ({"messages": HELLO, "tool_choice": {}}, "Missing required field 'tool_choice.mode'."),
     ],
 )
 async def test_bad_bodies_are_400(

@@ -11,6 +11,8 @@ from quart.typing import TestClientProtocol as Client
 
 from fabro.api.routes import ROUTES, Route
 from fabro.errors import STATUS_TITLES
+from tests.api.runs_helpers import GATED, start, wait_for_question
+from tests.api.wire import exchange
 
 
 def assert_envelope(body: Any, status: int, detail: str | None = None) -> None:
@@ -134,3 +136,36 @@ async def test_json_bodies_say_utf_8(client: Client, auth_headers: dict[str, str
     for path, headers in (("/health", {}), ("/nope", {}), ("/user", auth_headers)):
         response = await client.get(path, headers=headers)
         assert response.headers["Content-Type"] == "application/json; charset=utf-8", path
+
+
+async def test_empty_202_and_204_answers_have_no_content_type(
+    client: Client, auth_headers: dict[str, str]
+) -> None:
+    # The original's generated clients read an answer with a Content-Type as a body to parse.
+    run = await start(client, auth_headers, GATED)
+    question = await wait_for_question(client, auth_headers, run["id"])
+    steered = await exchange(
+        client, "POST", f"/runs/{run['id']}/steer", auth_headers, {"guidance": "Keep it short."}
+    )
+    answered = await exchange(
+        client,
+        "POST",
+        f"/runs/{run['id']}/questions/{question['id']}/answer",
+        auth_headers,
+        {"selected_option_key": "A"},
+    )
+    for response, status in ((steered, 202), (answered, 204)):
+        assert (response.status, response.body) == (status, b"")
+        assert "Content-Type" not in response.headers, status
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # A 202 with a body keeps its JSON type.
+    session = await exchange(client, "POST", "/sessions", auth_headers, {"content": "Hi"})
+    sent = await exchange(
+        client,
+        "POST",
+        f"/sessions/{session.json()['id']}/messages",
+        auth_headers,
+        {"content": "Again"},
+    )
+    assert sent.status == 202 and sent.json() == {"accepted": True}
+    assert sent.headers["Content-Type"] == "application/json; charset=utf-8"

@@ -21,6 +21,8 @@ from fabro.services import Services
 from tests.api.runs_helpers import GATED, LINEAR, start, wait_for, wait_for_question
 from tests.api.test_conventions import assert_envelope
 
+MALLORY_DENIED = "Access denied: user 'mallory' is not in [web.auth] allowed_usernames."
+
 Headers = list[tuple[bytes, bytes]]
 Answer = tuple[int, Headers, bytes]
 
@@ -136,7 +138,7 @@ async def test_every_error_is_answered_by_quart(
         ([], run_id, 401, "Authentication required."),
         (bearer("garbage"), run_id, 401, "Invalid token."),
         (bearer(make_token(ttl_s=-120)), run_id, 401, "Token expired."),
-        (bearer(make_token("mallory")), run_id, 403, "Access denied."),
+        (bearer(make_token("mallory")), run_id, 403, MALLORY_DENIED),
         ([*bearer(good), *bearer(good)], run_id, 401, "Invalid token."),
         (bearer(good), "01ZZZZZZZZZZZZZZZZZZZZZZZZ", 404, "Run not found."),
         (bearer(good), "not-a-run-id", 404, "Run not found."),

@@ -22,7 +22,9 @@ async def test_start_run_returns_201_queued_with_location_then_completes(
     assert response.headers["Location"] == f"/runs/{body['id']}"
     assert body["status"] == "queued" and body["queue_position"] >= 1
     assert body["title"] == "Say hello" and body["goal"] == "Say hello"
-    assert body["workflow"] is None and body["labels"] == {} and body["warnings"] == []
+    assert body["workflow"] is None and body["labels"] == {}
+    # `work` has only an unconditional edge: its failure would fall through to `exit`.
+    assert [w["rule"] for w in body["warnings"]] == ["failure_falls_through"]
     assert len(body["id"]) == 26 and body["created_at"].endswith("Z")
     final = await wait_for(client, auth_headers, body["id"], {"completed", "failed"})
     assert final["status"] == "completed"

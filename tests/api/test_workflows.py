@@ -168,7 +168,10 @@ async def test_runs_of_a_workflow_and_last_run(
     assert status == 200 and runs["meta"] == {"has_more": False}
     assert [run["id"] for run in runs["data"]] == [second["id"], first["id"]]
     for run in runs["data"]:
-        assert run == (await get(client, auth_headers, f"/runs/{run['id']}"))[1]
+        status = (await get(client, auth_headers, f"/runs/{run['id']}"))[1]
+        assert run["run_status"] == status["status"] == "completed"
+        assert run["workflow"] == status["workflow"] == {"slug": "fix_build"}
+        assert (run["status"], run["labels"]) == ("review", {"team": "web"})
     status, one = await get(client, auth_headers, "/workflows/fix_build/runs?page[limit]=1")
     assert [run["id"] for run in one["data"]] == [second["id"]]
     assert one["meta"] == {"has_more": True}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import getpass
+import os
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from fabro.auth.client import (
 )
 from fabro.auth.keys import ensure_key_pair, mint_token, private_key_pem
 from fabro.errors import StartupError
+from fabro.server_file import write_server_file
 
 
 @pytest.fixture
@@ -105,7 +109,7 @@ def test_tls_files_from_cli_toml_relative_to_it(home: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "kwargs", "message"),
     [
-        ("", {"cert": "a.crt"}, "--cert and --key must be given together"),
+        ("", {"cert": "a.crt"}, "--tls-cert and --tls-key must be given together"),
         ('[server.tls]\ncert = "a.crt"\n', {}, "[server.tls] needs both cert and key"),
         ("[server]\nbase_url = 3\n", {}, "server.base_url must be a string"),
         ("[server\n", {}, "cli.toml: "),
@@ -145,3 +149,51 @@ async def test_clients_carry_base_url_and_headers(home: Path) -> None:
     async with async_http_client(settings) as async_client:
         assert async_client.headers["Authorization"] == f"Bearer {token}"
         assert async_client.headers["User-Agent"].startswith("fabro/")
+
+
+def test_a_local_server_is_found_in_the_data_dir(home: Path) -> None:
+    data = home / ".fabro"
+    write_server_file(data, "http://127.0.0.1:4567", os.getpid())
+    found = resolve_client_settings(env={"HOME": str(home)})
+    assert (found.base_url, found.server_source) == (
+        "http://127.0.0.1:4567",
+        str(data / "server.json"),
+    )
+    other = home / "other"
+    other.mkdir()
+    write_server_file(other, "http://127.0.0.1:4568", os.getpid())
+    assert resolve_client_settings(data_dir=other, env={"HOME": str(home)}).base_url == (
+        "http://127.0.0.1:4568"
+    )
+    env = {"HOME": str(home), "FABRO_DATA_DIR": str(other)}
+    assert resolve_client_settings(env=env).base_url == "http://127.0.0.1:4568"
+    # Anything the user names wins over discovery.
+    assert resolve_client_settings(server="http://flag:1", env=env).base_url == "http://flag:1"
+    write_cli_toml(home, '[server]\nbase_url = "http://toml:2"\n')
+    assert resolve_client_settings(env=env).base_url == "http://toml:2"
+
+
+def test_a_dead_local_server_is_ignored(home: Path) -> None:
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    write_server_file(home / ".fabro", "http://127.0.0.1:4567", process.pid)
+    settings = resolve_client_settings(env={"HOME": str(home)})
+    assert (settings.base_url, settings.server_source) == (DEFAULT_SERVER, "default")
+
+
+@pytest.mark.parametrize(
+    ("source", "origin"),
+    [
+        ("default", "(the default; no local server recorded where it listens; "),
+        ("--server", "(from --server; "),
+        ("FABRO_SERVER", "(from FABRO_SERVER; "),
+        ("cli.toml", "(from cli.toml [server] base_url; "),
+        ("/d/server.json", "(from /d/server.json; "),
+    ],
+)
+def test_unreachable_names_where_the_url_came_from(source: str, origin: str) -> None:
+    settings = ClientSettings(base_url="http://h:1", server_source=source)
+    assert settings.unreachable("refused") == (
+        f"cannot connect to http://h:1: refused {origin}start one with `fabro serve`, "
+        "or name one with --server URL or FABRO_SERVER)"
+    )

@@ -47,7 +47,8 @@ def test_no_certificate_is_not_an_mtls_request(tls: dict[str, Any] | None) -> No
 def test_allowed_common_names(certs: IssuedFiles) -> None:
     authenticator = MtlsAuthenticator(["alice", "ci-bot"])
     bob = Credentials(tls=extension(client_pem(certs, "bob")))
-    with pytest.raises(Forbidden, match=r"^Access denied\.$"):
+    denied = r"^Access denied: certificate CN 'bob' is not in \[api\.tls\] allowed_common_names\.$"
+    with pytest.raises(Forbidden, match=denied):
         authenticator.authenticate(bob)
     ci = authenticator.authenticate(Credentials(tls=extension(client_pem(certs, "ci-bot"))))
     assert ci is not None and ci.login == "ci-bot"

@@ -16,7 +16,12 @@ from fabro.auth.chain import Credentials, Principal
 from fabro.auth.jwt import JwtAuthenticator
 from fabro.auth.keys import mint_token, public_key_pem
 from fabro.auth.mtls import MtlsAuthenticator
-from fabro.auth.setup import build_auth_chain, load_public_key, zero_config_banner
+from fabro.auth.setup import (
+    auth_warnings,
+    build_auth_chain,
+    load_public_key,
+    zero_config_banner,
+)
 from fabro.config import TlsSettings
 from fabro.errors import Forbidden, StartupError, Unauthorized
 from tests.auth.conftest import SettingsFactory
@@ -154,3 +159,26 @@ def test_banner_with_an_env_public_key_prints_a_note_and_no_token(
 
 def test_no_banner_with_a_config_file(make_settings: SettingsFactory) -> None:
     assert zero_config_banner(make_settings(), {}, "http://127.0.0.1:3000") is None
+
+
+@pytest.mark.parametrize(
+    ("strategies", "users", "warned"),
+    [
+        (("jwt",), (), True),
+        (("jwt", "mtls"), (), True),
+        (("jwt",), ("alice",), False),
+        (("mtls",), (), False),  # the allow list is JWT's alone
+    ],
+)
+def test_an_empty_allow_list_with_jwt_warns(
+    make_settings: SettingsFactory,
+    strategies: tuple[str, ...],
+    users: tuple[str, ...],
+    warned: bool,
+) -> None:
+    warnings = auth_warnings(make_settings(strategies=strategies, allowed_usernames=users))
+    expected = (
+        "JWT authentication is on but [web.auth] allowed_usernames is empty: "
+        "every token will be refused (403)"
+    )
+    assert warnings == ([expected] if warned else [])

@@ -70,7 +70,7 @@ def test_every_option(home: Path, tmp_path: Path) -> None:
     key_file = tmp_path / "k.pem"
     key_file.write_bytes(private_key_pem(key))
     code, output = run(
-        "--user", "bob", "--ttl", "2d", "--key", str(key_file), "--issuer", "corp",
+        "--user", "bob", "--ttl", "2d", "--private-key", str(key_file), "--issuer", "corp",
         "--audience", "fabro",
     )  # fmt: skip
     assert code == 0, output
@@ -104,16 +104,16 @@ def test_missing_key_is_the_spec_error(home: Path) -> None:
     assert code == 1
     assert output == (
         f"error: no JWT private key at {path}; start fabro serve once without a server.toml "
-        "or pass --key\n"
+        "or pass --private-key\n"
     )
-    code, output = run("--key", str(home / "nope.pem"))
+    code, output = run("--private-key", str(home / "nope.pem"))
     assert code == 1 and output.startswith(f"error: no JWT private key at {home / 'nope.pem'};")
 
 
 def test_a_wrong_key_and_a_long_ttl_are_one_line_errors(home: Path) -> None:
     bad = home / "bad.pem"
     bad.write_text("not a key")
-    code, output = run("--key", str(bad))
+    code, output = run("--private-key", str(bad))
     assert (
         code == 1
         and output.startswith("error: cannot use the JWT private key")

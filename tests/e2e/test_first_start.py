@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import os
+import select
 import stat
 import subprocess
 import sys
@@ -12,7 +14,7 @@ import jwt
 
 from fabro.auth.keys import ensure_key_pair, mint_token, public_key_pem
 from tests.e2e.conftest import StartServer
-from tests.e2e.serverproc import REPO_ROOT, ServerProcess, base_env
+from tests.e2e.serverproc import LISTENING, REPO_ROOT, ServerProcess, base_env, free_port
 
 
 def mode(path: Path) -> int:
@@ -60,6 +62,33 @@ def test_first_start_prints_a_working_token(fabro_server: StartServer, tmp_path:
         anonymous = http.get("/runs")
     assert anonymous.status_code == 401
     assert anonymous.json()["errors"][0]["detail"] == "Authentication required."
+
+
+def test_the_listening_line_and_the_token_block_arrive_in_one_write(tmp_path: Path) -> None:
+    # A pipe delivers a write of up to 4 KiB whole: the first read holds the whole block only if
+    # the server wrote it at once, so a reader that waits for the listening line (a script, the
+    # e2e harness) never reads half a banner.
+    home = tmp_path / "home"
+    home.mkdir()
+    command = [sys.executable, "-m", "fabro", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(free_port())]
+    with (tmp_path / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=base_env(home), stdout=subprocess.PIPE, stderr=stderr
+        )
+    assert process.stdout is not None
+    try:
+        readable, _, _ = select.select([process.stdout], [], [], 30)
+        assert readable, "fabro serve printed nothing in 30 s"
+        first = os.read(process.stdout.fileno(), 65536).decode()
+    finally:
+        process.terminate()
+        process.wait(10)
+        process.stdout.close()
+    lines = first.splitlines()
+    assert lines[0].startswith(LISTENING), (first, (tmp_path / "stderr.log").read_text())
+    assert len(lines) == 8 and lines[-1] == "New token later:  fabro token", first
+    assert first.endswith("\n")
 
 
 def test_restart_reuses_the_keys_and_fabro_token_works(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 
+from fabro.engine.lifecycle import NewRun
+from fabro.workflow.prepare import prepare
+from fabro.workflow.value import Value
 from tests.engine.harness import Harness
 
 
@@ -176,10 +179,17 @@ async def test_invalid_language_and_missing_script_fail_the_stage(harness: Harne
         failed[0]["failure"]["message"] == 'Invalid language: "ruby" (expected "shell" or "python")'
     )
 
-    run, result = await harness.run(lonely('script="   "'))
-    failed = await harness.of(run.id, "StageFailed")
+    # Validation refuses a command without a script (script_on_command_nodes); a graph that
+    # skipped it still fails the stage at run time.
+    prepared = prepare(lonely('script="true"'))
+    prepared.graph.nodes["cmd"].attrs["script"] = Value.string("   ")
+    record = await harness.lifecycle.create(
+        NewRun(graph=prepared.graph, dot_source="", title="t", goal="")
+    )
+    result = await harness.execute(record)
+    failed = await harness.of(record.id, "StageFailed")
     assert failed[0]["failure"]["message"] == "No script specified"
-    assert run.error_message == "Engine error: stage cmd failed with no outgoing fail edge"
+    assert result.error == "stage cmd failed with no outgoing fail edge"
 
 
 async def test_output_is_capped_with_a_truncation_prefix(harness: Harness) -> None:
@@ -231,6 +241,60 @@ async def test_timeout_is_retried_then_fails_transient_infra(harness: Harness) -
     assert outcome["context_updates"]["command.exit_code"] is None
     assert outcome["context_updates"]["command.output"] == "started\n"
     assert (await harness.stage(run.id, "cmd")).attempts == 2
+
+
+COUNTING = (
+    "n=$(( $(cat attempts 2>/dev/null || echo 0) + 1 )); echo $n > attempts; "
+    "echo attempt $n; if [ $n -lt 3 ]; then echo not yet >&2; exit 1; fi"
+)
+
+
+async def test_explicit_max_retries_retries_a_failed_exit(harness: Harness) -> None:
+    run, result = await harness.run(flow(f'script="{COUNTING}", max_retries=2', fail_edge=True))
+    assert result.status == "completed", result.error
+    work = harness.lifecycle.run_dir(run.id) / "work"
+    assert (work / "attempts").read_text() == "3\n"
+    assert [e["node_id"] for e in await harness.of(run.id, "StageStarted")][1:3] == ["cmd", "exit"]
+    failed = [e for e in await harness.of(run.id, "StageFailed") if e["node_id"] == "cmd"]
+    assert [(f["will_retry"], f["failure"]["message"].splitlines()[0]) for f in failed] == [
+        (True, "Script failed with exit code: 1"),
+        (True, "Script failed with exit code: 1"),
+    ]
+    retrying = await harness.of(run.id, "StageRetrying")
+    assert [(r["attempt"], r["max_attempts"]) for r in retrying] == [(2, 3), (3, 3)]
+    # The spec's default backoff, 5 s then 10 s with jitter in [0.5, 1.5), on the fake sleep.
+    assert [round(d) for d in harness.sleep.delays] == [
+        round(r["delay_ms"] / 1000) for r in retrying
+    ]
+    assert 2.5 <= harness.sleep.delays[0] < 7.5 and 5 <= harness.sleep.delays[1] < 15
+    assert (await harness.stage(run.id, "cmd")).attempts == 3
+    assert (await context_of(harness, run.id))["command.output"] == "attempt 3\n"
+
+
+async def test_a_retry_policy_retries_and_the_last_failure_is_kept(harness: Harness) -> None:
+    script = "echo try >> tries; echo broken >&2; exit 4"
+    run, result = await harness.run(flow(f'script="{script}", retry_policy=linear', fail_edge=True))
+    assert result.status == "completed", result.error
+    assert "failed" in [e["to_node"] for e in await harness.of(run.id, "EdgeSelected")]
+    work = harness.lifecycle.run_dir(run.id) / "work"
+    assert (work / "tries").read_text() == "try\n" * 3  # `linear`: 3 attempts
+    assert [round(d, 2) for d in harness.sleep.delays] == [
+        round(r["delay_ms"] / 1000, 2) for r in await harness.of(run.id, "StageRetrying")
+    ]
+    final = (await harness.checkpoint(run.id))["node_outcomes"]["cmd"]
+    assert final["status"] == "fail"
+    assert final["failure"]["message"].startswith("Script failed with exit code: 4")
+    assert final["context_updates"]["command.exit_code"] == 4
+
+
+async def test_without_explicit_retries_a_failed_exit_is_not_retried(harness: Harness) -> None:
+    run, result = await harness.run(
+        flow('script="echo try >> tries; exit 1"', fail_edge=True),
+    )
+    assert result.status == "completed", result.error
+    assert (harness.lifecycle.run_dir(run.id) / "work" / "tries").read_text() == "try\n"
+    assert await harness.of(run.id, "StageRetrying") == []
+    assert harness.sleep.delays == []
 
 
 async def test_dry_run_skips_the_script(harness: Harness) -> None:

@@ -4,30 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fabro.workflow.prepare import read_source
 from tests.engine.harness import Harness
+from tests.shared_dir import CORPUS, PRESENT, needs_shared
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+pytestmark = needs_shared
 PER_FILE_LIMIT_S = 30.0
 
 
 def _valid_entries() -> list[dict[str, Any]]:
-    expected = CORPUS / "expected.toml"
-    if not expected.is_file():
-        return []
-    entries = tomllib.loads(expected.read_text(encoding="utf-8"))["file"]
+    if not PRESENT:
+        return []  # the module's tests are deselected
+    entries = tomllib.loads((CORPUS / "expected.toml").read_text(encoding="utf-8"))["file"]
     return [entry for entry in entries if entry["verdict"] == "valid"]
 
 
 ENTRIES = _valid_entries()
 
 
-@pytest.mark.skipif(not ENTRIES, reason=f"no corpus at {CORPUS}")
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["path"] for e in ENTRIES])
 async def test_valid_corpus_workflow_terminates(harness: Harness, entry: dict[str, Any]) -> None:
     path = CORPUS / entry["path"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from fabro.engine.questions import Answer, NoAnswer, QuestionDesk, StoredAnswers
+from fabro.engine.stage import EngineDeps
 from fabro.storage import questions
 from fabro.storage.questions import QuestionRecord
 from tests.engine.harness import Harness
@@ -89,11 +91,10 @@ async def test_auto_approve_takes_the_first_option(harness: Harness) -> None:
         (Answer(value="n"), False, "no", "N", "N) No"),
         (Answer(value="  n) NO "), False, "no", "N", "N) No"),
         (Answer(value="[y] yes"), True, "yes", "Y", "[Y] Yes"),
+        (Answer(value="yes"), False, "yes", "Y", "[Y] Yes"),
+        (Answer(selected_option_key="n"), False, "no", "N", "N) No"),
         (Answer(value="ship it anyway"), True, "other", "freeform", "ship it anyway"),
-        (Answer(value="ship it anyway"), False, "yes", "Y", "[Y] Yes"),
         (Answer(selected_option_keys=("N", "Y")), True, "other", "freeform", "N, Y"),
-        (Answer(selected_option_keys=("N",)), False, "yes", "Y", "[Y] Yes"),
-        (Answer(selected_option_key="Z"), False, "yes", "Y", "[Y] Yes"),
     ],
 )
 async def test_answers_map_to_options_or_free_text(
@@ -142,7 +143,7 @@ async def test_no_options_and_no_free_text_edge_fails(harness: Harness) -> None:
     }
     """
     run, result = await harness.run(dot)
-    assert result.error == "stage gate failed with no outgoing fail edge"
+    assert result.error == "No outgoing edges for human gate"
     failed = await harness.of(run.id, "StageFailed")
     assert failed[0]["failure"]["message"] == "No outgoing edges for human gate"
     assert await harness.of(run.id, "InterviewStarted") == []
@@ -164,24 +165,126 @@ async def test_timeout_with_default_choice(harness: Harness) -> None:
     assert question is not None and question.status == "expired"
 
 
-async def test_timeout_without_default_retries_with_a_new_question_then_fails(
+async def test_timeout_without_default_fails_closed_at_once(harness: Harness) -> None:
+    deps = harness.deps(interviewer=StoredAnswers())
+    run, result = await harness.run(gate(attrs=', timeout="30ms"'), deps=deps)
+    assert result.status == "failed"
+    assert result.error == (
+        "human gate 'gate' got no answer (timed out after 0.03s with no human.default_choice)"
+    )
+    assert await taken(harness, run.id) == []  # no ordinary edge, not even the first
+    assert len(await harness.of(run.id, "InterviewTimeout")) == 1
+    assert await harness.of(run.id, "StageRetrying") == []
+    assert [e["to_node"] for e in await harness.of(run.id, "EdgeSelected")] == ["gate"]
+
+
+async def test_timeout_with_explicit_retries_asks_again_then_fails_closed(
     harness: Harness,
 ) -> None:
     deps = harness.deps(interviewer=StoredAnswers())
     run, result = await harness.run(gate(attrs=', timeout="30ms", max_retries=1'), deps=deps)
-    assert result.status == "completed"  # the failed gate follows its first unconditional edge
+    assert result.status == "failed"
+    assert result.error is not None and result.error.startswith("human gate 'gate' got no answer")
+    assert await taken(harness, run.id) == []
     assert len(await harness.of(run.id, "InterviewStarted")) == 2
     assert len(await harness.of(run.id, "InterviewTimeout")) == 2
     retrying = await harness.of(run.id, "StageRetrying")
     assert [(r["node_id"], r["attempt"], r["max_attempts"]) for r in retrying] == [("gate", 2, 2)]
     failed = await harness.of(run.id, "StageFailed")
-    assert [(f["node_id"], f["will_retry"], f["failure"]["message"]) for f in failed] == [
-        ("gate", False, "max retries exceeded")
-    ]
+    assert [(f["node_id"], f["will_retry"]) for f in failed] == [("gate", True), ("gate", False)]
     for qid in ("q-1", "q-2"):
         question = await questions.get_question(harness.db, run.id, qid)
         assert question is not None and question.status == "expired"
     assert len(harness.sleep.delays) == 1
+
+
+async def test_a_default_choice_that_is_no_edge_fails_closed(harness: Harness) -> None:
+    deps = harness.deps(interviewer=StoredAnswers())
+    run, result = await harness.run(
+        gate(attrs=', timeout="30ms", human.default_choice="nowhere"'), deps=deps
+    )
+    assert result.error == (
+        "human gate 'gate' got no answer "
+        "(timed out after 0.03s; human.default_choice 'nowhere' is not one of its edges)"
+    )
+    assert await taken(harness, run.id) == []
+
+
+class Unanswered:
+    """An interviewer with no answer to give (stdin closed, nothing piped, ...)."""
+
+    waits_for_people = False
+
+    def __init__(self, reason: str = "stdin closed") -> None:
+        self.reason = reason
+
+    async def ask(
+        self, desk: QuestionDesk, question: QuestionRecord, timeout_s: float | None
+    ) -> Answer | NoAnswer:
+        return NoAnswer(self.reason)
+
+
+@pytest.mark.parametrize(
+    ("deps_for", "reason"),
+    [
+        (lambda h: h.deps(interviewer=Unanswered()), "stdin closed"),
+        (
+            lambda h: h.deps(interviewer=Scripted(Answer(value="ship it anyway"))),
+            "'ship it anyway' matches no option",
+        ),
+        (
+            lambda h: h.deps(interviewer=Scripted(Answer(selected_option_keys=("N",)))),
+            "'N' matches no option",
+        ),
+        (
+            lambda h: h.deps(interviewer=Scripted(Answer(selected_option_key="Z"))),
+            "'Z' matches no option",
+        ),
+    ],
+)
+async def test_a_gate_without_a_usable_answer_never_takes_an_ordinary_edge(
+    harness: Harness, deps_for: Callable[[Harness], EngineDeps], reason: str
+) -> None:
+    run, result = await harness.run(gate(attrs=", auto_status=true"), deps=deps_for(harness))
+    assert result.status == "failed"
+    assert result.error == f"human gate 'gate' got no answer ({reason})"
+    assert run.error_message == f"Engine error: human gate 'gate' got no answer ({reason})"
+    assert await taken(harness, run.id) == []
+    failed = await harness.of(run.id, "StageFailed")
+    assert failed[-1]["failure"]["message"] == result.error
+
+
+FAIL_ROUTES = """
+digraph F {{
+  start [shape=Mdiamond]
+  gate [shape=hexagon, label="Ship it?"{gate_attrs}]
+  yes [shape=parallelogram, script="true"]
+  escalate [shape=parallelogram, script="true"]
+  exit [shape=Msquare]
+  start -> gate
+  gate -> yes [label="[Y] Yes"]
+  {fail_edge}
+  yes -> exit
+  escalate -> exit
+}}
+"""
+
+
+async def test_an_unanswered_gate_follows_its_failure_edge(harness: Harness) -> None:
+    dot = FAIL_ROUTES.format(gate_attrs="", fail_edge='gate -> escalate [condition="outcome=fail"]')
+    run, result = await harness.run(dot, deps=harness.deps(interviewer=Unanswered()))
+    assert result.status == "completed", result.error
+    assert await taken(harness, run.id) == ["escalate"]
+    question = await questions.get_question(harness.db, run.id, "q-1")
+    assert question is not None  # the failure edge is where no answer goes, not an option
+    assert question.options == [{"key": "Y", "label": "[Y] Yes"}]
+
+
+async def test_an_unanswered_gate_jumps_to_its_retry_target(harness: Harness) -> None:
+    dot = FAIL_ROUTES.format(gate_attrs=", retry_target=escalate", fail_edge="")
+    run, result = await harness.run(dot, deps=harness.deps(interviewer=Unanswered()))
+    assert result.status == "completed", result.error
+    assert await taken(harness, run.id) == ["escalate"]
 
 
 async def test_an_answer_committed_while_the_waiter_reads_still_wakes_it(

@@ -17,12 +17,14 @@ from fabro.engine.failure import (
 from fabro.engine.handlers.fan_in import heuristic_choice
 from fabro.engine.handlers.parallel import join_satisfied
 from fabro.engine.outcome import Outcome
-from fabro.engine.retry import PRESETS, RetryPolicy, policy_for
+from fabro.engine.retry import PRESETS, RetryPolicy, asks_for_retries, policy_for
 from fabro.engine.routing import (
+    fails_closed,
     parallel_join_target,
     retry_target,
     select_edge,
     stage_id,
+    stranded_failure,
     unsatisfied_goal_gate,
     visit_limit_error,
 )
@@ -153,7 +155,49 @@ def test_fallback_among_all_edges_when_no_condition_holds() -> None:
     assert target(g, OK) == "a"
 
 
+# ---- human gates fail closed (engine.md §9.4) ---------------------------------------------------
+
+UNANSWERED = Outcome.fail("human gate 'n' got no answer (stdin closed)")
+
+
+def test_a_failed_gate_never_takes_an_ordinary_edge() -> None:
+    g = graph('n [shape=hexagon]\nn -> a [label="[A] Approve"]\nn -> b [weight=9]\n')
+    assert fails_closed(g.nodes["n"], UNANSWERED)
+    assert target(g, UNANSWERED) is None  # not the unconditional edge, not the fallback
+    assert stranded_failure(g.nodes["n"], UNANSWERED) == UNANSWERED.failure_message
+
+
+def test_a_failed_gate_takes_only_an_edge_that_holds_because_it_failed() -> None:
+    g = graph(
+        "n [shape=hexagon]\nn -> a\n"
+        'n -> b [condition="context.env=prod"]\n'  # true, but not because of the failure
+        'n -> c [condition="outcome!=success"]\n'
+        'n -> d [condition="outcome=fail && context.env=prod", weight=2]\n'
+    )
+    assert target(g, UNANSWERED, {"env": "prod"}) == "d"
+    assert target(g, UNANSWERED, {"env": "dev"}) == "c"
+
+
+def test_other_failures_and_answered_gates_route_as_before() -> None:
+    g = graph("n [shape=hexagon]\nm\nn -> a\nm -> a\n")
+    answered = Outcome.success(preferred_label="a")
+    assert not fails_closed(g.nodes["n"], answered) and target(g, answered) == "a"
+    assert not fails_closed(g.nodes["m"], UNANSWERED)
+    assert target(g, UNANSWERED, node="m") == "a"  # §12.4: a failed stage follows its edges
+    assert stranded_failure(g.nodes["m"], UNANSWERED) == "stage m failed with no outgoing fail edge"
+
+
 # ---- §12.2 retries ------------------------------------------------------------------------------
+
+
+def test_only_a_node_of_its_own_asks_for_retries() -> None:
+    g = graph(
+        'a [max_retries=2]\nb [retry_policy="linear"]\nc [retry_policy="bogus"]\nd\n'
+        "e [max_retries=0]",
+        "default_max_retry=5",
+    )
+    asked = {node: asks_for_retries(g.nodes[node]) for node in "abcde"}
+    assert asked == {"a": True, "b": True, "c": False, "d": False, "e": True}
 
 
 @pytest.mark.parametrize(

@@ -8,17 +8,19 @@ up to 15 s (p99) while GET /runs/{id} took 2 s.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fabro.engine.views import load_run_status, load_run_statuses
+from fabro.engine.views import RunView, load_run_list, load_run_status, run_list_item
 from fabro.storage import questions, runs
 from fabro.storage.db import Database, Row, WriteTx
 from tests.storage.test_db import make_run
 
 STATUSES = ("queued", "running", "running", "paused", "completed", "failed")
+NOW = datetime(2026, 1, 1, 0, 5, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -49,6 +51,19 @@ def populate(tx: WriteTx, count: int) -> None:
             )
 
 
+def list_items(page: Sequence[RunView], statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The list items the single views' queue positions and questions make."""
+    return [
+        run_list_item(
+            run,
+            now=NOW,
+            queue_position=status.get("queue_position"),
+            pending_question=status.get("pending_question"),
+        )
+        for run, status in zip(page, statuses, strict=True)
+    ]
+
+
 async def test_a_page_of_views_takes_two_reads_and_matches_single_views(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -68,10 +83,11 @@ async def test_a_page_of_views_takes_two_reads_and_matches_single_views(
         return await fetchall(sql, params)
 
     monkeypatch.setattr(db, "fetchall", counting)
-    assert await load_run_statuses(db, page) == one_by_one
+    assert await load_run_list(db, page, now=NOW) == list_items(page, one_by_one)
     assert reads == 2
     reads = 0
-    assert await load_run_statuses(db, [run for run in page if run.is_terminal]) == [
-        body for body in one_by_one if body["status"] in ("completed", "failed")
-    ]
+    terminal = [run for run in page if run.is_terminal]
+    assert await load_run_list(db, terminal, now=NOW) == list_items(
+        terminal, [body for body in one_by_one if body["status"] in ("completed", "failed")]
+    )
     assert reads == 0

@@ -11,6 +11,7 @@ from fabro.events import agent as a
 from fabro.events.types import Agent, event_from_json
 from tests.events.samples import AGENT_SAMPLES
 from tests.events.spec_tables import agent_event_table
+from tests.shared_dir import needs_shared
 
 
 @pytest.mark.parametrize("event", AGENT_SAMPLES, ids=lambda e: type(e).__name__)
@@ -37,10 +38,12 @@ def test_error_variant_keeps_the_spec_name() -> None:
     assert a.AgentError(error="x").to_json() == {"Error": {"error": "x"}}
 
 
+@needs_shared
 def test_every_spec_variant_is_implemented_and_nothing_else() -> None:
     assert list(a.AGENT_EVENT_TYPES) == list(agent_event_table())
 
 
+@needs_shared
 @pytest.mark.parametrize("variant", list(agent_event_table()))
 def test_fields_match_the_spec_table(variant: str) -> None:
     cls = a.AGENT_EVENT_TYPES[variant]

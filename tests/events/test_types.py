@@ -30,6 +30,7 @@ from tests.events.samples import (
     STAGE_COMPLETED_MINIMAL,
 )
 from tests.events.spec_tables import run_event_table
+from tests.shared_dir import needs_shared
 
 
 def _id(event: object) -> str:
@@ -62,10 +63,12 @@ def test_samples_cover_every_variant() -> None:
     assert {type(e) for e in AGENT_SAMPLES} == set(a.AGENT_EVENT_TYPES.values())
 
 
+@needs_shared
 def test_every_spec_variant_is_implemented_and_nothing_else() -> None:
     assert list(RUN_EVENT_TYPES) == list(run_event_table())
 
 
+@needs_shared
 @pytest.mark.parametrize("variant", list(run_event_table()))
 def test_fields_match_the_spec_table(variant: str) -> None:
     cls = RUN_EVENT_TYPES[variant]

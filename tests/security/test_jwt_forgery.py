@@ -139,7 +139,12 @@ def literal(value: str | None) -> Callable[[Keys], str | None]:
 INVALID = "Invalid token."
 UNSUPPORTED = "Unsupported token algorithm."
 SIGNATURE = "Invalid token signature."
-DENIED = "Access denied."
+NO_USER = "Access denied: the token's 'sub' names no user."
+
+
+def not_allowed(user: str) -> str:
+    return f"Access denied: user '{user}' is not in [web.auth] allowed_usernames."
+
 
 CASES = [
     Case("valid", bearer(), 200),
@@ -164,13 +169,19 @@ CASES = [
     Case("nbf within the leeway", bearer(nbf=FromNow(30)), 200),
     Case("iat in the future", bearer(iat=FromNow(300)), 401, "Token not yet valid."),
     Case("exp not a number", bearer(exp="tomorrow"), 401, INVALID),
-    Case("sub missing", bearer(sub=DROP), 403, DENIED),
-    Case("sub empty", bearer(sub=""), 403, DENIED),
-    Case("sub ends with a slash", bearer(sub="https://github.com/alice/"), 403, DENIED),
-    Case("sub not a string", bearer(sub=42), 403, DENIED),
-    Case("user not allowed", bearer(sub="mallory"), 403, DENIED),
-    Case("usernames are case-sensitive", bearer(sub="Alice"), 403, DENIED),
-    Case("empty allow list", bearer(), 403, DENIED, settings={"allowed_usernames": ()}),
+    Case("sub missing", bearer(sub=DROP), 403, NO_USER),
+    Case("sub empty", bearer(sub=""), 403, NO_USER),
+    Case("sub ends with a slash", bearer(sub="https://github.com/alice/"), 403, NO_USER),
+    Case("sub not a string", bearer(sub=42), 403, NO_USER),
+    Case("user not allowed", bearer(sub="mallory"), 403, not_allowed("mallory")),
+    Case("usernames are case-sensitive", bearer(sub="Alice"), 403, not_allowed("Alice")),
+    Case(
+        "empty allow list",
+        bearer(),
+        403,
+        not_allowed("alice"),
+        settings={"allowed_usernames": ()},
+    ),
     Case("garbage token", literal("Bearer garbage"), 401, INVALID),
     Case("header not JSON", not_json_header, 401, INVALID),
     Case("empty bearer", literal("Bearer "), 401, INVALID),

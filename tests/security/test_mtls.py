@@ -22,6 +22,8 @@ from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.cli import cli
 from tests.e2e.serverproc import ServerProcess, start_server
 
+BOB_DENIED = "Access denied: certificate CN 'bob' is not in [api.tls] allowed_common_names."
+
 
 @dataclass(frozen=True)
 class Pki:
@@ -190,7 +192,7 @@ def test_server_certificate_is_no_client_certificate(mtls_only: ServerProcess, p
 
 def test_common_name_outside_the_allow_list_is_403(mtls_only: ServerProcess, pki: Pki) -> None:
     cert, key = pki.client("bob")
-    assert_error(get_user(mtls_only, cert=cert, key=key), 403, "Access denied.")
+    assert_error(get_user(mtls_only, cert=cert, key=key), 403, BOB_DENIED)
 
 
 def test_a_bearer_token_is_not_a_credential_for_mtls_only(
@@ -198,7 +200,7 @@ def test_a_bearer_token_is_not_a_credential_for_mtls_only(
 ) -> None:
     cert, key = pki.client("bob")
     token = token_for(mtls_only, "alice")
-    assert_error(get_user(mtls_only, cert=cert, key=key, token=token), 403, "Access denied.")
+    assert_error(get_user(mtls_only, cert=cert, key=key, token=token), 403, BOB_DENIED)
 
 
 def test_public_routes_still_need_the_handshake_but_no_identity_check(
@@ -231,7 +233,11 @@ def test_a_rejected_token_falls_back_to_the_certificate(
     cert, key = pki.client("ci-bot")
     token = token_for(jwt_and_mtls, "mallory")  # valid signature, user not allowed: 403
     assert get_user(jwt_and_mtls, cert=cert, key=key, token=token).json() == {"login": "ci-bot"}
-    assert_error(get_user(jwt_and_mtls, token=token), 403, "Access denied.")
+    assert_error(
+        get_user(jwt_and_mtls, token=token),
+        403,
+        "Access denied: user 'mallory' is not in [web.auth] allowed_usernames.",
+    )
 
 
 def test_no_credential_is_401(jwt_and_mtls: ServerProcess) -> None:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.e2e.runs_support import start_run, wait_for_status
 from tests.security.conftest import Attacked
 
 ESCAPES = ("..", "../keys", "..%2Fkeys", "%2e%2e%2fkeys", "....//keys", "%2Fetc%2Fpasswd", "~")
@@ -25,6 +26,8 @@ PATHS = (
     "/runs/{x}/checkpoint",
     "/runs/{x}/stages",
     "/runs/{x}/stages/{x}/turns",
+    "/runs/{x}/stages/{x}/artifacts",
+    "/runs/{x}/stages/{x}/artifacts/{x}",
     "/runs/{x}/questions",
     "/sessions/{x}",
 )
@@ -62,6 +65,27 @@ def assert_refused(answer: Answer) -> None:
 def test_escaping_names_in_the_path_are_refused(attacked: Attacked, path: str) -> None:
     for escape in ESCAPES:
         assert_refused(send(attacked, "GET", path.replace("{x}", escape)))
+
+
+def test_an_artifact_name_never_leaves_its_stage_folder(attacked: Attacked) -> None:
+    """From `<data_dir>/runs/<id>/nodes/<stage>/` the key is four folders up."""
+    dot = 'digraph A { start [shape=Mdiamond]; s [shape=parallelogram, script="echo hi"]; '
+    dot += "exit [shape=Msquare]; start -> s -> exit }"
+    with attacked.client() as http:
+        run = start_run(http, dot)
+        wait_for_status(http, run, {"completed"})
+        assert http.get(f"/runs/{run}/stages/s/artifacts/stdout.log").text == "hi\n"
+    key = "keys/jwt_ed25519.pem"
+    for name in (
+        f"../../../../{key}",
+        f"..%2F..%2F..%2F..%2F{key}",
+        f"%2e%2e/%2e%2e/%2e%2e/%2e%2e/{key}",
+        f"stdout.log/../../../../../{key}",
+        "..",
+        "%2Fetc%2Fpasswd",
+    ):
+        for query in ("", "?tail=5"):
+            assert_refused(send(attacked, "GET", f"/runs/{run}/stages/s/artifacts/{name}{query}"))
 
 
 def test_a_registry_name_never_leaves_the_registry(attacked: Attacked) -> None:

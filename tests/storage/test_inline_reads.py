@@ -100,6 +100,7 @@ async def test_the_summary_holds_what_a_status_shows(db: Database) -> None:
         title=full.title,
         created_at=full.created_at,
         workflow_slug=None,
+        graph_name=full.graph_name,
         goal=full.goal,
         labels={"team": "ops"},
         error_message="boom",

@@ -3,7 +3,8 @@
 Whatever parses is validated, and validation only ever returns diagnostics (never raises).
 
 FABRO_FUZZ_EXAMPLES (examples per test, default 300) raises the number of examples for a long
-fuzz run: scripts/fuzz runs these tests at 100,000 each.
+fuzz run: scripts/fuzz runs these tests at 100,000 each. The mutated texts start from the small
+workflows of tests/fixtures/workflows/.
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ from fabro.workflow.stylesheet import parse_stylesheet
 
 EXAMPLES = int(os.environ.get("FABRO_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus" / "original"
-SEEDS = sorted(p.read_text(encoding="utf-8") for p in CORPUS.rglob("*.dot"))[:20] or [
-    'digraph G { start [shape=Mdiamond] exit [shape=Msquare] start -> exit [label="go"] }'
-]
+SEED_DIR = Path(__file__).parents[1] / "fixtures" / "workflows"
+SEEDS = [path.read_text(encoding="utf-8") for path in sorted(SEED_DIR.glob("*.dot"))]
 FRAGMENTS = [
     "digraph",
     "subgraph",
@@ -118,6 +117,13 @@ def mutated(draw: st.DrawFn) -> str:
         else:
             text = text[:i]
     return text
+
+
+def test_the_seeds_are_valid_workflows() -> None:
+    assert len(SEEDS) >= 5
+    for text in SEEDS:
+        prepared = prepare(text)
+        assert prepared.ok, [d.format() for d in prepared.errors]
 
 
 @FUZZ

@@ -65,3 +65,13 @@ def test_gate_options() -> None:
     found = options.find("R")
     assert found is not None and found.edge.target == "r"
     assert options.find("Z") is None
+
+
+def test_an_edge_taken_only_on_failure_is_not_an_option() -> None:
+    graph = parse_graph(
+        'digraph G { gate [shape=hexagon]\n gate -> a [label="[A] Approve"]\n'
+        ' gate -> esc [condition="outcome=fail"]\n gate -> esc2 [condition="outcome!=success"]\n'
+        ' gate -> prod [label="[P] Prod", condition="context.env=prod"] }'
+    )
+    options = gate_options(graph, "gate")
+    assert [o.edge.target for o in options.options] == ["a", "prod"]

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import functools
 import json
 import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from fabro.engine.orphans import ProcessRecord
 from fabro.engine.outcome import Outcome, RetryableError
+from fabro.engine.retry import asks_for_retries
 from fabro.engine.stage import StageRun
 from fabro.events.redact import Redactor, StreamRedactor
 from fabro.storage.space import is_disk_full
@@ -60,8 +62,11 @@ class _Capture:
     """Streams one pipe, decoded (invalid bytes replaced) and redacted, to its artifact file,
     keeping only the tail in memory: no copy of the output ever holds a secret."""
 
-    def __init__(self, path: Path, redactor: Redactor) -> None:
+    def __init__(
+        self, path: Path, redactor: Redactor, tap: Callable[[str], None] | None = None
+    ) -> None:
         self.file: IO[str] = path.open("w", encoding="utf-8", newline="")
+        self.tap = tap  # also sees the text written, as it comes
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.stream = StreamRedactor(redactor, lines=True)
         self.tail = ""
@@ -84,6 +89,8 @@ class _Capture:
         if not text:
             return
         self.file.write(text)
+        if self.tap is not None:
+            self.tap(text)
         self.tail += text
         if len(self.tail) > 2 * CONTEXT_CAP:
             self.dropped += len(self.tail) - CONTEXT_CAP
@@ -188,8 +195,8 @@ async def command(node: Node, stage: StageRun) -> Outcome:
     # The program may change the world: start it only once StageStarted is committed, so a
     # crash can never leave a run of it without a trace.
     await stage.recorder.settle()
-    out = _Capture(folder / "stdout.log", stage.redactor)
-    err = _Capture(folder / "stderr.log", stage.redactor)
+    out = _Capture(folder / "stdout.log", stage.redactor, _tap(stage, "stdout"))
+    err = _Capture(folder / "stderr.log", stage.redactor, _tap(stage, "stderr"))
     env = command_env(
         stage.deps.env, stage.deps.env_allowlist, stage.run_id, node.id, stage.work_dir
     )
@@ -233,7 +240,14 @@ async def command(node: Node, stage: StageRun) -> Outcome:
         message += f"\n\n## stdout\n{stdout[-MESSAGE_TAIL:]}"
     if stderr:
         message += f"\n\n## stderr\n{stderr[-MESSAGE_TAIL:]}"
+    if asks_for_retries(node):  # retried with backoff; the last attempt's failure is kept
+        raise RetryableError(message, context_updates=updates)
     return Outcome.fail(message, context_updates=updates)
+
+
+def _tap(stage: StageRun, stream: str) -> Callable[[str], None] | None:
+    output = stage.deps.output
+    return None if output is None else functools.partial(output, stage.stage_id, stream)
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

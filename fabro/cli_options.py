@@ -1,0 +1,69 @@
+"""What every `fabro` command's options share: help that shows defaults and environment
+variables, deprecated spellings, and the one-line `error:` exit."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, MutableMapping
+from typing import Any, NoReturn, TypeVar
+
+import click
+from click.types import OptionHelpExtra
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DocOption(click.Option):
+    """An option whose help names the environment variable behind it even when the settings
+    layer, not click, reads that variable (``doc_envvar``): one place resolves each setting,
+    and the help still says where a value can come from."""
+
+    def __init__(self, *args: Any, doc_envvar: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("show_envvar", True)
+        super().__init__(*args, **kwargs)
+        self.doc_envvar = doc_envvar
+
+    def get_help_extra(self, ctx: click.Context) -> OptionHelpExtra:
+        extra = super().get_help_extra(ctx)
+        if self.doc_envvar and "envvars" not in extra:
+            extra["envvars"] = (self.doc_envvar,)
+        if isinstance(self.show_default, str):
+            extra["default"] = self.show_default  # as written (click adds parentheses)
+        return extra
+
+    @property
+    def documented_envvar(self) -> str | None:
+        """The environment variable the help shows (read by click or by the settings layer)."""
+        if isinstance(self.envvar, str):
+            return self.envvar
+        return self.doc_envvar
+
+
+def option(*param_decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """click.option with DocOption."""
+    return click.option(*param_decls, cls=DocOption, **kwargs)
+
+
+def deprecated_alias(old: str, new: str, dest: str) -> Callable[[F], F]:
+    """A hidden option ``old`` that still works for ``new``, with a warning; its value lands in
+    ``<dest>_deprecated`` and ``take()`` merges it."""
+
+    def warn(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            click.echo(f"warning: {old} is deprecated; use {new}", err=True)
+        return value
+
+    return click.option(old, f"{dest}_deprecated", hidden=True, callback=warn, expose_value=True)
+
+
+def take(params: MutableMapping[str, Any], dest: str) -> Any:
+    """The value of option ``dest``, else of its deprecated alias."""
+    value = params.pop(dest)
+    alias = params.pop(f"{dest}_deprecated", None)
+    return value if value is not None else alias
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one `error:` line to stderr and exit (errors never show a traceback)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,254 @@
+"""`fabro runs start --follow`: a server run's live progress, and its gates answered here.
+
+Progress is drawn by `fabro run`'s own display (fabro.standalone.progress) from the run's event
+stream. When a gate opens (InterviewStarted), its pending questions are read over the API and
+asked on stderr; each answer is one line of stdin (a terminal or a pipe) and is posted to the
+questions API. If stdin ends before a gate is answered, the CLI stops following and the run
+keeps waiting on the server, where anyone may answer it (exit 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import httpx
+
+from fabro.auth.client import ClientSettings, async_http_client
+from fabro.client.answers import NoSuchOption, answer_body, options_of
+from fabro.client.api import TERMINAL, ApiError, raise_for_error, run_status
+from fabro.client.events import EventStream
+from fabro.clock import parse_ts
+from fabro.exit_codes import DETACHED, FAILED, INTERRUPTED, SUCCESS
+from fabro.standalone.progress import Progress, elapsed
+from fabro.storage.records import EventRecord
+
+
+class StdinLines:
+    """Lines of a stream read by a daemon thread, so that a read blocked on a terminal never
+    holds up the exit (Ctrl-C at a prompt leaves at once)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lines: asyncio.Queue[str | None] | None = None
+
+    def _pump(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue[str | None]) -> None:
+        def hand(line: str | None) -> None:
+            try:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            except RuntimeError:  # the loop is closed: nobody is reading any more
+                pass
+
+        try:
+            for line in self.stream:
+                hand(line)
+        except (OSError, ValueError):
+            pass
+        hand(None)
+
+    async def readline(self) -> str | None:
+        """The next line without its end, or None at the end of input."""
+        if self._lines is None:
+            self._lines = asyncio.Queue()
+            loop = asyncio.get_running_loop()
+            threading.Thread(
+                target=self._pump, args=(loop, self._lines), name="stdin", daemon=True
+            ).start()
+        line = await self._lines.get()
+        if line is None:
+            self._lines.put_nowait(None)  # stays at the end for later reads
+            return None
+        return line.rstrip("\r\n")
+
+
+class Detached(Exception):
+    """stdin ended while a gate waited for an answer."""
+
+
+@dataclass
+class Gates:
+    """Asks a run's pending questions at the terminal, each one once."""
+
+    http: httpx.AsyncClient
+    run_id: str
+    progress: Progress
+    stdin: StdinLines
+    interactive: bool
+    asked: set[str] = field(default_factory=set)
+
+    async def ask_pending(self) -> None:
+        response = await self.http.get(f"/runs/{self.run_id}/questions")
+        raise_for_error(response)
+        for question in response.json().get("data") or []:
+            if isinstance(question, dict) and question.get("id") not in self.asked:
+                self.asked.add(str(question.get("id")))
+                await self._ask(question)
+
+    async def _ask(self, question: Mapping[str, Any]) -> None:
+        await self.progress.stop()  # the live line must not redraw over the prompt
+        err = self.progress.stream
+        lines = [f"? {question.get('text', '')}"]
+        lines += [f"  {option.get('label') or option['key']}" for option in options_of(question)]
+        if question.get("allow_freeform"):
+            lines.append("  (or type an answer)")
+        err.write("\n".join(lines) + "\n")
+        while True:
+            err.write("> ")
+            err.flush()
+            line = await self.stdin.readline()
+            if line is None:
+                err.write("\n")
+                raise Detached(str(question.get("id")))
+            if not self.interactive:
+                err.write(line + "\n")  # a piped answer shows in the log like a typed one
+            if not line.strip():
+                continue
+            try:
+                body = answer_body(question, line)
+            except NoSuchOption as exc:
+                err.write(f"{exc}\n")
+                continue
+            break
+        await self._post(question, body)
+        self.progress.start()
+
+    async def _post(self, question: Mapping[str, Any], body: dict[str, Any]) -> None:
+        qid = question.get("id")
+        response = await self.http.post(f"/runs/{self.run_id}/questions/{qid}/answer", json=body)
+        if response.status_code == 409:  # answered elsewhere meanwhile, or timed out
+            self.progress.message(f"{qid} was not taken: {_detail(response)}")
+            return
+        raise_for_error(response)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["errors"][0]["detail"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return response.reason_phrase
+
+
+@dataclass
+class Follow:
+    """One `--follow`: stream, draw, ask; the exit status from the run's final state."""
+
+    settings: ClientSettings
+    run_id: str
+    err: TextIO
+    out: TextIO
+    stdin: TextIO
+    verbose: bool = False
+    as_json: bool = False
+
+    async def main(self) -> int:
+        progress = Progress(self.err, verbose=self.verbose)
+        started = time.monotonic()
+        timeout = httpx.Timeout(30.0, read=None)  # a stream waits as long as the run does
+        async with async_http_client(self.settings, timeout=timeout) as http:
+            stream = EventStream(http, self.settings, self.run_id)
+            gates = Gates(
+                http, self.run_id, progress, StdinLines(self.stdin), _interactive(self.stdin)
+            )
+            progress.start()
+            try:
+                run = await self._follow(http, stream, gates, progress)
+            except httpx.HTTPError as exc:  # the event stream reconnects; other calls do not
+                raise ApiError(self.settings.unreachable(exc)) from None
+            except Detached as exc:
+                await progress.stop()
+                self.err.write(
+                    f"stdin ended before {exc} was answered; the run waits on the server.\n"
+                    f"Answer it with: fabro runs answer {self.run_id} {exc} --option-key KEY\n"
+                )
+                return DETACHED
+            finally:
+                await progress.stop()
+        return self._finish(run, time.monotonic() - started)
+
+    async def _follow(
+        self, http: httpx.AsyncClient, stream: EventStream, gates: Gates, progress: Progress
+    ) -> dict[str, Any]:
+        while True:
+            async for event in stream.events():
+                progress(EventRecord(self.run_id, event.seq, "", event.variant, event.payload))
+                if event.variant == "InterviewStarted":
+                    await gates.ask_pending()
+            run = await _get_run(http, self.settings, self.run_id)
+            if run_status(run) in TERMINAL:
+                return run
+            # The stream ended before the run did (the server is shutting down): resume it.
+            await stream.dropped("the event stream ended before the run")
+
+    def _finish(self, run: dict[str, Any], followed_s: float) -> int:
+        if self.as_json:
+            self.out.write(json.dumps(run) + "\n")
+            self.out.flush()
+        status, took = run_status(run), elapsed(_run_seconds(run, followed_s))
+        if status == "completed":
+            self.err.write(f"Run completed in {took} ({self.run_id})\n")
+            return SUCCESS
+        if status == "failed":
+            message = (run.get("error") or {}).get("message") or "no error message"
+            self.err.write(f"Run failed in {took}: {message} ({self.run_id})\n")
+            return FAILED
+        self.err.write(f"Run {status} after {took} ({self.run_id})\n")
+        return INTERRUPTED
+
+
+async def _get_run(
+    http: httpx.AsyncClient, settings: ClientSettings, run_id: str
+) -> dict[str, Any]:
+    try:
+        response = await http.get(f"/runs/{run_id}")
+    except httpx.HTTPError as exc:
+        raise ApiError(settings.unreachable(exc)) from None
+    raise_for_error(response)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _run_seconds(run: Mapping[str, Any], fallback: float) -> float:
+    """How long the run took by its own timestamps (else how long it was followed)."""
+    try:
+        start = parse_ts(str(run.get("started_at") or run["created_at"]))
+        end = parse_ts(str(run["finished_at"]))
+    except (KeyError, ValueError):
+        return fallback
+    return max((end - start).total_seconds(), 0.0)
+
+
+def _interactive(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def follow_run(
+    settings: ClientSettings,
+    run_id: str,
+    *,
+    verbose: bool = False,
+    as_json: bool = False,
+    err: TextIO | None = None,
+    out: TextIO | None = None,
+    stdin: TextIO | None = None,
+) -> int:
+    """Follow a run to its end; the exit status (cli exit codes). Ctrl-C stops following."""
+    err = err or sys.stderr
+    follow = Follow(settings, run_id, err, out or sys.stdout, stdin or sys.stdin, verbose, as_json)
+    try:
+        return asyncio.run(follow.main())
+    except KeyboardInterrupt:
+        err.write(
+            f"\nStopped following; the run goes on: fabro runs show {run_id} "
+            f"(or fabro runs cancel {run_id})\n"
+        )
+        err.flush()
+        return INTERRUPTED
