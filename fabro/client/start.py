@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fabro.workflow.commands import parse_var_options
+from fabro.workflow.commands import parse_label_options, parse_var_options
 from fabro.workflow.errors import DotParseError, WorkflowSourceError
 from fabro.workflow.files import goal_option, read_reference
 from fabro.workflow.parser import parse_graph
@@ -36,7 +36,7 @@ def start_request(
 ) -> tuple[dict[str, Any], list[str]]:
     """The request body and warnings to print; WorkflowSourceError (exit 2) on bad input."""
     variables = parse_var_options(var_options)
-    labels = parse_labels(label_options)
+    labels = parse_label_options(label_options)
     body: dict[str, Any] = {}
     warnings: list[str] = []
     if Path(argument).is_file():
@@ -60,16 +60,6 @@ def start_request(
     if labels:
         body["labels"] = labels
     return body, warnings
-
-
-def parse_labels(options: Sequence[str]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if not sep or not key:
-            raise WorkflowSourceError(f"Invalid --label '{option}': expected KEY=VALUE")
-        labels[key] = value
-    return labels
 
 
 def inline_references(text: str, path: Path) -> str:

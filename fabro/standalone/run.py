@@ -37,7 +37,7 @@ from fabro.standalone.prompt import NonInteractive, PipedAnswers, TerminalInterv
 from fabro.storage import runs, stages
 from fabro.storage.db import Database
 from fabro.storage.records import RunRecord
-from fabro.workflow.commands import parse_var_options
+from fabro.workflow.commands import parse_label_options, parse_var_options
 from fabro.workflow.errors import DotParseError, WorkflowInputError, WorkflowSourceError
 from fabro.workflow.files import goal_option
 from fabro.workflow.model import Graph
@@ -68,16 +68,6 @@ class RunOptions:
     verbose: bool = False
     as_json: bool = False
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-
-
-def _labels(options: Sequence[str]) -> dict[str, str]:
-    labels: dict[str, str] = {}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if not sep or not key:
-            raise UsageError(f"Invalid --label '{option}': expected KEY=VALUE")
-        labels[key] = value
-    return labels
 
 
 def _interviewer(options: RunOptions, progress: Progress) -> Interviewer:
@@ -147,7 +137,7 @@ class StandaloneRun:
 
         options = self.options
         variables = parse_var_options(options.var_options)
-        labels = _labels(options.label_options)
+        labels = parse_label_options(options.label_options)
         registry = registry_dir(options.workflows_dir, options.data_dir, options.env)
         source = resolve_workflow(options.workflow or "", registry=registry)
         for warning in source.warnings:

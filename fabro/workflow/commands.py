@@ -47,6 +47,17 @@ def parse_var_options(options: Sequence[str]) -> dict[str, str]:
     return variables
 
 
+def parse_label_options(options: Sequence[str]) -> dict[str, str]:
+    """`--label KEY=VALUE` options as a dict; raises WorkflowSourceError for a malformed one."""
+    labels: dict[str, str] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise WorkflowSourceError(f"Invalid --label '{option}': expected KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
 def _prepare_source(
     source: WorkflowSource, goal: str | None, variables: dict[str, str]
 ) -> Prepared:
