@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fabro.errors import StartupError
+from fabro.home import expand_home, home_dir
 
 log = logging.getLogger(__name__)
 
@@ -335,11 +336,7 @@ _TABLES = {
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
-    return _home(env) / ".fabro" / "server.toml"
-
-
-def _home(env: Mapping[str, str]) -> Path:
-    return Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return home_dir(env) / ".fabro" / "server.toml"
 
 
 def load_dotenv(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
@@ -369,7 +366,7 @@ def load_settings(
     env = os.environ if env is None else env
     flags = {name: value for name, value in (flags or {}).items() if value is not None}
     explicit = config if config is not None else env.get("FABRO_CONFIG")
-    path = Path(explicit).expanduser() if explicit else default_config_path(env)
+    path = expand_home(explicit, env) if explicit else default_config_path(env)
     if explicit and not path.is_file():
         raise StartupError(f"config file not found: {path}")
 
@@ -394,11 +391,11 @@ def load_settings(
 
     def file_path(key: str) -> Path | None:
         raw = source.get(key, FILE_ONLY[key]) if source.has(key) else None
-        return _resolve(raw, base) if raw is not None else None
+        return _resolve(raw, base, env) if raw is not None else None
 
-    data_dir = _resolve(values.get("data_dir", "~/.fabro"), base)
+    data_dir = _resolve(values.get("data_dir", "~/.fabro"), base, env)
     workflows_dir = (
-        _resolve(values["workflows_dir"], base)
+        _resolve(values["workflows_dir"], base, env)
         if "workflows_dir" in values
         else data_dir / "workflows"
     )
@@ -502,8 +499,8 @@ def with_overrides(settings: Settings, **changes: Any) -> Settings:
     return replace(settings, **changes)
 
 
-def _resolve(raw: str, base: Path) -> Path:
-    path = Path(raw).expanduser()
+def _resolve(raw: str, base: Path, env: Mapping[str, str]) -> Path:
+    path = expand_home(raw, env)
     return path if path.is_absolute() else (base / path).resolve()
 
 

@@ -90,7 +90,7 @@ def test_defaults_without_any_source(tmp_path: Path) -> None:
     config.write_text("", encoding="utf-8")
     loaded = load_settings(config, {"HOME": str(tmp_path)})
     s = loaded.settings
-    assert s.data_dir == tmp_path / ".fabro" or s.data_dir == Path("~/.fabro").expanduser()
+    assert s.data_dir == tmp_path / ".fabro"  # `~` is the HOME of the env given, not ours
     assert s.workflows_dir == s.data_dir / "workflows"
     assert (s.max_concurrent_runs, s.host, s.port, s.log_level) == (5, "127.0.0.1", 3000, "info")
     assert s.api.base_url == "http://localhost:3000"
@@ -112,7 +112,29 @@ def test_tilde_and_relative_paths(tmp_path: Path) -> None:
     config.write_text('data_dir = "data"\nworkflows_dir = "~/wf"\n', encoding="utf-8")
     s = load_settings(config, {"HOME": str(tmp_path)}).settings
     assert s.data_dir == tmp_path / "etc" / "data"
-    assert s.workflows_dir == Path("~/wf").expanduser()
+    assert s.workflows_dir == tmp_path / "wf"
+
+
+def test_every_tilde_is_the_home_of_the_env_given(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "conf").mkdir(parents=True)
+    (home / "conf" / "server.toml").write_text(
+        'data_dir = "~/d"\n[api.tls]\ncert = "~/c.pem"\nkey = "~/k.pem"\nca = "~"\n'
+        '[api.jwt]\npublic_key_file = "~/pub.pem"\n',
+        encoding="utf-8",
+    )
+    env = {"HOME": str(home), "FABRO_CONFIG": "~/conf/server.toml", "FABRO_WORKFLOWS_DIR": "~/w"}
+    s = load_settings(None, env).settings
+    assert s.config_path == home / "conf" / "server.toml"
+    assert (s.data_dir, s.workflows_dir) == (home / "d", home / "w")
+    assert s.api.tls is not None
+    assert (s.api.tls.cert, s.api.tls.key, s.api.tls.ca) == (home / "c.pem", home / "k.pem", home)
+    assert s.api.jwt.public_key_file == home / "pub.pem"
+    flagged = load_settings(None, env, {"data_dir": "~/flag"}).settings
+    assert flagged.data_dir == home / "flag"
+    # A name that merely starts with `~` (no such account) is a relative path, as in a shell.
+    unknown = load_settings(None, env, {"data_dir": "~no-such-user"}).settings
+    assert unknown.data_dir == home / "conf" / "~no-such-user"
 
 
 def test_missing_explicit_config_fails(tmp_path: Path) -> None:

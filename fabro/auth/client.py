@@ -26,6 +26,7 @@ from fabro.auth.keys import (
 )
 from fabro.config import load_settings
 from fabro.errors import StartupError
+from fabro.home import expand_home, home_dir
 from fabro.server_file import read_server_file, server_file
 
 DEFAULT_SERVER = "http://127.0.0.1:3000"
@@ -90,8 +91,7 @@ class ClientSettings:
 
 
 def cli_toml_path(env: Mapping[str, str]) -> Path:
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    return home / ".fabro" / "cli.toml"
+    return home_dir(env) / ".fabro" / "cli.toml"
 
 
 def resolve_client_settings(
@@ -110,8 +110,8 @@ def resolve_client_settings(
     (``data_dir``, else the configuration's); its JWT key there mints the fallback token."""
     env = os.environ if env is None else env
     path = cli_toml if cli_toml is not None else cli_toml_path(env)
-    section = _read_cli_toml(path)
-    local = _LocalServer(env, Path(data_dir).expanduser() if data_dir is not None else None)
+    section = _read_cli_toml(path, env)
+    local = _LocalServer(env, expand_home(data_dir, env) if data_dir is not None else None)
 
     base_url, server_source = DEFAULT_SERVER, "default"
     for source, value in (
@@ -130,11 +130,11 @@ def resolve_client_settings(
 
     if (cert is None) != (key is None):
         raise StartupError("--tls-cert and --tls-key must be given together")
-    cert_path = Path(cert).expanduser() if cert is not None else section.path("tls.cert")
-    key_path = Path(key).expanduser() if key is not None else section.path("tls.key")
+    cert_path = expand_home(cert, env) if cert is not None else section.path("tls.cert")
+    key_path = expand_home(key, env) if key is not None else section.path("tls.key")
     if (cert_path is None) != (key_path is None):
         raise StartupError(f"{path}: [server.tls] needs both cert and key")
-    ca_path = Path(ca).expanduser() if ca is not None else section.path("tls.ca")
+    ca_path = expand_home(ca, env) if ca is not None else section.path("tls.ca")
 
     chosen: tuple[str | None, str | None] = (None, None)
     for source, value in (
@@ -170,7 +170,7 @@ class _LocalServer:
         try:
             settings = load_settings(None, env, flags).settings
         except StartupError:
-            self.data_dir = data_dir or Path(env.get("FABRO_DATA_DIR") or "~/.fabro").expanduser()
+            self.data_dir = data_dir or expand_home(env.get("FABRO_DATA_DIR") or "~/.fabro", env)
             self.issuer: str = env.get("FABRO_JWT_ISSUER") or "fabro-web"
             self.audience: str | None = None
             return
@@ -228,9 +228,10 @@ def async_http_client(settings: ClientSettings, **kwargs: Any) -> httpx.AsyncCli
 class _CliToml:
     """Typed access to cli.toml's [server] table; other keys are ignored (cli.md §6)."""
 
-    def __init__(self, path: Path, server: Mapping[str, Any]) -> None:
+    def __init__(self, path: Path, server: Mapping[str, Any], env: Mapping[str, str]) -> None:
         self.file = path
         self.server = server
+        self.env = env
 
     def _raw(self, dotted: str) -> Any:
         node: Any = self.server
@@ -252,15 +253,15 @@ class _CliToml:
         value = self.string(dotted)
         if value is None:
             return None
-        resolved = Path(value).expanduser()
+        resolved = expand_home(value, self.env)
         return resolved if resolved.is_absolute() else self.file.parent / resolved
 
 
-def _read_cli_toml(path: Path) -> _CliToml:
+def _read_cli_toml(path: Path, env: Mapping[str, str]) -> _CliToml:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return _CliToml(path, {})
+        return _CliToml(path, {}, env)
     except OSError as exc:
         raise StartupError(f"cannot read {path}: {exc.strerror or exc}") from None
     try:
@@ -268,7 +269,7 @@ def _read_cli_toml(path: Path) -> _CliToml:
     except tomllib.TOMLDecodeError as exc:
         raise StartupError(f"{path}: {exc}") from None
     server = document.get("server")
-    return _CliToml(path, server if isinstance(server, Mapping) else {})
+    return _CliToml(path, server if isinstance(server, Mapping) else {}, env)
 
 
 def _reason(exc: BaseException) -> str:

@@ -27,6 +27,7 @@ from fabro.engine.state import EngineState
 from fabro.engine.views import load_run_status
 from fabro.errors import InsufficientStorage
 from fabro.events.redact import Redactor, is_secret_env_name, secret_values
+from fabro.home import expand_home
 from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
 from fabro.llm.simulated import NO_PROVIDER_WARNING
@@ -326,13 +327,13 @@ def run_workflow(options: RunOptions) -> int:
 def data_dir_for(flag: Path | None, env: Mapping[str, str]) -> Path:
     """`--data-dir`, else FABRO_DATA_DIR, else the config file's data_dir, else ~/.fabro."""
     if flag is not None:
-        return flag.expanduser().resolve()
+        return expand_home(flag, env).resolve()
     if env.get("FABRO_DATA_DIR"):
-        return Path(env["FABRO_DATA_DIR"]).expanduser().resolve()
+        return expand_home(env["FABRO_DATA_DIR"], env).resolve()
     from fabro.config import load_settings
     from fabro.errors import StartupError
 
     try:
         return load_settings(None, env).settings.data_dir
     except StartupError:
-        return Path("~/.fabro").expanduser()
+        return expand_home("~/.fabro", env)

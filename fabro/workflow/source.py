@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from fabro.home import expand_home
 from fabro.workflow.errors import WorkflowSourceError
 from fabro.workflow.prepare import read_source
 
@@ -49,10 +50,8 @@ def registry_dir(
     if workflows_dir is not None:
         return workflows_dir
     if env.get("FABRO_WORKFLOWS_DIR"):
-        return Path(env["FABRO_WORKFLOWS_DIR"]).expanduser()
-    if data_dir is None:
-        data_dir = Path(env.get("FABRO_DATA_DIR") or "~/.fabro")
-    return data_dir.expanduser() / "workflows"
+        return expand_home(env["FABRO_WORKFLOWS_DIR"], env)
+    return expand_home(data_dir or env.get("FABRO_DATA_DIR") or "~/.fabro", env) / "workflows"
 
 
 def resolve_workflow(argument: str, *, registry: Path | None = None) -> WorkflowSource:

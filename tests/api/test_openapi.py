@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from quart.typing import TestClientProtocol as Client
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from fabro.api.routes import ROUTES
+from fabro.app import not_implemented
 from fabro.events.sse import Frame, FrameParser, parse_stream, split_lines
 from tests.api.runs_helpers import LINEAR, start, wait_for
 
@@ -45,11 +46,133 @@ async def test_every_app_route_is_documented_and_vice_versa(app: Quart, client: 
     assert len(documented) == 55 and len(document["paths"]) == 49
 
 
-async def test_operation_ids_are_unique_and_match_the_table(client: Client) -> None:
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+    ]
+
+
+async def test_each_documented_operation_reaches_its_handler(app: Quart, client: Client) -> None:
+    """The document is built from the route table; here each operation is checked against
+    what the app really does with a request: the rule it matches, the view registered for
+    it and that view's own parameters, and whether it is implemented at all."""
     document = await (await client.get("/openapi.json")).get_json()
-    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
-    assert sorted(ids) == sorted(route.operation_id for route in ROUTES)
-    assert len(set(ids)) == len(ids)
+    adapter = app.url_map.bind("localhost")
+    ids = [operation["operationId"] for _, _, operation in operations(document)]
+    assert len(set(ids)) == len(ids) == 55
+    for method, path, operation in operations(document):
+        names = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"]
+        assert names == re.findall(r"{(\w+)}", path), path
+        url = path.format(**{name: f"sample-{name}" for name in names})
+        endpoint, args = adapter.match(url, method)
+        assert endpoint == operation["operationId"], (method, path)
+        assert args == {name: f"sample-{name}" for name in names}, (method, path)
+        view = app.view_functions[endpoint]
+        later = "Not implemented" in operation.get("description", "")
+        assert (view is not_implemented) == later, (method, path)
+        if not later:  # the handler takes exactly the documented path parameters
+            assert list(inspect.signature(view).parameters) == names, (method, path)
+
+
+def anchored(schema: Any) -> Any:
+    """``schema`` with its local `#/...` references pointing into the document (urn:fabro)."""
+    if isinstance(schema, list):
+        return [anchored(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: "urn:fabro" + value if key == "$ref" and value.startswith("#") else anchored(value)
+        for key, value in schema.items()
+    }
+
+
+def validator(document: dict[str, Any], schema: dict[str, Any]) -> Draft202012Validator:
+    registry = Registry().with_resource("urn:fabro", DRAFT202012.create_resource(document))
+    return Draft202012Validator(anchored(schema), registry=registry)
+
+
+async def test_the_documented_examples_fit_their_schemas(client: Client) -> None:
+    document = await (await client.get("/openapi.json")).get_json()
+    checked = 0
+    for name, schema in document["components"]["schemas"].items():
+        for example in schema.get("examples", []):
+            validator(document, {"$ref": f"#/components/schemas/{name}"}).validate(example)
+            checked += 1
+    assert checked >= 6
+
+
+class Contract:
+    """One operation's request and response schemas, from the served document."""
+
+    def __init__(self, document: dict[str, Any], method: str, path: str) -> None:
+        self.document = document
+        self.operation = document["paths"][path][method.lower()]
+        self.where = f"{method} {path}"
+
+    def request_errors(self, body: Any) -> list[str]:
+        schema = self.operation["requestBody"]["content"]["application/json"]["schema"]
+        return [error.message for error in validator(self.document, schema).iter_errors(body)]
+
+    async def check(self, response: Any) -> Any:
+        """The status is documented and the JSON body fits the schema documented for it."""
+        status = str(response.status_code)
+        assert status in self.operation["responses"], (self.where, status)
+        documented = self.operation["responses"][status].get("content")
+        data = await response.get_data()
+        if documented is None:
+            assert data == b"", (self.where, status)
+            return None
+        body = json.loads(data)
+        validator(self.document, documented["application/json"]["schema"]).validate(body)
+        return body
+
+
+async def test_real_exchanges_fit_the_document(
+    client: Client, auth_headers: dict[str, str]
+) -> None:
+    """Requests known to be good are accepted by both the document and the server, those known
+    to be bad are refused by both, and every answer fits the schema of its status."""
+    document = await (await client.get("/openapi.json")).get_json()
+    start_run = Contract(document, "POST", "/runs")
+    good = {"dot_source": LINEAR, "goal": "Say hello", "labels": {"team": "web"}}
+    assert start_run.request_errors(good) == []
+    created = await start_run.check(await client.post("/runs", json=good, headers=auth_headers))
+    for bad in (
+        {},
+        {"dot_source": 5},
+        {"dot_source": LINEAR, "workflow": "x"},
+        {"dot_source": LINEAR, "vars": {"a": 1}},
+        {"dot_source": LINEAR, "title": "x" * 201},
+    ):
+        assert start_run.request_errors(bad), bad
+        response = await client.post("/runs", json=bad, headers=auth_headers)
+        assert response.status_code == 400, bad
+        await start_run.check(response)
+    await wait_for(client, auth_headers, created["id"], {"completed"})
+    run_path = f"/runs/{created['id']}"
+    for path, url in (
+        ("/", "/"),
+        ("/health", "/health"),
+        ("/runs", "/runs"),
+        ("/runs/{id}", run_path),
+        ("/runs/{id}", "/runs/no-such-run"),
+        ("/runs/{id}/stages", f"{run_path}/stages"),
+        ("/runs/{id}/questions", f"{run_path}/questions"),
+        ("/runs/{id}/checkpoint", f"{run_path}/checkpoint"),
+        ("/runs/{id}/usage", f"{run_path}/usage"),
+        ("/workflows", "/workflows"),
+        ("/models", "/models"),
+    ):
+        await Contract(document, "GET", path).check(await client.get(url, headers=auth_headers))
+    unauthorized = await client.get("/runs")
+    assert unauthorized.status_code == 401
+    await Contract(document, "GET", "/runs").check(unauthorized)
+    cancel = Contract(document, "POST", "/runs/{id}/cancel")
+    assert (await cancel.check(await client.post(f"{run_path}/cancel", headers=auth_headers)))[
+        "errors"
+    ][0]["status"] == "409"
 
 
 async def test_public_routes_declare_no_security(client: Client) -> None:

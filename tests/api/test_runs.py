@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
 from quart.typing import TestClientProtocol as Client
 
 from fabro.config import Settings
+from fabro.events.sse import parse_stream, split_lines
+from fabro.services import Services
 from tests.api.runs_helpers import GATED, LINEAR, SLOW, start, wait_for, wait_for_question
 from tests.api.test_conventions import assert_envelope
 
@@ -197,18 +200,49 @@ async def test_pause_holds_at_the_next_stage_and_unpause_continues(
     assert final["status"] == "completed"
 
 
-async def test_cancel_from_paused_and_from_queued(
-    client: Client, auth_headers: dict[str, str]
-) -> None:
+async def test_cancel_from_paused(client: Client, auth_headers: dict[str, str]) -> None:
     run = await start(client, auth_headers, GATED)
     await wait_for_question(client, auth_headers, run["id"])
-    await client.post(f"/runs/{run['id']}/pause", headers=auth_headers)
+    paused = await client.post(f"/runs/{run['id']}/pause", headers=auth_headers)
+    assert (await paused.get_json())["status"] == "paused"
     cancelled = await client.post(f"/runs/{run['id']}/cancel", headers=auth_headers)
     assert (await cancelled.get_json())["status"] == "cancelled"
     questions = await (
         await client.get(f"/runs/{run['id']}/questions", headers=auth_headers)
     ).get_json()
     assert questions["data"] == []
+
+
+async def test_cancel_from_queued(
+    client: Client, auth_headers: dict[str, str], services: Services
+) -> None:
+    services.runs.max_concurrent_runs = 1
+    holder = await start(client, auth_headers, GATED)
+    question = await wait_for_question(client, auth_headers, holder["id"])  # holds the one slot
+    run = await start(client, auth_headers, LINEAR)
+    queued = await (await client.get(f"/runs/{run['id']}", headers=auth_headers)).get_json()
+    assert (queued["status"], queued["queue_position"]) == ("queued", 1)
+
+    cancelled = await client.post(f"/runs/{run['id']}/cancel", headers=auth_headers)
+    assert cancelled.status_code == 200
+    body = await cancelled.get_json()
+    assert body["status"] == "cancelled" and "started_at" not in body
+
+    # The slot frees up: the holder finishes, and the cancelled run never starts.
+    answer = await client.post(
+        f"/runs/{holder['id']}/questions/{question['id']}/answer",
+        json={"selected_option_key": "A"},
+        headers=auth_headers,
+    )
+    assert answer.status_code == 204
+    await wait_for(client, auth_headers, holder["id"], {"completed"})
+    final = await (await client.get(f"/runs/{run['id']}", headers=auth_headers)).get_json()
+    assert final["status"] == "cancelled" and "started_at" not in final
+    stages = await (await client.get(f"/runs/{run['id']}/stages", headers=auth_headers)).get_json()
+    assert stages["data"] == []
+    events = await client.get(f"/runs/{run['id']}/events", headers=auth_headers)
+    frames = parse_stream(split_lines(await events.get_data()))
+    assert [next(iter(json.loads(frame.data))) for frame in frames] == ["RunQueued", "RunCancelled"]
 
 
 @pytest.mark.parametrize("path", ["/runs", "/sessions", "/workflows/hello/runs"])

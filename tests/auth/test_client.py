@@ -29,9 +29,11 @@ from fabro.server_file import write_server_file
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A HOME with an empty ~/.fabro; also the process HOME, since `~` expands through it."""
+    """A HOME with an empty ~/.fabro, given in ``env``. The process HOME is another, empty
+    folder: a `~` read through it instead of ``env`` finds nothing there."""
     (tmp_path / ".fabro").mkdir()
-    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "process-home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "process-home"))
     return tmp_path
 
 
@@ -100,10 +102,12 @@ def test_tls_files_from_cli_toml_relative_to_it(home: Path) -> None:
     )
     settings = resolve_client_settings(env={"HOME": str(home)})
     assert settings.cert == home / ".fabro" / "certs" / "c.crt"
-    assert settings.key == Path("~/k.key").expanduser()
+    assert settings.key == home / "k.key"
     assert settings.ca == Path("/abs/ca.crt")
-    flags = resolve_client_settings(cert="a.crt", key="a.key", ca="ca.pem", env={"HOME": str(home)})
-    assert (flags.cert, flags.key, flags.ca) == (Path("a.crt"), Path("a.key"), Path("ca.pem"))
+    flags = resolve_client_settings(
+        cert="a.crt", key="~/a.key", ca="ca.pem", env={"HOME": str(home)}
+    )
+    assert (flags.cert, flags.key, flags.ca) == (Path("a.crt"), home / "a.key", Path("ca.pem"))
 
 
 @pytest.mark.parametrize(
@@ -162,9 +166,13 @@ def test_a_local_server_is_found_in_the_data_dir(home: Path) -> None:
     other = home / "other"
     other.mkdir()
     write_server_file(other, "http://127.0.0.1:4568", os.getpid())
-    assert resolve_client_settings(data_dir=other, env={"HOME": str(home)}).base_url == (
-        "http://127.0.0.1:4568"
-    )
+    for data_dir in (other, "~/other"):
+        assert resolve_client_settings(data_dir=data_dir, env={"HOME": str(home)}).base_url == (
+            "http://127.0.0.1:4568"
+        )
+    assert resolve_client_settings(
+        env={"HOME": str(home), "FABRO_DATA_DIR": "~/other"}
+    ).base_url == ("http://127.0.0.1:4568")
     env = {"HOME": str(home), "FABRO_DATA_DIR": str(other)}
     assert resolve_client_settings(env=env).base_url == "http://127.0.0.1:4568"
     # Anything the user names wins over discovery.

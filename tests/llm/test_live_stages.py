@@ -15,7 +15,7 @@ from fabro.llm.http import RetryPolicy
 from fabro.llm.router import Router
 from fabro.storage import questions, stages
 from fabro.storage.db import Database
-from tests.engine.harness import FakeSleep, Harness
+from tests.engine.harness import Harness
 from tests.llm import fake_providers as fp
 from tests.llm.fake_providers import ANTHROPIC_PATH, OPENAI_PATH, FakeProviders
 
@@ -305,7 +305,7 @@ async def test_429_then_success_emits_llm_retry(
             "error": "LLM error: anthropic returned HTTP 429: rate limited",
         }
     ]
-    assert 2.0 in harness.sleep.delays
+    assert harness.sleep.delays == [2.0]
 
 
 @pytest.mark.parametrize(
@@ -409,8 +409,26 @@ async def test_fan_in_asks_the_model(harness: Harness, fake: FakeProviders, rout
     assert "Pick the better branch" in body["messages"][-1]["content"]
 
 
-def test_fake_sleep_type() -> None:
-    assert isinstance(FakeSleep(), FakeSleep)
+async def test_backoff_waits_through_the_injected_sleep(
+    harness: Harness, fake: FakeProviders, router: Router
+) -> None:
+    """Two 503s without Retry-After wait 1 s then 2 s, each times a jitter in [0.5, 1.5)
+    drawn from the injected rng, and through the injected sleep (so the test does not wait)."""
+    fake.anthropic(fp.error(503, "busy"), fp.error(503, "busy"), fp.anthropic("ok"))
+    run, result = await harness.run(
+        ONE_AGENT.replace("PROVIDER", "anthropic"), deps=harness.deps(llm=router)
+    )
+    assert result.status == "completed", result.error
+    jitter = random.Random(2)  # the router fixture's rng, replayed
+    expected = [1.0 * (0.5 + jitter.random()), 2.0 * (0.5 + jitter.random())]
+    assert harness.sleep.delays == pytest.approx(expected)
+    retries = [
+        e["event"]["LlmRetry"]["delay_secs"]
+        for e in await harness.of(run.id, "Agent")
+        if isinstance(e["event"], dict) and "LlmRetry" in e["event"]
+    ]
+    assert retries == [round(delay, 3) for delay in expected]
+    assert len(fake.bodies(ANTHROPIC_PATH)) == 3
 
 
 THREADED = """

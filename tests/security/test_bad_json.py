@@ -176,4 +176,7 @@ async def test_undecodable_path_and_query_values_are_never_a_500(
     query = "&".join(f"{name}={bad}" for name in ("workflow", "status", "after", "format"))
     headers = {**auth_headers, "Last-Event-ID": "\u00ff1"}
     response = await client.open(f"{path}?{query}", method=route.method, headers=headers)
-    assert response.status_code < 500 or route.mark == "LATER", await response.get_data(True)
+    expected_500s = {501} if route.mark == "LATER" else set()  # LATER routes answer 501
+    assert response.status_code < 500 or response.status_code in expected_500s, (
+        await response.get_data(True)
+    )
