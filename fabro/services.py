@@ -19,7 +19,7 @@ from fabro.auth.keys import (
 )
 from fabro.chat import SessionChats
 from fabro.config import ConfigWatcher, LlmSettings, Settings
-from fabro.engine.manager import RunManager
+from fabro.engine.scheduler import Scheduler
 from fabro.events.redact import Redactor, secret_texts, secret_values
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
@@ -71,7 +71,7 @@ class Services:
             if llm is not None
             else choose_backend(self.env, dry_run=settings.dry_run, redactor=self.redactor)
         )
-        self.runs = RunManager(
+        self.runs = Scheduler(
             db,
             settings.data_dir,
             settings.max_concurrent_runs,

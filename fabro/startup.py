@@ -3,7 +3,7 @@
 A server started on a read-only database or data folder would look healthy and then answer
 500 to every write. These checks run before it listens and turn that into one `error:` line
 and a non-zero exit (StartupError); a full disk is only a warning, since runs wait for room
-on their own (fabro.engine.manager).
+on their own (fabro.engine.scheduler).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from quart import Response
 
 from fabro.api.context import Handler, services
 from fabro.api.streams import SSE_HEADERS, replay_then_live, start_position
-from fabro.engine.manager import TERMINAL_VARIANTS
+from fabro.engine.scheduler import TERMINAL_VARIANTS
 from fabro.errors import Gone, NotFound
 from fabro.events.sse import frame
 from fabro.storage import runs

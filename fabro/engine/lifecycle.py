@@ -183,7 +183,7 @@ class Lifecycle:
         try:
             work_dir = self.prepare_dirs(moved, workflow_dir)
         except OSError as exc:
-            if is_disk_full(exc):  # the run waits for room (RunManager), it does not fail
+            if is_disk_full(exc):  # the run waits for room (Scheduler), it does not fail
                 raise classified(exc) from exc
             await self.fail(moved.id, f"cannot set up the run: {exc.strerror or exc}")
             return None

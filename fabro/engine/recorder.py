@@ -24,7 +24,7 @@ writes queued after it until then fail too (an *epoch* of writes is all or a pre
 whose per-stage commit failed never has a later stage's row, turn or checkpoint delta stored.
 A write that failed for lack of space (``InsufficientStorage``) ends the recorder's writes
 for good: the engine stops, the run stays `running` and is resumed from its checkpoint once
-the disk has room again (fabro.engine.manager).
+the disk has room again (fabro.engine.scheduler).
 
 Event payloads and turns are redacted before they are stored. The checkpoint is stored as
 the engine's real state (a resumed run must continue with real values, not `[REDACTED]`);
@@ -178,7 +178,7 @@ class Recorder:
         # (epoch, number, failure) of the first failed write of an epoch, in the writer thread.
         self._broken: tuple[int, int, BaseException] | None = None
         # Once a write failed for lack of space, every later one is refused: the run is held
-        # (RunManager) and resumed from its checkpoint by a new engine, as after a restart.
+        # (Scheduler) and resumed from its checkpoint by a new engine, as after a restart.
         self._out_of_space: InsufficientStorage | None = None
 
     def child(self) -> Recorder:

@@ -1,6 +1,6 @@
 """The server's runs: FIFO scheduling, engine tasks, recovery, pause/unpause/cancel.
 
-engine.md §2 (scheduler) and §5 (recovery). One RunManager per server process. It owns every
+engine.md §2 (scheduler) and §5 (recovery). One Scheduler per server process. It owns every
 engine task; on shutdown it cancels them without touching run statuses, so the next start
 recovers them.
 
@@ -55,7 +55,7 @@ class ActiveRun:
     engine: Engine | None = None
 
 
-class RunManager:
+class Scheduler:
     """Admits queued runs, executes them, and carries out clients' state changes."""
 
     def __init__(
