@@ -10,13 +10,13 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-import re
-import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fabro import config_file
+from fabro import config_values as valid
 from fabro.errors import StartupError
 from fabro.home import expand_home, home_dir
 
@@ -174,94 +174,12 @@ class LoadedSettings:
     warnings: tuple[str, ...] = ()
 
 
-# ---------------------------------------------------------------------------------------------
-# Validators: each takes a raw value and returns the typed value or raises Invalid(expectation).
-
-
-class Invalid(Exception):
-    """A value that does not fit its key; the message is the expectation ("an integer >= 1")."""
-
-
-Validator = Callable[[Any], Any]
-
-
-def _string(value: Any) -> str:
-    if not isinstance(value, str):
-        raise Invalid("a string")
-    return value
-
-
-def _nonempty_string(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid("a non-empty string")
-    return value
-
-
-def _int_in(low: int, high: int) -> Validator:
-    def check(value: Any) -> int:
-        number = _coerce_int(value)
-        if number is None or not low <= number <= high:
-            raise Invalid(f"an integer between {low} and {high}")
-        return number
-
-    return check
-
-
-def _port(value: Any) -> int:
-    number = _coerce_int(value)
-    if number is None or not 1 <= number <= 65535:
-        raise Invalid("an integer between 1 and 65535")
-    return number
-
-
-def _coerce_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
-        return int(value)
-    return None
-
-
-def _one_of(*choices: str) -> Validator:
-    def check(value: Any) -> str:
-        if value not in choices:
-            raise Invalid("one of " + ", ".join(f'"{c}"' for c in choices))
-        return str(value)
-
-    return check
-
-
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
-
-
-def _boolean(value: Any) -> bool:
-    """A TOML boolean, or its spelling in an environment variable (true/false, 1/0, ...)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise Invalid("true or false")
-
-
-def _string_list(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise Invalid("an array of strings")
-    return tuple(value)
-
-
 def _strategies(value: Any) -> tuple[str, ...]:
-    items = _string_list(value)
+    items = valid.string_list(value)
     expectation = 'an array of "jwt" / "mtls" without duplicates'
     if any(item not in AUTH_STRATEGIES for item in items) or len(set(items)) != len(items):
-        raise Invalid(expectation)
+        raise valid.Invalid(expectation)
     return items
-
-
-def _path(value: Any) -> str:
-    return _nonempty_string(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,7 +191,7 @@ class Option:
     key: str  # dotted key in server.toml ("" when the file cannot set it)
     env: str | None
     flag: str | None  # name of the click parameter of `fabro serve`
-    validate: Validator
+    validate: valid.Validator
     name: str  # attribute in the flat values dict
 
     @property
@@ -282,43 +200,45 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("data_dir", "FABRO_DATA_DIR", "data_dir", _path, "data_dir"),
-    Option("workflows_dir", "FABRO_WORKFLOWS_DIR", "workflows_dir", _path, "workflows_dir"),
+    Option("data_dir", "FABRO_DATA_DIR", "data_dir", valid.path, "data_dir"),
+    Option("workflows_dir", "FABRO_WORKFLOWS_DIR", "workflows_dir", valid.path, "workflows_dir"),
     Option(
         "max_concurrent_runs",
         "FABRO_MAX_CONCURRENT_RUNS",
         "max_concurrent_runs",
-        _int_in(1, MAX_CONCURRENT_RUNS),
+        valid.int_in(1, MAX_CONCURRENT_RUNS),
         "max_concurrent_runs",
     ),
-    Option("", "FABRO_HOST", "host", _nonempty_string, "host"),
-    Option("", "FABRO_PORT", "port", _port, "port"),
-    Option("llm.model", "FABRO_MODEL", "model", _nonempty_string, "llm_model"),
-    Option("llm.provider", "FABRO_PROVIDER", "provider", _one_of(*KNOWN_PROVIDERS), "llm_provider"),
-    Option("log.level", "FABRO_LOG", None, _one_of(*LOG_LEVELS), "log_level"),
-    Option("log.access", "FABRO_ACCESS_LOG", None, _boolean, "access_log"),
-    Option("api.jwt.issuer", "FABRO_JWT_ISSUER", None, _nonempty_string, "jwt_issuer"),
+    Option("", "FABRO_HOST", "host", valid.nonempty_string, "host"),
+    Option("", "FABRO_PORT", "port", valid.port, "port"),
+    Option("llm.model", "FABRO_MODEL", "model", valid.nonempty_string, "llm_model"),
+    Option(
+        "llm.provider", "FABRO_PROVIDER", "provider", valid.one_of(*KNOWN_PROVIDERS), "llm_provider"
+    ),
+    Option("log.level", "FABRO_LOG", None, valid.one_of(*LOG_LEVELS), "log_level"),
+    Option("log.access", "FABRO_ACCESS_LOG", None, valid.boolean, "access_log"),
+    Option("api.jwt.issuer", "FABRO_JWT_ISSUER", None, valid.nonempty_string, "jwt_issuer"),
 )
 
 # Keys only the file can set, with their validators.
-FILE_ONLY: dict[str, Validator] = {
-    "limits.max_source_bytes": _int_in(1024, MAX_BODY_BYTES),
-    "limits.max_nodes": _int_in(2, 1_000_000),
-    "limits.max_edges": _int_in(1, 10_000_000),
-    "limits.max_expanded_bytes": _int_in(1024, MAX_BODY_BYTES),
-    "commands.env_allowlist": _string_list,
-    "redaction.secret_env": _string_list,
-    "api.base_url": _string,
+FILE_ONLY: dict[str, valid.Validator] = {
+    "limits.max_source_bytes": valid.int_in(1024, MAX_BODY_BYTES),
+    "limits.max_nodes": valid.int_in(2, 1_000_000),
+    "limits.max_edges": valid.int_in(1, 10_000_000),
+    "limits.max_expanded_bytes": valid.int_in(1024, MAX_BODY_BYTES),
+    "commands.env_allowlist": valid.string_list,
+    "redaction.secret_env": valid.string_list,
+    "api.base_url": valid.string,
     "api.authentication_strategies": _strategies,
-    "api.tls.cert": _path,
-    "api.tls.key": _path,
-    "api.tls.ca": _path,
-    "api.tls.allowed_common_names": _string_list,
-    "api.jwt.audience": _nonempty_string,
-    "api.jwt.public_key_file": _path,
-    "web.url": _string,
-    "web.auth.provider": _one_of(*WEB_AUTH_PROVIDERS),
-    "web.auth.allowed_usernames": _string_list,
+    "api.tls.cert": valid.path,
+    "api.tls.key": valid.path,
+    "api.tls.ca": valid.path,
+    "api.tls.allowed_common_names": valid.string_list,
+    "api.jwt.audience": valid.nonempty_string,
+    "api.jwt.public_key_file": valid.path,
+    "web.url": valid.string,
+    "web.auth.provider": valid.one_of(*WEB_AUTH_PROVIDERS),
+    "web.auth.allowed_usernames": valid.string_list,
 }
 _FILE_KEYS = {option.key: option for option in OPTIONS if option.key}
 _TABLES = {
@@ -342,7 +262,7 @@ def default_config_path(env: Mapping[str, str]) -> Path:
 def load_dotenv(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
     """Load KEY=VALUE lines from ``path`` without overriding variables already set."""
     try:
-        text = _utf8_text(path)
+        text = config_file.utf8_text(path)
     except OSError:
         return
     for raw in text.splitlines():
@@ -375,9 +295,9 @@ def load_settings(
     config_path: Path | None = None
     if path.is_file():
         config_path = path.resolve()
-        document = _read_toml(config_path)
+        document = config_file.read_toml(config_path)
         warnings.extend(_unknown_key_warnings(config_path, document))
-    source = _FileSource(config_path, document)
+    source = config_file.FileSource(config_path, document)
     base = config_path.parent if config_path else Path.cwd()
 
     values: dict[str, Any] = {}
@@ -409,7 +329,7 @@ def load_settings(
                 f"{config_path}: [api.tls] needs both cert and key ({missing} is missing)"
             )
         names = (
-            source.get("api.tls.allowed_common_names", _string_list)
+            source.get("api.tls.allowed_common_names", valid.string_list)
             if source.has("api.tls.allowed_common_names")
             else None
         )
@@ -423,7 +343,7 @@ def load_settings(
         else ()
     )
     allowed_usernames: tuple[str, ...] = (
-        source.get("web.auth.allowed_usernames", _string_list)
+        source.get("web.auth.allowed_usernames", valid.string_list)
         if source.has("web.auth.allowed_usernames")
         else ()
     )
@@ -438,13 +358,13 @@ def load_settings(
 
     jwt = JwtSettings(
         issuer=values.get("jwt_issuer", "fabro-web"),
-        audience=source.get("api.jwt.audience", _nonempty_string)
+        audience=source.get("api.jwt.audience", valid.nonempty_string)
         if source.has("api.jwt.audience")
         else None,
         public_key_file=file_path("api.jwt.public_key_file"),
     )
     api = ApiSettings(
-        base_url=source.get("api.base_url", _string)
+        base_url=source.get("api.base_url", valid.string)
         if source.has("api.base_url")
         else ApiSettings.base_url,
         authentication_strategies=strategies,
@@ -452,9 +372,9 @@ def load_settings(
         jwt=jwt,
     )
     web = WebSettings(
-        url=source.get("web.url", _string) if source.has("web.url") else WebSettings.url,
+        url=source.get("web.url", valid.string) if source.has("web.url") else WebSettings.url,
         auth=WebAuthSettings(
-            provider=source.get("web.auth.provider", _one_of(*WEB_AUTH_PROVIDERS))
+            provider=source.get("web.auth.provider", valid.one_of(*WEB_AUTH_PROVIDERS))
             if source.has("web.auth.provider")
             else WebAuthSettings.provider,
             allowed_usernames=allowed_usernames,
@@ -504,103 +424,11 @@ def _resolve(raw: str, base: Path, env: Mapping[str, str]) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def _checked(validate: Validator, raw: Any, source_name: str) -> Any:
+def _checked(validate: valid.Validator, raw: Any, source_name: str) -> Any:
     try:
         return validate(raw)
-    except Invalid as exc:
-        raise StartupError(f"{source_name} must be {exc} (got {_show(raw)})") from None
-
-
-def _show(value: Any) -> str:
-    return f'"{value}"' if isinstance(value, str) else repr(value).lower()
-
-
-_TOML_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        text = _utf8_text(path)
-    except OSError as exc:
-        raise StartupError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = _TOML_POSITION.match(str(exc))
-        if match:
-            where = f"{path}:{match['line']}:{match['col']}"
-            raise StartupError(f"{where}: {match['msg']}") from None
-        raise StartupError(f"{path}: {exc}") from None
-    except ValueError as exc:  # an integer of more than 4,300 digits
-        raise StartupError(f"{path}: {str(exc).split(';')[0]}") from None
-
-
-def _utf8_text(path: Path) -> str:
-    """The text of ``path``; StartupError naming the line of the first byte that is not UTF-8."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise StartupError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})"
-        ) from None
-
-
-class _FileSource:
-    """Typed access to a parsed server.toml, with errors that name the file and line."""
-
-    def __init__(self, path: Path | None, document: dict[str, Any]) -> None:
-        self.path = path
-        self.document = document
-
-    def _lookup(self, key: str) -> tuple[bool, Any]:
-        node: Any = self.document
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return False, None
-            node = node[part]
-        return True, node
-
-    def has(self, key: str) -> bool:
-        return self._lookup(key)[0]
-
-    def has_table(self, key: str) -> bool:
-        found, value = self._lookup(key)
-        return found and isinstance(value, dict)
-
-    def get(self, key: str, validate: Validator) -> Any:
-        _, raw = self._lookup(key)
-        try:
-            return validate(raw)
-        except Invalid as exc:
-            line = _line_of(self.path, key) if self.path else None
-            where = f"{self.path}:{line}" if line else f"{self.path}"
-            raise StartupError(f"{where}: {key} must be {exc} (got {_show(raw)})") from None
-
-
-def _line_of(path: Path, dotted_key: str) -> int | None:
-    """The line of ``dotted_key``'s assignment, found by scanning the file table by table."""
-    table, _, leaf = dotted_key.rpartition(".")
-    current = ""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    header = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]\s*(#.*)?$")
-    for number, line in enumerate(lines, start=1):
-        match = header.match(line)
-        if match:
-            current = match.group(1).replace(" ", "")
-            continue
-        assignment = re.match(r"^\s*([A-Za-z0-9_.\-\"]+)\s*=", line)
-        if not assignment:
-            continue
-        key = assignment.group(1).replace('"', "")
-        full = f"{current}.{key}" if current else key
-        if full == dotted_key or (current == table and key == leaf):
-            return number
-    return None
+    except valid.Invalid as exc:
+        raise StartupError(f"{source_name} must be {exc} (got {config_file.show(raw)})") from None
 
 
 def _unknown_key_warnings(path: Path, document: dict[str, Any]) -> list[str]:
@@ -624,65 +452,3 @@ def _unknown_key_warnings(path: Path, document: dict[str, Any]) -> list[str]:
     if unknown:
         return [f"{path}: unknown keys ignored: {', '.join(sorted(unknown))}"]
     return []
-
-
-# ---------------------------------------------------------------------------------------------
-# Hot reload of [llm] (§6).
-
-
-class ConfigWatcher:
-    """Re-reads the config file when it changes; applies [llm], warns about the rest."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        env: Mapping[str, str],
-        flags: Mapping[str, Any],
-        on_llm_change: Callable[[LlmSettings], None],
-    ) -> None:
-        assert settings.config_path is not None
-        self.path = settings.config_path
-        self.current = settings
-        self.env = env
-        self.flags = flags
-        self.on_llm_change = on_llm_change
-        self._stamp = self._stat()
-
-    def _stat(self) -> tuple[float, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return (stat.st_mtime, stat.st_size)
-
-    def check_once(self) -> bool:
-        """Reload if the file changed; returns True when a reload was attempted."""
-        stamp = self._stat()
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        try:
-            fresh = load_settings(self.path, self.env, self.flags).settings
-        except StartupError as exc:
-            log.error("error: %s", exc)
-            return True
-        for key in _changed_keys(self.current, fresh):
-            log.warning("warning: change to %s needs a restart", key)
-        if fresh.llm != self.current.llm:
-            self.on_llm_change(fresh.llm)
-            log.info("reloaded [llm] from %s", self.path)
-        self.current = fresh
-        return True
-
-
-def _changed_keys(old: Settings, new: Settings) -> list[str]:
-    changed = []
-    dotted = {"log_level": "log.level", "access_log": "log.access"}
-    for name in ("data_dir", "workflows_dir", "max_concurrent_runs", "log_level", "access_log"):
-        if getattr(old, name) != getattr(new, name):
-            changed.append(dotted.get(name, name))
-    if old.api != new.api:
-        changed.append("api")
-    if old.web != new.web:
-        changed.append("web")
-    return changed

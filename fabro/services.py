@@ -18,7 +18,8 @@ from fabro.auth.keys import (
     read_key_file,
 )
 from fabro.chat import SessionChats
-from fabro.config import ConfigWatcher, LlmSettings, Settings
+from fabro.config import LlmSettings, Settings
+from fabro.config_watch import ConfigWatcher
 from fabro.engine.scheduler import Scheduler
 from fabro.events.redact import Redactor, secret_texts, secret_values
 from fabro.llm.provider import LlmBackend

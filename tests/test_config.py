@@ -13,12 +13,12 @@ import pytest
 from fabro.config import (
     DEFAULT_COMMAND_ENV,
     OPTIONS,
-    ConfigWatcher,
     LimitsSettings,
     LlmSettings,
     load_dotenv,
     load_settings,
 )
+from fabro.config_watch import ConfigWatcher
 from fabro.errors import StartupError
 
 # One valid raw value per option for each source, and the typed value it must produce.
