@@ -1,20 +1,22 @@
-"""`scripts/bench engine`: per-stage engine overhead, durable SQLite file vs in-memory.
+"""`scripts/bench engine`: per-stage engine overhead and bytes stored, as a run gets longer.
 
-Runs a linear workflow of N simulated agent stages (default 1,000) through the real engine
-in one process: on a SQLite file in a temporary directory (every stage committed as in
-production), and on an in-memory database (the baseline: the same work without the file),
-alternately, ``--repeat`` times each, and prints the median of each with their ratio. Each
-simulated agent stage makes its writes (stage start; prompt, its turn and session start; the
-response, its turn and session end; the per-stage commit with the checkpoint) and reads the
-pending steering, and writes its stage folder with `prompt.md` and `response.md`.
+Runs a linear workflow of simulated agent stages through the real engine in one process, with
+the default fidelity (``compact``, what `fabro run` uses: each prompt carries the preamble), at
+two lengths (default 1,000 and 5,000 stages). At each length, alternately and ``--repeat``
+times each, it runs:
 
-The database is a file in a temporary folder on the disk. The stage folders go to tmpfs
-(/dev/shm) when the machine has one, or where ``--runs-dir`` says: creating files is the file
-system's cost, not the engine's, and it varies a lot between file systems (some microseconds
-on tmpfs; on this VM's ext4, mounted with ``discard``, from 0.07 to 1.7 ms per stage folder,
-slowest after many files were deleted). The goal is judged on the engine with its durable
-database; the table also shows the same run with the stage folders on the database's disk,
-and what creating the folders alone costs on each, measured the engine's way.
+- on an in-memory database: the baseline, the same work without the file;
+- on a SQLite file (durable): stages that reach nothing outside the database are committed in
+  groups, as in production;
+- on a SQLite file with every stage committed before the next begins, as when each stage has
+  an external effect: the like-for-like figure with engines that commit every step.
+
+It prints the median time per stage of each, its ratio to the baseline, the bytes stored per
+stage (the database file and the stage folders with ``prompt.md`` and ``response.md``), and
+the ratio of the longest length to the shortest: a cost per stage that grows with the run
+shows there. The database and the stage folders are in one temporary folder on the disk,
+unless ``--runs-dir`` puts the folders elsewhere: creating files is the file system's cost, and
+it varies a lot between file systems and over time (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,32 +29,45 @@ import shutil
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from fabro.engine.artifacts import ArtifactWriter
+from fabro.config import LimitsSettings
+from fabro.engine.handlers import HANDLERS
 from fabro.engine.lifecycle import Lifecycle, NewRun
+from fabro.engine.outcome import Outcome
 from fabro.engine.questions import AutoApprove, QuestionDesk
 from fabro.engine.recorder import Recorder
 from fabro.engine.runner import Engine
-from fabro.engine.stage import EngineDeps, RunSpec
+from fabro.engine.stage import EngineDeps, Handler, RunSpec, StageRun
 from fabro.events.redact import Redactor
 from fabro.llm.simulated import SimulatedBackend
 from fabro.process import tune_collector
 from fabro.storage.db import Database
+from fabro.workflow import kinds
+from fabro.workflow.model import Node
 from fabro.workflow.prepare import prepare
 
-GOAL_MS = 0.5
+GOAL_MS = 0.4  # per durable stage, at every length
+GOAL_COMMITTED_MS = 0.5  # per stage with every stage committed, at every length
+GOAL_GROWTH = 1.2  # per-stage time, longest length / shortest
+LENGTHS = (1000, 5000)
+QUICK_LENGTHS = (50, 250)
+# (key, label, database file?, every stage committed?)
+MODES = (
+    ("memory", "in-memory database (baseline)", False, False),
+    ("durable", "SQLite file (durable)", True, False),
+    ("committed", "SQLite file, every stage committed", True, True),
+)
 
 
 def linear_workflow(stages: int) -> str:
-    # `truncate` keeps every prompt the same size. With the default `compact` fidelity each
-    # prompt lists every earlier stage, so a 1,000-stage run grows quadratically by design,
-    # which would measure the preamble rather than the engine.
+    """A line of ``stages`` agent stages with the default fidelity."""
     lines = [
         "digraph Linear {",
-        '  graph [goal="bench", max_node_visits=0, default_fidelity="truncate"]',
+        '  graph [goal="bench", max_node_visits=0]',
+        "  start [shape=Mdiamond]\n  exit [shape=Msquare]",
     ]
-    lines.append("  start [shape=Mdiamond]\n  exit [shape=Msquare]")
     names = [f"s{i}" for i in range(stages)]
     lines += [f'  {name} [label="Stage {name}", prompt="Do {name}"]' for name in names]
     lines.append("  " + " -> ".join(["start", *names, "exit"]))
@@ -60,11 +75,39 @@ def linear_workflow(stages: int) -> str:
     return "\n".join(lines)
 
 
-async def run_once(db_path: str, data_dir: Path, stages: int) -> float:
-    """Seconds to run the workflow once on the database at ``db_path``."""
+def committed_first(handler: Handler) -> Handler:
+    """``handler`` once everything before it is committed, as before an external effect."""
+
+    async def settled(node: Node, stage: StageRun) -> Outcome:
+        await stage.recorder.settle()
+        return await handler(node, stage)
+
+    return settled
+
+
+EVERY_STAGE_COMMITTED = {
+    **HANDLERS,
+    kinds.AGENT: committed_first(HANDLERS[kinds.AGENT]),
+    kinds.PROMPT: committed_first(HANDLERS[kinds.PROMPT]),
+}
+
+
+@dataclass(frozen=True)
+class Measure:
+    seconds: float
+    stored_bytes: int  # database file and stage folders (0 for the in-memory database)
+
+
+def folder_bytes(folder: Path, pattern: str = "**/*") -> int:
+    return sum(path.stat().st_size for path in folder.glob(pattern) if path.is_file())
+
+
+async def run_once(db_path: Path | None, data_dir: Path, stages: int, commit_each: bool) -> float:
+    """Seconds to run the workflow once (``db_path`` None: an in-memory database)."""
     dot = linear_workflow(stages)
-    graph = prepare(dot).graph
-    db = await Database.open(db_path)
+    # A line of 5,000 stages is 5,002 nodes, past the default bound on untrusted workflows.
+    graph = prepare(dot, limits=LimitsSettings(max_nodes=stages + 2)).graph
+    db = await Database.open(":memory:" if db_path is None else str(db_path))
     try:
         lifecycle = Lifecycle(db, lambda record: None, Redactor(), data_dir)
         run = await lifecycle.create(NewRun(graph=graph, dot_source=dot, title="bench"))
@@ -78,7 +121,9 @@ async def run_once(db_path: str, data_dir: Path, stages: int) -> float:
             rng=random.Random(1),
         )
         spec = RunSpec(run.id, graph, lifecycle.run_dir(run.id), work_dir)
-        engine = Engine(spec, deps, Recorder(db, run.id, lambda record: None, Redactor()))
+        recorder = Recorder(db, run.id, lambda record: None, Redactor())
+        handlers = EVERY_STAGE_COMMITTED if commit_each else None
+        engine = Engine(spec, deps, recorder, handlers=handlers)
         started = time.perf_counter()
         result = await engine.run()
         took = time.perf_counter() - started
@@ -88,42 +133,43 @@ async def run_once(db_path: str, data_dir: Path, stages: int) -> float:
         await db.close()
 
 
-async def folders_alone(base: Path, stages: int) -> float:
-    """Seconds to write ``stages`` stage folders with a prompt.md and a response.md, the
-    engine's way (ArtifactWriter, flushed at the end) and with the engine's sizes."""
-    writer = ArtifactWriter()
-    prompt = "Goal: bench\n\n" + "x" * 40
-    response = "[Simulated] Response for stage: s0"
-    started = time.perf_counter()
-    for index in range(stages):
-        folder = base / "nodes" / f"s{index}"
-        writer.write(folder / "prompt.md", prompt)
-        writer.write(folder / "response.md", response)
-    await writer.flush()
-    return time.perf_counter() - started
+async def measure(mode: str, db_dir: Path, runs_dir: Path, stages: int) -> Measure:
+    """One run of ``mode``; its files are measured, then removed."""
+    _key, _label, on_file, commit_each = next(m for m in MODES if m[0] == mode)
+    name = f"{mode}-{stages}.db"
+    data_dir = runs_dir / f"{mode}-{stages}"
+    try:
+        seconds = await run_once(db_dir / name if on_file else None, data_dir, stages, commit_each)
+        stored = folder_bytes(data_dir) + folder_bytes(db_dir, f"{name}*")
+    finally:
+        remove(data_dir, db_dir, name)
+    return Measure(seconds, stored if on_file else 0)
 
 
-async def bench(stages: int, repeat: int, db_dir: Path, runs_dir: Path) -> dict[str, float]:
-    """Median seconds of each measurement; the runs alternate, so drift hits all alike.
+def remove(data_dir: Path, db_dir: Path, name: str) -> None:
+    """The stage folders and the database files of one run."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    for path in db_dir.glob(f"{name}*"):
+        path.unlink()
 
-    With the stage folders away from the database's disk, the durable run and the folders
-    alone are measured there too (the ``*_beside`` entries).
-    """
-    apart = runs_dir != db_dir
-    times: dict[str, list[float]] = {"durable": [], "memory": [], "folders": []}
-    if apart:
-        times |= {"durable_beside": [], "folders_beside": []}
-    for attempt in range(repeat):
-        db = str(db_dir / f"fabro-{attempt}.db")
-        times["durable"].append(await run_once(db, runs_dir / f"d{attempt}", stages))
-        times["memory"].append(await run_once(":memory:", runs_dir / f"m{attempt}", stages))
-        times["folders"].append(await folders_alone(runs_dir / f"f{attempt}", stages))
-        if apart:
-            db = str(db_dir / f"fabro-beside-{attempt}.db")
-            beside = db_dir / f"b{attempt}"
-            times["durable_beside"].append(await run_once(db, beside, stages))
-            times["folders_beside"].append(await folders_alone(db_dir / f"fb{attempt}", stages))
-    return {name: statistics.median(values) for name, values in times.items()}
+
+Results = dict[tuple[int, str], Measure]
+
+
+async def bench(lengths: tuple[int, ...], repeat: int, db_dir: Path, runs_dir: Path) -> Results:
+    """The median of each measurement; the modes alternate, so drift hits all alike."""
+    results: Results = {}
+    for stages in lengths:
+        runs: dict[str, list[Measure]] = {mode[0]: [] for mode in MODES}
+        for _ in range(repeat):
+            for mode in runs:
+                runs[mode].append(await measure(mode, db_dir, runs_dir, stages))
+        for mode, measures in runs.items():
+            results[(stages, mode)] = Measure(
+                statistics.median(m.seconds for m in measures),
+                int(statistics.median(m.stored_bytes for m in measures)),
+            )
+    return results
 
 
 def file_system(folder: Path) -> str:
@@ -147,66 +193,91 @@ def describe(folder: Path) -> str:
     return f"{folder} ({file_system(folder)})"
 
 
-def report(stages: int, repeat: int, db_dir: Path, runs_dir: Path, took: dict[str, float]) -> str:
-    per = {name: seconds / stages * 1000 for name, seconds in took.items()}
-    memory = took["memory"]
-    disk = file_system(db_dir)
+def ms_per_stage(results: Results, stages: int, mode: str) -> float:
+    return results[(stages, mode)].seconds / stages * 1000
 
-    def row(label: str, name: str) -> str:
-        seconds = took[name]
-        return f"{label:<40}{seconds:>10.3f}{per[name]:>12.3f}{seconds / memory:>8.2f}"
 
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def report(repeat: int, db_dir: Path, runs_dir: Path, results: Results) -> str:
+    lengths = sorted({stages for stages, _mode in results})
+    where = (
+        f"database and stage folders in {describe(db_dir)}"
+        if runs_dir == db_dir
+        else f"database in {describe(db_dir)}; stage folders in {describe(runs_dir)}"
+    )
     lines = [
-        f"engine: {stages} simulated agent stages, linear; median of {repeat} runs each",
-        f"database in {describe(db_dir)}; stage folders in {describe(runs_dir)}",
-        f"{'run':<40}{'total s':>10}{'ms/stage':>12}{'ratio':>8}",
-        row("in-memory database (baseline)", "memory"),
-        row("SQLite file (durable)", "durable"),
+        "engine: simulated agent stages in a line, default fidelity (compact); "
+        f"median of {repeat} runs each",
+        where,
+        f"{'run':<38}{'stages':>7}{'total s':>9}{'ms/stage':>10}{'ratio':>7}{'bytes/stage':>13}",
     ]
-    folders = f"stage folders alone (prompt.md, response.md): {per['folders']:.3f} ms per stage"
-    if "durable_beside" in took:
-        lines.append(row(f"SQLite file, stage folders on {disk} too", "durable_beside"))
-        folders += f" on {file_system(runs_dir)}, {per['folders_beside']:.3f} on {disk}"
-    verdict = "met" if per["durable"] <= GOAL_MS else "NOT met"
+    for stages in lengths:
+        baseline = results[(stages, "memory")].seconds
+        for mode, label, on_file, _commit_each in MODES:
+            got = results[(stages, mode)]
+            stored = f"{got.stored_bytes / stages:,.0f}" if on_file else "-"
+            per = ms_per_stage(results, stages, mode)
+            lines.append(
+                f"{label:<38}{stages:>7}{got.seconds:>9.3f}{per:>10.3f}"
+                f"{got.seconds / baseline:>7.2f}{stored:>13}"
+            )
+    short, long = lengths[0], lengths[-1]
+
+    def growth(mode: str) -> float:
+        return ms_per_stage(results, long, mode) / ms_per_stage(results, short, mode)
+
+    def bytes_growth() -> float:
+        per = [results[(n, "durable")].stored_bytes / n for n in (short, long)]
+        return per[1] / per[0] if per[0] else 0.0
+
+    durable_ok = all(ms_per_stage(results, n, "durable") <= GOAL_MS for n in lengths)
+    committed_ok = all(ms_per_stage(results, n, "committed") <= GOAL_COMMITTED_MS for n in lengths)
     lines += [
-        folders,
-        f"goal: <= {GOAL_MS} ms per durable stage (the engine with its durable database; "
-        f"stage folders on {file_system(runs_dir)}): {verdict}",
+        f"{long:,}/{short:,} per stage: in-memory {growth('memory'):.2f}, durable "
+        f"{growth('durable'):.2f}, every stage committed {growth('committed'):.2f}; "
+        f"bytes stored {bytes_growth():.2f}",
+        f"goal: <= {GOAL_MS} ms per durable stage at each length: {verdict(durable_ok)}",
+        f"goal: durable {long:,}/{short:,} <= {GOAL_GROWTH}: "
+        f"{verdict(growth('durable') <= GOAL_GROWTH)}",
+        f"goal: <= {GOAL_COMMITTED_MS} ms per stage with every stage committed, at each length: "
+        f"{verdict(committed_ok)}",
     ]
     return "\n".join(lines)
 
 
-def default_runs_dir() -> Path | None:
-    """tmpfs for the stage folders when the machine has one (/dev/shm), else None."""
-    shm = Path("/dev/shm")
-    return shm if shm.is_dir() and file_system(shm) == "tmpfs" else None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench engine", description=__doc__)
-    parser.add_argument("--stages", type=int, default=1000)
+    parser.add_argument(
+        "--stages", type=int, nargs="+", help=f"run lengths (default {' '.join(map(str, LENGTHS))})"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (the median counts)")
     parser.add_argument(
-        "--runs-dir",
-        type=Path,
-        help="where the stage folders go (default: /dev/shm when it is a tmpfs, else beside "
-        "the database in a temporary folder)",
+        "--quick",
+        action="store_true",
+        help=f"lengths {' and '.join(map(str, QUICK_LENGTHS))}, one run each (a smoke test)",
+    )
+    parser.add_argument(
+        "--runs-dir", type=Path, help="where the stage folders go (default: beside the database)"
     )
     args = parser.parse_args(argv)
+    lengths = tuple(sorted(args.stages or (QUICK_LENGTHS if args.quick else LENGTHS)))
+    repeat = 1 if args.quick else args.repeat
     tune_collector()  # as `fabro serve` and `fabro run` do
-    parent = args.runs_dir if args.runs_dir is not None else default_runs_dir()
     with tempfile.TemporaryDirectory() as folder:
         db_dir = Path(folder)
         runs_dir = db_dir
-        if parent is not None:
-            parent.mkdir(parents=True, exist_ok=True)
-            runs_dir = Path(tempfile.mkdtemp(prefix="fabro-bench-", dir=parent))
+        if args.runs_dir is not None:
+            args.runs_dir.mkdir(parents=True, exist_ok=True)
+            runs_dir = Path(tempfile.mkdtemp(prefix="fabro-bench-", dir=args.runs_dir))
         try:
-            took = asyncio.run(bench(args.stages, args.repeat, db_dir, runs_dir))
+            results = asyncio.run(bench(lengths, repeat, db_dir, runs_dir))
         finally:
             if runs_dir != db_dir:
                 shutil.rmtree(runs_dir, ignore_errors=True)
-    print(report(args.stages, args.repeat, db_dir, runs_dir, took))
+    print(report(repeat, db_dir, runs_dir, results))
     return 0
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fabro.storage.tracked import TrackedDict, TrackedList
 from fabro.workflow.model import Graph
+
+if TYPE_CHECKING:
+    from fabro.engine.preamble import PreambleLog
 
 
 @dataclass
@@ -26,8 +29,9 @@ class EngineState:
     restart_failure_signatures: dict[str, int] = field(default_factory=TrackedDict)
     current_node: str | None = None  # the node whose completion produced the checkpoint
     next_node_id: str | None = None
-    # Preamble lines per completed node (preamble.py); derived, never checkpointed.
-    line_cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    # What the preambles show of the run, kept as stages complete (preamble.py); derived,
+    # never checkpointed.
+    preamble_log: PreambleLog | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def fresh(cls, graph: Graph, run_id: str, work_dir: str) -> EngineState:
