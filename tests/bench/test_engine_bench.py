@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fabro.bench import engine
-from fabro.bench.engine import Measure, Results
+from bench import engine
+from bench.engine import Measure, Results
 
 
 def test_a_quick_run_prints_every_row_at_both_lengths(

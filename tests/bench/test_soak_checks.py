@@ -1,4 +1,4 @@
-"""The soak's checks catch what they promise to catch (fabro/bench/soak_checks.py)."""
+"""The soak's checks catch what they promise to catch (bench/soak_checks.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from fabro.bench.soak import make_workflow
-from fabro.bench.soak_checks import SeenEvent, audit_events, audit_stream, audit_witness
+from bench.soak import make_workflow
+from bench.soak_checks import SeenEvent, audit_events, audit_stream, audit_witness
 from fabro.workflow.prepare import prepare
 
 

@@ -6,13 +6,13 @@ import re
 import subprocess
 import sys
 
-from fabro.bench.loadgen import _dechunk, percentile
+from bench.loadgen import _dechunk, percentile
 from tests.e2e.serverproc import REPO_ROOT
 
 
 def test_quick_bench_prints_the_table() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fabro.bench.api", "--quick"],
+        [sys.executable, "-m", "bench.api", "--quick"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

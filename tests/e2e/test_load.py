@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from fabro.bench.loadreport import Outcome, Tally, report, scan_log
+from bench.loadreport import Outcome, Tally, report, scan_log
 from tests.e2e.serverproc import REPO_ROOT
 
 QUICK = ("--clients", "4", "--duration", "3", "--runs", "10")
@@ -22,7 +22,7 @@ OPERATIONS = (
 
 def test_quick_load_passes_and_prints_the_table() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fabro.bench.load", *QUICK],
+        [sys.executable, "-m", "bench.load", *QUICK],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

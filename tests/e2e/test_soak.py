@@ -12,7 +12,7 @@ from tests.e2e.serverproc import REPO_ROOT
 
 
 def soak(tmp_path: Path, *args: str, timeout_s: float) -> str:
-    command = [sys.executable, "-m", "fabro.bench.soak", "--workdir", str(tmp_path), *args]
+    command = [sys.executable, "-m", "bench.soak", "--workdir", str(tmp_path), *args]
     result = subprocess.run(
         command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout_s
     )

@@ -496,7 +496,7 @@ async def test_stages_that_never_wait_still_let_the_event_loop_turn(
 ) -> None:
     # Simulated agent stages never suspend: without Engine._catch_up a whole run would hold
     # the server's loop (its API, its streams) until it ended.
-    from fabro.bench.engine import linear_workflow
+    from bench.engine import linear_workflow
     from fabro.engine import runner
 
     monkeypatch.setattr(runner, "YIELD_S", 0.0)  # catch up before every stage

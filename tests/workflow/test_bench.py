@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fabro.bench.parse import generate_workflow
+from bench.parse import generate_workflow
 from fabro.workflow.prepare import prepare
 
 

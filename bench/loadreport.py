@@ -1,4 +1,4 @@
-"""Tallies and the printed table of `scripts/load` (fabro/bench/load.py).
+"""Tallies and the printed table of `scripts/load` (bench/load.py).
 
 Every HTTP request the load clients make is recorded under an operation name with its
 latency and one of three outcomes: ``ok`` (the expected status), ``expected`` (a status the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fabro.bench.loadgen import percentile
+from bench.loadgen import percentile
 
 LOCKED = "database is locked"
 ERROR_SAMPLES = 20

@@ -41,9 +41,9 @@ from typing import Any
 
 import httpx
 
-from fabro.bench.api import Fabro, fabro_server
-from fabro.bench.loadclient import Client, Shared, run_body
-from fabro.bench.loadreport import Outcome, Tally, report, scan_log
+from bench.api import Fabro, fabro_server
+from bench.loadclient import Client, Shared, run_body
+from bench.loadreport import Outcome, Tally, report, scan_log
 
 SEED_CONCURRENCY = 16
 LIVE_STATUSES = "queued,starting,running,paused"

@@ -34,8 +34,7 @@ from typing import Any
 
 import httpx
 
-from fabro.auth.keys import ensure_key_pair, mint_token
-from fabro.bench.loadgen import (
+from bench.loadgen import (
     LoadResult,
     ServerProc,
     SseSubscriber,
@@ -48,6 +47,7 @@ from fabro.bench.loadgen import (
     rss_mb,
     spawn,
 )
+from fabro.auth.keys import ensure_key_pair, mint_token
 
 USER = "bench"
 RATIO_GOAL = 0.6
@@ -150,12 +150,12 @@ def fabro_server(base: Path, name: str, max_concurrent_runs: int) -> Iterator[Fa
 
 @contextmanager
 def hello_server(base: Path) -> Iterator[ServerProc]:
-    """fabro.bench.hello on Hypercorn's CLI, in-process (no worker processes) like fabro."""
+    """bench.hello on Hypercorn's CLI, in-process (no worker processes) like fabro."""
     folder = base / "hello"
     (folder / "home").mkdir(parents=True)
     port = free_port()
     command = python_command("-m", "hypercorn", "--workers", "0", "--bind", f"127.0.0.1:{port}")
-    command += ["--keep-alive", "75", "fabro.bench.hello:app"]
+    command += ["--keep-alive", "75", "bench.hello:app"]
     proc = spawn("hello", command, folder, child_env(folder / "home"), port, announces=False)
     try:
         yield proc

@@ -1,4 +1,4 @@
-"""The simulated users of `scripts/load` (fabro/bench/load.py) and the workflow they drive.
+"""The simulated users of `scripts/load` (bench/load.py) and the workflow they drive.
 
 Each ``Client`` owns one keep-alive connection and loops over a weighted mix of operations,
 checking every response against the spec (api.md) and recording it in the shared ``Tally``.
@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from fabro.bench.api import Fabro
-from fabro.bench.loadreport import Tally
+from bench.api import Fabro
+from bench.loadreport import Tally
 from fabro.events.sse import FrameParser
 
 TERMINAL_STATUSES = ("completed", "failed", "cancelled")

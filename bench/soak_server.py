@@ -6,7 +6,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from fabro.bench.loadgen import ServerProc, child_env, free_port, python_command, spawn
+from bench.loadgen import ServerProc, child_env, free_port, python_command, spawn
 
 LOG_PATTERNS = ("database is locked", "Traceback", " ERROR ")
 

@@ -38,10 +38,9 @@ from typing import Any
 
 import httpx
 
-from fabro.auth.keys import ensure_key_pair, mint_token
-from fabro.bench import soak_server
-from fabro.bench.loadgen import ServerProc
-from fabro.bench.soak_checks import (
+from bench import soak_server
+from bench.loadgen import ServerProc
+from bench.soak_checks import (
     TERMINAL,
     RunAudit,
     SeenEvent,
@@ -49,6 +48,7 @@ from fabro.bench.soak_checks import (
     audit_stream,
     audit_witness,
 )
+from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.events.sse import FrameParser
 
 USER = "soak"
