@@ -341,7 +341,7 @@ class Recorder:
     async def settle(self) -> None:
         """Wait until every write queued so far is committed (raising a streamed failure).
 
-        Handlers call it before side effects outside the database (a program, a tool call):
+        The side-effect guard (effects.py) calls it before whatever reaches outside the database:
         after a crash, the stage's StageStarted then always records that they may have run.
         """
         latest = self._latest

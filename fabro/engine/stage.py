@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fabro.clock import Clock, SystemClock
 from fabro.config import DEFAULT_COMMAND_ENV
 from fabro.engine.artifacts import ArtifactWriter
+from fabro.engine.effects import EffectKind, SideEffect, guarded
 from fabro.engine.outcome import Outcome
 from fabro.engine.recorder import Recorder
 from fabro.events.redact import Redactor
@@ -60,6 +61,10 @@ class EngineDeps:
     rng: random.Random = field(default_factory=random.Random)
     artifacts: ArtifactWriter = field(default_factory=ArtifactWriter)
     output: OutputTap | None = None
+
+    def __post_init__(self) -> None:
+        # Handlers call the model only inside stage.side_effect("llm", ...) (effects.py).
+        self.llm = guarded(self.llm)
 
 
 @dataclass
@@ -170,6 +175,13 @@ class StageRun:
         path = self.spec.run_dir / "nodes" / self.stage_id
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def side_effect(self, kind: EffectKind, detail: str) -> SideEffect:
+        """The guard around anything this stage does outside the database (effects.py):
+        ``async with stage.side_effect("command", program):``."""
+        # A simulated model reaches nothing outside the process: nothing to wait for.
+        quiet = kind == "llm" and self.deps.llm.simulated
+        return SideEffect(kind, detail, None if quiet else self.recorder.settle)
 
     async def emit(self, *events: RunEvent) -> None:
         await self.recorder.emit(*events)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fabro.config import DEFAULT_COMMAND_ENV
+from fabro.engine.effects import require
 from fabro.engine.handlers.command import command_env, program, run_process
 from fabro.events.redact import Redactor, StreamRedactor
 from fabro.llm.provider import ToolSpec
@@ -106,7 +107,10 @@ async def run_tool(
     tools: Mapping[str, Tool], name: str, ctx: ToolContext, args: dict[str, Any]
 ) -> ToolResult:
     """Run one tool call, its result cleaned; a ToolError, an OS error or a value the OS
-    refuses (a NUL byte, text UTF-8 cannot encode) is an error result, never an exception."""
+    refuses (a NUL byte, text UTF-8 cannot encode) is an error result, never an exception.
+
+    Only inside a tool side effect (effects.py): OutsideSideEffect otherwise, a handler bug."""
+    require("a tool call", "tool")
     result = await _run(tools, name, ctx, args)
     output = ctx.redactor.clean(result.output)
     if output is result.output:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from fabro.engine.effects import SideEffect
 from fabro.engine.tools import AGENT_TOOLS, OUTPUT_TAIL, ToolContext, ToolResult, run_tool
 
 
@@ -20,7 +21,8 @@ def ctx(tmp_path: Path) -> ToolContext:
 
 
 async def call(ctx: ToolContext, name: str, **args: Any) -> ToolResult:
-    return await run_tool(AGENT_TOOLS, name, ctx, args)
+    async with SideEffect("tool", name):  # as the agent handler calls it
+        return await run_tool(AGENT_TOOLS, name, ctx, args)
 
 
 def test_the_four_tools_and_their_schemas() -> None:

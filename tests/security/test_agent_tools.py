@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from fabro.engine.effects import SideEffect
 from fabro.engine.tools import AGENT_TOOLS, ToolContext, ToolResult, run_tool
 from fabro.llm.http import RetryPolicy
 from fabro.llm.router import Router
@@ -47,7 +48,8 @@ def ctx(tmp_path: Path) -> ToolContext:
 
 
 async def call(ctx: ToolContext, name: str, **args: Any) -> ToolResult:
-    result = await run_tool(AGENT_TOOLS, name, ctx, args)
+    async with SideEffect("tool", name):  # as the agent handler calls it
+        result = await run_tool(AGENT_TOOLS, name, ctx, args)
     result.output.encode("utf-8")  # storable: no lone surrogate reaches the model or SQLite
     return result
 

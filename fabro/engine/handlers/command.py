@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from fabro.engine.effects import require
 from fabro.engine.orphans import ProcessRecord
 from fabro.engine.outcome import Outcome, RetryableError
 from fabro.engine.retry import asks_for_retries
@@ -141,8 +142,10 @@ async def run_process(
     Returns the exit status, or None when it timed out. On a timeout, a cancellation or any
     error the whole group is killed, so no program outlives its stage. With ``run_dir`` the
     program is recorded there while it runs, so that a resumed run can stop it if this server
-    dies first (fabro.engine.orphans). OSError when it cannot be started.
+    dies first (fabro.engine.orphans). OSError when it cannot be started; OutsideSideEffect
+    outside a command or tool side effect (effects.py).
     """
+    require("a program", "command", "tool")
     process = await asyncio.create_subprocess_exec(
         *argv,
         cwd=cwd,
@@ -192,25 +195,26 @@ async def command(node: Node, stage: StageRun) -> Outcome:
     _write_json(folder / "script_invocation.json", {
         "command": script, "language": language, "timeout_ms": timeout_ms,
     })  # fmt: skip
-    # The program may change the world: start it only once StageStarted is committed, so a
-    # crash can never leave a run of it without a trace.
-    await stage.recorder.settle()
     out = _Capture(folder / "stdout.log", stage.redactor, _tap(stage, "stdout"))
     err = _Capture(folder / "stderr.log", stage.redactor, _tap(stage, "stderr"))
     env = command_env(
         stage.deps.env, stage.deps.env_allowlist, stage.run_id, node.id, stage.work_dir
     )
+    argv = program(language, script)
     started = time.monotonic()
     try:
-        exit_code = await run_process(
-            program(language, script),
-            cwd=stage.work_dir,
-            env=env,
-            out=out,
-            err=err,
-            timeout_s=timeout_ms / 1000,
-            run_dir=stage.spec.run_dir,
-        )
+        # The program may change the world: the guard starts it only once StageStarted is
+        # committed, so a crash can never leave a run of it without a trace.
+        async with stage.side_effect("command", argv[0]):
+            exit_code = await run_process(
+                argv,
+                cwd=stage.work_dir,
+                env=env,
+                out=out,
+                err=err,
+                timeout_s=timeout_ms / 1000,
+                run_dir=stage.spec.run_dir,
+            )
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the script
         if is_disk_full(exc):
             raise  # no room for its output: the run is held, the stage runs again later

@@ -34,16 +34,15 @@ async def _llm_choice(node: Node, stage: StageRun, results: list[dict[str, Any]]
     resolved = resolve_stage_model(node, stage)
     if resolved.model is None:
         return None
-    await stage.recorder.settle()  # a real call: after the earlier stages are committed
+    request = LlmRequest(
+        provider=resolved.provider,
+        model=resolved.model,
+        messages=[Message("user", "\n".join(lines))],
+        stage=node.id,
+    )
     try:
-        response = await stage.deps.llm.complete(
-            LlmRequest(
-                provider=resolved.provider,
-                model=resolved.model,
-                messages=[Message("user", "\n".join(lines))],
-                stage=node.id,
-            )
-        )
+        async with stage.side_effect("llm", resolved.model):
+            response = await stage.deps.llm.complete(request)
     except LlmError:
         return None
     await stage.add_turn("system", "\n".join(lines))

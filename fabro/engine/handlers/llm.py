@@ -170,12 +170,11 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
             reasoning_effort=node.reasoning_effort,
             stage=node.id,
         )
-        if not backend.simulated:
-            # A real call costs money: it goes out only once the earlier stages are committed,
-            # so after a crash only this (interrupted) stage makes its calls again.
-            await stage.recorder.settle()
         try:
-            response = await backend.complete(request, on_retry)
+            # A real call costs money: the guard sends it only once the earlier stages are
+            # committed, so after a crash only this (interrupted) stage calls again.
+            async with stage.side_effect("llm", model):
+                response = await backend.complete(request, on_retry)
         except LlmError as error:
             await stage.emit(Agent(stage=node.id, event=AgentError(error=error.message)))
             if error.retryable:
@@ -308,8 +307,6 @@ async def _run_tool(
             ),
         )
     )
-    await stage.recorder.settle()  # the tool's side effects come after its committed start
-    started = time.monotonic()
     ctx = agent_tools_module.ToolContext(
         stage.work_dir,
         stage.deps.env,
@@ -319,7 +316,10 @@ async def _run_tool(
         stage.deps.env_allowlist,
         stage.redactor,
     )
-    result = await agent_tools_module.run_tool(tools, call.name, ctx, dict(call.arguments))
+    # The tool's side effects come after its committed start.
+    async with stage.side_effect("tool", call.name):
+        started = time.monotonic()
+        result = await agent_tools_module.run_tool(tools, call.name, ctx, dict(call.arguments))
     duration_ms = int((time.monotonic() - started) * 1000)
     await stage.emit(
         Agent(
