@@ -33,13 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fabro.config import LimitsSettings
+from fabro.engine.assembly import assemble_run
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.lifecycle import Lifecycle, NewRun
 from fabro.engine.outcome import Outcome
 from fabro.engine.questions import AutoApprove, QuestionDesk
-from fabro.engine.recorder import Recorder
-from fabro.engine.runner import Engine
-from fabro.engine.stage import EngineDeps, Handler, RunSpec, StageRun
+from fabro.engine.stage import EngineDeps, Handler, StageRun
 from fabro.events.redact import Redactor
 from fabro.llm.simulated import SimulatedBackend
 from fabro.process import tune_collector
@@ -111,8 +110,6 @@ async def run_once(db_path: Path | None, data_dir: Path, stages: int, commit_eac
     try:
         lifecycle = Lifecycle(db, lambda record: None, Redactor(), data_dir)
         run = await lifecycle.create(NewRun(graph=graph, dot_source=dot, title="bench"))
-        work_dir = await lifecycle.start(run)
-        assert work_dir is not None
         deps = EngineDeps(
             llm=SimulatedBackend(),
             interviewer=AutoApprove(),
@@ -120,12 +117,11 @@ async def run_once(db_path: Path | None, data_dir: Path, stages: int, commit_eac
             env={},
             rng=random.Random(1),
         )
-        spec = RunSpec(run.id, graph, lifecycle.run_dir(run.id), work_dir)
-        recorder = Recorder(db, run.id, lambda record: None, Redactor())
         handlers = EVERY_STAGE_COMMITTED if commit_each else None
-        engine = Engine(spec, deps, recorder, handlers=handlers)
+        assembled = await assemble_run(lifecycle, run, deps, handlers=handlers)
+        assert assembled is not None
         started = time.perf_counter()
-        result = await engine.run()
+        result = await assembled.run()
         took = time.perf_counter() - started
         assert result.status == "completed", result.error
         return took

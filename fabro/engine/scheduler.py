@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from fabro.config import DEFAULT_COMMAND_ENV, LlmSettings
+from fabro.engine.assembly import assemble_run
 from fabro.engine.control import RunControl
 from fabro.engine.lifecycle import IdempotencyCheck, Lifecycle, NewRun
 from fabro.engine.questions import QuestionDesk, StoredAnswers
-from fabro.engine.recorder import ACTIVE, Recorder, RunNotActive
+from fabro.engine.recorder import ACTIVE, RunNotActive
 from fabro.engine.runlog import log_transition
 from fabro.engine.runner import Engine
-from fabro.engine.stage import EngineDeps, LlmLevels, RunSpec
-from fabro.engine.state import EngineState
+from fabro.engine.stage import EngineDeps
 from fabro.errors import InsufficientStorage
 from fabro.events.bus import EventBus
 from fabro.events.redact import Redactor, secret_values
@@ -36,7 +36,6 @@ from fabro.llm.resolve import LevelChoice
 from fabro.storage import runs, space
 from fabro.storage.db import Database
 from fabro.storage.records import EventRecord, RunRecord
-from fabro.workflow.model import Graph
 
 log = logging.getLogger(__name__)
 
@@ -178,35 +177,20 @@ class Scheduler:
         self._wake.set()
 
     async def _execute(self, run: RunRecord, control: RunControl, recovered: bool) -> None:
-        workflow_dir = (
-            Path(str(run.config["workflow_dir"])) if run.config.get("workflow_dir") else None
-        )
-        state: EngineState | None = None
         try:
-            if recovered:
-                claimed = await self.lifecycle.resumed(run.id, "recovery")
-                if claimed is None:
-                    return
-                work_dir: Path | None = self.lifecycle.prepare_dirs(claimed, workflow_dir)
-                checkpoint = await runs.get_checkpoint(self.db, run.id)
-                state = EngineState.from_checkpoint(checkpoint.data) if checkpoint else None
-            else:
-                work_dir = await self.lifecycle.start(run, workflow_dir)
-            if work_dir is None:
-                return
-            spec = RunSpec(
-                run_id=run.id,
-                graph=Graph.from_json(run.prepared_graph),
-                run_dir=self.lifecycle.run_dir(run.id),
-                work_dir=work_dir,
-                workflow_dir=workflow_dir,
-                vars=dict(run.vars),
-                llm=self._levels(run),
+            server = self.llm_settings()
+            assembled = await assemble_run(
+                self.lifecycle,
+                run,
+                self.deps,
+                resume=recovered,
+                server_default=LevelChoice(server.model, server.provider),
+                control=control,
             )
-            recorder = Recorder(self.db, run.id, self.publish, self.redactor)
-            engine = Engine(spec, self.deps, recorder, control=control)
-            self._active[run.id].engine = engine
-            await engine.run(state, recovered=recovered)
+            if assembled is None:
+                return
+            self._active[run.id].engine = assembled.engine
+            await assembled.run()
         except RunNotActive:
             pass  # cancelled by a client while the engine was writing
         except Exception as exc:
@@ -280,14 +264,6 @@ class Scheduler:
             if run is not None and run.status in ACTIVE and run_id not in self._active:
                 self._launch(run, recovered=run.status != "starting")
         self._wake.set()
-
-    def _levels(self, run: RunRecord) -> LlmLevels:
-        llm: dict[str, Any] = run.config.get("llm") or {}
-        server = self.llm_settings()
-        return LlmLevels(
-            run_config=LevelChoice(llm.get("model"), llm.get("provider")),
-            server_default=LevelChoice(server.model, server.provider),
-        )
 
     # ---- client actions ----
 

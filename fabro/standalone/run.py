@@ -17,13 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from fabro.engine.control import RunControl
+from fabro.engine.assembly import AssembledRun, build_engine, claim_run
 from fabro.engine.lifecycle import Lifecycle, NewRun, default_title
 from fabro.engine.questions import AutoApprove, Interviewer, QuestionDesk
-from fabro.engine.recorder import Recorder
-from fabro.engine.runner import Engine, EngineResult
-from fabro.engine.stage import EngineDeps, LlmLevels, RunSpec
-from fabro.engine.state import EngineState
+from fabro.engine.runner import EngineResult
+from fabro.engine.stage import EngineDeps
 from fabro.engine.views import load_run_status
 from fabro.errors import InsufficientStorage
 from fabro.events.redact import Redactor, is_secret_env_name, secret_values
@@ -41,7 +39,6 @@ from fabro.storage.records import RunRecord
 from fabro.workflow.commands import parse_label_options, parse_var_options
 from fabro.workflow.errors import DotParseError, WorkflowInputError, WorkflowSourceError
 from fabro.workflow.files import goal_option
-from fabro.workflow.model import Graph
 from fabro.workflow.prepare import prepare
 from fabro.workflow.source import resolve_workflow
 
@@ -118,21 +115,20 @@ class StandaloneRun:
         if options.resume is None and options.workflow is None:
             raise UsageError("WORKFLOW is required (or --resume RUN_ID)")
         new_run = None if options.resume else self._prepare()
-        if new_run is not None and isinstance(new_run, int):
+        if isinstance(new_run, int):
             return new_run
         db = await Database.open(options.data_dir / "local.db")
         try:
             lifecycle = Lifecycle(db, self.progress, self.redactor, options.data_dir)
-            if isinstance(new_run, tuple):
-                record, workflow_dir = new_run[0], new_run[1]
-                run = await lifecycle.create(record)
+            if new_run is not None:
+                run = await lifecycle.create(new_run)
                 self.progress.message(f"Run: {run.id}  ({lifecycle.run_dir(run.id)})")
-                return await self._execute(db, lifecycle, run, workflow_dir, None)
+                return await self._execute(db, lifecycle, run)
             return await self._resume(db, lifecycle, options.resume or "")
         finally:
             await db.close()
 
-    def _prepare(self) -> tuple[NewRun, Path] | int:
+    def _prepare(self) -> NewRun | int:
         """Resolve, prepare and validate the workflow; print the header and diagnostics."""
         from fabro.workflow.source import registry_dir
 
@@ -189,7 +185,7 @@ class StandaloneRun:
             warnings=[d.to_json() for d in prepared.warnings],
             dry_run=options.dry_run,
         )
-        return new, base
+        return new
 
     async def _resume(self, db: Database, lifecycle: Lifecycle, run_id: str) -> int:
         run = await runs.get_run(db, run_id)
@@ -201,41 +197,22 @@ class StandaloneRun:
             if _pid_alive(run.owner_pid):
                 raise UsageError(f"Run {run_id} is still running in process {run.owner_pid}.")
         self.progress.message(f"Run: {run.id}  ({lifecycle.run_dir(run.id)})")
-        checkpoint = await runs.get_checkpoint(db, run_id)
-        state = EngineState.from_checkpoint(checkpoint.data) if checkpoint else None
-        workflow_dir = Path(str(run.config.get("workflow_dir") or lifecycle.run_dir(run_id)))
-        return await self._execute(db, lifecycle, run, workflow_dir, state, resume=True)
+        return await self._execute(db, lifecycle, run, resume=True)
 
     async def _execute(
         self,
         db: Database,
         lifecycle: Lifecycle,
         run: RunRecord,
-        workflow_dir: Path,
-        state: EngineState | None,
         *,
         resume: bool = False,
     ) -> int:
         options = self.options
-        if resume and run.status != "starting":
-            claimed = await lifecycle.resumed(run.id, "recovery", keep_paused=False)
-            if claimed is None:
+        claim = await claim_run(lifecycle, run, resume=resume, keep_paused=False)
+        if claim is None:
+            if resume and run.status != "starting":
                 raise UsageError(f"Run {run.id} cannot be resumed.")
-            work_dir: Path | None = lifecycle.prepare_dirs(claimed, workflow_dir)
-        else:
-            work_dir = await lifecycle.start(run, workflow_dir)
-        if work_dir is None:
             return await self._finish(db, lifecycle, run.id, time.monotonic())
-        graph = Graph.from_json(run.prepared_graph)
-        spec = RunSpec(
-            run_id=run.id,
-            graph=graph,
-            run_dir=lifecycle.run_dir(run.id),
-            work_dir=work_dir,
-            workflow_dir=workflow_dir,
-            vars=dict(run.vars),
-            llm=_levels(run.config, options.env),
-        )
         dry_run = options.dry_run or run.dry_run
         llm = choose_backend(options.env, dry_run=dry_run)
         if llm.simulated and not dry_run:
@@ -251,11 +228,12 @@ class StandaloneRun:
             env_allowlist=tuple(name for name in options.env if not is_secret_env_name(name)),
             output=self.progress.output,  # shown with --verbose
         )
-        recorder = Recorder(db, run.id, self.progress, self.redactor)
-        engine = Engine(spec, deps, recorder, control=RunControl())
+        env_default = LevelChoice(options.env.get("FABRO_MODEL"), options.env.get("FABRO_PROVIDER"))
+        engine = build_engine(lifecycle, run, claim.work_dir, deps, server_default=env_default)
+        assembled = AssembledRun(engine, claim)
         started = time.monotonic()
         self.progress.start()
-        task: asyncio.Task[EngineResult] = asyncio.create_task(engine.run(state, recovered=resume))
+        task: asyncio.Task[EngineResult] = asyncio.create_task(assembled.run())
         loop = asyncio.get_running_loop()
 
         cancelling: list[asyncio.Task[None]] = []
@@ -306,16 +284,6 @@ class StandaloneRun:
             return EXIT_FAILED
         self.progress.message(f"Run interrupted; resume with: fabro run --resume {run_id}")
         return EXIT_INTERRUPTED
-
-
-def _levels(config: Mapping[str, Any], env: Mapping[str, str]) -> LlmLevels:
-    override = config.get("run_override") or {}
-    llm = config.get("llm") or {}
-    return LlmLevels(
-        run_override=LevelChoice(override.get("model"), override.get("provider")),
-        run_config=LevelChoice(llm.get("model"), llm.get("provider")),
-        server_default=LevelChoice(env.get("FABRO_MODEL"), env.get("FABRO_PROVIDER")),
-    )
 
 
 def run_workflow(options: RunOptions) -> int:

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fabro.engine.assembly import AssembledRun, assemble_run
 from fabro.engine.control import RunControl
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.lifecycle import Lifecycle, NewRun, default_title
 from fabro.engine.outcome import Outcome
 from fabro.engine.questions import AutoApprove, Interviewer, QuestionDesk
-from fabro.engine.recorder import Recorder
 from fabro.engine.runner import Engine, EngineResult
-from fabro.engine.stage import EngineDeps, Handler, RunSpec, StageRun
+from fabro.engine.stage import EngineDeps, Handler, StageRun
 from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
 from fabro.llm.provider import LlmBackend
@@ -24,7 +24,7 @@ from fabro.llm.simulated import SimulatedBackend
 from fabro.storage import runs, stages
 from fabro.storage.db import Database
 from fabro.storage.records import EventRecord, RunRecord
-from fabro.workflow.model import Graph, Node
+from fabro.workflow.model import Node
 from fabro.workflow.prepare import prepare
 
 
@@ -78,6 +78,8 @@ class Harness:
         prepared = prepare(dot, path=path, goal=goal, vars=vars)
         assert prepared.ok, [d.message for d in prepared.errors]
         graph = prepared.graph
+        # As `fabro run` and the API store it: a manager's child files are found there.
+        config = {"workflow_dir": str(path.parent)} if path is not None else {}
         return await self.lifecycle.create(
             NewRun(
                 graph=graph,
@@ -85,6 +87,7 @@ class Harness:
                 title=default_title(graph.goal, graph),
                 goal=graph.goal,
                 vars=dict(vars or {}),
+                config=config,
             )
         )
 
@@ -100,10 +103,7 @@ class Harness:
         vars: Mapping[str, str] | None = None,
     ) -> tuple[RunRecord, EngineResult]:
         record = await self.create(dot, goal=goal, path=path, vars=vars)
-        workflow_dir = path.parent if path is not None else None
-        engine = await self.engine(
-            record, deps=deps, handlers=handlers, control=control, workflow_dir=workflow_dir
-        )
+        engine = await self.engine(record, deps=deps, handlers=handlers, control=control)
         result = await engine.run()
         final = await runs.get_run(self.db, record.id)
         assert final is not None
@@ -116,25 +116,28 @@ class Harness:
         deps: EngineDeps | None = None,
         handlers: Mapping[str, Handler] | None = None,
         control: RunControl | None = None,
-        workflow_dir: Path | None = None,
-        start: bool = True,
     ) -> Engine:
-        """An engine for ``record``; ``start`` moves the run to `running` first (engine.md §3)."""
-        if start:
-            work_dir = await self.lifecycle.start(record, workflow_dir)
-            assert work_dir is not None
-        else:
-            work_dir = self.lifecycle.prepare_dirs(record, workflow_dir)
-        spec = RunSpec(
-            run_id=record.id,
-            graph=Graph.from_json(record.prepared_graph),
-            run_dir=self.lifecycle.run_dir(record.id),
-            work_dir=work_dir,
-            workflow_dir=workflow_dir,
-            vars=dict(record.vars),
+        """An engine for ``record``, moved to `running` first (engine.md §3)."""
+        assembled = await assemble_run(
+            self.lifecycle, record, deps or self.deps(), control=control, handlers=handlers
         )
-        recorder = Recorder(self.db, record.id, self.published.append, Redactor())
-        return Engine(spec, deps or self.deps(), recorder, control=control, handlers=handlers)
+        assert assembled is not None
+        return assembled.engine
+
+    async def resume(
+        self,
+        record: RunRecord,
+        *,
+        deps: EngineDeps | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+    ) -> AssembledRun:
+        """``record`` claimed again after a crash, to continue from its last checkpoint."""
+        current = await self.get_run(record.id)
+        assembled = await assemble_run(
+            self.lifecycle, current, deps or self.deps(), resume=True, handlers=handlers
+        )
+        assert assembled is not None and assembled.claim.recovered
+        return assembled
 
     async def execute(
         self,

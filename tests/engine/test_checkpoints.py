@@ -15,7 +15,6 @@ import pytest
 from fabro.engine.outcome import Outcome
 from fabro.engine.recorder import CheckpointLost, Recorder
 from fabro.engine.stage import StageRun
-from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
 from fabro.events.types import Prompt, RunEvent
 from fabro.storage import runs, stages
@@ -123,9 +122,7 @@ async def test_a_crash_after_a_loop_restart_resumes_without_rerunning_stages(
     assert checkpoint["node_visits"] == {"start": 1, "a": 3, "b": 3}
 
     resumed = ByNode()
-    assert await harness.lifecycle.resumed(record.id, "recovery") is not None
-    engine = await harness.engine(record, handlers=resumed.handlers, start=False)
-    result = await engine.run(EngineState.from_checkpoint(checkpoint), recovered=True)
+    result = await (await harness.resume(record, handlers=resumed.handlers)).run()
     assert result.status == "completed", result.error
     assert resumed.calls == ["c"]  # nothing before c runs again
     final = await harness.checkpoint(record.id)

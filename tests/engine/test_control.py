@@ -14,7 +14,6 @@ from fabro.engine.outcome import Outcome
 from fabro.engine.questions import Answer, StoredAnswers
 from fabro.engine.recorder import RunNotActive
 from fabro.engine.stage import StageRun
-from fabro.engine.state import EngineState
 from fabro.events.types import Prompt
 from fabro.storage import questions, runs
 from fabro.workflow.model import Node
@@ -284,9 +283,7 @@ async def test_resume_from_checkpoint_never_reruns_completed_stages(harness: Har
         return Outcome.success()
 
     resumed = ByNode(b=record_context, c=record_context)
-    assert await harness.lifecycle.resumed(record.id, "recovery") is not None
-    engine = await harness.engine(record, handlers=resumed.handlers, start=False)
-    result = await engine.run(EngineState.from_checkpoint(checkpoint), recovered=True)
+    result = await (await harness.resume(record, handlers=resumed.handlers)).run()
     assert result.status == "completed", result.error
     assert resumed.calls == ["b", "c"]  # start and a never run again
     assert seen["b"]["internal.fidelity"] == "summary:high"  # degraded once, after recovery
@@ -375,12 +372,7 @@ async def test_recovered_human_stage_reuses_its_question_and_stored_answer(
     # Answered while the run is down (the API accepts answers for recovering runs).
     assert await deps.desk.answer(record.id, "q-1", Answer(selected_option_key="N"), "late")
 
-    checkpoint = await harness.checkpoint(record.id)
-    assert await harness.lifecycle.resumed(record.id, "recovery") is not None
-    engine = await harness.engine(record, deps=deps, start=False)
-    result = await asyncio.wait_for(
-        engine.run(EngineState.from_checkpoint(checkpoint), recovered=True), 10
-    )
+    result = await asyncio.wait_for((await harness.resume(record, deps=deps)).run(), 10)
     assert result.status == "completed", result.error
     assert len(await harness.of(record.id, "InterviewStarted")) == 1  # no second question
     assert (await harness.of(record.id, "InterviewCompleted"))[0]["answer"] == "N"
@@ -415,10 +407,7 @@ async def test_a_crash_while_a_gate_opens_never_leaves_an_unannounced_question(
     monkeypatch.setattr(runs, "append_events", real_append)
     assert await questions.pending_questions(harness.db, record.id) == []  # rolled back too
 
-    checkpoint = await harness.checkpoint(record.id)
-    assert await harness.lifecycle.resumed(record.id, "recovery") is not None
-    engine = await harness.engine(record, deps=deps, start=False)
-    task = asyncio.create_task(engine.run(EngineState.from_checkpoint(checkpoint), recovered=True))
+    task = asyncio.create_task((await harness.resume(record, deps=deps)).run())
     await wait_for(lambda: any(e.variant == "InterviewStarted" for e in harness.published))
     pending = await questions.pending_questions(harness.db, record.id)
     assert [q.qid for q in pending] == ["q-1"]
