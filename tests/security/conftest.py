@@ -16,8 +16,19 @@ import pytest
 from tests.auth.conftest import certs, data_dir, make_settings, signing_key
 from tests.e2e.runs_support import jwt_server
 from tests.e2e.serverproc import ServerProcess
+from tests.engine.conftest import harness
+from tests.llm.conftest import fake
 
-__all__ = ["Attacked", "attacked", "certs", "data_dir", "make_settings", "signing_key"]
+__all__ = [
+    "Attacked",
+    "attacked",
+    "certs",
+    "data_dir",
+    "fake",
+    "harness",
+    "make_settings",
+    "signing_key",
+]
 
 
 @dataclass(frozen=True)

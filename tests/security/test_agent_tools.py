@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,9 @@ from fabro.engine.tools import AGENT_TOOLS, ToolContext, ToolResult, run_tool
 from fabro.llm.http import RetryPolicy
 from fabro.llm.router import Router
 from fabro.storage import stages
-from fabro.storage.db import Database
 from tests.engine.harness import Harness
 from tests.llm import fake_providers as fp
-from tests.llm.fake_providers import ANTHROPIC_PATH, FakeProviders, running
+from tests.llm.fake_providers import ANTHROPIC_PATH, FakeProviders
 
 RAW_NAME = b"\xff\xfe-not-utf8.txt"  # how os.listdir shows it: "\udcff\udcfe-not-utf8.txt"
 NUL_PATH = "notes\x00.txt"
@@ -102,19 +100,6 @@ AGENT = """digraph Tools {
   exit [shape=Msquare]
   start -> look -> exit
 }"""
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeProviders]:
-    async with running() as server:
-        yield server
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    db = await Database.open(tmp_path / "local.db")
-    yield Harness(db=db, data_dir=tmp_path)
-    await db.close()
 
 
 async def test_an_agent_stage_survives_them(harness: Harness, fake: FakeProviders) -> None:

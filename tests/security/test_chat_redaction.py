@@ -22,7 +22,7 @@ from fabro.events.sse import Frame, FrameParser
 from tests.api.test_sessions import create, turns_when
 from tests.conftest import write_config
 from tests.llm import fake_providers as fp
-from tests.llm.fake_providers import ANTHROPIC_PATH, FakeProviders, live_app, provider_env, running
+from tests.llm.fake_providers import ANTHROPIC_PATH, FakeProviders, live_app, provider_env
 
 # Secret by configuration only ([redaction] secret_env): no pattern would catch it.
 SECRET = "plain-words-Correct-Horse-Battery-42"
@@ -35,12 +35,6 @@ def settings(tmp_path: Path) -> Settings:
     ensure_key_pair(tmp_path / "data" / "keys")
     config = write_config(tmp_path, '[redaction]\nsecret_env = ["DEPLOY_CREDS"]\n')
     return load_settings(config, env={"HOME": str(tmp_path)}).settings
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeProviders]:
-    async with running() as server:
-        yield server
 
 
 @pytest.fixture

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from fabro.storage.db import Database
 from fabro.workflow.errors import WorkflowInputError
 from fabro.workflow.prepare import prepare
 from tests.api.runs_helpers import wait_for
@@ -59,13 +57,6 @@ def flow(script: str) -> str:
   exit [shape=Msquare]
   start -> cmd -> exit
 }}"""
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    db = await Database.open(tmp_path / "local.db")
-    yield Harness(db=db, data_dir=tmp_path)
-    await db.close()
 
 
 async def output_of(harness: Harness, run_id: str) -> object:

@@ -25,7 +25,7 @@ from fabro.workflow.model import Node
 from tests.api.runs_helpers import start, wait_for
 from tests.engine.harness import ByNode, Harness
 from tests.llm import fake_providers as fp
-from tests.llm.fake_providers import FakeProviders, live_app, provider_env, running
+from tests.llm.fake_providers import FakeProviders, live_app, provider_env
 
 LONE = "\ud800"
 PROMPT = """digraph Reply {
@@ -41,12 +41,6 @@ COMMAND = """digraph Command {
   exit [shape=Msquare]
   start -> hello -> exit
 }"""
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeProviders]:
-    async with running() as server:
-        yield server
 
 
 @pytest.fixture

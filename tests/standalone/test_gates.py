@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -137,8 +139,10 @@ _WITH_TERMINAL = (
 )
 
 
-def test_ctrl_c_at_a_terminal_prompt_exits_at_once_with_130(tmp_path: Path) -> None:
-    flow, ran = _flow(tmp_path)
+@contextmanager
+def at_a_terminal(tmp_path: Path, flow: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """`fabro run flow` with a pseudo-terminal as its controlling terminal; yields the process
+    and the terminal's controller end, and kills the process if it is still running."""
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
         [sys.executable, "-c", _WITH_TERMINAL, *_argv(tmp_path, flow)],
@@ -151,6 +155,17 @@ def test_ctrl_c_at_a_terminal_prompt_exits_at_once_with_130(tmp_path: Path) -> N
     )
     os.close(terminal)
     try:
+        yield process, controller
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+
+
+def test_ctrl_c_at_a_terminal_prompt_exits_at_once_with_130(tmp_path: Path) -> None:
+    flow, ran = _flow(tmp_path)
+    with at_a_terminal(tmp_path, flow) as (process, controller):
         shown = _read_until(controller, b"> ", PROMPT_LIMIT_S)
         assert b"Ship it?" in shown, shown
         os.write(controller, b"\x03")  # ^C
@@ -158,11 +173,6 @@ def test_ctrl_c_at_a_terminal_prompt_exits_at_once_with_130(tmp_path: Path) -> N
         status = process.wait(timeout=EXIT_LIMIT_S)
         assert time.monotonic() - pressed < EXIT_LIMIT_S
         rest = _read_until(controller, b"resume with", 5.0)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(controller)
     assert status == 130
     assert b"Run interrupted; resume with: fabro run --resume" in rest
     assert not ran.exists()
@@ -170,27 +180,11 @@ def test_ctrl_c_at_a_terminal_prompt_exits_at_once_with_130(tmp_path: Path) -> N
 
 def test_an_answer_typed_at_the_terminal_is_used(tmp_path: Path) -> None:
     flow, ran = _flow(tmp_path)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-c", _WITH_TERMINAL, *_argv(tmp_path, flow)],
-        cwd=REPO_ROOT,
-        env=base_env(tmp_path),
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        start_new_session=True,
-    )
-    os.close(terminal)
-    try:
+    with at_a_terminal(tmp_path, flow) as (process, controller):
         assert b"Ship it?" in _read_until(controller, b"> ", PROMPT_LIMIT_S)
         os.write(controller, b"n\n")
         assert b"Run completed" in _read_until(controller, b"Run completed", RUN_LIMIT_S)
         assert process.wait(timeout=EXIT_LIMIT_S) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(controller)
     assert ran.read_text().split() == ["stop"]
 
 

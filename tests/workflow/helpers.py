@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fabro.workflow.diagnostics import Diagnostic
+from fabro.workflow.prepare import prepare
 
 HEAD = "start [shape=Mdiamond]\n exit [shape=Msquare]\n"
 
@@ -21,3 +22,9 @@ def linear(extra_nodes: str = "", extra_edges: str = "", graph_attrs: str = "") 
 
 def rules_of(diagnostics: list[Diagnostic], rule: str) -> list[Diagnostic]:
     return [d for d in diagnostics if d.rule == rule]
+
+
+def reported(rule: str, text: str) -> list[tuple[str, str | None, object, str]]:
+    """What `rule` reports on the workflow `text`: (severity, node, edge, message) each."""
+    found = rules_of(prepare(text).diagnostics, rule)
+    return [(d.severity, d.node_id, d.edge, d.message) for d in found]

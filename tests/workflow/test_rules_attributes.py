@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from fabro.workflow import rules_attributes
 from fabro.workflow.prepare import prepare
 from fabro.workflow.rules_attributes import did_you_mean
+from fabro.workflow.validate import FABRO_RULES
 
-from .helpers import flow, linear, rules_of
+from .helpers import flow, linear, reported, rules_of
 
 Expected = list[tuple[str, str | None, tuple[str, str] | None, str]]
 
@@ -98,14 +100,12 @@ CASES: dict[str, tuple[str, Expected, str]] = {
 @pytest.mark.parametrize("rule", list(CASES))
 def test_rule_fires(rule: str) -> None:
     text, expected, _ = CASES[rule]
-    found = rules_of(prepare(text).diagnostics, rule)
-    assert [(d.severity, d.node_id, d.edge, d.message) for d in found] == expected
+    assert reported(rule, text) == expected
 
 
 @pytest.mark.parametrize("rule", list(CASES))
 def test_rule_does_not_fire(rule: str) -> None:
-    _, _, text = CASES[rule]
-    assert rules_of(prepare(text).diagnostics, rule) == []
+    assert reported(rule, CASES[rule][2]) == []
 
 
 def test_a_default_is_reported_once_not_per_node() -> None:
@@ -122,3 +122,8 @@ def test_a_name_far_from_every_known_one_has_no_suggestion() -> None:
 def test_a_command_without_script_makes_the_workflow_invalid() -> None:
     prepared = prepare(linear("build [shape=parallelogram]\n work -> build -> exit"))
     assert not prepared.ok
+
+
+def test_every_attribute_rule_is_listed_and_has_cases() -> None:
+    names = {rule.__name__ for rule in FABRO_RULES if rule.__module__ == rules_attributes.__name__}
+    assert names == set(CASES)

@@ -9,7 +9,7 @@ from fabro.workflow.model import Edge, Graph, Node
 from fabro.workflow.prepare import prepare
 from fabro.workflow.validate import FABRO_RULES, RULES, Subject, validate
 
-from .helpers import flow, linear, rules_of
+from .helpers import flow, linear, reported, rules_of
 
 # rule -> (DOT that fires it, expected [(severity, node_id, edge, message)], DOT that does not)
 CASES: dict[str, tuple[str, list[tuple[str, str | None, tuple[str, str] | None, str]], str]] = {
@@ -304,14 +304,12 @@ def test_every_rule_has_a_case() -> None:
 @pytest.mark.parametrize("rule", list(CASES))
 def test_rule_fires(rule: str) -> None:
     text, expected, _ = CASES[rule]
-    found = rules_of(prepare(text).diagnostics, rule)
-    assert [(d.severity, d.node_id, d.edge, d.message) for d in found] == expected
+    assert reported(rule, text) == expected
 
 
 @pytest.mark.parametrize("rule", list(CASES))
 def test_rule_does_not_fire(rule: str) -> None:
-    _, _, text = CASES[rule]
-    assert rules_of(prepare(text).diagnostics, rule) == []
+    assert reported(rule, CASES[rule][2]) == []
 
 
 @pytest.mark.parametrize("rule", list(CASES))
