@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fabro import jsontext
-from fabro.storage.tracked import TrackedDict
 
 standard = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -61,11 +60,6 @@ def test_what_the_standard_library_refuses_is_refused() -> None:
     for value in (Point(1), datetime.date(2026, 12, 1), {"when": datetime.datetime.now()}, {1, 2}):
         with pytest.raises(TypeError):
             jsontext.dumps(value)
-
-
-def test_tracked_maps_are_written_as_maps() -> None:
-    tracked = TrackedDict({"b": 1, "a": [1, 2]})
-    assert jsontext.dumps({"context": tracked}) == '{"context":{"b":1,"a":[1,2]}}'
 
 
 def test_nan_and_infinities_become_null() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import TYPE_CHECKING, Any
 
 from fabro.clock import now_ts
+from fabro.engine.delta import StateDelta
 from fabro.engine.outcome import Outcome, StageError
 from fabro.engine.recorder import RunNotActive
 from fabro.engine.routing import stage_id
@@ -29,8 +29,9 @@ async def run_branch(
     if node is None:
         return Outcome.fail(f"node not found: {node_id}")
     visits = engine.state.node_visits.get(node_id, 0) + 1
-    engine.state.node_visits[node_id] = visits  # a branch run counts as a visit (no limit)
+    engine.apply(StateDelta.of(node_visits={node_id: visits}))  # a visit, with no limit
     sid = stage_id(node_id, visits)
+    clock = engine.deps.clock
     await engine.recorder.emit(ParallelBranchStarted(branch=node_id, index=index))
     await engine.recorder.stage_started(
         StageRecord(
@@ -41,13 +42,13 @@ async def run_branch(
             visit=visits,
             stage_index=index,
             status="running",
-            started_at=now_ts(),
+            started_at=now_ts(clock),
             handler_type=node.kind,
             parallel_parent=parent.stage_id,
         ),
         None,
     )
-    started = time.monotonic()
+    started = clock.monotonic()
     try:
         outcome = await engine.execute(node, sid, 1, context)
     except StageError as error:
@@ -58,7 +59,7 @@ async def run_branch(
         with contextlib.suppress(RunNotActive):
             await asyncio.shield(_close_cancelled(engine, sid, started))
         raise
-    duration_ms = int((time.monotonic() - started) * 1000)
+    duration_ms = int((clock.monotonic() - started) * 1000)
     outcome = outcome.with_(duration_ms=duration_ms)
     usage = outcome.usage
     engine.spent += (usage.cost or 0.0) if usage else 0.0
@@ -66,7 +67,7 @@ async def run_branch(
         sid,
         StageFinish(
             status="failed" if outcome.status == "fail" else "completed",
-            finished_at=now_ts(),
+            finished_at=now_ts(clock),
             duration_ms=duration_ms,
             attempts=1,
             outcome=outcome.to_json(),
@@ -112,10 +113,11 @@ async def run_child(
 
 
 async def _close_cancelled(engine: Engine, sid: str, started: float) -> None:
+    clock = engine.deps.clock
     finish = StageFinish(
         status="cancelled",
-        finished_at=now_ts(),
-        duration_ms=int((time.monotonic() - started) * 1000),
+        finished_at=now_ts(clock),
+        duration_ms=int((clock.monotonic() - started) * 1000),
         attempts=1,
         outcome=Outcome.fail("branch cancelled", "canceled").to_json(),
     )

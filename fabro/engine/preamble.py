@@ -77,22 +77,21 @@ def _incoming(graph: Graph, node: Node, previous: str | None) -> tuple[str | Non
     return None, None
 
 
-def prepare_context(graph: Graph, node: Node, state: EngineState, recovered: bool) -> None:
-    """Step 4 of the loop: set the per-stage engine keys of the context."""
+def stage_keys(graph: Graph, node: Node, state: EngineState, recovered: bool) -> dict[str, Any]:
+    """Step 4 of the loop: the per-stage engine keys of the context, but the preamble (built
+    once they are set: ``build_preamble`` with their ``internal.fidelity``)."""
     previous = state.current_node
     edge_fidelity, edge_thread = _incoming(graph, node, previous)
     fidelity = resolve_fidelity(graph, node, edge_fidelity)
     if recovered and fidelity == "full":
         fidelity = "summary:high"  # the in-memory conversation did not survive the restart
     thread = resolve_thread(graph, node, edge_thread, previous)
-    context = state.context
-    context["internal.fidelity"] = fidelity
-    context["internal.thread_id"] = thread
+    keys: dict[str, Any] = {"internal.fidelity": fidelity, "internal.thread_id": thread}
     if thread:
-        context[f"thread.{thread}.current_node"] = node.id
-    context["internal.node_visit_count"] = state.node_visits.get(node.id, 1)
-    context["current_node"] = node.id
-    context["current.preamble"] = build_preamble(graph, state, fidelity)
+        keys[f"thread.{thread}.current_node"] = node.id
+    keys["internal.node_visit_count"] = state.node_visits.get(node.id, 1)
+    keys["current_node"] = node.id
+    return keys
 
 
 def _text(value: Any, limit: int) -> str:

@@ -41,11 +41,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fabro.clock import now_ts
+from fabro.engine.delta import SECTIONS, StateDelta
 from fabro.errors import InsufficientStorage
 from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
 from fabro.storage import checkpoints, questions, runs, stages
-from fabro.storage.checkpoints import CheckpointDelta, CheckpointWriter
 from fabro.storage.db import Database, WriteTx, outcome_of
 from fabro.storage.records import EventRecord, NewEvent
 from fabro.storage.stages import StageFinish, StageRecord
@@ -53,14 +53,6 @@ from fabro.storage.stages import StageFinish, StageRecord
 Publish = Callable[[EventRecord], None]
 ACTIVE = ("starting", "running", "paused")
 STREAM_S = 0.01  # a streamed write is committed (and published) at most this late
-# Checkpoint sections whose values are replaced, never changed in place (CheckpointWriter).
-IMMUTABLE_SECTIONS = (
-    "node_outcomes",
-    "node_retries",
-    "node_visits",
-    "loop_failure_signatures",
-    "restart_failure_signatures",
-)
 # The guard of every write, with the run's last event sequence (one statement, not two).
 _GUARD = (
     "SELECT status, (SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?)"
@@ -78,12 +70,12 @@ class _Batch:
     events: list[NewEvent] = field(default_factory=list)
     stamps: list[str] = field(default_factory=list)  # each event's time
     # What its stages leave behind, written once after the works: the run's current node,
-    # and the checkpoint of the last of them (one delta, made when the batch is handed over).
+    # and their checkpoint changes, merged (the head as the last of them left it).
     node: tuple[str, str] | None = None  # (current node, when set)
     turns: list[stages.TurnRow] = field(default_factory=list)  # inserted after the works
     turn_stages: set[str] = field(default_factory=set)  # the stages of those turns
-    checkpoint_at: str | None = None  # when the last stage's checkpoint was captured
-    checkpoint: tuple[CheckpointDelta, str] | None = None  # (delta, when captured)
+    checkpoint: CheckpointUpdate | None = None
+    checkpoint_at: str = ""  # when the last of them was made
     future: asyncio.Future[list[EventRecord]] | None = None  # once handed to the database
 
     def add(self, work: Callable[[WriteTx], None] | None, events: list[NewEvent]) -> None:
@@ -96,7 +88,12 @@ class _Batch:
     def move_to(self, node_id: str) -> None:
         self.node = (node_id, now_ts())
 
-    def note_checkpoint(self) -> None:
+    def add_checkpoint(self, update: CheckpointUpdate) -> None:
+        if self.checkpoint is None:
+            self.checkpoint = CheckpointUpdate(StateDelta(), None, None)
+        self.checkpoint.delta.then(update.delta)
+        self.checkpoint.current_node = update.current_node
+        self.checkpoint.next_node_id = update.next_node_id
         self.checkpoint_at = now_ts()
 
     def write(self, tx: WriteTx, run_id: str) -> None:
@@ -108,12 +105,32 @@ class _Batch:
         if self.node is not None:
             node_id, ts = self.node
             runs.update_run(tx, run_id, current_node=node_id, updated_at=ts)
-        if self.checkpoint is not None:
-            delta, ts = self.checkpoint
-            checkpoints.save(tx, run_id, delta, ts)
+        update = self.checkpoint
+        if update is not None:
+            checkpoints.save(
+                tx,
+                run_id,
+                update.delta,
+                self.checkpoint_at,
+                update.current_node,
+                update.next_node_id,
+            )
 
     def done(self) -> bool:
         return self.future is not None and self.future.done()
+
+
+@dataclass(eq=False)
+class CheckpointUpdate:
+    """What a stage changed in the checkpoint: its state delta and the new head."""
+
+    delta: StateDelta
+    current_node: str | None
+    next_node_id: str | None
+
+    @property
+    def whole(self) -> bool:
+        return self.delta.replaced.issuperset(SECTIONS)
 
 
 @dataclass(eq=False)
@@ -130,10 +147,6 @@ class _StageStart:
 
 class RunNotActive(Exception):
     """The run became terminal (cancelled) while the engine was still working on it."""
-
-
-class CheckpointLost(Exception):
-    """Stages whose checkpoint could not be written after an earlier write failed."""
 
 
 class Recorder:
@@ -155,9 +168,9 @@ class Recorder:
         self.last_activity = time.monotonic()
         # The steering change count at which the run had no pending steering (steering.py).
         self.no_steering_at: int | None = None
-        # Node outcomes are replaced after each stage, never changed in place; the counters
-        # hold numbers.
-        self._checkpoints = CheckpointWriter(immutable_sections=IMMUTABLE_SECTIONS)
+        # The next checkpoint must be written whole (``StateDelta.whole``): nothing is stored
+        # yet by this recorder, or a write failed and what is stored is not known.
+        self.checkpoint_whole = True
         self._failure: BaseException | None = None  # of a streamed write, not raised yet
         # The run's current_node as this recorder's queued writes leave it (None: unknown).
         # Only the engine writes it, so an UPDATE that would change nothing is skipped.
@@ -180,6 +193,10 @@ class Recorder:
         # Once a write failed for lack of space, every later one is refused: the run is held
         # (Scheduler) and resumed from its checkpoint by a new engine, as after a restart.
         self._out_of_space: InsufficientStorage | None = None
+
+    def wants_whole_checkpoint(self) -> bool:
+        """Whether the next checkpoint must be ``StateDelta.whole`` (see ``checkpoint_whole``)."""
+        return self.checkpoint_whole
 
     def child(self) -> Recorder:
         """A recorder whose events land in this run's stream one level deeper (manager loop)."""
@@ -250,17 +267,6 @@ class Recorder:
             return
         if self._open is batch:
             self._open = None
-        lost = False
-        if batch.checkpoint_at is not None:
-            # The checkpoints its stages captured, as one delta. None: a failed write reset
-            # the writer since, and what was captured relative to it is gone. Its stages must
-            # then not be stored without their checkpoint: the batch fails (it belongs to the
-            # failed epoch but in a race), and the next checkpoint is written whole.
-            delta = self._checkpoints.delta()
-            if delta is None:
-                lost = True
-            else:
-                batch.checkpoint = (delta, batch.checkpoint_at)
         epoch, events, stamps = batch.epoch, batch.events, batch.stamps
         self._handed += 1
         number = self._handed
@@ -272,8 +278,6 @@ class Recorder:
             broken = self._broken
             if broken is not None and broken[0] == epoch and broken[1] < number:
                 raise broken[2]
-            if lost:
-                raise CheckpointLost(self.run_id)
             last_seq = self._guard(tx)
             batch.write(tx, self.run_id)
             return runs.append_events(tx, self.run_id, events, stamps, last_seq)
@@ -296,9 +300,10 @@ class Recorder:
         failure = future.exception()  # retrieved here, so a queued failure is never "lost"
         if failure is not None:
             # The state the engine tracks for its writes is unknown now: the next checkpoint
-            # is written whole and the current node again. A failure of an epoch already
-            # raised is only the consequence of the one raised.
-            self._checkpoints.reset()
+            # is written whole and the current node again. (The writes queued after this one
+            # in its epoch fail too, so no later delta is stored on top of a missing one.) A
+            # failure of an epoch already raised is only the consequence of the one raised.
+            self.checkpoint_whole = True
             self._current_node = None
             self._turn_counts.clear()  # turns may be missing: later ones numbered by SQL
             if self._failure is None and epoch == self._epoch:
@@ -356,10 +361,10 @@ class Recorder:
             await self._wait(pending)
 
     def _stream_turn(
-        self, events: Sequence[RunEvent], work: Callable[[WriteTx], None], also: object
+        self, events: Sequence[RunEvent], work: Callable[[WriteTx], None], same_commit: object
     ) -> None:
         batch = self._submit(events, work, STREAM_S)
-        if also is not None:  # it consumed steering entries: the next read must see that
+        if same_commit is not None:  # it consumed steering entries: the next read must see that
             self._read_back = batch
 
     async def emit(self, *events: RunEvent) -> None:
@@ -388,7 +393,7 @@ class Recorder:
         stage_id: str,
         finish: StageFinish,
         events: Sequence[RunEvent],
-        checkpoint: dict[str, Any] | None,
+        checkpoint: CheckpointUpdate | None,
         current_node: str | None,
     ) -> None:
         """The per-stage commit (engine.md §4.2): closing events, stage row, checkpoint, node,
@@ -399,7 +404,7 @@ class Recorder:
             batch = self._submit(events, None)
         except BaseException:
             # An earlier write failed: the next checkpoint is written whole.
-            self._checkpoints.reset()
+            self.checkpoint_whole = True
             self._current_node = None
             raise
         if queued is not None and queued[0] is batch and queued[1].stage.stage_id == stage_id:
@@ -412,10 +417,9 @@ class Recorder:
                 [],
             )
         if checkpoint is not None:
-            # Captured now: the state it shares keeps changing. The entries that changed since
-            # the last stored checkpoint are worked out once per batch, when it is handed over.
-            self._checkpoints.capture(checkpoint)
-            batch.note_checkpoint()
+            batch.add_checkpoint(checkpoint)
+            if checkpoint.whole:
+                self.checkpoint_whole = False
         if current_node is not None:
             batch.move_to(current_node)
             self._current_node = current_node
@@ -430,9 +434,9 @@ class Recorder:
         content: str | None,
         tools: list[dict[str, Any]] | None,
         events: Sequence[RunEvent] = (),
-        also: Callable[[WriteTx], None] | None = None,
+        same_commit: Callable[[WriteTx], None] | None = None,
     ) -> None:
-        """Store one LLM turn of a stage with the events (and ``also``) that go with it
+        """Store one LLM turn of a stage with the events (and ``same_commit``) that go with it
         (streamed)."""
         content = self.redactor.value(content)
         tools = self.redactor.value(tools)
@@ -440,19 +444,19 @@ class Recorder:
         if count is None:  # not a stage this recorder started: numbered in the insert
 
             def work(tx: WriteTx) -> None:
-                if also is not None:
-                    also(tx)
+                if same_commit is not None:
+                    same_commit(tx)
                 stages.append_turn(tx, self.run_id, stage_id, kind, now_ts(), content, tools)
 
-            self._stream_turn(events, work, also)
+            self._stream_turn(events, work, same_commit)
             return
         # Numbered here, and all the turns of one write inserted together.
         self._turn_counts[stage_id] = count + 1
         row = (self.run_id, stage_id, count + 1, kind, content, stages.tools_json(tools), now_ts())
-        batch = self._submit(events, also, STREAM_S)
+        batch = self._submit(events, same_commit, STREAM_S)
         batch.turns.append(row)
         batch.turn_stages.add(stage_id)
-        if also is not None:  # it consumed steering entries: the next read must see that
+        if same_commit is not None:  # it consumed steering entries: the next read must see that
             self._read_back = batch
 
     async def finish_run(
@@ -496,6 +500,9 @@ class ChildRecorder(Recorder):
     The child has no stage rows, turns or checkpoints of its own (engine.md §9.8).
     """
 
+    def wants_whole_checkpoint(self) -> bool:
+        return False  # it stores none
+
     async def stage_started(self, stage: StageRecord, event: RunEvent | None) -> None:
         if event is not None:
             await self.emit(event)
@@ -505,7 +512,7 @@ class ChildRecorder(Recorder):
         stage_id: str,
         finish: StageFinish,
         events: Sequence[RunEvent],
-        checkpoint: dict[str, Any] | None,
+        checkpoint: CheckpointUpdate | None,
         current_node: str | None,
     ) -> None:
         if events:
@@ -521,13 +528,13 @@ class ChildRecorder(Recorder):
         content: str | None,
         tools: list[dict[str, Any]] | None,
         events: Sequence[RunEvent] = (),
-        also: Callable[[WriteTx], None] | None = None,
+        same_commit: Callable[[WriteTx], None] | None = None,
     ) -> None:
         def work(tx: WriteTx) -> None:
-            if also is not None:
-                also(tx)
+            if same_commit is not None:
+                same_commit(tx)
 
-        self._stream_turn(events, work, also)
+        self._stream_turn(events, work, same_commit)
 
     async def finish_run(
         self,

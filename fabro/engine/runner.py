@@ -1,71 +1,58 @@
 """The async engine loop (engine.md §6): await handlers, persist, publish; decide nothing.
 
-Routing, retry and goal-gate decisions are the pure functions of ``routing``, ``retry`` and
-``failure``; this module only sequences them, runs handlers and commits what happened.
+What happens after each node is decided by the pure functions of ``step`` (routing, retry
+targets, goal gates, visit limits, circuit breakers, loop restarts) and returned as values:
+the state delta to apply and record, the next node, or the failure that ends the run. This
+module sequences them, runs handlers (``attempts``), and commits what happened: every change
+to the state is a ``StateDelta`` applied by ``apply`` and written with the next stage's
+checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import logging
 import time
-import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from fabro.clock import now_ts
-from fabro.engine import preamble
+from fabro.engine import large_values, preamble, stage_events, step
 from fabro.engine.artifacts import count_files
+from fabro.engine.attempts import execute_once, with_retries
 from fabro.engine.control import RunControl
-from fabro.engine.failure import BREAKER_CLASSES, signature
+from fabro.engine.delta import StateDelta
 from fabro.engine.handlers import HANDLERS
-from fabro.engine.offload import select_edge
+from fabro.engine.offload import off_loop
 from fabro.engine.orphans import kill_orphans
-from fabro.engine.outcome import SUCCESSFUL, Outcome, StageError
-from fabro.engine.recorder import Recorder, RunNotActive
+from fabro.engine.outcome import Outcome
+from fabro.engine.recorder import CheckpointUpdate, Recorder
 from fabro.engine.retry import RetryPolicy, policy_for
 from fabro.engine.routing import (
     fails_closed,
-    retry_target,
     stage_id,
-    stranded_failure,
-    unsatisfied_goal_gate,
-    visit_limit_error,
 )
-from fabro.engine.stage import EngineDeps, Handler, RunSpec, StageRun, Watchdog
+from fabro.engine.stage import EngineDeps, RunSpec, StageHandler, StageRun, Watchdog
 from fabro.engine.state import EngineState
 from fabro.events.types import (
     CheckpointSaved,
-    EdgeSelected,
     FabroErrorPayload,
-    FailureDetail,
     LoopRestart,
     RunEvent,
-    StageCompleted,
-    StageFailed,
-    StageRetrying,
     StageStarted,
     StallWatchdogTimeout,
     WorkflowRunCompleted,
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
-from fabro.storage.space import classified, is_disk_full
 from fabro.storage.stages import StageFinish, StageRecord, usage_by_model
-from fabro.storage.tracked import TrackedDict, TrackedList
 from fabro.workflow import kinds
-from fabro.workflow.model import Edge, Graph, Node
+from fabro.workflow.model import Graph, Node
 
 log = logging.getLogger(__name__)
 
-OFFLOAD_BYTES = 100_000
-# A character takes at most 6 bytes in JSON text (`\u001f`; 4 in UTF-8 when not escaped).
-_MAX_JSON_BYTES_PER_CHAR = 6
-# Kinds whose handlers apply `timeout` themselves (engine.md §6 step 6).
-SELF_TIMED = frozenset({kinds.COMMAND, kinds.HUMAN})
 # Longest stretch of stages run without letting the event loop serve anything else
 # (Engine._catch_up). Only stages that never wait (simulated LLM calls, conditionals) run that
 # long; each stretch ends in one commit, whose pages the file system writes once, so a longer
@@ -103,7 +90,7 @@ class Engine:
         deps: EngineDeps,
         recorder: Recorder,
         control: RunControl | None = None,
-        handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, StageHandler] | None = None,
     ) -> None:
         self.spec = spec
         self.graph: Graph = spec.graph
@@ -120,6 +107,10 @@ class Engine:
         # The task running the current stage's attempts: the stall watchdog cancels it.
         self._stage_task: asyncio.Task[Any] | None = None
         self._stalled: float | None = None  # idle seconds when the watchdog fired
+        self._unwritten = StateDelta()  # applied to the state since the last checkpoint write
+        # Log lines handlers added (StageRun.logs; an artifact write may fail after its stage
+        # ended), for the next stage's delta.
+        self.pending_logs: list[str] = []
 
     @property
     def simulated(self) -> bool:
@@ -163,15 +154,16 @@ class Engine:
             node = self.graph.nodes.get(current)
             if node is None:
                 raise EngineFailure(f"node not found: {current}")
-            visits = self.state.node_visits.get(node.id, 0) + 1
-            self.state.node_visits[node.id] = visits
-            limit = visit_limit_error(self.graph, node, visits, self.simulated)
-            if limit:
-                raise EngineFailure(limit)
+            entry = step.enter(self.graph, self.state, node, self.simulated)
+            self.apply(entry.delta)
+            _raise(entry.failure)
+            visits = entry.visits
             if node.is_terminal:
-                jump = self._goal_gate_jump()
+                jump = step.goal_gate_jump(self.graph, self.state)
                 if jump is None:
                     return await self._complete(node, visits)
+                _raise(jump)
+                assert isinstance(jump, str)
                 current = jump
                 continue
             next_node = await self._stage(node, visits)
@@ -179,16 +171,18 @@ class Engine:
                 return await self._complete(None, visits)
             current = next_node
 
-    def _goal_gate_jump(self) -> str | None:
-        gate = unsatisfied_goal_gate(
-            self.graph, self.state.completed_nodes, self.state.node_outcomes
-        )
-        if gate is None:
-            return None
-        target = retry_target(self.graph, gate)
-        if target is None:
-            raise EngineFailure(f"goal gate unsatisfied for node {gate.id} and no retry target")
-        return target
+    def apply(self, delta: StateDelta) -> None:
+        """Change the state by ``delta``; it is written with the next stage's checkpoint."""
+        self.state.apply(delta)
+        self._unwritten.then(delta)
+
+    def _checkpoint_delta(self) -> StateDelta:
+        """What the next checkpoint write stores: the deltas applied since the last one, or
+        the whole state when the recorder does not know what is stored."""
+        delta, self._unwritten = self._unwritten, StateDelta()
+        if self.recorder.wants_whole_checkpoint():
+            return StateDelta.whole(self.state.sections())
+        return delta
 
     # ---- one stage ----------------------------------------------------------------------------
 
@@ -208,12 +202,10 @@ class Engine:
     async def _stage(self, node: Node, visits: int) -> str | None:
         """Run one stage with retries, commit it, and return the next node (None: completed)."""
         sid = stage_id(node.id, visits)
-        preamble.prepare_context(self.graph, node, self.state, self._degrade_fidelity)
-        self._degrade_fidelity = False
+        self._prepare(node)
         policy = policy_for(self.graph, node)
         handler_type = node.kind
         index = self.state.stage_index
-        started = now_ts()
         await self.recorder.stage_started(
             StageRecord(
                 run_id=self.spec.run_id,
@@ -223,7 +215,7 @@ class Engine:
                 visit=visits,
                 stage_index=index,
                 status="running",
-                started_at=started,
+                started_at=now_ts(self.deps.clock),
                 handler_type=handler_type,
             ),
             StageStarted(
@@ -240,7 +232,6 @@ class Engine:
         outcome, attempts = await self._watched(node, sid, policy, index)
         duration_ms = int((time.monotonic() - clock_start) * 1000)
         outcome = outcome.with_(duration_ms=duration_ms)
-        self.state.context[f"internal.retry_count.{node.id}"] = attempts
         if node.auto_status and outcome.status != "success" and not fails_closed(node, outcome):
             outcome = Outcome.success(
                 "auto-status: handler completed without writing status",
@@ -248,58 +239,47 @@ class Engine:
                 usage=outcome.usage,
                 files_touched=outcome.files_touched,
             ).with_(duration_ms=duration_ms)
-        failure_class, failure_signature = self._classify(node, outcome)
-        outcome = self._offload(outcome, sid)
-        closing: list[RunEvent] = [
-            self._closing_event(node, index, outcome, attempts, policy, failure_signature)
+        outcome = large_values.offload(outcome, self.spec.run_dir / "nodes" / sid / "values")
+
+        # Record the outcome and choose the next node (steps 11-12): decided by step.py.
+        end = await self._decide(node, outcome, attempts)
+        if not end.recorded:
+            _raise(end.failure)
+        logs = list(self.pending_logs)
+        self.pending_logs.clear()  # in place: a stage's StageRun appends to this very list
+        self.apply(StateDelta.of(logs=logs).then(end.delta))
+        closing = [
+            stage_events.closing(node, index, outcome, attempts, policy, end.failure_signature),
+            *end.events,
         ]
-
-        # Record the outcome (step 11).
-        self.state.completed_nodes.append(node.id)
-        self.state.node_outcomes[node.id] = outcome.to_json()
-        self.state.node_retries[node.id] = attempts
-        self.state.context.update(outcome.context_updates)
-        self.state.context["outcome"] = outcome.status
-        self.state.context["failure_class"] = failure_class
-        self.state.context["failure_signature"] = failure_signature
-        if outcome.preferred_label:
-            self.state.context["preferred_label"] = outcome.preferred_label
-        self.state.current_node = node.id
-
-        # Choose the next node (step 12).
-        edge: Edge | None = None
-        target: str | None
-        if outcome.jump_to_node:
-            target = outcome.jump_to_node
-            closing.append(
-                EdgeSelected(from_node=node.id, to_node=target, label=None, condition=None)
+        await self._commit_stage(node, sid, outcome, attempts, closing, end.target)
+        _raise(end.failure)
+        if end.restart is not None:
+            _raise(end.restart)
+            assert isinstance(end.restart, StateDelta) and end.target is not None
+            await self.recorder.emit(
+                LoopRestart(from_node=node.id, to_node=end.target),
+                WorkflowRunStarted(name=self.graph.name, run_id=self.spec.run_id),
             )
-        else:
-            edge = await select_edge(self.graph, node.id, outcome, self.state.context)
-            if edge is not None:
-                target = edge.target
-                closing.append(
-                    EdgeSelected(
-                        from_node=node.id,
-                        to_node=target,
-                        label=edge.label,
-                        condition=edge.condition or None,
-                    )
-                )
-            elif outcome.status == "fail":
-                target = retry_target(self.graph, node)
-                if target is None:
-                    await self._commit_stage(node, sid, outcome, attempts, closing, None)
-                    raise EngineFailure(stranded_failure(node, outcome), failure_class)
-                closing.append(
-                    EdgeSelected(from_node=node.id, to_node=target, label=None, condition=None)
-                )
-            else:
-                target = None  # a dead end: the run completes (§12.4)
-        await self._commit_stage(node, sid, outcome, attempts, closing, target)
-        if edge is not None and edge.loop_restart:
-            await self._loop_restart(node, edge, outcome, failure_class, failure_signature)
-        return target
+            restart = EngineState.restart(self.graph, self.spec.run_id, str(self.spec.work_dir))
+            self.apply(restart.then(end.restart))
+        return end.target
+
+    def _prepare(self, node: Node) -> None:
+        """Step 4: the stage's engine keys, then its preamble (which reads them)."""
+        keys = preamble.stage_keys(self.graph, node, self.state, self._degrade_fidelity)
+        self._degrade_fidelity = False
+        self.apply(StateDelta.of(context=keys))
+        text = preamble.build_preamble(self.graph, self.state, keys["internal.fidelity"])
+        self.apply(StateDelta.of(context={"current.preamble": text}))
+
+    async def _decide(self, node: Node, outcome: Outcome, attempts: int) -> step.StageEnd:
+        """step.after_stage; off the event loop when an edge condition may search a pattern
+        (on a copy of the context: the loop may read the state meanwhile, never change it)."""
+        if not step.conditions_may_take_time(self.graph, node):
+            return step.after_stage(self.graph, self.state, node, outcome, attempts)
+        state = dataclasses.replace(self.state, context=dict(self.state.context))
+        return await off_loop(lambda: step.after_stage(self.graph, state, node, outcome, attempts))
 
     async def _watched(
         self, node: Node, sid: str, policy: RetryPolicy, index: int
@@ -315,7 +295,7 @@ class Engine:
         task = asyncio.current_task()
         self._stage_task = task
         try:
-            return await self._attempts(node, sid, policy, index)
+            return await with_retries(self, node, sid, policy, index)
         except asyncio.CancelledError:
             if self._stalled is not None and task is not None and task.uncancel() == 0:
                 timeout_s = self.graph.stall_timeout_ms / 1000
@@ -338,8 +318,9 @@ class Engine:
         closing: list[RunEvent],
         target: str | None,
     ) -> None:
+        self.state.current_node = node.id
         self.state.next_node_id = target
-        checkpoint = self.state.checkpoint(now_ts())
+        checkpoint = CheckpointUpdate(self._checkpoint_delta(), node.id, target)
         closing.append(CheckpointSaved(node_id=node.id))
         usage = outcome.usage
         self.spent += (usage.cost or 0.0) if usage else 0.0
@@ -347,7 +328,7 @@ class Engine:
             sid,
             StageFinish(
                 status="failed" if outcome.status == "fail" else "completed",
-                finished_at=now_ts(),
+                finished_at=now_ts(self.deps.clock),
                 duration_ms=outcome.duration_ms or 0,
                 attempts=attempts,
                 outcome=self.state.node_outcomes[node.id],  # outcome.to_json(), made once
@@ -360,182 +341,11 @@ class Engine:
             target,
         )
 
-    async def _attempts(
-        self, node: Node, sid: str, policy: RetryPolicy, index: int
-    ) -> tuple[Outcome, int]:
-        """Execute with the retry policy (§12.2); returns the final outcome and attempts used."""
-        attempt = 1
-        while True:
-            try:
-                outcome = await self.execute(node, sid, attempt, self.state.context)
-            except StageError as error:
-                if error.retryable and attempt < policy.attempts:
-                    delay = policy.delay_ms(attempt, self.deps.rng)
-                    failure = FailureDetail(
-                        message=error.message,
-                        failure_class=_class_of(error.failure_class, error.message),
-                    )
-                    await self.recorder.emit(
-                        StageFailed(
-                            node_id=node.id,
-                            name=node.label,
-                            index=index,
-                            failure=failure,
-                            will_retry=True,
-                        ),
-                        StageRetrying(
-                            node_id=node.id,
-                            name=node.label,
-                            index=index,
-                            attempt=attempt + 1,
-                            max_attempts=policy.attempts,
-                            delay_ms=delay,
-                        ),
-                    )
-                    await self.deps.sleep(delay / 1000)
-                    attempt += 1
-                    await self.recorder.set_attempts(sid, attempt)
-                    continue
-                return error.outcome(), attempt
-            if outcome.status != "retry":
-                return outcome, attempt
-            if attempt < policy.attempts:
-                delay = policy.delay_ms(attempt, self.deps.rng)
-                await self.recorder.emit(
-                    StageRetrying(
-                        node_id=node.id,
-                        name=node.label,
-                        index=index,
-                        attempt=attempt + 1,
-                        max_attempts=policy.attempts,
-                        delay_ms=delay,
-                    )
-                )
-                await self.deps.sleep(delay / 1000)
-                attempt += 1
-                await self.recorder.set_attempts(sid, attempt)
-                continue
-            if node.allow_partial:
-                return outcome.with_(
-                    status="partial_success",
-                    failure=None,
-                    notes="retries exhausted, partial accepted",
-                ), attempt
-            return Outcome.fail("max retries exceeded"), attempt
-
     async def execute(
         self, node: Node, sid: str, attempt: int, context: Mapping[str, Any]
     ) -> Outcome:
-        """One attempt: the handler under the node timeout; unexpected errors are retryable."""
-        handler = self.handlers.get(node.kind) or self.handlers[kinds.AGENT]
-        stage = StageRun(
-            spec=self.spec,
-            node=node,
-            stage_id=sid,
-            attempt=attempt,
-            # A read-only view, not a copy (O(context) per stage): the state does not change
-            # while its stage runs, and handlers return context_updates instead.
-            context=MappingProxyType(context),
-            deps=self.deps,
-            recorder=self.recorder,
-            watchdog=self.watchdog,
-            engine=self,
-            logs=self.state.logs,
-        )
-        timeout_ms = node.timeout_ms if node.kind not in SELF_TIMED else None
-        scope: asyncio.Timeout | None = None
-        try:
-            if timeout_ms:
-                async with asyncio.timeout(timeout_ms / 1000) as scope:
-                    return await handler(node, stage)
-            return await handler(node, stage)
-        except TimeoutError as exc:
-            if scope is not None and scope.expired():  # the node timeout, not the handler's own
-                return Outcome.fail(f"handler timed out after {timeout_ms}ms")
-            raise _panic(stage, exc) from None
-        except (StageError, RunNotActive, asyncio.CancelledError):
-            raise
-        except Exception as exc:
-            if is_disk_full(exc):  # not the stage's fault: the run is held (manager)
-                raise classified(exc) from exc
-            raise _panic(stage, exc) from None
-
-    # ---- classification and events --------------------------------------------------------
-
-    def _classify(self, node: Node, outcome: Outcome) -> tuple[str, str]:
-        """Failure class and signature (§12.7); the circuit breaker fires here."""
-        if outcome.status not in ("fail", "retry") or outcome.failure is None:
-            return "", ""
-        failure_class = outcome.failure.failure_class
-        reason = outcome.failure.failure_signature or outcome.failure.message
-        sig = signature(node.id, failure_class, reason)
-        if failure_class in BREAKER_CLASSES:
-            count = self.state.loop_failure_signatures.get(sig, 0) + 1
-            self.state.loop_failure_signatures[sig] = count
-            limit = self.graph.loop_restart_signature_limit
-            if count >= limit:
-                raise EngineFailure(
-                    f"deterministic failure cycle detected: signature {sig} repeated {count} "
-                    f"times (limit {limit})",
-                    failure_class,
-                )
-        return failure_class, sig
-
-    def _closing_event(
-        self,
-        node: Node,
-        index: int,
-        outcome: Outcome,
-        attempts: int,
-        policy: RetryPolicy,
-        failure_signature: str,
-    ) -> RunEvent:
-        failure = outcome.failure
-        if failure is not None and failure_signature:
-            failure = FailureDetail(
-                message=failure.message,
-                failure_class=failure.failure_class,
-                failure_signature=failure_signature,
-            )
-        if outcome.status == "fail":
-            failure = failure or FailureDetail(
-                message="stage failed", failure_class="deterministic"
-            )
-            return StageFailed(
-                node_id=node.id, name=node.label, index=index, failure=failure, will_retry=False
-            )
-        return StageCompleted(
-            node_id=node.id,
-            name=node.label,
-            index=index,
-            duration_ms=outcome.duration_ms or 0,
-            status=outcome.status,
-            preferred_label=outcome.preferred_label,
-            suggested_next_ids=tuple(outcome.suggested_next_ids),
-            usage=outcome.usage,
-            failure=failure,
-            notes=outcome.notes,
-            files_touched=tuple(outcome.files_touched),
-            attempt=attempts,
-            max_attempts=policy.attempts,
-        )
-
-    def _offload(self, outcome: Outcome, sid: str) -> Outcome:
-        """Context values over 100 KB go to a file; the context keeps `file://<path>` (step 10)."""
-        updates = dict(outcome.context_updates)
-        changed = False
-        for key, value in outcome.context_updates.items():
-            if type(value) is str and len(value) * _MAX_JSON_BYTES_PER_CHAR + 2 <= OFFLOAD_BYTES:
-                continue  # too short to be over the limit, whatever its characters
-            encoded = json.dumps(value, ensure_ascii=False)
-            if len(encoded.encode("utf-8")) <= OFFLOAD_BYTES:
-                continue
-            path = self.spec.run_dir / "nodes" / sid / "values" / f"{_safe(key)}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(encoded, encoding="utf-8")
-            updates[key] = f"file://{path.resolve()}"
-            changed = True
-        return outcome.with_(context_updates=updates) if changed else outcome
+        """One attempt of a stage (attempts.py); parallel branches call it too."""
+        return await execute_once(self, node, sid, attempt, context)
 
     # ---- endings ---------------------------------------------------------------------------
 
@@ -543,42 +353,13 @@ class Engine:
         events: list[RunEvent] = []
         terminal_stage: StageRecord | None = None
         if terminal is not None:
-            index = self.state.stage_index
-            terminal_stage = StageRecord(
-                run_id=self.spec.run_id,
-                stage_id=stage_id(terminal.id, visits),
-                node_id=terminal.id,
-                name=terminal.label,
-                visit=visits,
-                stage_index=index,
-                status="running",
-                started_at=now_ts(),
-                handler_type=terminal.kind,
+            terminal_stage, events = stage_events.exit_stage(
+                self.spec.run_id,
+                terminal,
+                visits,
+                self.state.stage_index,
+                now_ts(self.deps.clock),
             )
-            events += [
-                StageStarted(
-                    node_id=terminal.id,
-                    name=terminal.label,
-                    index=index,
-                    handler_type=terminal.kind,
-                    attempt=1,
-                    max_attempts=1,
-                ),
-                StageCompleted(
-                    node_id=terminal.id,
-                    name=terminal.label,
-                    index=index,
-                    duration_ms=0,
-                    status="success",
-                    preferred_label=None,
-                    suggested_next_ids=(),
-                    usage=None,
-                    notes=None,
-                    files_touched=(),
-                    attempt=1,
-                    max_attempts=1,
-                ),
-            ]
         total_cost = await self._total_cost()
         await self.deps.artifacts.flush()
         events.append(
@@ -602,34 +383,6 @@ class Engine:
             stage_status="failed",
         )
         return EngineResult("failed", error=message, context=dict(self.state.context))
-
-    async def _loop_restart(
-        self, node: Node, edge: Edge, outcome: Outcome, failure_class: str, sig: str
-    ) -> None:
-        """Follow a `loop_restart` edge (§12.6): checks, then a fresh context and stage index."""
-        if failure_class and failure_class != "transient_infra":
-            raise EngineFailure(
-                f"loop_restart blocked: failure_class={failure_class} (requires transient_infra), "
-                f"node={node.id}, failure_reason={outcome.failure_message}",
-                failure_class,
-            )
-        if sig:
-            count = self.state.restart_failure_signatures.get(sig, 0) + 1
-            self.state.restart_failure_signatures[sig] = count
-            limit = self.graph.loop_restart_signature_limit
-            if count >= limit:
-                raise EngineFailure(
-                    f"loop_restart circuit breaker: signature {sig} repeated {count} times "
-                    f"(limit {limit})",
-                    failure_class,
-                )
-        await self.recorder.emit(
-            LoopRestart(from_node=node.id, to_node=edge.target),
-            WorkflowRunStarted(name=self.graph.name, run_id=self.spec.run_id),
-        )
-        self.state.reset_context(self.graph, self.spec.run_id, str(self.spec.work_dir))
-        self.state.completed_nodes = TrackedList()
-        self.state.node_outcomes = TrackedDict()
 
     # ---- helpers for handlers (parallel, manager) -------------------------------------------
 
@@ -688,21 +441,10 @@ class Engine:
         return Outcome.from_json(last) if last else None
 
 
-def _panic(stage: StageRun, exc: BaseException) -> StageError:
-    """An unexpected handler exception: a retryable error; the traceback goes to panic.txt."""
-    trace = "".join(traceback.format_exception(exc))
-    try:
-        (stage.stage_dir / "panic.txt").write_text(trace, encoding="utf-8")
-    except OSError as error:  # an artifact for people: the stage's error is what counts
-        log.warning("cannot write %s/panic.txt: %s", stage.stage_dir, error.strerror or error)
-    log.warning("handler of stage %s raised %s", stage.stage_id, type(exc).__name__)
-    return StageError(f"handler panicked: {exc}")
-
-
-def _class_of(explicit: str | None, message: str) -> str:
-    from fabro.engine.failure import effective_class
-
-    return effective_class(explicit, message)
+def _raise(failure: object) -> None:
+    """End the run if ``failure`` is a step.RunFailure."""
+    if isinstance(failure, step.RunFailure):
+        raise EngineFailure(failure.message, failure.failure_class)
 
 
 def _usage_counts(usage: Any) -> dict[str, int]:
@@ -717,8 +459,4 @@ def _usage_counts(usage: Any) -> dict[str, int]:
     }
 
 
-def _safe(key: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in key)
-
-
-__all__ = ["SUCCESSFUL", "Engine", "EngineFailure", "EngineResult", "Stalled"]
+__all__ = ["Engine", "EngineFailure", "EngineResult", "Stalled"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fabro.storage.tracked import TrackedDict, TrackedList
+from fabro.engine.delta import LIST_SECTIONS, MAP_SECTIONS, StateDelta
 from fabro.workflow.model import Graph
 
 if TYPE_CHECKING:
@@ -15,18 +15,16 @@ if TYPE_CHECKING:
 
 @dataclass
 class EngineState:
-    """The maps are ``TrackedDict``s and the lists ``TrackedList``s (plain ones work too, only
-    slower to checkpoint): the per-stage commit then writes only what a stage set or added
-    (storage/checkpoints.py)."""
+    """Plain maps and lists, changed only by ``apply``: every change is a ``StateDelta``."""
 
-    context: dict[str, Any] = field(default_factory=TrackedDict)
-    logs: list[str] = field(default_factory=TrackedList)
-    completed_nodes: list[str] = field(default_factory=TrackedList)
-    node_outcomes: dict[str, dict[str, Any]] = field(default_factory=TrackedDict)
-    node_retries: dict[str, int] = field(default_factory=TrackedDict)
-    node_visits: dict[str, int] = field(default_factory=TrackedDict)
-    loop_failure_signatures: dict[str, int] = field(default_factory=TrackedDict)
-    restart_failure_signatures: dict[str, int] = field(default_factory=TrackedDict)
+    context: dict[str, Any] = field(default_factory=dict)
+    logs: list[str] = field(default_factory=list)
+    completed_nodes: list[str] = field(default_factory=list)
+    node_outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    node_retries: dict[str, int] = field(default_factory=dict)
+    node_visits: dict[str, int] = field(default_factory=dict)
+    loop_failure_signatures: dict[str, int] = field(default_factory=dict)
+    restart_failure_signatures: dict[str, int] = field(default_factory=dict)
     current_node: str | None = None  # the node whose completion produced the checkpoint
     next_node_id: str | None = None
     # What the preambles show of the run, kept as stages complete (preamble.py); derived,
@@ -35,22 +33,38 @@ class EngineState:
 
     @classmethod
     def fresh(cls, graph: Graph, run_id: str, work_dir: str) -> EngineState:
-        """A new run (or a loop restart): graph attributes, run id, working directory."""
+        """A new run: graph attributes, run id, working directory."""
         state = cls()
-        state.reset_context(graph, run_id, work_dir)
+        state.apply(cls.restart(graph, run_id, work_dir))
         return state
 
-    def reset_context(self, graph: Graph, run_id: str, work_dir: str) -> None:
-        self.context = TrackedDict(
-            {
-                **graph.context_attrs(),
-                "internal.run_id": run_id,
-                "internal.work_dir": work_dir,
-            }
-        )
+    @staticmethod
+    def restart(graph: Graph, run_id: str, work_dir: str) -> StateDelta:
+        """The delta of a new run or a loop restart: a fresh context and log, no stages."""
+        context = {
+            **graph.context_attrs(),
+            "internal.run_id": run_id,
+            "internal.work_dir": work_dir,
+        }
         if not graph.goal:
-            self.context.pop("graph.goal", None)
-        self.logs = TrackedList()
+            context.pop("graph.goal", None)
+        delta = StateDelta.of(context=context)
+        delta.replaced = {"context_values", "logs", "completed_nodes", "node_outcomes"}
+        return delta
+
+    def apply(self, delta: StateDelta) -> None:
+        """Make the changes of ``delta``. A replaced section gets a new container (the preamble
+        log follows the lists it has seen by identity)."""
+        for name in delta.replaced:
+            setattr(self, _ATTRIBUTES[name], {} if name in MAP_SECTIONS else [])
+        for name, values in delta.maps.items():
+            getattr(self, _ATTRIBUTES[name]).update(values)
+        for name, items in delta.lists.items():
+            getattr(self, _ATTRIBUTES[name]).extend(items)
+
+    def sections(self) -> dict[str, Any]:
+        """The checkpoint's maps and lists, by checkpoint key (the state's own containers)."""
+        return {name: getattr(self, _ATTRIBUTES[name]) for name in MAP_SECTIONS + LIST_SECTIONS}
 
     @property
     def stage_index(self) -> int:
@@ -58,11 +72,8 @@ class EngineState:
         return len(self.completed_nodes)
 
     def checkpoint(self, timestamp: str) -> dict[str, Any]:
-        """The checkpoint JSON; optional maps are omitted when empty.
-
-        It shares the state's containers (no copy, so a TrackedDict's change log stays with
-        it): serialize or diff it before the state changes again.
-        """
+        """The checkpoint JSON; optional maps are omitted when empty. It shares the state's
+        containers: serialize it before the state changes again."""
         data: dict[str, Any] = {
             "timestamp": timestamp,
             "current_node": self.current_node or "",
@@ -83,15 +94,16 @@ class EngineState:
 
     @classmethod
     def from_checkpoint(cls, data: Mapping[str, Any]) -> EngineState:
-        return cls(
-            context=TrackedDict(data.get("context_values", {})),
-            logs=TrackedList(data.get("logs", [])),
-            completed_nodes=TrackedList(data.get("completed_nodes", [])),
-            node_outcomes=TrackedDict(data.get("node_outcomes", {})),
-            node_retries=TrackedDict(data.get("node_retries", {})),
-            node_visits=TrackedDict(data.get("node_visits", {})),
-            loop_failure_signatures=TrackedDict(data.get("loop_failure_signatures", {})),
-            restart_failure_signatures=TrackedDict(data.get("restart_failure_signatures", {})),
+        state = cls(
             current_node=data.get("current_node") or None,
             next_node_id=data.get("next_node_id"),
         )
+        state.apply(StateDelta.whole(data))
+        return state
+
+
+# Checkpoint key -> EngineState attribute.
+_ATTRIBUTES = {
+    **{name: name for name in MAP_SECTIONS + LIST_SECTIONS},
+    "context_values": "context",
+}

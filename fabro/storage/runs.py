@@ -1,4 +1,4 @@
-"""Runs, their events, checkpoints and idempotency keys: all SQL for them lives here.
+"""Runs, their checkpoints and idempotency keys: all SQL for them lives here (events: events.py).
 
 Writes are plain functions of a ``WriteTx`` so that callers compose several of them into
 one transaction function for ``Database.write`` (the per-stage commit of engine.md §4.2).
@@ -14,16 +14,19 @@ from typing import Any
 
 from fabro import jsontext
 from fabro.storage import checkpoints
-from fabro.storage.db import Database, Row, WriteTx
+from fabro.storage.connection import Row
+from fabro.storage.db import Database
+from fabro.storage.events import append_events as append_events  # transition: recorder, api
+from fabro.storage.events import events_after as events_after  # transition: api
+from fabro.storage.events import last_seq as last_seq  # transition: api
 from fabro.storage.records import (
     CheckpointRecord,
-    EventRecord,
     IdempotencyRecord,
-    NewEvent,
     Page,
     RunRecord,
     RunSummary,
 )
+from fabro.storage.writer import WriteTx
 
 _dumps = jsontext.dumps
 
@@ -130,47 +133,16 @@ def transition(
     return _run_from_row(row) if row else None
 
 
-def append_events(
-    tx: WriteTx,
-    run_id: str,
-    events: Sequence[NewEvent],
-    ts: str | Sequence[str],
-    last: int | None = None,
-) -> list[EventRecord]:
-    """Store events with the next per-run sequence numbers (the single writer makes this safe).
-
-    ``ts``: the time of every event, or of each. ``last``: the run's last sequence when the
-    caller read it in this transaction already.
-    """
-    if not events:
-        return []
-    if last is None:
-        row = tx.fetchone("SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id])
-        last = int(row[0]) if row else 0
-    stamps = [ts] * len(events) if isinstance(ts, str) else ts
-    stored = [
-        EventRecord(
-            run_id,
-            last + offset,
-            stamp,
-            event.variant,
-            event.payload,
-            event.child_depth,
-            event.text,
-        )
-        for offset, (event, stamp) in enumerate(zip(events, stamps, strict=True), start=1)
-    ]
-    tx.insert_rows(
-        "INSERT INTO run_events (run_id, seq, ts, variant, child_depth, payload)",
-        [(e.run_id, e.seq, e.ts, e.variant, e.child_depth, e.data_json()) for e in stored],
-    )
-    return stored
+def count_queued_in(tx: WriteTx) -> int:
+    """How many runs are queued (a new run's queue position, counted in its transaction)."""
+    row = tx.fetchone("SELECT COUNT(*) FROM runs WHERE status = 'queued'")
+    return int(row[0]) if row else 0
 
 
 def save_checkpoint(tx: WriteTx, run_id: str, data: dict[str, Any] | str, ts: str) -> None:
     """Replace the run's checkpoint as one document; ``data`` may be already-serialized JSON.
 
-    The engine writes only what changed after each stage (``checkpoints.CheckpointWriter``).
+    The engine writes only what each stage changed (its ``StateDelta``, ``checkpoints.save``).
     """
     checkpoints.save_whole(tx, run_id, data, ts)
 
@@ -305,33 +277,6 @@ async def queue_positions(db: Database) -> dict[str, int]:
     """The ``queue_position`` of every queued run, in one read."""
     rows = await db.fetchall("SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id")
     return {row["id"]: position for position, row in enumerate(rows, start=1)}
-
-
-async def events_after(
-    db: Database, run_id: str, after: int, limit: int = 1000
-) -> list[EventRecord]:
-    rows = await db.fetchall(
-        "SELECT * FROM run_events WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        [run_id, after, limit],
-    )
-    return [
-        EventRecord(
-            run_id=row["run_id"],
-            seq=row["seq"],
-            ts=row["ts"],
-            variant=row["variant"],
-            payload=json.loads(row["payload"]),
-            child_depth=row["child_depth"],
-        )
-        for row in rows
-    ]
-
-
-async def last_seq(db: Database, run_id: str) -> int:
-    row = await db.fetchone(
-        "SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?", [run_id]
-    )
-    return int(row[0]) if row else 0
 
 
 async def get_checkpoint(db: Database, run_id: str) -> CheckpointRecord | None:

@@ -6,7 +6,7 @@ import pytest
 
 from fabro.engine.directives import apply_directive, find_directive
 from fabro.engine.outcome import Outcome
-from fabro.engine.preamble import build_preamble, prepare_context, resolve_fidelity, resolve_thread
+from fabro.engine.preamble import build_preamble, resolve_fidelity, resolve_thread, stage_keys
 from fabro.engine.state import EngineState
 from fabro.workflow.model import Graph
 from fabro.workflow.prepare import prepare
@@ -241,18 +241,20 @@ def test_parallel_results_and_parent_sections() -> None:
     assert "R" * 2000 in text and "R" * 2001 not in text
 
 
-def test_prepare_context_sets_engine_keys_and_degrades_full_after_recovery() -> None:
+def test_stage_keys_are_the_engine_keys_and_full_degrades_after_recovery() -> None:
     graph = g()
     state = state_after_two_stages(graph)
     state.node_visits = {"review": 2}
-    prepare_context(graph, graph.nodes["review"], state, recovered=False)
-    ctx = state.context
-    assert ctx["internal.fidelity"] == "full"  # the incoming edge overrides
-    assert ctx["current.preamble"] == ""
-    assert ctx["internal.thread_id"] == "rev"
-    assert ctx["thread.rev.current_node"] == "review"
-    assert ctx["internal.node_visit_count"] == 2
-    assert ctx["current_node"] == "review"
-    prepare_context(graph, graph.nodes["review"], state, recovered=True)
-    assert ctx["internal.fidelity"] == "summary:high"
-    assert ctx["current.preamble"].startswith("Goal: Ship it\n## Stage: plan")
+    keys = stage_keys(graph, graph.nodes["review"], state, recovered=False)
+    assert keys == {
+        "internal.fidelity": "full",  # the incoming edge overrides
+        "internal.thread_id": "rev",
+        "thread.rev.current_node": "review",
+        "internal.node_visit_count": 2,
+        "current_node": "review",
+    }
+    assert state.context.get("current_node") != "review"  # the state is not changed
+    keys = stage_keys(graph, graph.nodes["review"], state, recovered=True)
+    assert keys["internal.fidelity"] == "summary:high"
+    preamble = build_preamble(graph, state, keys["internal.fidelity"])
+    assert preamble.startswith("Goal: Ship it\n## Stage: plan")
