@@ -12,6 +12,8 @@ from click.types import OptionHelpExtra
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+DATA_DIR_DEFAULT = "server.toml data_dir, else ~/.fabro"
+
 
 class DocOption(click.Option):
     """An option whose help names the environment variable behind it even when the settings
@@ -67,3 +69,14 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print one `error:` line to stderr and exit (errors never show a traceback)."""
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def data_dir_option(help_text: str) -> Callable[[F], F]:
+    """``--data-dir``, with what it holds for this command as its help."""
+    return option(
+        "--data-dir",
+        metavar="DIR",
+        doc_envvar="FABRO_DATA_DIR",
+        show_default=DATA_DIR_DEFAULT,
+        help=help_text,
+    )

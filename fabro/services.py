@@ -27,6 +27,7 @@ from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
 from fabro.startup import open_database, prepare_data_dir
 from fabro.storage.db import Database
+from fabro.storage.sqlite_store import SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ class Services:
         llm: LlmBackend | None = None,
     ) -> None:
         self.settings = settings
-        self.db = db
+        self.db = db  # transition: fabro/api reads and writes through it directly
+        self.store = SqliteStore(db)
         self.auth = auth
         self.env = dict(os.environ if env is None else env)
         # [llm] is the one section that hot-reloads; everything else is read from settings.
@@ -73,7 +75,7 @@ class Services:
             else choose_backend(self.env, dry_run=settings.dry_run, redactor=self.redactor)
         )
         self.runs = Scheduler(
-            db,
+            self.store,
             settings.data_dir,
             settings.max_concurrent_runs,
             self.llm,

@@ -7,7 +7,7 @@ Two steps, because `fabro run` chooses its LLM backend between them (only for a 
 - ``build_engine``: the RunSpec (paths, vars, LLM levels), the Recorder and the Engine.
 
 ``assemble_run`` does both. What differs between callers comes in as arguments: the
-``Lifecycle`` carries the database, the event sink and the redactor (the recorder uses the
+``Lifecycle`` carries the store, the event sink and the redactor (the recorder uses the
 same three), ``EngineDeps`` the interviewer, backend, environment allow-list, dry run and the
 test seams (clock, sleep, rng); ``server_default`` is the lowest LLM level.
 """
@@ -23,11 +23,13 @@ from fabro.engine.control import RunControl
 from fabro.engine.lifecycle import Lifecycle
 from fabro.engine.recorder import Recorder
 from fabro.engine.runner import Engine, EngineResult
-from fabro.engine.stage import EngineDeps, Handler, LlmLevels, RunSpec
+from fabro.engine.stage import EngineDeps, LlmLevels, RunSpec, StageHandler
 from fabro.engine.state import EngineState
 from fabro.llm.resolve import LevelChoice
-from fabro.storage import runs
+from fabro.storage.db import Database
 from fabro.storage.records import RunRecord
+from fabro.storage.sqlite_store import SqliteStore
+from fabro.storage.store import Store
 from fabro.workflow.model import Graph
 
 
@@ -87,7 +89,7 @@ async def claim_run(
     if claimed is None:
         return None
     work_dir = lifecycle.prepare_dirs(claimed, workflow_dir)
-    checkpoint = await runs.get_checkpoint(lifecycle.db, run.id)
+    checkpoint = await lifecycle.store.get_checkpoint(run.id)
     state = EngineState.from_checkpoint(checkpoint.data) if checkpoint else None
     return Claim(work_dir, state, recovered=True)
 
@@ -100,9 +102,9 @@ def build_engine(
     *,
     server_default: LevelChoice | None = None,
     control: RunControl | None = None,
-    handlers: Mapping[str, Handler] | None = None,
+    handlers: Mapping[str, StageHandler] | None = None,
 ) -> Engine:
-    """The engine of ``run``; its recorder writes to the lifecycle's database and sink."""
+    """The engine of ``run``; its recorder writes to the lifecycle's store and sink."""
     spec = RunSpec(
         run_id=run.id,
         graph=Graph.from_json(run.prepared_graph),
@@ -112,8 +114,16 @@ def build_engine(
         vars=dict(run.vars),
         llm=run_levels(run.config, server_default),
     )
-    recorder = Recorder(lifecycle.db, run.id, lifecycle.publish, lifecycle.redactor)
+    recorder = Recorder(_database(lifecycle.store), run.id, lifecycle.publish, lifecycle.redactor)
     return Engine(spec, deps, recorder, control=control, handlers=handlers)
+
+
+def _database(store: Store) -> Database:
+    """The SQLite database under ``store``: the recorder still commits through it directly
+    (until its commit goes through the store, only a ``SqliteStore`` can run an engine)."""
+    if not isinstance(store, SqliteStore):
+        raise TypeError(f"the run recorder needs a SqliteStore, not {type(store).__name__}")
+    return store.db
 
 
 async def assemble_run(
@@ -125,7 +135,7 @@ async def assemble_run(
     keep_paused: bool = True,
     server_default: LevelChoice | None = None,
     control: RunControl | None = None,
-    handlers: Mapping[str, Handler] | None = None,
+    handlers: Mapping[str, StageHandler] | None = None,
 ) -> AssembledRun | None:
     """``claim_run`` then ``build_engine``; None when the run is not to be executed here."""
     claim = await claim_run(lifecycle, run, resume=resume, keep_paused=keep_paused)

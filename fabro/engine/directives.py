@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from fabro.engine.outcome import STATUSES, Outcome
+from fabro.engine.outcome import Outcome, is_status
 
 DIRECTIVE_KEYS = frozenset(
     {"preferred_next_label", "outcome", "failure_reason", "suggested_next_ids", "context_updates"}
@@ -65,7 +65,7 @@ def apply_directive(outcome: Outcome, directive: dict[str, Any]) -> Outcome:
     if isinstance(updates, dict):
         changes["context_updates"] = {**outcome.context_updates, **updates}
     status = directive.get("outcome")
-    if status in STATUSES:
+    if is_status(status):
         if status == "fail":
             reason = directive.get("failure_reason")
             message = reason if isinstance(reason, str) and reason else "stage reported failure"

@@ -29,13 +29,12 @@ from fabro.events.types import (
     WorkflowRunStarted,
 )
 from fabro.filemodes import ensure_private_dir
-from fabro.storage import questions, runs, stages
-from fabro.storage.db import Database, WriteTx
-from fabro.storage.records import EventRecord, IdempotencyRecord, NewEvent, RunRecord
+from fabro.storage.records import EventRecord, NewEvent, RunRecord
 from fabro.storage.space import classified, is_disk_full
+from fabro.storage.store import IdempotencyCheck as IdempotencyCheck  # transition: api
+from fabro.storage.store import IdempotencyConflict as IdempotencyConflict  # transition: api
+from fabro.storage.store import Moved, Store
 from fabro.workflow.model import Graph
-
-CANCELLABLE = ("queued", "starting", "running", "paused")
 
 
 def new_run_id() -> str:
@@ -66,25 +65,11 @@ class NewRun:
     created_by: str | None = None
 
 
-@dataclass(frozen=True)
-class IdempotencyCheck:
-    """An Idempotency-Key to honour while creating a run (api.md §6.2)."""
-
-    principal: str
-    key: str
-    request_hash: str
-    not_before: str  # keys older than this are forgotten
-
-
-class IdempotencyConflict(Exception):
-    """The key was used with a different request body."""
-
-
 class Lifecycle:
-    """Status transitions of the runs of one database."""
+    """Status transitions of the runs of one store."""
 
-    def __init__(self, db: Database, publish: Publish, redactor: Redactor, data_dir: Path) -> None:
-        self.db = db
+    def __init__(self, store: Store, publish: Publish, redactor: Redactor, data_dir: Path) -> None:
+        self.store = store
         self.publish = publish
         self.redactor = redactor
         self.data_dir = data_dir
@@ -92,13 +77,16 @@ class Lifecycle:
     def run_dir(self, run_id: str) -> Path:
         return self.data_dir / "runs" / run_id
 
-    def _append(self, tx: WriteTx, run_id: str, *events: RunEvent) -> list[EventRecord]:
-        new = [NewEvent.of(self.redactor.value(event.to_json())) for event in events]
-        return runs.append_events(tx, run_id, new, now_ts())
+    def _new(self, event: RunEvent) -> NewEvent:
+        return NewEvent.of(self.redactor.value(event.to_json()))
 
     def _publish(self, stored: Sequence[EventRecord]) -> None:
         for record in stored:
             self.publish(record)
+
+    def _published(self, moved: Moved) -> RunRecord | None:
+        self._publish(moved[1])
+        return moved[0]
 
     async def create(self, new: NewRun, run_id: str | None = None) -> RunRecord:
         """Store a queued run with `RunQueued` (seq 1)."""
@@ -108,11 +96,7 @@ class Lifecycle:
     async def create_once(
         self, new: NewRun, idempotency: IdempotencyCheck | None, run_id: str | None = None
     ) -> tuple[RunRecord, bool]:
-        """Create a run unless ``idempotency`` names one already; returns (run, created).
-
-        The key is looked up and remembered inside the creating transaction, so concurrent
-        requests with one key are serialized by the single writer and only one run exists.
-        """
+        """Create a run unless ``idempotency`` names one already; returns (run, created)."""
         ts = now_ts()
         record = RunRecord(
             id=run_id or new_run_id(),
@@ -134,37 +118,10 @@ class Lifecycle:
             created_by=new.created_by,
         )
 
-        def transaction(tx: WriteTx) -> tuple[RunRecord, list[EventRecord]]:
-            if idempotency is not None:
-                found = runs.find_idempotency_key(
-                    tx, idempotency.principal, idempotency.key, idempotency.not_before
-                )
-                if found is not None:
-                    if found.request_hash != idempotency.request_hash:
-                        raise IdempotencyConflict(idempotency.key)
-                    existing = runs.get_run_in(tx, found.run_id)
-                    if existing is not None:
-                        return existing, []
-            runs.insert_run(tx, record)
-            row = tx.fetchone("SELECT COUNT(*) FROM runs WHERE status = 'queued'")
-            position = int(row[0]) if row else 1
-            stored = self._append(
-                tx, record.id, RunQueued(run_id=record.id, queue_position=position)
-            )
-            if idempotency is not None:
-                runs.remember_idempotency_key(
-                    tx,
-                    IdempotencyRecord(
-                        idempotency.principal,
-                        idempotency.key,
-                        idempotency.request_hash,
-                        record.id,
-                        record.created_at,
-                    ),
-                )
-            return record, stored
+        def queued(position: int) -> NewEvent:
+            return self._new(RunQueued(run_id=record.id, queue_position=position))
 
-        run, stored = await self.db.write(transaction)
+        run, stored = await self.store.create_run(record, queued, idempotency)
         self._publish(stored)
         return run, bool(stored)
 
@@ -173,10 +130,8 @@ class Lifecycle:
 
         On a setup error the run fails with `Engine error: <reason>` and None is returned.
         """
-        moved = await self.db.write(
-            lambda tx: runs.transition(
-                tx, run.id, ["queued", "starting"], status="starting", updated_at=now_ts()
-            )
+        moved, _ = await self.store.move_run(
+            run.id, ["queued", "starting"], status="starting", updated_at=now_ts()
         )
         if moved is None:
             return None
@@ -191,23 +146,17 @@ class Lifecycle:
             await self.fail(moved.id, str(exc))
             return None
 
-        def running(tx: WriteTx) -> list[EventRecord] | None:
-            ts = now_ts()
-            started = runs.transition(
-                tx,
-                run.id,
-                ["starting"],
-                status="running",
-                started_at=moved.started_at or ts,
-                updated_at=ts,
-                owner_pid=os.getpid(),
-            )
-            if started is None:
-                return None
-            return self._append(tx, run.id, WorkflowRunStarted(name=run.graph_name, run_id=run.id))
-
-        stored = await self.db.write(running)
-        if stored is None:
+        ts = now_ts()
+        started, stored = await self.store.move_run(
+            run.id,
+            ["starting"],
+            [self._new(WorkflowRunStarted(name=run.graph_name, run_id=run.id))],
+            status="running",
+            started_at=moved.started_at or ts,
+            updated_at=ts,
+            owner_pid=os.getpid(),
+        )
+        if started is None:
             return None
         self._publish(stored)
         return work_dir
@@ -234,24 +183,18 @@ class Lifecycle:
     async def fail(self, run_id: str, message: str) -> None:
         error = FabroErrorPayload(kind="engine", message=message, failure_class="deterministic")
 
-        def transaction(tx: WriteTx) -> list[EventRecord]:
-            ts = now_ts()
-            failed = runs.transition(
-                tx,
+        ts = now_ts()
+        failed = self._new(WorkflowRunFailed(error=error, duration_ms=0))
+        self._published(
+            await self.store.end_run(
                 run_id,
-                CANCELLABLE,
-                status="failed",
+                "failed",
+                lambda _: failed,
                 error_message=f"Engine error: {message}",
                 finished_at=ts,
                 updated_at=ts,
             )
-            if failed is None:
-                return []
-            stages.close_running_stages(tx, run_id, "failed", ts)
-            questions.withdraw_pending(tx, run_id, ts)
-            return self._append(tx, run_id, WorkflowRunFailed(error=error, duration_ms=0))
-
-        self._publish(await self.db.write(transaction))
+        )
 
     async def resumed(
         self, run_id: str, reason: str, *, keep_paused: bool = True
@@ -261,27 +204,12 @@ class Lifecycle:
         The server keeps paused runs paused; `fabro run --resume` continues them.
         """
 
-        def transaction(tx: WriteTx) -> tuple[RunRecord | None, list[EventRecord]]:
-            ts = now_ts()
-            run = runs.get_run_in(tx, run_id)
-            if run is None or (run.is_terminal and run.status != "cancelled"):
-                return None, []
-            status = "paused" if run.status == "paused" and keep_paused else "running"
-            moved = runs.transition(
-                tx,
-                run_id,
-                ["starting", "running", "paused", "cancelled"],
-                status=status,
-                owner_pid=os.getpid(),
-                started_at=run.started_at or ts,
-                finished_at=None,
-                updated_at=ts,
+        event = self._new(RunResumed(run_id=run_id, reason=reason))
+        return self._published(
+            await self.store.reclaim_run(
+                run_id, event, keep_paused=keep_paused, owner_pid=os.getpid(), ts=now_ts()
             )
-            return moved, self._append(tx, run_id, RunResumed(run_id=run_id, reason=reason))
-
-        moved, stored = await self.db.write(transaction)
-        self._publish(stored)
-        return moved
+        )
 
     async def pause(self, run_id: str) -> RunRecord | None:
         return await self._move(run_id, ["running"], "paused", RunPaused(run_id=run_id))
@@ -294,37 +222,22 @@ class Lifecycle:
     async def cancel(self, run_id: str) -> RunRecord | None:
         """Any non-terminal run -> cancelled, with its running stage and questions closed."""
 
-        def transaction(tx: WriteTx) -> tuple[RunRecord | None, list[EventRecord]]:
-            ts = now_ts()
-            current = runs.get_run_in(tx, run_id)
-            if current is None or current.status not in CANCELLABLE:
-                return None, []
+        def cancelled(current: RunRecord) -> NewEvent:
             node = current.current_node if current.status in ("running", "paused") else None
-            moved = runs.transition(
-                tx,
-                run_id,
-                CANCELLABLE,
-                status="cancelled",
-                finished_at=ts,
-                updated_at=ts,
-                owner_pid=None,
-            )
-            stages.close_running_stages(tx, run_id, "cancelled", ts)
-            questions.withdraw_pending(tx, run_id, ts)
-            return moved, self._append(tx, run_id, RunCancelled(run_id=run_id, node_id=node))
+            return self._new(RunCancelled(run_id=run_id, node_id=node))
 
-        moved, stored = await self.db.write(transaction)
-        self._publish(stored)
-        return moved
+        ts = now_ts()
+        return self._published(
+            await self.store.end_run(
+                run_id, "cancelled", cancelled, finished_at=ts, updated_at=ts, owner_pid=None
+            )
+        )
 
     async def _move(
         self, run_id: str, allowed: list[str], status: str, event: RunEvent
     ) -> RunRecord | None:
 
-        def transaction(tx: WriteTx) -> tuple[RunRecord | None, list[EventRecord]]:
-            moved = runs.transition(tx, run_id, allowed, status=status, updated_at=now_ts())
-            return moved, (self._append(tx, run_id, event) if moved else [])
-
-        moved, stored = await self.db.write(transaction)
-        self._publish(stored)
-        return moved
+        moved = await self.store.move_run(
+            run_id, allowed, [self._new(event)], status=status, updated_at=now_ts()
+        )
+        return self._published(moved)

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeGuard, get_args
 
 from fabro.engine.failure import effective_class
 from fabro.events.types import FailureDetail, StageUsage
 
 Status = Literal["success", "fail", "partial_success", "retry", "skipped"]
-STATUSES: tuple[str, ...] = ("success", "fail", "partial_success", "retry", "skipped")
-SUCCESSFUL: frozenset[str] = frozenset({"success", "partial_success"})
+STATUSES: tuple[Status, ...] = get_args(Status)
+SUCCESSFUL: frozenset[Status] = frozenset({"success", "partial_success"})
+
+
+def is_status(value: object) -> TypeGuard[Status]:
+    """Whether ``value`` (read from a status file or a directive) names a stage status."""
+    return value in STATUSES
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str
+    status: Status
     preferred_label: str | None = None
     suggested_next_ids: list[str] = field(default_factory=list)
     context_updates: dict[str, Any] = field(default_factory=dict)
@@ -45,14 +50,8 @@ class Outcome:
         return self.failure.message if self.failure else ""
 
     def with_(self, **changes: Any) -> Outcome:
-        """A copy with ``changes`` (what ``dataclasses.replace`` makes, without looking the
-        fields up again on every call: the engine makes one after every stage)."""
-        values = dict(self.__dict__)
-        unknown = changes.keys() - values.keys()
-        if unknown:
-            raise TypeError(f"Outcome has no field {', '.join(sorted(unknown))}")
-        values.update(changes)
-        return Outcome(**values)
+        """A copy with ``changes``."""
+        return replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
         """Outcome JSON with empty and absent fields omitted."""

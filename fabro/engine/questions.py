@@ -1,10 +1,10 @@
 """Human-gate questions: stored first, then waited on; answers are stored before anyone wakes.
 
-The ``QuestionDesk`` owns the questions of one database: it creates (or, after recovery,
-reuses) a stage's question, records answers with a guarded UPDATE so two concurrent answers
-cannot both win, and wakes the waiting stage only after the answer is committed. Where the
-answer comes from is an ``Interviewer``: the HTTP API (the server waits), the terminal, or
-``--auto-approve``.
+The ``QuestionDesk`` owns the questions of one store: it creates (or, after recovery,
+reuses) a stage's question, records answers only while the question is pending so two
+concurrent answers cannot both win, and wakes the waiting stage only after the answer is
+committed. Where the answer comes from is an ``Interviewer``: the HTTP API (the server
+waits), the terminal, or ``--auto-approve``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fabro.clock import now_ts
-from fabro.storage import questions
-from fabro.storage.db import Database, WriteTx
 from fabro.storage.questions import QuestionRecord
+from fabro.storage.store import Store, Tx, Write
 from fabro.workflow.labels import normalize_label
 
 MULTIPLE_CHOICE = "multiple_choice"  # the question type of every human gate (engine.md §9.4)
 # Commits a write together with the events that announce it (the run recorder's commit).
-Announce = Callable[[Callable[[WriteTx], None]], Awaitable[object]]
+Announce = Callable[[Write[None]], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -79,10 +78,10 @@ def matching_key(options: Sequence[Mapping[str, str]], text: str) -> str | None:
 
 
 class QuestionDesk:
-    """Stored questions of one database and the in-process waiters for their answers."""
+    """Stored questions of one store and the in-process waiters for their answers."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, store: Store) -> None:
+        self.store = store
         self._waiters: dict[tuple[str, str], asyncio.Event] = {}
 
     async def open(
@@ -105,34 +104,32 @@ class QuestionDesk:
         """
         # Only this stage creates its question, so reading first cannot race another writer.
         # A stage id repeats only when an interrupted stage re-runs after recovery.
-        existing = await questions.latest_for_stage(self.db, run_id, stage_id)
+        existing = await self.store.latest_question(run_id, stage_id)
         if existing is not None and existing.status in ("pending", "answered"):
             return existing, False
+        create = self.store.create_question(
+            run_id=run_id,
+            stage_id=stage_id,
+            node_id=node_id,
+            text=text,
+            question_type=MULTIPLE_CHOICE,
+            options=options,
+            allow_freeform=allow_freeform,
+            created_at=now_ts(),
+        )
+        if announce is None:
+            return await self.store.commit(create), True
         created: list[QuestionRecord] = []
 
-        def work(tx: WriteTx) -> None:
-            record = questions.create_question(
-                tx,
-                run_id=run_id,
-                stage_id=stage_id,
-                node_id=node_id,
-                text=text,
-                question_type=MULTIPLE_CHOICE,
-                options=options,
-                allow_freeform=allow_freeform,
-                created_at=now_ts(),
-            )
-            created.append(record)
+        def work(tx: Tx) -> None:
+            created.append(create(tx))
 
-        await (announce or self.db.write)(work)
+        await announce(work)
         return created[0], True
 
     async def answer(self, run_id: str, qid: str, answer: Answer, by: str | None) -> bool:
         """Commit an answer if the question is pending, then wake its waiter."""
-        data = answer.to_json()
-        accepted = await self.db.write(
-            lambda tx: questions.answer_question(tx, run_id, qid, data, by, now_ts())
-        )
+        accepted = await self.store.answer_question(run_id, qid, answer.to_json(), by, now_ts())
         if accepted:
             self._event(run_id, qid).set()
         return accepted
@@ -144,7 +141,7 @@ class QuestionDesk:
             while True:
                 # Clear before reading: an answer that lands during the read still wakes us.
                 event.clear()
-                current = await questions.get_question(self.db, record.run_id, record.qid)
+                current = await self.store.get_question(record.run_id, record.qid)
                 if current is not None and current.status == "answered" and current.answer:
                     return Answer.from_json(current.answer)
                 if current is None or current.status != "pending":
@@ -164,9 +161,7 @@ class QuestionDesk:
 
     async def close(self, record: QuestionRecord, status: str) -> None:
         """Expire or withdraw a question that is still pending."""
-        await self.db.write(
-            lambda tx: questions.close_question(tx, record.run_id, record.qid, status, now_ts())
-        )
+        await self.store.close_question(record.run_id, record.qid, status, now_ts())
         self._event(record.run_id, record.qid).set()
 
     def _event(self, run_id: str, qid: str) -> asyncio.Event:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fabro.clock import Clock, SystemClock
 from fabro.config import DEFAULT_COMMAND_ENV, LlmSettings
 from fabro.engine.assembly import assemble_run
 from fabro.engine.control import RunControl
@@ -33,9 +34,9 @@ from fabro.events.bus import EventBus
 from fabro.events.redact import Redactor, secret_values
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
-from fabro.storage import runs, space
-from fabro.storage.db import Database
+from fabro.storage import space
 from fabro.storage.records import EventRecord, RunRecord
+from fabro.storage.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Scheduler:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         data_dir: Path,
         max_concurrent_runs: int,
         llm: LlmBackend,
@@ -69,14 +70,15 @@ class Scheduler:
         *,
         redactor: Redactor | None = None,
         env_allowlist: Sequence[str] = DEFAULT_COMMAND_ENV,
+        clock: Clock | None = None,
     ) -> None:
-        self.db = db
+        self.store = store
         self.max_concurrent_runs = max_concurrent_runs
         self.bus: EventBus[EventRecord] = EventBus()
         # The server's (every configured secret) when given, else one for ``env``'s secrets.
         self.redactor = redactor or Redactor(secret_values(env))
-        self.lifecycle = Lifecycle(db, self.publish, self.redactor, data_dir)
-        self.desk = QuestionDesk(db)
+        self.lifecycle = Lifecycle(store, self.publish, self.redactor, data_dir)
+        self.desk = QuestionDesk(store)
         self.deps = EngineDeps(
             llm=llm,
             interviewer=StoredAnswers(),
@@ -84,6 +86,7 @@ class Scheduler:
             env=env,
             dry_run=dry_run,
             env_allowlist=tuple(env_allowlist),
+            clock=clock or SystemClock(),  # the engines' time: a test can give its own
         )
         self.llm_settings = llm_settings
         self._active: dict[str, ActiveRun] = {}
@@ -109,7 +112,7 @@ class Scheduler:
 
     async def start(self) -> None:
         """Recover interrupted runs (admitted even over the limit), then start scheduling."""
-        for run in await runs.runs_with_status(self.db, list(ACTIVE)):
+        for run in await self.store.runs_with_status(list(ACTIVE)):
             self._launch(run, recovered=run.status != "starting")
         self._scheduler = asyncio.create_task(self._schedule(), name="scheduler")
         self._wake.set()
@@ -155,7 +158,7 @@ class Scheduler:
             return  # no new run while others wait for space
         # Launched runs may still read `queued`, so up to len(self._active) of the oldest are
         # skipped: max_concurrent_runs rows always cover the free slots.
-        queued = await runs.runs_with_status(self.db, ["queued"], limit=self.max_concurrent_runs)
+        queued = await self.store.runs_with_status(["queued"], limit=self.max_concurrent_runs)
         for run in queued:
             if active >= self.max_concurrent_runs or self._closing:
                 return
@@ -249,7 +252,7 @@ class Scheduler:
 
     async def _writable(self) -> bool:
         try:
-            return await space.writable(self.db)
+            return await self.store.writable()
         except Exception:  # the probe must outlive a bad moment: it tries again later
             log.exception("disk probe failed")
             return False
@@ -258,7 +261,7 @@ class Scheduler:
         for run_id in list(self._held):
             if self._closing:
                 return
-            run = await runs.get_run(self.db, run_id)
+            run = await self.store.get_run(run_id)
             self._held.pop(run_id, None)  # (a cancel may have taken it meanwhile)
             # Cancelled meanwhile: nothing to resume; still queued: the scheduler starts it.
             if run is not None and run.status in ACTIVE and run_id not in self._active:

@@ -1,4 +1,4 @@
-"""What a handler sees: the Handler protocol and the StageRun it is given."""
+"""What a handler sees: the StageHandler protocol and the StageRun it is given."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ Sleep = Callable[[float], Awaitable[None]]
 OutputTap = Callable[[str, str, str], None]
 
 
-class Handler(Protocol):
+class StageHandler(Protocol):
     async def __call__(self, node: Node, stage: StageRun) -> Outcome: ...
 
 
@@ -192,10 +192,11 @@ class StageRun:
         content: str | None,
         tools: list[dict[str, Any]] | None = None,
         events: Sequence[RunEvent] = (),
-        also: Callable[[WriteTx], None] | None = None,
+        same_commit: Callable[[WriteTx], None] | None = None,
     ) -> None:
-        """Store an LLM turn together with the events that go with it, in one commit."""
-        await self.recorder.add_turn(self.stage_id, kind, content, tools, events, also)
+        """Store an LLM turn together with the events that go with it, and any writes of
+        ``same_commit``, in one commit."""
+        await self.recorder.add_turn(self.stage_id, kind, content, tools, events, same_commit)
 
     @property
     def redactor(self) -> Redactor:

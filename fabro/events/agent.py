@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from fabro.events.tagged import (
     Json,
@@ -26,7 +26,7 @@ class AgentEvent(Tagged):
     def to_json(self) -> str | JsonObject:
         """The tagged JSON form; a variant without fields is its bare name."""
         fields = encode_fields(self)
-        if not fields and not _has_fields(type(self)):
+        if not fields and not dataclasses.fields(cast(Any, self)):
             return self.variant
         return {self.variant: fields}
 
@@ -34,16 +34,6 @@ class AgentEvent(Tagged):
     def from_json(cls, data: Json) -> AgentEvent:
         """Rebuild any AgentEvent variant from its tagged JSON."""
         return agent_event_from_json(data)
-
-
-_field_counts: dict[type, int] = {}
-
-
-def _has_fields(cls: type) -> bool:
-    count = _field_counts.get(cls)
-    if count is None:
-        count = _field_counts[cls] = len(dataclasses.fields(cls))
-    return count > 0
 
 
 @dataclass(frozen=True, kw_only=True)

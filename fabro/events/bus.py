@@ -27,7 +27,7 @@ class SubscriberOverflow(Exception):
 
 
 @dataclass(frozen=True)
-class Message(Generic[P]):
+class BusMessage(Generic[P]):
     """One published event: its stored sequence number and its payload."""
 
     seq: int
@@ -42,13 +42,13 @@ class _State(enum.Enum):
 
 
 class Subscription(Generic[P]):
-    """A subscriber's view of one key: an async iterator of Messages over a bounded queue."""
+    """A subscriber's view of one key: an async iterator of BusMessages over a bounded queue."""
 
     def __init__(self, bus: EventBus[P], key: str, max_queue: int) -> None:
         self.key = key
         self._bus: EventBus[P] | None = bus
         self._max_queue = max_queue
-        self._items: deque[Message[P]] = deque()
+        self._items: deque[BusMessage[P]] = deque()
         self._state = _State.OPEN
         self._wakeup = asyncio.Event()
 
@@ -62,7 +62,7 @@ class Subscription(Generic[P]):
         """Whether no more messages will be added (the iterator may still drain queued ones)."""
         return self._state is not _State.OPEN
 
-    def _offer(self, message: Message[P]) -> None:
+    def _offer(self, message: BusMessage[P]) -> None:
         if self._state is not _State.OPEN:
             return
         if len(self._items) >= self._max_queue:
@@ -98,7 +98,7 @@ class Subscription(Generic[P]):
     def __aiter__(self) -> Subscription[P]:
         return self
 
-    async def __anext__(self) -> Message[P]:
+    async def __anext__(self) -> BusMessage[P]:
         while True:
             if self._items:
                 return self._items.popleft()
@@ -109,7 +109,7 @@ class Subscription(Generic[P]):
             self._wakeup.clear()
             await self._wakeup.wait()
 
-    def ready(self) -> list[Message[P]]:
+    def ready(self) -> list[BusMessage[P]]:
         """Take every message already queued, without waiting (a burst to send in one write)."""
         items = list(self._items)
         self._items.clear()
@@ -149,7 +149,7 @@ class EventBus(Generic[P]):
 
     def publish(self, key: str, seq: int, payload: P) -> None:
         """Queue a message for every subscriber of ``key``; drops those whose queue is full."""
-        message = Message(seq, payload)
+        message = BusMessage(seq, payload)
         # A snapshot: an overflowing subscriber removes itself while we iterate.
         for subscription in tuple(self._subscribers.get(key, ())):
             subscription._offer(message)

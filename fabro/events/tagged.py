@@ -49,38 +49,15 @@ def encode(value: Any) -> Json:
     return value
 
 
-_encoders: dict[type, Callable[[Any], JsonObject]] = {}
-
-
 def encode_fields(obj: object) -> JsonObject:
     """The JSON object of a dataclass instance, leaving out ``?`` fields that are None."""
-    encoder = _encoders.get(type(obj))
-    if encoder is None:
-        encoder = _encoders[type(obj)] = _field_encoder(type(obj))
-    return encoder(obj)
-
-
-def _field_encoder(cls: type) -> Callable[[Any], JsonObject]:
-    """``encode_fields`` written out for one class, as dataclasses write ``__init__``: one
-    statement per field, no loop (the engine encodes every event it stores)."""
-    lines = ["def encode_fields(obj):", "    out = {}"]
-    for field in dataclasses.fields(cast(Any, cls)):
-        name = field.name  # an identifier: safe to write into the source
-        lines.append(f"    value = obj.{name}")
-        if field.default is None:  # a `?` field: left out when None
-            lines.append("    if value is not None:")
-            lines.append(
-                f"        out[{name!r}] = value if type(value) in PLAIN else encode(value)"
-            )
-        else:
-            lines.append(
-                f"    out[{name!r}] = value if value is None or type(value) in PLAIN"
-                " else encode(value)"
-            )
-    lines.append("    return out")
-    namespace: dict[str, Any] = {"PLAIN": _PLAIN, "encode": encode}
-    exec("\n".join(lines), namespace)
-    return cast(Callable[[Any], JsonObject], namespace["encode_fields"])
+    out: JsonObject = {}
+    for field in dataclasses.fields(cast(Any, obj)):
+        value = getattr(obj, field.name)
+        if value is None and field.default is None:  # a `?` field: left out when None
+            continue
+        out[field.name] = encode(value)
+    return out
 
 
 def decode_fields(cls: type[T], raw: Json) -> T:

@@ -12,8 +12,8 @@ from fabro.events.sse import Frame
 from fabro.llm.catalog import lookup
 from fabro.llm.http import (
     CallFailed,
+    HttpRetryPolicy,
     RetryingProvider,
-    RetryPolicy,
     as_int,
     dropped,
     is_event_stream,
@@ -66,7 +66,7 @@ class AnthropicProvider(RetryingProvider):
         client: httpx.AsyncClient,
         api_key: str,
         base_url: str | None = None,
-        policy: RetryPolicy | None = None,
+        policy: HttpRetryPolicy | None = None,
     ) -> None:
         self.client = client
         self.url = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1/messages"
@@ -75,7 +75,7 @@ class AnthropicProvider(RetryingProvider):
             "anthropic-version": API_VERSION,
             "accept": "text/event-stream",
         }
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or HttpRetryPolicy()
 
     async def _attempt(self, request: LlmRequest) -> AsyncGenerator[StreamEvent, None]:
         async with post_stream(

@@ -88,7 +88,7 @@ def _utcnow() -> datetime:
 
 
 @dataclass
-class RetryPolicy:
+class HttpRetryPolicy:
     """How to wait between attempts; tests inject ``sleep`` and ``rng``."""
 
     sleep: Sleep = asyncio.sleep
@@ -131,7 +131,7 @@ async def call_with_retries(
     *,
     provider: str,
     model: str,
-    policy: RetryPolicy,
+    policy: HttpRetryPolicy,
     on_retry: OnRetry | None,
 ) -> T:
     """Run ``attempt`` until it succeeds or no retry is left (then raise LlmError)."""
@@ -153,7 +153,7 @@ async def stream_with_retries(
     *,
     provider: str,
     model: str,
-    policy: RetryPolicy,
+    policy: HttpRetryPolicy,
     on_retry: OnRetry | None,
 ) -> AsyncGenerator[StreamEvent, None]:
     """Events of ``open_stream``; it is retried only while no content has been passed on."""
@@ -188,7 +188,7 @@ class RetryingProvider:
     """
 
     name: str
-    policy: RetryPolicy
+    policy: HttpRetryPolicy
 
     def _attempt(self, request: LlmRequest) -> AsyncGenerator[StreamEvent, None]:
         raise NotImplementedError

@@ -11,8 +11,8 @@ import httpx
 from fabro.llm.catalog import lookup
 from fabro.llm.http import (
     CallFailed,
+    HttpRetryPolicy,
     RetryingProvider,
-    RetryPolicy,
     as_int,
     dropped,
     is_event_stream,
@@ -50,7 +50,7 @@ class OpenAiProvider(RetryingProvider):
         client: httpx.AsyncClient,
         api_key: str | None,
         base_url: str | None = None,
-        policy: RetryPolicy | None = None,
+        policy: HttpRetryPolicy | None = None,
     ) -> None:
         self.client = client
         base = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -60,7 +60,7 @@ class OpenAiProvider(RetryingProvider):
         self._headers = {"accept": "text/event-stream"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or HttpRetryPolicy()
 
     async def _attempt(self, request: LlmRequest) -> AsyncGenerator[StreamEvent, None]:
         body = request_body(request, custom=self.custom)

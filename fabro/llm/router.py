@@ -14,7 +14,7 @@ import httpx
 
 from fabro.events.redact import Redactor, secret_values
 from fabro.llm.anthropic import AnthropicProvider
-from fabro.llm.http import RetryPolicy, new_client
+from fabro.llm.http import HttpRetryPolicy, new_client
 from fabro.llm.openai import OpenAiProvider
 from fabro.llm.provider import (
     LlmBackend,
@@ -47,7 +47,7 @@ def choose_backend(
     env: Mapping[str, str],
     *,
     dry_run: bool = False,
-    policy: RetryPolicy | None = None,
+    policy: HttpRetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     redactor: Redactor | None = None,
 ) -> LlmBackend:
@@ -79,14 +79,14 @@ class Router:
         self,
         env: Mapping[str, str],
         *,
-        policy: RetryPolicy | None = None,
+        policy: HttpRetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         redactor: Redactor | None = None,
     ) -> None:
         self.client = new_client(transport)
         # The server's (every configured secret) when given, else one for ``env``'s secrets.
         self.redactor = redactor or Redactor(secret_values(env))
-        policy = policy or RetryPolicy()
+        policy = policy or HttpRetryPolicy()
         self.providers: dict[str, Provider] = {}
         if env.get("ANTHROPIC_API_KEY"):
             self.providers["anthropic"] = AnthropicProvider(

@@ -1,6 +1,8 @@
-"""Durable state in SQLite. All SQL lives in this package; callers get dataclasses.
+"""Durable state. All SQL lives in this package; callers get dataclasses.
 
-``db.Database`` owns the connections and the single write path; ``runs`` (and later
-``stages``, ``questions``, ``sessions``) are the repositories. A PostgreSQL store would
-provide the same repository functions over its own ``Database``.
+``store.Store`` is what the scheduler, the run lifecycle and the engine's questions and
+steering use; ``sqlite_store.SqliteStore`` implements it over one SQLite database:
+``db.Database`` (connections and reads), ``writer`` (the single write path), ``migrate``
+(the schema) and the repositories of SQL (``runs``, ``events``, ``stages``, ``questions``,
+``steering``, ``sessions``, ``checkpoints``). A PostgreSQL backend would implement ``Store``.
 """

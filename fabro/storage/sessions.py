@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fabro import jsontext
-from fabro.storage.db import Database, Row, WriteTx
+from fabro.storage.connection import Row
+from fabro.storage.db import Database
+from fabro.storage.writer import WriteTx
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 from fabro.errors import InsufficientStorage
 
 if TYPE_CHECKING:
-    from fabro.storage.db import Database, WriteTx
+    from fabro.storage.db import Database
+    from fabro.storage.writer import WriteTx
 
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 DISK_FULL_DETAIL = "disk full: the change was not stored; try again once space is freed."

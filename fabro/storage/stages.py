@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fabro import jsontext
-from fabro.storage.db import Database, Row, WriteTx
+from fabro.storage.connection import Row
+from fabro.storage.db import Database
+from fabro.storage.writer import WriteTx
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from fabro.engine.lifecycle import Lifecycle, NewRun, default_title
 from fabro.engine.outcome import Outcome
 from fabro.engine.questions import AutoApprove, Interviewer, QuestionDesk
 from fabro.engine.runner import Engine, EngineResult
-from fabro.engine.stage import EngineDeps, Handler, StageRun
+from fabro.engine.stage import EngineDeps, StageHandler, StageRun
 from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
 from fabro.llm.provider import LlmBackend
@@ -24,6 +24,7 @@ from fabro.llm.simulated import SimulatedBackend
 from fabro.storage import runs, stages
 from fabro.storage.db import Database
 from fabro.storage.records import EventRecord, RunRecord
+from fabro.storage.sqlite_store import SqliteStore
 from fabro.workflow.model import Node
 from fabro.workflow.prepare import prepare
 
@@ -47,7 +48,7 @@ class Harness:
 
     @property
     def lifecycle(self) -> Lifecycle:
-        return Lifecycle(self.db, self.published.append, Redactor(), self.data_dir)
+        return Lifecycle(SqliteStore(self.db), self.published.append, Redactor(), self.data_dir)
 
     def deps(
         self,
@@ -60,7 +61,7 @@ class Harness:
         return EngineDeps(
             llm=llm or SimulatedBackend(),
             interviewer=interviewer or AutoApprove(),
-            desk=QuestionDesk(self.db),
+            desk=QuestionDesk(SqliteStore(self.db)),
             env=dict(env or {"PATH": "/usr/bin:/bin"}),
             dry_run=dry_run,
             sleep=self.sleep,
@@ -96,7 +97,7 @@ class Harness:
         dot: str,
         *,
         deps: EngineDeps | None = None,
-        handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, StageHandler] | None = None,
         control: RunControl | None = None,
         goal: str | None = None,
         path: Path | None = None,
@@ -114,7 +115,7 @@ class Harness:
         record: RunRecord,
         *,
         deps: EngineDeps | None = None,
-        handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, StageHandler] | None = None,
         control: RunControl | None = None,
     ) -> Engine:
         """An engine for ``record``, moved to `running` first (engine.md §3)."""
@@ -129,7 +130,7 @@ class Harness:
         record: RunRecord,
         *,
         deps: EngineDeps | None = None,
-        handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, StageHandler] | None = None,
     ) -> AssembledRun:
         """``record`` claimed again after a crash, to continue from its last checkpoint."""
         current = await self.get_run(record.id)
@@ -144,7 +145,7 @@ class Harness:
         record: RunRecord,
         *,
         deps: EngineDeps | None = None,
-        handlers: Mapping[str, Handler] | None = None,
+        handlers: Mapping[str, StageHandler] | None = None,
         control: RunControl | None = None,
         state: EngineState | None = None,
         recovered: bool = False,
@@ -214,7 +215,7 @@ class ByNode:
         return await behaviour(node, stage)
 
     @property
-    def handlers(self) -> dict[str, Handler]:
+    def handlers(self) -> dict[str, StageHandler]:
         return {kind: self for kind in HANDLERS}
 
 

@@ -11,6 +11,7 @@ from fabro.engine.questions import Answer, NoAnswer, QuestionDesk, StoredAnswers
 from fabro.engine.stage import EngineDeps
 from fabro.storage import questions
 from fabro.storage.questions import QuestionRecord
+from fabro.storage.sqlite_store import SqliteStore
 from tests.engine.harness import Harness
 
 GATE = """
@@ -291,7 +292,8 @@ async def test_an_answer_committed_while_the_waiter_reads_still_wakes_it(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record = await harness.create(gate())
-    desk = QuestionDesk(harness.db)
+    store = SqliteStore(harness.db)
+    desk = QuestionDesk(store)
     question, _ = await desk.open(
         run_id=record.id,
         stage_id="gate",
@@ -300,17 +302,17 @@ async def test_an_answer_committed_while_the_waiter_reads_still_wakes_it(
         options=[{"key": "Y", "label": "Yes"}],
         allow_freeform=False,
     )
-    real_get = questions.get_question
+    real_get = store.get_question
     reads = 0
 
-    async def answered_during_first_read(db, run_id, qid):  # type: ignore[no-untyped-def]
+    async def answered_during_first_read(run_id: str, qid: str) -> QuestionRecord | None:
         nonlocal reads
         reads += 1
-        stale = await real_get(db, run_id, qid)  # still pending
+        stale = await real_get(run_id, qid)  # still pending
         if reads == 1:
             assert await desk.answer(run_id, qid, Answer(selected_option_key="Y"), "alice")
         return stale
 
-    monkeypatch.setattr("fabro.engine.questions.questions.get_question", answered_during_first_read)
+    monkeypatch.setattr(store, "get_question", answered_during_first_read)
     answer = await desk.wait(question, timeout_s=1.0)
     assert answer == Answer(selected_option_key="Y")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -316,3 +318,30 @@ async def test_fan_in_prefers_success_over_partial_success(harness: Harness) -> 
         "b3",
         "success",
     )
+
+
+class FrozenClock:
+    """A clock that never moves: every time the engine takes from it is the same."""
+
+    def now(self) -> datetime:
+        return datetime(2030, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        return 1000.0
+
+
+async def test_branch_times_come_from_the_injected_clock(harness: Harness) -> None:
+    dot = fan(branches="c1 c2").replace(
+        '[shape=tab, prompt="c1"]', '[shape=parallelogram, script="sleep 0.02"]'
+    )
+    dot = dot.replace('[shape=tab, prompt="c2"]', '[shape=parallelogram, script="sleep 0.02"]')
+    deps = dataclasses.replace(harness.deps(), clock=FrozenClock())
+    run, result = await harness.run(dot, deps=deps)
+    assert result.status == "completed", result.error
+    branches = [s for s in await harness.stages(run.id) if s.parallel_parent]
+    assert sorted(s.node_id for s in branches) == ["c1", "c2"]
+    for row in branches:  # each slept 20 ms of real time, none of the clock's
+        assert (row.started_at, row.finished_at) == ("2030-01-02T03:04:05.006Z",) * 2
+        assert row.duration_ms == 0
+    assert [e["duration_ms"] for e in await harness.of(run.id, "ParallelBranchCompleted")] == [0, 0]
+    assert [e["duration_ms"] for e in await harness.of(run.id, "ParallelCompleted")] == [0]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from fabro.clock import now_ts
-from fabro.engine import steering
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.outcome import Outcome
 from fabro.engine.stage import StageRun
-from fabro.storage import questions
+from fabro.storage.sqlite_store import SqliteStore
+from fabro.storage.steering import SteeringRecord
 from fabro.workflow.model import Node
 from tests.engine.harness import ByNode, Harness
 
@@ -30,25 +28,22 @@ async def test_a_run_reads_steering_again_only_once_some_was_added(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reads: list[int] = []
-    real_read = questions.pending_steering
+    real_read = SqliteStore.pending_steering
 
-    async def counted(db: Any, run_id: str) -> list[questions.SteeringRecord]:
-        found = await real_read(db, run_id)
+    async def counted(store: SqliteStore, run_id: str) -> list[SteeringRecord]:
+        found = await real_read(store, run_id)
         reads.append(len(found))
         return found
 
-    monkeypatch.setattr(steering.questions, "pending_steering", counted)
+    monkeypatch.setattr(SqliteStore, "pending_steering", counted)
 
     async def steer_then_run(node: Node, stage: StageRun) -> Outcome:
-        await harness.db.write(
-            lambda tx: questions.add_steering(
-                tx,
-                run_id=stage.run_id,
-                guidance="Use tabs",
-                location=None,
-                created_by="alice",
-                created_at=now_ts(),
-            )
+        await SqliteStore(harness.db).add_steering(
+            run_id=stage.run_id,
+            guidance="Use tabs",
+            location=None,
+            created_by="alice",
+            created_at=now_ts(),
         )
         return await HANDLERS["agent"](node, stage)
 

@@ -8,8 +8,8 @@ import pytest
 
 from fabro.events.bus import (
     DEFAULT_MAX_QUEUE,
+    BusMessage,
     EventBus,
-    Message,
     SubscriberOverflow,
     Subscription,
 )
@@ -17,7 +17,7 @@ from fabro.events.bus import (
 T = TypeVar("T")
 
 
-async def drain(sub: Subscription[T]) -> list[Message[T]]:
+async def drain(sub: Subscription[T]) -> list[BusMessage[T]]:
     return [message async for message in sub]
 
 
@@ -29,7 +29,7 @@ async def test_fan_out_to_many_subscribers() -> None:
     for seq in range(1, 6):
         bus.publish("run", seq, f"e{seq}")
     bus.close("run")
-    expected = [Message(seq, f"e{seq}") for seq in range(1, 6)]
+    expected = [BusMessage(seq, f"e{seq}") for seq in range(1, 6)]
     assert await asyncio.gather(*readers) == [expected] * 50
     assert bus.subscriber_count() == 0
 
@@ -39,11 +39,11 @@ async def test_keys_are_independent() -> None:
     a, b = bus.subscribe("a"), bus.subscribe("b")
     bus.publish("a", 1, "for a")
     bus.close("a")
-    assert await drain(a) == [Message(1, "for a")]
+    assert await drain(a) == [BusMessage(1, "for a")]
     assert not b.closed
     bus.publish("b", 1, "for b")
     bus.close("b")
-    assert await drain(b) == [Message(1, "for b")]
+    assert await drain(b) == [BusMessage(1, "for b")]
 
 
 async def test_only_messages_published_after_subscribing_arrive() -> None:
@@ -52,7 +52,7 @@ async def test_only_messages_published_after_subscribing_arrive() -> None:
     sub = bus.subscribe("run")
     bus.publish("run", 2, "after")
     bus.close("run")
-    assert await drain(sub) == [Message(2, "after")]
+    assert await drain(sub) == [BusMessage(2, "after")]
 
 
 def test_publishing_without_subscribers_is_a_no_op() -> None:
@@ -150,7 +150,7 @@ async def test_close_delivers_queued_messages_then_ends() -> None:
     bus.close("run")
     assert sub.closed and not sub.overflowed
     bus.publish("run", 3, "after close")  # not delivered to the ended subscriber
-    assert await drain(sub) == [Message(1, "a"), Message(2, "terminal")]
+    assert await drain(sub) == [BusMessage(1, "a"), BusMessage(2, "terminal")]
     with pytest.raises(StopAsyncIteration):
         await anext(sub)
 
@@ -201,7 +201,7 @@ async def test_context_manager_and_aclose_unsubscribe() -> None:
     async with bus.subscribe("run") as sub:
         assert bus.subscriber_count("run") == 1
         bus.publish("run", 1, "x")
-        assert await anext(sub) == Message(1, "x")
+        assert await anext(sub) == BusMessage(1, "x")
     assert bus.subscriber_count() == 0
     other = bus.subscribe("run")
     await other.aclose()
@@ -264,8 +264,8 @@ async def test_ready_takes_what_is_queued_without_waiting() -> None:
     assert sub.ready() == []
     for seq in (1, 2, 3):
         bus.publish("run", seq, f"e{seq}")
-    assert await anext(sub) == Message(1, "e1")
-    assert sub.ready() == [Message(2, "e2"), Message(3, "e3")]
+    assert await anext(sub) == BusMessage(1, "e1")
+    assert sub.ready() == [BusMessage(2, "e2"), BusMessage(3, "e3")]
     assert sub.ready() == []
     bus.close("run")
     assert await drain(sub) == []

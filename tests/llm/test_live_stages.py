@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fabro.clock import now_ts
-from fabro.llm.http import RetryPolicy
+from fabro.llm.http import HttpRetryPolicy
 from fabro.llm.router import Router
 from fabro.storage import questions, stages
 from fabro.storage.db import Database
@@ -51,7 +51,7 @@ async def router(fake: FakeProviders, harness: Harness) -> AsyncIterator[Router]
         "OPENAI_API_KEY": KEYS["openai"],
         "OPENAI_BASE_URL": fake.url + "/v1",
     }
-    backend = Router(env, policy=RetryPolicy(sleep=harness.sleep, rng=random.Random(2)))
+    backend = Router(env, policy=HttpRetryPolicy(sleep=harness.sleep, rng=random.Random(2)))
     yield backend
     await backend.aclose()
 

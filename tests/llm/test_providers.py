@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fabro.llm.http import RetryPolicy, retry_after_s
+from fabro.llm.http import HttpRetryPolicy, retry_after_s
 from fabro.llm.provider import (
     LlmError,
     LlmRequest,
@@ -52,7 +52,7 @@ async def router(fake: FakeProviders, sleeps: Sleeps) -> AsyncIterator[Router]:
         "OPENAI_API_KEY": OPENAI_KEY,
         "OPENAI_BASE_URL": fake.url + "/v1",
     }
-    backend = Router(env, policy=RetryPolicy(sleep=sleeps, rng=random.Random(1)))
+    backend = Router(env, policy=HttpRetryPolicy(sleep=sleeps, rng=random.Random(1)))
     yield backend
     await backend.aclose()
 
@@ -358,7 +358,7 @@ async def test_connection_refused_is_retried_then_fails(sleeps: Sleeps) -> None:
     await server.close()  # nothing listens there any more
     backend = Router(
         {"ANTHROPIC_API_KEY": ANTHROPIC_KEY, "ANTHROPIC_BASE_URL": url},
-        policy=RetryPolicy(sleep=sleeps),
+        policy=HttpRetryPolicy(sleep=sleeps),
     )
     try:
         with pytest.raises(LlmError) as caught:
@@ -416,14 +416,14 @@ def test_retry_after_parsing() -> None:
 def test_backoff_is_capped_and_jittered() -> None:
     from fabro.llm.http import CallFailed
 
-    policy = RetryPolicy(rng=random.Random(3), max_retries=10)
+    policy = HttpRetryPolicy(rng=random.Random(3), max_retries=10)
     failure = CallFailed("x", retry=True, failure_class="transient_infra")
     for done in range(10):
         delay = policy.delay(failure, done)
         assert delay is not None
         base = min(2.0**done, 60.0)
         assert 0.5 * base <= delay < 1.5 * base
-    assert RetryPolicy().delay(failure, 2) is None  # at most 2 retries
+    assert HttpRetryPolicy().delay(failure, 2) is None  # at most 2 retries
 
 
 async def test_openai_default_base_url_uses_max_completion_tokens() -> None:

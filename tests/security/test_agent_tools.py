@@ -17,7 +17,7 @@ import pytest
 
 from fabro.engine.effects import SideEffect
 from fabro.engine.tools import AGENT_TOOLS, ToolContext, ToolResult, run_tool
-from fabro.llm.http import RetryPolicy
+from fabro.llm.http import HttpRetryPolicy
 from fabro.llm.router import Router
 from fabro.storage import stages
 from tests.engine.harness import Harness
@@ -104,7 +104,7 @@ AGENT = """digraph Tools {
 
 async def test_an_agent_stage_survives_them(harness: Harness, fake: FakeProviders) -> None:
     env = {"ANTHROPIC_API_KEY": "sk-ant-tools-0123456789abcdefghij", "ANTHROPIC_BASE_URL": fake.url}
-    router = Router(env, policy=RetryPolicy(sleep=harness.sleep, rng=random.Random(1)))
+    router = Router(env, policy=HttpRetryPolicy(sleep=harness.sleep, rng=random.Random(1)))
     calls = [
         ("c1", "list_files", {}),
         ("c2", "read_file", {"path": NUL_PATH}),

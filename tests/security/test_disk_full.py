@@ -30,8 +30,8 @@ from fabro.errors import InsufficientStorage
 from fabro.events.redact import Redactor
 from fabro.events.types import RunPaused, RunResumed
 from fabro.services import Services
-from fabro.storage import db as db_module
 from fabro.storage import runs
+from fabro.storage import writer as writer_module
 from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import RunRecord
 from tests.api.runs_helpers import start, wait_for, wait_for_question
@@ -273,7 +273,7 @@ async def test_the_writes_queued_after_one_the_full_disk_refused_are_refused_too
     """A full disk shows at COMMIT (the WAL cannot grow), after the write's statements ran.
     The writes of the run queued behind it must fail too, even when there is room again by
     the time they run: a stage never has a later one's rows stored without its own."""
-    monkeypatch.setattr(db_module, "GROUP_LIMIT", 1)  # one COMMIT per write, to see each fail
+    monkeypatch.setattr(writer_module, "GROUP_LIMIT", 1)  # one COMMIT per write, to see each fail
     db = await Database.open(small_disk / "fabro.db")
     try:
         await db.write(lambda tx: runs.insert_run(tx, running_run("r")))

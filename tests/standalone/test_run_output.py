@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 from fabro.standalone.failures import stage_report
-from fabro.standalone.progress import printable
 from fabro.storage.stages import StageRecord
 from tests.e2e.serverproc import REPO_ROOT, base_env
 
@@ -126,13 +125,6 @@ def test_verbose_streams_command_output_live_with_the_stage_id(tmp_path: Path) -
     assert "  [talk] first\n" in text and "  [talk] second\n" in text, text
     assert "  [talk:stderr] oops\n" in text
     assert "  [talk] [REDACTED]\n" in text and SECRET not in text
-
-
-def test_output_shown_is_safe_for_a_terminal() -> None:
-    assert printable("\x1b[31mred\x1b[0m") == "red"
-    assert printable("a\x1b]0;title\x07b\rc") == "a\\x1b]0;title\\x07b\\x0dc"
-    assert printable("x" * 1200) == "x" * 1000 + "…"
-    assert printable("tab\there") == "tab\there"
 
 
 def test_a_failure_without_program_output_shows_its_message(tmp_path: Path) -> None:

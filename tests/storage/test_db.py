@@ -11,30 +11,12 @@ from pathlib import Path
 import pytest
 
 from fabro.clock import now_ts
-from fabro.storage import runs
-from fabro.storage.db import (
-    GROUP_LIMIT,
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    Database,
-    WriteTx,
-    _split_statements,
-)
-from fabro.storage.records import NewEvent, RunRecord
-
-
-def make_run(run_id: str, created_at: str | None = None) -> RunRecord:
-    ts = created_at or now_ts()
-    return RunRecord(
-        id=run_id,
-        status="queued",
-        title="t",
-        graph_name="G",
-        dot_source="digraph G {}",
-        prepared_graph={"nodes": []},
-        created_at=ts,
-        updated_at=ts,
-    )
+from fabro.storage import events, runs
+from fabro.storage.db import Database
+from fabro.storage.migrate import MIGRATIONS, SCHEMA_VERSION, split_statements
+from fabro.storage.records import NewEvent
+from fabro.storage.writer import GROUP_LIMIT, WriteTx
+from tests.storage.rows import make_run
 
 
 async def test_a_version_2_database_keeps_its_runs_graphs_after_migration(tmp_path: Path) -> None:
@@ -42,7 +24,7 @@ async def test_a_version_2_database_keeps_its_runs_graphs_after_migration(tmp_pa
     path = tmp_path / "fabro.db"
     conn = sqlite3.connect(path, isolation_level=None)
     for version, sql in MIGRATIONS[:2]:
-        for statement in _split_statements(sql):
+        for statement in split_statements(sql):
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {version}")
     conn.execute(
@@ -90,20 +72,20 @@ async def test_migrations_run_once_and_are_idempotent_on_restart(tmp_path: Path)
 async def test_failed_transaction_leaves_no_partial_rows(db: Database) -> None:
     def boom(tx: WriteTx) -> None:
         runs.insert_run(tx, make_run("R1"))
-        runs.append_events(tx, "R1", [NewEvent.of({"RunQueued": {}})], now_ts())
+        events.append_events(tx, "R1", [NewEvent.of({"RunQueued": {}})], now_ts())
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
         await db.write(boom)
     assert await runs.get_run(db, "R1") is None
-    assert await runs.events_after(db, "R1", 0) == []
+    assert await events.events_after(db, "R1", 0) == []
 
 
 async def test_constraint_violation_rolls_back_the_whole_transaction(db: Database) -> None:
     def violate(tx: WriteTx) -> None:
         runs.insert_run(tx, make_run("R1"))
         # an event for a run that does not exist violates the foreign key
-        runs.append_events(tx, "missing", [NewEvent.of({"RunQueued": {}})], now_ts())
+        events.append_events(tx, "missing", [NewEvent.of({"RunQueued": {}})], now_ts())
 
     with pytest.raises(sqlite3.IntegrityError):
         await db.write(violate)
@@ -143,11 +125,11 @@ async def test_many_concurrent_writers_never_see_database_locked(tmp_path: Path)
         async def append(db: Database, n: int) -> None:
             event = NewEvent.of({"Prompt": {"stage": str(n), "text": ""}})
             for _ in range(10):
-                await db.write(lambda tx: runs.append_events(tx, "R", [event], now_ts()))
+                await db.write(lambda tx: events.append_events(tx, "R", [event], now_ts()))
 
         await asyncio.gather(*(append(one if n % 2 else two, n) for n in range(40)))
-        events = await runs.events_after(one, "R", 0, limit=10_000)
-        assert [e.seq for e in events] == list(range(1, 401))  # gap-free, no duplicates
+        stored = await events.events_after(one, "R", 0, limit=10_000)
+        assert [e.seq for e in stored] == list(range(1, 401))  # gap-free, no duplicates
     finally:
         await one.close()
         await two.close()
@@ -228,7 +210,7 @@ async def test_writes_queued_together_share_one_commit_in_order(db: Database) ->
 
     def event(n: int) -> Callable[[WriteTx], int]:
         def write(tx: WriteTx) -> int:
-            runs.append_events(tx, "R1", [NewEvent.of({"RunQueued": {"n": n}})], now_ts())
+            events.append_events(tx, "R1", [NewEvent.of({"RunQueued": {"n": n}})], now_ts())
             return n
 
         return write
@@ -236,7 +218,7 @@ async def test_writes_queued_together_share_one_commit_in_order(db: Database) ->
     futures = [db.submit(event(n)) for n in range(5)]  # queued before the loop's next turn
     assert await asyncio.gather(*futures) == [0, 1, 2, 3, 4]
     assert transactions == 1
-    stored = await runs.events_after(db, "R1", 0)
+    stored = await events.events_after(db, "R1", 0)
     assert [e.payload["RunQueued"]["n"] for e in stored] == [0, 1, 2, 3, 4]
     assert [e.seq for e in stored] == [1, 2, 3, 4, 5]
 
@@ -280,12 +262,12 @@ async def test_more_writes_than_a_group_all_commit(db: Database) -> None:
     await db.write(lambda tx: runs.insert_run(tx, make_run("R1")))
     futures = [
         db.submit(
-            lambda tx, n=n: runs.append_events(tx, "R1", [NewEvent.of({"X": {"n": n}})], now_ts())
+            lambda tx, n=n: events.append_events(tx, "R1", [NewEvent.of({"X": {"n": n}})], now_ts())
         )
         for n in range(GROUP_LIMIT * 2 + 3)
     ]
     await asyncio.gather(*futures)
-    assert await runs.last_seq(db, "R1") == GROUP_LIMIT * 2 + 3
+    assert await events.last_seq(db, "R1") == GROUP_LIMIT * 2 + 3
 
 
 async def test_a_deferred_write_is_queued_before_any_write_made_after_it(tmp_path: Path) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from fabro.storage import runs
-from fabro.storage.db import Database, WriteTx
+from fabro.storage.db import Database
 from fabro.storage.records import RunSummary
-from tests.storage.test_db import make_run
+from fabro.storage.writer import WriteTx
+from tests.storage.rows import make_run
 
 
 async def test_an_inline_read_sees_every_committed_write(db: Database) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fabro.storage import runs
-from fabro.storage.db import Database, WriteTx
-from fabro.storage.records import IdempotencyRecord, NewEvent
-from tests.storage.test_db import make_run
+from fabro.storage.db import Database
+from fabro.storage.records import IdempotencyRecord
+from fabro.storage.writer import WriteTx
+from tests.storage.rows import make_run
 
 
 async def test_run_round_trips_every_field(db: Database) -> None:
@@ -65,19 +66,6 @@ async def test_transition_only_from_allowed_statuses(db: Database) -> None:
 
     moved = await db.write(moves)
     assert moved is not None and moved.status == "cancelled"  # type: ignore[attr-defined]
-
-
-async def test_events_are_numbered_per_run_from_one(db: Database) -> None:
-    def setup(tx: WriteTx) -> object:
-        runs.insert_run(tx, make_run("A"))
-        runs.insert_run(tx, make_run("B"))
-        runs.append_events(tx, "A", [NewEvent.of({"RunQueued": {}})] * 3, "t")
-        return runs.append_events(tx, "B", [NewEvent.of({"RunQueued": {}})], "t")
-
-    stored: list = await db.write(setup)  # type: ignore[assignment,type-arg]
-    assert [e.seq for e in stored] == [1]
-    assert [e.seq for e in await runs.events_after(db, "A", 1)] == [2, 3]
-    assert await runs.last_seq(db, "A") == 3
 
 
 async def test_checkpoint_is_replaced(db: Database) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fabro.storage import runs, stages
-from fabro.storage.db import Database, WriteTx
+from fabro.storage.db import Database
 from fabro.storage.stages import StageFinish, StageRecord
-from tests.storage.test_db import make_run
+from fabro.storage.writer import WriteTx
+from tests.storage.rows import make_run
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from fabro.engine.handlers.manager import manager_loop
 from fabro.engine.handlers.parallel import parallel
 from fabro.engine.handlers.simple import conditional, start
 from fabro.engine.handlers.wait import wait
-from fabro.engine.stage import Handler
+from fabro.engine.stage import StageHandler
 from fabro.workflow import kinds
 
-HANDLERS: dict[str, Handler] = {
+HANDLERS: dict[str, StageHandler] = {
     kinds.START: start,
     kinds.CONDITIONAL: conditional,
     kinds.COMMAND: command,

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -201,7 +200,7 @@ async def command(node: Node, stage: StageRun) -> Outcome:
         stage.deps.env, stage.deps.env_allowlist, stage.run_id, node.id, stage.work_dir
     )
     argv = program(language, script)
-    started = time.monotonic()
+    started = stage.deps.clock.monotonic()
     try:
         # The program may change the world: the guard starts it only once StageStarted is
         # committed, so a crash can never leave a run of it without a trace.
@@ -223,7 +222,7 @@ async def command(node: Node, stage: StageRun) -> Outcome:
         out.close()  # closed even when a cancellation interrupts the kill
         err.close()
     timed_out = exit_code is None
-    duration_ms = int((time.monotonic() - started) * 1000)
+    duration_ms = int((stage.deps.clock.monotonic() - started) * 1000)
     _write_json(folder / "script_timing.json", {
         "duration_ms": duration_ms, "exit_code": exit_code, "timed_out": timed_out,
     })  # fmt: skip

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,7 +120,7 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
             Prompt(stage=node.id, text=text),
             Agent(stage=node.id, event=SessionStarted()),
         ],
-        also=steering.consume(),
+        same_commit=steering.consume(),
     )
 
     async def on_retry(notice: RetryNotice) -> None:
@@ -157,7 +156,7 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
                     "system",
                     "\n".join(steering.texts),
                     events=steering.events(),
-                    also=steering.consume(),
+                    same_commit=steering.consume(),
                 )
                 messages += [Message("user", text) for text in steering.texts]
         request = LlmRequest(
@@ -318,9 +317,9 @@ async def _run_tool(
     )
     # The tool's side effects come after its committed start.
     async with stage.side_effect("tool", call.name):
-        started = time.monotonic()
+        started = stage.deps.clock.monotonic()
         result = await agent_tools_module.run_tool(tools, call.name, ctx, dict(call.arguments))
-    duration_ms = int((time.monotonic() - started) * 1000)
+    duration_ms = int((stage.deps.clock.monotonic() - started) * 1000)
     await stage.emit(
         Agent(
             stage=node.id,

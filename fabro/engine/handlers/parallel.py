@@ -7,11 +7,10 @@ import copy
 import json
 import math
 import re
-import time
 from typing import Any
 
 from fabro.engine.branches import cancel_and_wait
-from fabro.engine.outcome import Outcome
+from fabro.engine.outcome import SUCCESSFUL, Outcome, Status
 from fabro.engine.routing import parallel_join_target
 from fabro.engine.stage import StageRun
 from fabro.events.types import ParallelCompleted, ParallelEarlyTermination, ParallelStarted
@@ -21,7 +20,6 @@ _K_OF_N = re.compile(r"^k_of_n\((\d+)\)$")
 # Unambiguous, with possessive repeats: `[0-9]*\.?[0-9]+` split a long run of digits in
 # quadratically many ways before failing, and `join_policy` is workflow text.
 _QUORUM = re.compile(r"^quorum\(([0-9]++(?:\.[0-9]++)?|\.[0-9]++)\)$")
-SUCCESSES = frozenset({"success", "partial_success"})
 
 
 def join_satisfied(policy: str, successes: int, total: int) -> bool | None:
@@ -57,7 +55,7 @@ async def parallel(node: Node, stage: StageRun) -> Outcome:
             branch_count=len(branches), join_policy=join_policy, error_policy=error_policy
         )
     )
-    started = time.monotonic()
+    started = stage.deps.clock.monotonic()
     limit = asyncio.Semaphore(max(node.max_parallel, 1))
     outcomes: dict[int, Outcome] = {}
 
@@ -99,11 +97,11 @@ async def parallel(node: Node, stage: StageRun) -> Outcome:
     (stage.stage_dir / "parallel_results.json").write_text(
         json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8"
     )
-    successes = sum(1 for _, o in ordered if o.status in SUCCESSES)
+    successes = sum(1 for _, o in ordered if o.status in SUCCESSFUL)
     failures = sum(1 for _, o in ordered if o.status in ("fail", "retry"))
     await stage.emit(
         ParallelCompleted(
-            duration_ms=int((time.monotonic() - started) * 1000),
+            duration_ms=int((stage.deps.clock.monotonic() - started) * 1000),
             success_count=successes,
             failure_count=failures,
         )
@@ -114,10 +112,11 @@ async def parallel(node: Node, stage: StageRun) -> Outcome:
             f"Join policy not satisfied: {successes}/{len(branches)} succeeded",
             context_updates=updates,
         )
-    if satisfied is None and failures and error_policy != "ignore":
-        status = "partial_success"
-    else:
-        status = "success"
+    status: Status = (
+        "partial_success"
+        if satisfied is None and failures and error_policy != "ignore"
+        else "success"
+    )
     jump = parallel_join_target(stage.graph, branches)
     return Outcome(
         status,

@@ -1,0 +1,239 @@
+"""The ``Store`` over one SQLite ``Database``: each method one write through its single writer."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from fabro.storage import events, questions, runs, space, stages, steering
+from fabro.storage.db import Database
+from fabro.storage.questions import QuestionRecord
+from fabro.storage.records import (
+    CheckpointRecord,
+    EventRecord,
+    IdempotencyRecord,
+    NewEvent,
+    RunRecord,
+)
+from fabro.storage.steering import SteeringRecord
+from fabro.storage.store import (
+    UNFINISHED,
+    IdempotencyCheck,
+    IdempotencyConflict,
+    Moved,
+    Write,
+)
+from fabro.storage.writer import WriteTx
+
+T = TypeVar("T")
+
+
+class SqliteStore:
+    """Runs, events, questions and steering in one SQLite database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ---- runs ----
+
+    async def create_run(
+        self,
+        run: RunRecord,
+        queued: Callable[[int], NewEvent],
+        idempotency: IdempotencyCheck | None = None,
+    ) -> tuple[RunRecord, list[EventRecord]]:
+        # The key is looked up and remembered inside the creating transaction, so concurrent
+        # requests with one key are serialized by the single writer and only one run exists.
+        def transaction(tx: WriteTx) -> tuple[RunRecord, list[EventRecord]]:
+            if idempotency is not None:
+                existing = _remembered_run(tx, idempotency)
+                if existing is not None:
+                    return existing, []
+            runs.insert_run(tx, run)
+            event = queued(runs.count_queued_in(tx))
+            stored = events.append_events(tx, run.id, [event], run.created_at)
+            if idempotency is not None:
+                runs.remember_idempotency_key(
+                    tx,
+                    IdempotencyRecord(
+                        idempotency.principal,
+                        idempotency.key,
+                        idempotency.request_hash,
+                        run.id,
+                        run.created_at,
+                    ),
+                )
+            return run, stored
+
+        return await self.db.write(transaction)
+
+    async def move_run(
+        self,
+        run_id: str,
+        allowed_from: Sequence[str],
+        events: Sequence[NewEvent] = (),
+        **changes: Any,
+    ) -> Moved:
+        def transaction(tx: WriteTx) -> Moved:
+            moved = runs.transition(tx, run_id, allowed_from, **changes)
+            if moved is None:
+                return None, []
+            return moved, _append(tx, run_id, events, changes["updated_at"])
+
+        return await self.db.write(transaction)
+
+    async def end_run(
+        self, run_id: str, status: str, event: Callable[[RunRecord], NewEvent], **changes: Any
+    ) -> Moved:
+        def transaction(tx: WriteTx) -> Moved:
+            current = runs.get_run_in(tx, run_id)
+            if current is None or current.status not in UNFINISHED:
+                return None, []
+            ts = changes["updated_at"]
+            moved = runs.transition(tx, run_id, UNFINISHED, status=status, **changes)
+            stages.close_running_stages(tx, run_id, status, ts)
+            questions.withdraw_pending(tx, run_id, ts)
+            return moved, _append(tx, run_id, [event(current)], ts)
+
+        return await self.db.write(transaction)
+
+    async def reclaim_run(
+        self, run_id: str, event: NewEvent, *, keep_paused: bool, owner_pid: int, ts: str
+    ) -> Moved:
+        def transaction(tx: WriteTx) -> Moved:
+            run = runs.get_run_in(tx, run_id)
+            if run is None or (run.is_terminal and run.status != "cancelled"):
+                return None, []
+            status = "paused" if run.status == "paused" and keep_paused else "running"
+            moved = runs.transition(
+                tx,
+                run_id,
+                ["starting", "running", "paused", "cancelled"],
+                status=status,
+                owner_pid=owner_pid,
+                started_at=run.started_at or ts,
+                finished_at=None,
+                updated_at=ts,
+            )
+            return moved, _append(tx, run_id, [event], ts)
+
+        return await self.db.write(transaction)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return await runs.get_run(self.db, run_id)
+
+    async def runs_with_status(
+        self, statuses: Sequence[str], *, limit: int = -1
+    ) -> list[RunRecord]:
+        return await runs.runs_with_status(self.db, statuses, limit=limit)
+
+    async def get_checkpoint(self, run_id: str) -> CheckpointRecord | None:
+        return await runs.get_checkpoint(self.db, run_id)
+
+    async def writable(self) -> bool:
+        return await space.writable(self.db)
+
+    # ---- events ----
+
+    async def events_after(self, run_id: str, after: int, limit: int = 1000) -> list[EventRecord]:
+        return await events.events_after(self.db, run_id, after, limit)
+
+    async def last_seq(self, run_id: str) -> int:
+        return await events.last_seq(self.db, run_id)
+
+    # ---- questions ----
+
+    def create_question(
+        self,
+        *,
+        run_id: str,
+        stage_id: str,
+        node_id: str,
+        text: str,
+        question_type: str,
+        options: list[dict[str, str]],
+        allow_freeform: bool,
+        created_at: str,
+    ) -> Write[QuestionRecord]:
+        return functools.partial(
+            questions.create_question,
+            run_id=run_id,
+            stage_id=stage_id,
+            node_id=node_id,
+            text=text,
+            question_type=question_type,
+            options=options,
+            allow_freeform=allow_freeform,
+            created_at=created_at,
+        )
+
+    async def commit(self, write: Write[T]) -> T:
+        return await self.db.write(write)
+
+    async def get_question(self, run_id: str, qid: str) -> QuestionRecord | None:
+        return await questions.get_question(self.db, run_id, qid)
+
+    async def latest_question(self, run_id: str, stage_id: str) -> QuestionRecord | None:
+        return await questions.latest_for_stage(self.db, run_id, stage_id)
+
+    async def answer_question(
+        self, run_id: str, qid: str, answer: dict[str, Any], by: str | None, ts: str
+    ) -> bool:
+        return await self.db.write(
+            lambda tx: questions.answer_question(tx, run_id, qid, answer, by, ts)
+        )
+
+    async def close_question(self, run_id: str, qid: str, status: str, ts: str) -> None:
+        await self.db.write(lambda tx: questions.close_question(tx, run_id, qid, status, ts))
+
+    # ---- steering ----
+
+    async def add_steering(
+        self,
+        *,
+        run_id: str,
+        guidance: str,
+        location: dict[str, Any] | None,
+        created_by: str | None,
+        created_at: str,
+    ) -> SteeringRecord:
+        return await self.db.write(
+            functools.partial(
+                steering.add_steering,
+                run_id=run_id,
+                guidance=guidance,
+                location=location,
+                created_by=created_by,
+                created_at=created_at,
+            )
+        )
+
+    def steering_version(self) -> int:
+        return self.db.change_count(steering.STEERING_ADDED)
+
+    async def pending_steering(self, run_id: str) -> list[SteeringRecord]:
+        return await steering.pending_steering(self.db, run_id)
+
+    def consume_steering(
+        self, run_id: str, numbers: list[int], stage_id: str, ts: str
+    ) -> Write[None]:
+        return functools.partial(
+            steering.consume_steering, run_id=run_id, numbers=numbers, stage_id=stage_id, ts=ts
+        )
+
+
+def _remembered_run(tx: WriteTx, idempotency: IdempotencyCheck) -> RunRecord | None:
+    """The run an Idempotency-Key names already (None: none, or it is gone)."""
+    found = runs.find_idempotency_key(
+        tx, idempotency.principal, idempotency.key, idempotency.not_before
+    )
+    if found is None:
+        return None
+    if found.request_hash != idempotency.request_hash:
+        raise IdempotencyConflict(idempotency.key)
+    return runs.get_run_in(tx, found.run_id)
+
+
+def _append(tx: WriteTx, run_id: str, new: Sequence[NewEvent], ts: str) -> list[EventRecord]:
+    return events.append_events(tx, run_id, new, ts) if new else []

@@ -1,0 +1,176 @@
+"""The store: what the scheduler, the run lifecycle and the engine's questions and steering
+need of durable state, whatever keeps it.
+
+``SqliteStore`` (fabro.storage.sqlite_store) is the only implementation; a second backend
+implements this protocol and its callers do not change. Every method is one transaction:
+a write is committed (or not at all) before it returns. Events are passed in already
+redacted and come back stored, with their sequence numbers, for the caller to publish.
+
+A few writes are not committed by the store but composed into the run recorder's commit
+(a stage's question with its ``InterviewStarted``, consumed steering with the LLM request
+that carries it): those methods return a ``Write`` that only the recorder runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias, TypeVar
+
+from fabro.storage.questions import QuestionRecord
+from fabro.storage.records import CheckpointRecord, EventRecord, NewEvent, RunRecord
+from fabro.storage.steering import SteeringRecord
+from fabro.storage.writer import WriteTx
+
+T = TypeVar("T")
+
+# The open transaction of the recorder's commit. Today the SQLite writer's; callers only
+# hand a ``Write`` from the store to the recorder, so a backend of its own changes neither.
+Tx: TypeAlias = WriteTx
+Write: TypeAlias = Callable[[Tx], T]
+# A change of a run with the events that announce it (the run after it, None: not changed).
+Moved: TypeAlias = tuple[RunRecord | None, list[EventRecord]]
+
+# Any run not finished yet may be cancelled or failed.
+UNFINISHED = ("queued", "starting", "running", "paused")
+
+
+@dataclass(frozen=True)
+class IdempotencyCheck:
+    """An Idempotency-Key to honour while creating a run (api.md §6.2)."""
+
+    principal: str
+    key: str
+    request_hash: str
+    not_before: str  # keys older than this are forgotten
+
+
+class IdempotencyConflict(Exception):
+    """The key was used with a different request body."""
+
+
+class Store(Protocol):
+    """Durable runs, events, questions and steering (see the module docstring)."""
+
+    # ---- runs ----
+
+    async def create_run(
+        self,
+        run: RunRecord,
+        queued: Callable[[int], NewEvent],
+        idempotency: IdempotencyCheck | None = None,
+    ) -> tuple[RunRecord, list[EventRecord]]:
+        """Store ``run`` with the event ``queued`` makes of its queue position, unless
+        ``idempotency`` names a run already: that run, and no events. A key used with
+        another request raises ``IdempotencyConflict``."""
+        ...
+
+    async def move_run(
+        self,
+        run_id: str,
+        allowed_from: Sequence[str],
+        events: Sequence[NewEvent] = (),
+        **changes: Any,
+    ) -> Moved:
+        """Apply ``changes`` (``updated_at`` among them: the events' time too) if the run's
+        status is in ``allowed_from``, then store ``events``."""
+        ...
+
+    async def end_run(
+        self, run_id: str, status: str, event: Callable[[RunRecord], NewEvent], **changes: Any
+    ) -> Moved:
+        """An unfinished run -> ``status`` (failed, cancelled) with ``changes``: its running
+        stages closed with that status, its pending questions withdrawn, and the event
+        ``event`` makes of the run as it was. ``changes`` include ``updated_at``."""
+        ...
+
+    async def reclaim_run(
+        self, run_id: str, event: NewEvent, *, keep_paused: bool, owner_pid: int, ts: str
+    ) -> Moved:
+        """Claim an interrupted (or cancelled) run for process ``owner_pid`` again: running,
+        or still paused with ``keep_paused``. None for a completed or failed run."""
+        ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def runs_with_status(
+        self, statuses: Sequence[str], *, limit: int = -1
+    ) -> list[RunRecord]:
+        """Runs in any of ``statuses``, oldest first (the scheduler's FIFO order); -1: all."""
+        ...
+
+    async def get_checkpoint(self, run_id: str) -> CheckpointRecord | None: ...
+
+    async def writable(self) -> bool:
+        """True when a write of some size commits again (the disk-full probe)."""
+        ...
+
+    # ---- events ----
+
+    async def events_after(
+        self, run_id: str, after: int, limit: int = 1000
+    ) -> list[EventRecord]: ...
+
+    async def last_seq(self, run_id: str) -> int: ...
+
+    # ---- questions ----
+
+    def create_question(
+        self,
+        *,
+        run_id: str,
+        stage_id: str,
+        node_id: str,
+        text: str,
+        question_type: str,
+        options: list[dict[str, str]],
+        allow_freeform: bool,
+        created_at: str,
+    ) -> Write[QuestionRecord]:
+        """The write that stores a pending question (numbered within its run)."""
+        ...
+
+    async def commit(self, write: Write[T]) -> T:
+        """Commit a ``Write`` on its own, when no recorder commit carries it."""
+        ...
+
+    async def get_question(self, run_id: str, qid: str) -> QuestionRecord | None: ...
+
+    async def latest_question(self, run_id: str, stage_id: str) -> QuestionRecord | None:
+        """The newest question a stage asked (a re-run stage reuses it)."""
+        ...
+
+    async def answer_question(
+        self, run_id: str, qid: str, answer: dict[str, Any], by: str | None, ts: str
+    ) -> bool:
+        """Record an answer if the question is still pending; False when it is not."""
+        ...
+
+    async def close_question(self, run_id: str, qid: str, status: str, ts: str) -> None:
+        """Expire or withdraw a question that is still pending."""
+        ...
+
+    # ---- steering ----
+
+    async def add_steering(
+        self,
+        *,
+        run_id: str,
+        guidance: str,
+        location: dict[str, Any] | None,
+        created_by: str | None,
+        created_at: str,
+    ) -> SteeringRecord: ...
+
+    def steering_version(self) -> int:
+        """Goes up after each commit that adds steering through this store: a run that read
+        none pending at one version need not read again until it moves."""
+        ...
+
+    async def pending_steering(self, run_id: str) -> list[SteeringRecord]: ...
+
+    def consume_steering(
+        self, run_id: str, numbers: list[int], stage_id: str, ts: str
+    ) -> Write[None]:
+        """The write that marks entries consumed by a stage."""
+        ...
