@@ -26,10 +26,7 @@ from fabro.engine.runner import Engine, EngineResult
 from fabro.engine.stage import EngineDeps, LlmLevels, RunSpec, StageHandler
 from fabro.engine.state import EngineState
 from fabro.llm.resolve import LevelChoice
-from fabro.storage.db import Database
 from fabro.storage.records import RunRecord
-from fabro.storage.sqlite_store import SqliteStore
-from fabro.storage.store import Store
 from fabro.workflow.model import Graph
 
 
@@ -114,16 +111,10 @@ def build_engine(
         vars=dict(run.vars),
         llm=run_levels(run.config, server_default),
     )
-    recorder = Recorder(_database(lifecycle.store), run.id, lifecycle.publish, lifecycle.redactor)
+    recorder = Recorder(
+        lifecycle.store, run.id, lifecycle.publish, lifecycle.redactor, clock=deps.clock
+    )
     return Engine(spec, deps, recorder, control=control, handlers=handlers)
-
-
-def _database(store: Store) -> Database:
-    """The SQLite database under ``store``: the recorder still commits through it directly
-    (until its commit goes through the store, only a ``SqliteStore`` can run an engine)."""
-    if not isinstance(store, SqliteStore):
-        raise TypeError(f"the run recorder needs a SqliteStore, not {type(store).__name__}")
-    return store.db
 
 
 async def assemble_run(

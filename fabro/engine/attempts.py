@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from fabro.engine.failure import effective_class
 from fabro.engine.outcome import Outcome, StageError
-from fabro.engine.recorder import RunNotActive
 from fabro.engine.retry import RetryPolicy
 from fabro.engine.stage import StageRun
 from fabro.events.types import FailureDetail, StageFailed, StageRetrying
 from fabro.storage.space import classified, is_disk_full
+from fabro.storage.store import RunNotActive
 from fabro.workflow import kinds
 from fabro.workflow.model import Node
 

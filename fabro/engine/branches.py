@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 from fabro.clock import now_ts
 from fabro.engine.delta import StateDelta
 from fabro.engine.outcome import Outcome, StageError
-from fabro.engine.recorder import RunNotActive
 from fabro.engine.routing import stage_id
 from fabro.engine.stage import RunSpec, StageRun
 from fabro.engine.state import EngineState
 from fabro.events.types import ParallelBranchCompleted, ParallelBranchStarted, WorkflowRunStarted
 from fabro.storage.stages import StageFinish, StageRecord
+from fabro.storage.store import RunNotActive
 from fabro.workflow.model import Graph
 
 if TYPE_CHECKING:

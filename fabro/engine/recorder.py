@@ -37,116 +37,21 @@ import asyncio
 import functools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from fabro.clock import now_ts
-from fabro.engine.delta import SECTIONS, StateDelta
+from fabro.clock import SYSTEM_CLOCK, Clock, now_ts
+from fabro.engine.batch import Batch, CheckpointUpdate, StageStart
 from fabro.errors import InsufficientStorage
 from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
-from fabro.storage import checkpoints, questions, runs, stages
-from fabro.storage.db import Database, WriteTx, outcome_of
 from fabro.storage.records import EventRecord, NewEvent
 from fabro.storage.stages import StageFinish, StageRecord
+from fabro.storage.store import NewTurn, RunNotActive, Store, Write, outcome_of
+
+__all__ = ["CheckpointUpdate", "ChildRecorder", "Publish", "Recorder", "RunNotActive"]
 
 Publish = Callable[[EventRecord], None]
-ACTIVE = ("starting", "running", "paused")
 STREAM_S = 0.01  # a streamed write is committed (and published) at most this late
-# The guard of every write, with the run's last event sequence (one statement, not two).
-_GUARD = (
-    "SELECT status, (SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?)"
-    " FROM runs WHERE id = ?"
-)
-
-
-@dataclass(eq=False)
-class _Batch:
-    """The writes a recorder queued in one turn of the event loop: one database write."""
-
-    epoch: int
-    within_s: float  # how long the write may wait for company (the least of its writes')
-    works: list[Callable[[WriteTx], None]] = field(default_factory=list)
-    events: list[NewEvent] = field(default_factory=list)
-    stamps: list[str] = field(default_factory=list)  # each event's time
-    # What its stages leave behind, written once after the works: the run's current node,
-    # and their checkpoint changes, merged (the head as the last of them left it).
-    node: tuple[str, str] | None = None  # (current node, when set)
-    turns: list[stages.TurnRow] = field(default_factory=list)  # inserted after the works
-    turn_stages: set[str] = field(default_factory=set)  # the stages of those turns
-    checkpoint: CheckpointUpdate | None = None
-    checkpoint_at: str = ""  # when the last of them was made
-    future: asyncio.Future[list[EventRecord]] | None = None  # once handed to the database
-
-    def add(self, work: Callable[[WriteTx], None] | None, events: list[NewEvent]) -> None:
-        if work is not None:
-            self.works.append(work)
-        if events:
-            self.events += events
-            self.stamps += [now_ts()] * len(events)
-
-    def move_to(self, node_id: str) -> None:
-        self.node = (node_id, now_ts())
-
-    def add_checkpoint(self, update: CheckpointUpdate) -> None:
-        if self.checkpoint is None:
-            self.checkpoint = CheckpointUpdate(StateDelta(), None, None)
-        self.checkpoint.delta.then(update.delta)
-        self.checkpoint.current_node = update.current_node
-        self.checkpoint.next_node_id = update.next_node_id
-        self.checkpoint_at = now_ts()
-
-    def write(self, tx: WriteTx, run_id: str) -> None:
-        """Inside the batch's transaction: the works, then what the stages left behind."""
-        for work in self.works:
-            work(tx)
-        if self.turns:
-            stages.insert_turns(tx, self.turns)
-        if self.node is not None:
-            node_id, ts = self.node
-            runs.update_run(tx, run_id, current_node=node_id, updated_at=ts)
-        update = self.checkpoint
-        if update is not None:
-            checkpoints.save(
-                tx,
-                run_id,
-                update.delta,
-                self.checkpoint_at,
-                update.current_node,
-                update.next_node_id,
-            )
-
-    def done(self) -> bool:
-        return self.future is not None and self.future.done()
-
-
-@dataclass(eq=False)
-class CheckpointUpdate:
-    """What a stage changed in the checkpoint: its state delta and the new head."""
-
-    delta: StateDelta
-    current_node: str | None
-    next_node_id: str | None
-
-    @property
-    def whole(self) -> bool:
-        return self.delta.replaced.issuperset(SECTIONS)
-
-
-@dataclass(eq=False)
-class _StageStart:
-    """The write of a stage's row as it starts; its finish joins it while both are queued in
-    the same batch, so the row is inserted once, finished (stages.start_stage)."""
-
-    stage: StageRecord
-    finish: StageFinish | None = None
-
-    def write(self, tx: WriteTx) -> None:
-        stages.start_stage(tx, self.stage, self.finish)
-
-
-class RunNotActive(Exception):
-    """The run became terminal (cancelled) while the engine was still working on it."""
 
 
 class Recorder:
@@ -154,13 +59,15 @@ class Recorder:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         run_id: str,
         publish: Publish,
         redactor: Redactor,
         child_depth: int = 0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.db = db
+        self.store = store
+        self.clock = clock
         self.run_id = run_id
         self.publish = publish
         self.redactor = redactor
@@ -177,10 +84,10 @@ class Recorder:
         self._current_node: str | None = None
         # The latest streamed write whose effects the engine reads back (a turn that consumed
         # steering entries): reads wait for it (settle_reads).
-        self._read_back: _Batch | None = None
-        self._latest: _Batch | None = None  # the last queued write
-        self._open: _Batch | None = None  # writes of this loop turn, not handed over yet
-        self._start: tuple[_Batch, _StageStart] | None = None  # the last stage start queued
+        self._read_back: Batch | None = None
+        self._latest: Batch | None = None  # the last queued write
+        self._open: Batch | None = None  # writes of this loop turn, not handed over yet
+        self._start: tuple[Batch, StageStart] | None = None  # the last stage start queued
         # Turns of the stages this recorder started, as far as its writes go: the next turn's
         # number is one more (a stage's start leaves it none: it is new, or its turns deleted).
         self._turn_counts: dict[str, int] = {}
@@ -201,7 +108,7 @@ class Recorder:
     def child(self) -> Recorder:
         """A recorder whose events land in this run's stream one level deeper (manager loop)."""
         return ChildRecorder(
-            self.db, self.run_id, self.publish, self.redactor, self.child_depth + 1
+            self.store, self.run_id, self.publish, self.redactor, self.child_depth + 1, self.clock
         )
 
     def _new(self, events: Sequence[RunEvent]) -> list[NewEvent]:
@@ -213,21 +120,14 @@ class Recorder:
             for event, payload, text in zip(events, payloads, texts, strict=True)
         ]
 
-    def _guard(self, tx: WriteTx) -> int:
-        """Raise RunNotActive unless the run is active; else its last event's sequence."""
-        row = tx.fetchone(_GUARD, [self.run_id, self.run_id])
-        if row is None or row[0] not in ACTIVE:
-            raise RunNotActive(self.run_id)
-        return int(row[1])
-
     def _submit(
         self,
         events: Sequence[RunEvent],
-        work: Callable[[WriteTx], None] | None,
+        work: Write[Any] | None,
         within_s: float = 0.0,
         *,
         alone: bool = False,
-    ) -> _Batch:
+    ) -> Batch:
         """Queue one write: guard, ``work``, the events. Published once committed.
 
         Writes queued in one turn of the event loop join one batch, handed to the database as
@@ -241,7 +141,7 @@ class Recorder:
         if batch is None or alone or batch.epoch != self._epoch:
             if batch is not None:
                 self._hand_over(batch)  # earlier writes first
-            batch = _Batch(self._epoch, within_s)
+            batch = Batch(self._epoch, within_s, self.clock)
             if alone:
                 self._latest = batch
                 batch.add(work, new)
@@ -250,7 +150,7 @@ class Recorder:
             self._open = batch
             # At the end of this turn, or before any other write is queued meanwhile.
             asyncio.get_running_loop().call_soon(self._hand_over, batch)
-            self.db.defer(self._hand_over_open)
+            self.store.defer(self._hand_over_open)
         elif within_s < batch.within_s:
             batch.within_s = within_s
         batch.add(work, new)
@@ -261,26 +161,25 @@ class Recorder:
         if self._open is not None:
             self._hand_over(self._open)
 
-    def _hand_over(self, batch: _Batch) -> None:
+    def _hand_over(self, batch: Batch) -> None:
         """Queue ``batch`` on the database's write path (once; batches in their order)."""
         if batch.future is not None:
             return
         if self._open is batch:
             self._open = None
-        epoch, events, stamps = batch.epoch, batch.events, batch.stamps
+        epoch = batch.epoch
         self._handed += 1
         number = self._handed
+        commit = self.store.run_commit(self.run_id, batch.commit)
 
-        def transaction(tx: WriteTx) -> list[EventRecord]:
+        def transaction(tx: Any) -> list[EventRecord]:
             # In the writer thread. After a failed write, the later ones of its epoch fail
             # alike. (Earlier ones may run again: a group whose commit a write failed is
             # rolled back and each of its writes runs again alone, in order.)
             broken = self._broken
             if broken is not None and broken[0] == epoch and broken[1] < number:
                 raise broken[2]
-            last_seq = self._guard(tx)
-            batch.write(tx, self.run_id)
-            return runs.append_events(tx, self.run_id, events, stamps, last_seq)
+            return commit(tx)
 
         def failed(exc: BaseException) -> None:
             # In the writer thread, before any later write runs: this write failed for good
@@ -289,7 +188,7 @@ class Recorder:
             if broken is None or broken[0] != epoch or number < broken[1]:
                 self._broken = (epoch, number, exc)
 
-        future = self.db.submit(transaction, within_s=batch.within_s, failed=failed)
+        future = self.store.submit(transaction, within_s=batch.within_s, failed=failed)
         # Done callbacks run in commit order, and before any task waiting for the write.
         future.add_done_callback(functools.partial(self._stored, epoch))
         batch.future = future
@@ -323,12 +222,12 @@ class Recorder:
                 self._out_of_space = failure
             raise failure
 
-    async def _wait(self, batch: _Batch) -> None:
+    async def _wait(self, batch: Batch) -> None:
         """Wait until ``batch`` (and so every write queued before it) is committed or failed;
         raise the first failure of this recorder's writes not raised yet."""
         self._hand_over(batch)
         assert batch.future is not None
-        self.db.hurry()  # a streamed write is waited for: no reason to wait for company
+        self.store.hurry()  # a streamed write is waited for: no reason to wait for company
         try:
             await outcome_of(batch.future)
         except asyncio.CancelledError:
@@ -337,9 +236,7 @@ class Recorder:
             pass  # recorded by _stored, raised below in order
         self._raise_failure()
 
-    async def commit(
-        self, events: Sequence[RunEvent], work: Callable[[WriteTx], None] | None = None
-    ) -> None:
+    async def commit(self, events: Sequence[RunEvent], work: Write[Any] | None = None) -> None:
         """One write: guard, ``work``, the events; returns once committed and published."""
         await self._wait(self._submit(events, work, alone=True))
 
@@ -360,12 +257,12 @@ class Recorder:
         if pending is not None and not pending.done():
             await self._wait(pending)
 
-    def _stream_turn(
-        self, events: Sequence[RunEvent], work: Callable[[WriteTx], None], same_commit: object
-    ) -> None:
-        batch = self._submit(events, work, STREAM_S)
+    def _stream_turn(self, events: Sequence[RunEvent], same_commit: Write[Any] | None) -> Batch:
+        """Queue a turn's events and ``same_commit`` (streamed); the batch takes the turn."""
+        batch = self._submit(events, same_commit, STREAM_S)
         if same_commit is not None:  # it consumed steering entries: the next read must see that
             self._read_back = batch
+        return batch
 
     async def emit(self, *events: RunEvent) -> None:
         """Stream events: they commit on their own, in order, and are published then."""
@@ -380,7 +277,7 @@ class Recorder:
             # The stage again (a loop restart): its start deletes its turns, so the turns
             # queued for its last run go first.
             self._hand_over(open_batch)
-        start = _StageStart(stage)
+        start = StageStart(self.store, stage)
         batch = self._submit([event] if event else [], start.write, STREAM_S)
         self._start = (batch, start)
         self._turn_counts[stage.stage_id] = 0
@@ -410,12 +307,7 @@ class Recorder:
         if queued is not None and queued[0] is batch and queued[1].stage.stage_id == stage_id:
             queued[1].finish = finish  # its start is in this batch still: one row write
         else:
-            batch.add(
-                functools.partial(
-                    stages.finish_stage, run_id=self.run_id, stage_id=stage_id, finish=finish
-                ),
-                [],
-            )
+            batch.add(self.store.finish_stage(self.run_id, stage_id, finish), [])
         if checkpoint is not None:
             batch.add_checkpoint(checkpoint)
             if checkpoint.whole:
@@ -425,7 +317,7 @@ class Recorder:
             self._current_node = current_node
 
     async def set_attempts(self, stage_id: str, attempts: int) -> None:
-        await self.commit([], lambda tx: stages.set_attempts(tx, self.run_id, stage_id, attempts))
+        await self.commit([], self.store.set_attempts(self.run_id, stage_id, attempts))
 
     async def add_turn(
         self,
@@ -434,30 +326,22 @@ class Recorder:
         content: str | None,
         tools: list[dict[str, Any]] | None,
         events: Sequence[RunEvent] = (),
-        same_commit: Callable[[WriteTx], None] | None = None,
+        same_commit: Write[Any] | None = None,
     ) -> None:
         """Store one LLM turn of a stage with the events (and ``same_commit``) that go with it
         (streamed)."""
         content = self.redactor.value(content)
         tools = self.redactor.value(tools)
+        ts = now_ts(self.clock)
+        batch = self._stream_turn(events, same_commit)
         count = self._turn_counts.get(stage_id)
         if count is None:  # not a stage this recorder started: numbered in the insert
-
-            def work(tx: WriteTx) -> None:
-                if same_commit is not None:
-                    same_commit(tx)
-                stages.append_turn(tx, self.run_id, stage_id, kind, now_ts(), content, tools)
-
-            self._stream_turn(events, work, same_commit)
+            batch.add(self.store.append_turn(self.run_id, stage_id, kind, ts, content, tools), [])
             return
         # Numbered here, and all the turns of one write inserted together.
         self._turn_counts[stage_id] = count + 1
-        row = (self.run_id, stage_id, count + 1, kind, content, stages.tools_json(tools), now_ts())
-        batch = self._submit(events, same_commit, STREAM_S)
-        batch.turns.append(row)
+        batch.commit.turns.append(NewTurn(stage_id, count + 1, kind, content, tools, ts))
         batch.turn_stages.add(stage_id)
-        if same_commit is not None:  # it consumed steering entries: the next read must see that
-            self._read_back = batch
 
     async def finish_run(
         self,
@@ -472,25 +356,14 @@ class Recorder:
 
         ``terminal_stage``: the exit node's stage, stored as completed in the same commit.
         """
-        ts = now_ts()
-
-        def work(tx: WriteTx) -> None:
-            if terminal_stage is not None:
-                finish = StageFinish("completed", ts, 0, 1, {"status": "success", "duration_ms": 0})
-                stages.start_stage(tx, terminal_stage, finish)
-            if stage_status:
-                stages.close_running_stages(tx, self.run_id, stage_status, ts)
-            questions.withdraw_pending(tx, self.run_id, ts)
-            runs.update_run(
-                tx,
-                self.run_id,
-                status=status,
-                error_message=error_message,
-                finished_at=ts,
-                updated_at=ts,
-                owner_pid=None,
-            )
-
+        work = self.store.finish_run(
+            self.run_id,
+            status=status,
+            ts=now_ts(self.clock),
+            error_message=error_message,
+            stage_status=stage_status,
+            terminal_stage=terminal_stage,
+        )
         await self.commit(events, work)
 
 
@@ -528,13 +401,9 @@ class ChildRecorder(Recorder):
         content: str | None,
         tools: list[dict[str, Any]] | None,
         events: Sequence[RunEvent] = (),
-        same_commit: Callable[[WriteTx], None] | None = None,
+        same_commit: Write[Any] | None = None,
     ) -> None:
-        def work(tx: WriteTx) -> None:
-            if same_commit is not None:
-                same_commit(tx)
-
-        self._stream_turn(events, work, same_commit)
+        self._stream_turn(events, same_commit)
 
     async def finish_run(
         self,

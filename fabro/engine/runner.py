@@ -47,7 +47,7 @@ from fabro.events.types import (
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
-from fabro.storage.stages import StageFinish, StageRecord, usage_by_model
+from fabro.storage.stages import StageFinish, StageRecord
 from fabro.workflow import kinds
 from fabro.workflow.model import Graph, Node
 
@@ -431,7 +431,7 @@ class Engine:
         if self.recorder.run_id != self.spec.run_id:
             return self.spent
         await self.recorder.settle()  # the last stage rows are queued
-        totals = await usage_by_model(self.recorder.db, [self.spec.run_id])
+        totals = await self.recorder.store.usage_by_model([self.spec.run_id])
         return sum(total.cost for total in totals)
 
     def _last_outcome(self) -> Outcome | None:

@@ -25,7 +25,6 @@ from fabro.engine.assembly import assemble_run
 from fabro.engine.control import RunControl
 from fabro.engine.lifecycle import IdempotencyCheck, Lifecycle, NewRun
 from fabro.engine.questions import QuestionDesk, StoredAnswers
-from fabro.engine.recorder import ACTIVE, RunNotActive
 from fabro.engine.runlog import log_transition
 from fabro.engine.runner import Engine
 from fabro.engine.stage import EngineDeps
@@ -36,7 +35,7 @@ from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
 from fabro.storage import space
 from fabro.storage.records import EventRecord, RunRecord
-from fabro.storage.store import Store
+from fabro.storage.store import ACTIVE, RunNotActive, Store
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
 from fabro.llm.provider import LlmBackend, Message
 from fabro.llm.resolve import LevelChoice
-from fabro.storage.db import WriteTx
+from fabro.storage.store import Write
 from fabro.workflow.model import Graph, Node
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ class StageRun:
         content: str | None,
         tools: list[dict[str, Any]] | None = None,
         events: Sequence[RunEvent] = (),
-        same_commit: Callable[[WriteTx], None] | None = None,
+        same_commit: Write[Any] | None = None,
     ) -> None:
         """Store an LLM turn together with the events that go with it, and any writes of
         ``same_commit``, in one commit."""

@@ -9,20 +9,30 @@ redacted and come back stored, with their sequence numbers, for the caller to pu
 A few writes are not committed by the store but composed into the run recorder's commit
 (a stage's question with its ``InterviewStarted``, consumed steering with the LLM request
 that carries it): those methods return a ``Write`` that only the recorder runs.
+
+The run recorder (engine/recorder.py) commits a run's stages, turns, checkpoint and events
+as ``RunCommit`` values through ``submit``: queued on the one write path without waiting,
+several of them sharing a commit (group commit), each refused as a whole once the run is no
+longer active (``RunNotActive``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias, TypeVar
 
+from fabro.storage.checkpoints import Changes
 from fabro.storage.questions import QuestionRecord
 from fabro.storage.records import CheckpointRecord, EventRecord, NewEvent, RunRecord
+from fabro.storage.stages import StageFinish, StageRecord, UsageTotals
 from fabro.storage.steering import SteeringRecord
-from fabro.storage.writer import WriteTx
+from fabro.storage.writer import WriteTx, outcome_of
 
 T = TypeVar("T")
+
+__all__ = ["outcome_of"]  # waiting for a submitted write, whatever the backend (and more below)
 
 # The open transaction of the recorder's commit. Today the SQLite writer's; callers only
 # hand a ``Write`` from the store to the recorder, so a backend of its own changes neither.
@@ -33,6 +43,8 @@ Moved: TypeAlias = tuple[RunRecord | None, list[EventRecord]]
 
 # Any run not finished yet may be cancelled or failed.
 UNFINISHED = ("queued", "starting", "running", "paused")
+# A run an engine works on (a recorder's commits are refused once it is not).
+ACTIVE = ("starting", "running", "paused")
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,46 @@ class IdempotencyCheck:
 
 class IdempotencyConflict(Exception):
     """The key was used with a different request body."""
+
+
+class RunNotActive(Exception):
+    """The run became terminal (cancelled) while the engine was still working on it."""
+
+
+@dataclass(frozen=True)
+class NewTurn:
+    """An LLM turn of a stage, numbered by the recorder."""
+
+    stage_id: str
+    n: int
+    kind: str
+    content: str | None
+    tools: list[dict[str, Any]] | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CheckpointWrite:
+    """The checkpoint changes of a commit's stages, and the head the last of them left."""
+
+    changes: Changes
+    ts: str
+    current_node: str | None
+    next_node_id: str | None
+
+
+@dataclass(eq=False)
+class RunCommit:
+    """One commit of a run recorder, stored in this order: ``writes`` (stage rows, a question,
+    consumed steering, the run's end), ``turns``, the run's current node, the checkpoint, and
+    the events (numbered after the run's last)."""
+
+    writes: list[Write[Any]] = field(default_factory=list)
+    turns: list[NewTurn] = field(default_factory=list)
+    node: tuple[str, str] | None = None  # (current node, when set)
+    checkpoint: CheckpointWrite | None = None
+    events: list[NewEvent] = field(default_factory=list)
+    stamps: list[str] = field(default_factory=list)  # each event's time
 
 
 class Store(Protocol):
@@ -173,4 +225,70 @@ class Store(Protocol):
         self, run_id: str, numbers: list[int], stage_id: str, ts: str
     ) -> Write[None]:
         """The write that marks entries consumed by a stage."""
+        ...
+
+    # ---- a run recorder's commits ----
+
+    def run_commit(self, run_id: str, commit: RunCommit) -> Write[list[EventRecord]]:
+        """The write of ``commit``: raises ``RunNotActive`` unless the run is active."""
+        ...
+
+    def start_stage(self, stage: StageRecord, finish: StageFinish | None = None) -> Write[None]:
+        """Insert a stage as running (or restart the row of a stage run again); with
+        ``finish``, as finished at once."""
+        ...
+
+    def finish_stage(self, run_id: str, stage_id: str, finish: StageFinish) -> Write[None]: ...
+
+    def set_attempts(self, run_id: str, stage_id: str, attempts: int) -> Write[None]: ...
+
+    def append_turn(
+        self,
+        run_id: str,
+        stage_id: str,
+        kind: str,
+        created_at: str,
+        content: str | None,
+        tools: list[dict[str, Any]] | None,
+    ) -> Write[None]:
+        """A turn numbered after the stage's last stored one (a stage the recorder did not
+        start: a child workflow's)."""
+        ...
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        ts: str,
+        error_message: str | None,
+        stage_status: str | None,
+        terminal_stage: StageRecord | None,
+    ) -> Write[None]:
+        """The run made terminal: ``terminal_stage`` (the exit node) stored completed, the
+        stages still running closed with ``stage_status``, pending questions withdrawn."""
+        ...
+
+    def submit(
+        self,
+        write: Write[T],
+        *,
+        within_s: float = 0.0,
+        failed: Callable[[BaseException], None] | None = None,
+    ) -> asyncio.Future[T]:
+        """Queue ``write`` on the write path without waiting (in order; ``within_s``: how long
+        it may wait to share a commit; ``failed``: called before the next write runs)."""
+        ...
+
+    def defer(self, queue_it: Callable[[], None]) -> None:
+        """Note a write held back to merge others into: ``queue_it`` submits it, and is called
+        before any other write is queued (each keeps its place in the order)."""
+        ...
+
+    def hurry(self) -> None:
+        """Have the queued writes committed now."""
+        ...
+
+    async def usage_by_model(self, run_ids: Sequence[str]) -> list[UsageTotals]:
+        """Usage of the runs' stages that have a model, summed per model."""
         ...

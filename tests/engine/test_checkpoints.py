@@ -14,7 +14,7 @@ from fabro.engine.runner import Engine
 from fabro.engine.stage import StageRun
 from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
-from fabro.storage import runs
+from fabro.storage.sqlite_store import SqliteStore
 from fabro.storage.stages import StageFinish
 from fabro.workflow.model import Node
 from tests.engine.harness import ByNode, Harness, hang
@@ -49,7 +49,7 @@ class CheckingRecorder(Recorder):
             return
         expected = self.engine.state.checkpoint("")
         await self.settle()  # the per-stage commit is queued, not waited for
-        record = await runs.get_checkpoint(self.db, self.run_id)
+        record = await self.store.get_checkpoint(self.run_id)
         assert record is not None
         stored = {**record.data, "timestamp": ""}
         assert json.dumps(stored) == json.dumps(expected), stage_id
@@ -88,7 +88,9 @@ async def test_the_stored_checkpoint_is_the_engines_after_every_stage(harness: H
 
     record = await harness.create(LOOPS)
     engine = await harness.engine(record, handlers=ByNode(a=work, b=work, c=work).handlers)
-    checking = CheckingRecorder(engine, harness.db, record.id, harness.published.append, Redactor())
+    checking = CheckingRecorder(
+        engine, SqliteStore(harness.db), record.id, harness.published.append, Redactor()
+    )
     engine.recorder = checking
     engine.watchdog.recorder = checking
     result = await engine.run()

@@ -12,10 +12,11 @@ import pytest
 from fabro.engine.control import RunControl
 from fabro.engine.outcome import Outcome
 from fabro.engine.questions import Answer, StoredAnswers
-from fabro.engine.recorder import RunNotActive
 from fabro.engine.stage import StageRun
 from fabro.events.types import Prompt
-from fabro.storage import questions, runs
+from fabro.storage import events as event_rows
+from fabro.storage import questions
+from fabro.storage.store import RunNotActive
 from fabro.workflow.model import Node
 from tests.engine.harness import ByNode, Harness, hang
 
@@ -393,18 +394,18 @@ async def test_a_crash_while_a_gate_opens_never_leaves_an_unannounced_question(
     # so a client following the events never learned it had something to answer.
     record = await harness.create(GATE)
     deps = harness.deps(interviewer=StoredAnswers())
-    real_append = runs.append_events
+    real_append = event_rows.append_events
 
     def crash_on_interview_started(tx, run_id, events, ts, last=None):  # type: ignore[no-untyped-def]
         if any(event.variant == "InterviewStarted" for event in events):
             raise Crash
         return real_append(tx, run_id, events, ts, last)
 
-    monkeypatch.setattr(runs, "append_events", crash_on_interview_started)
+    monkeypatch.setattr(event_rows, "append_events", crash_on_interview_started)
     engine = await harness.engine(record, deps=deps)
     with pytest.raises(Crash):
         await engine.run()
-    monkeypatch.setattr(runs, "append_events", real_append)
+    monkeypatch.setattr(event_rows, "append_events", real_append)
     assert await questions.pending_questions(harness.db, record.id) == []  # rolled back too
 
     task = asyncio.create_task((await harness.resume(record, deps=deps)).run())

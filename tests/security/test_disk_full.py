@@ -34,6 +34,7 @@ from fabro.storage import runs
 from fabro.storage import writer as writer_module
 from fabro.storage.db import Database, WriteTx
 from fabro.storage.records import RunRecord
+from fabro.storage.sqlite_store import SqliteStore
 from tests.api.runs_helpers import start, wait_for, wait_for_question
 from tests.e2e.runs_support import jwt_server, start_run, wait_for_status, wait_until
 
@@ -277,7 +278,7 @@ async def test_the_writes_queued_after_one_the_full_disk_refused_are_refused_too
     db = await Database.open(small_disk / "fabro.db")
     try:
         await db.write(lambda tx: runs.insert_run(tx, running_run("r")))
-        recorder = Recorder(db, "r", lambda record: None, Redactor(frozenset()))
+        recorder = Recorder(SqliteStore(db), "r", lambda record: None, Redactor(frozenset()))
         filler = fill_up(small_disk)
         await recorder.emit(RunResumed(run_id="r", reason="recovery"))  # its COMMIT fails
         freed = db.submit(lambda tx: filler.unlink())  # then there is room again
