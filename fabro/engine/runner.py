@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from fabro.clock import now_ts
 from fabro.engine import large_values, preamble, stage_events, step
@@ -75,7 +75,7 @@ class Stalled(EngineFailure):
 
 @dataclass(frozen=True)
 class EngineResult:
-    status: str  # completed | failed
+    status: Literal["completed", "failed"]
     error: str | None = None
     outcome: Outcome | None = None  # a child's last outcome (manager loop)
     context: dict[str, Any] | None = None
