@@ -28,8 +28,8 @@ from fabro.api.headers import (
     BODILESS_STATUSES,
     DEFAULT_HEADERS,
     FIXED_HEADERS,
-    JSON_CONTENT_TYPE,
 )
+from fabro.api.respond import view
 from fabro.api.routes import PUBLIC_ENDPOINTS, ROUTES
 from fabro.auth.chain import Credentials
 from fabro.config import MAX_BODY_BYTES, Settings
@@ -62,9 +62,6 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
     app = Quart("fabro")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["FABRO_SERVICES"] = services_
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    app.json.mimetype = JSON_CONTENT_TYPE  # type: ignore[attr-defined]  # api.md §1
     register_error_handlers(app)
     # Werkzeug answers `/runs//events` with a 308 to `/runs/events` (an HTML body, outside the
     # errors envelope); without merging, an empty segment matches no route: a 404.
@@ -74,7 +71,9 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
         app.add_url_rule(
             route.quart_rule,
             endpoint=route.operation_id,
-            view_func=HANDLERS.get(route.operation_id, not_implemented),
+            view_func=view(HANDLERS[route.operation_id])
+            if route.operation_id in HANDLERS
+            else not_implemented,
             methods=[route.method],
             provide_automatic_options=False,
         )

@@ -12,19 +12,18 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from quart import Response, request
 from quart.wrappers.response import ResponseBody
 
+from fabro.api.bodies.stages import PaginatedStageArtifactList, StageArtifact
 from fabro.api.context import Handler, services
 from fabro.api.lookup import run_or_404
-from fabro.api.pagination import page_params, paginated
+from fabro.api.pagination import page_params
 from fabro.api.request import query_int
 from fabro.api.stages import run_stage_list
 from fabro.clock import format_ts
 from fabro.errors import BadRequest, NotFound, RangeNotSatisfiable
-from fabro.storage import stages
 from fabro.storage.stage_files import (
     CHUNK,
     Artifact,
@@ -45,24 +44,23 @@ SIZE_HEADER = "Fabro-Artifact-Size"  # the file's size when read: where a follow
 async def _stage_folder(run_id: str, stage_id: str) -> Path:
     """The folder of a stage of the run: 404 for an unknown run or stage."""
     run = await run_or_404(run_id)
-    if await stages.get_stage(services().db, run.id, stage_id) is None:
+    if await services().store.get_stage(run.id, stage_id) is None:
         # The exit stage and a pending one have no row but are stages of the run.
-        if all(stage["id"] != stage_id for stage in await run_stage_list(run)):
+        if all(stage.id != stage_id for stage in await run_stage_list(run)):
             raise NotFound("Stage not found.")
     return stage_dir(services().runs.lifecycle.run_dir(run.id), stage_id)
 
 
-def _item(info: ArtifactInfo) -> dict[str, Any]:
+def _item(info: ArtifactInfo) -> StageArtifact:
     modified = format_ts(datetime.fromtimestamp(info.modified, UTC))
-    return {"name": info.name, "size": info.size, "updated_at": modified}
+    return StageArtifact(name=info.name, size=info.size, updated_at=modified)
 
 
-async def list_stage_artifacts(id: str, stageId: str) -> dict[str, Any]:  # noqa: N803
+async def list_stage_artifacts(id: str, stageId: str) -> PaginatedStageArtifactList:  # noqa: N803
     params = page_params()
     folder = await _stage_folder(id, stageId)
     files = await asyncio.to_thread(list_artifacts, folder)
-    data, has_more = params.slice([_item(info) for info in files])
-    return paginated(data, has_more)
+    return PaginatedStageArtifactList.of(*params.slice([_item(info) for info in files]))
 
 
 def _tail_lines() -> int | None:

@@ -9,13 +9,20 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
+import msgspec
+from msgspec import UNSET
 from quart import Response
 from ulid import ULID
 
 from fabro import jsontext
+from fabro.api.bodies.completions import (
+    CompletionMessage,
+    CompletionResponse,
+    CreateCompletionRequest,
+)
 from fabro.api.completion_request import parse_completion
 from fabro.api.context import Handler, services
-from fabro.api.request import field, json_body
+from fabro.api.request import read_body
 from fabro.api.streams import KEEP_ALIVE_S, SSE_HEADERS
 from fabro.errors import BadGateway
 from fabro.events.sse import frame
@@ -42,10 +49,10 @@ FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "error")
 INVALID_JSON = "LLM error: model did not return valid JSON."
 
 
-async def create_completion() -> Response | dict[str, Any]:
-    body = await json_body()
+async def create_completion() -> Response | CompletionResponse:
+    body = await read_body(CreateCompletionRequest)
     request = parse_completion(body, services().server_llm_default())
-    stream = field(body, "stream", bool)
+    stream = body.stream
     # A schema forces non-streaming structured output.
     if request.response_schema is not None:
         stream = False
@@ -105,26 +112,34 @@ def structured_output(response: LlmResponse) -> Any:
         raise BadGateway(INVALID_JSON) from None
 
 
-async def _complete(backend: LlmBackend, request: LlmRequest) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": str(ULID()), "model": request.model}
+def _message(response: LlmResponse | None) -> CompletionMessage:
+    return msgspec.convert(message_json(response), CompletionMessage)
+
+
+async def _complete(backend: LlmBackend, request: LlmRequest) -> CompletionResponse:
     if backend.simulated:
-        usage = {"input_tokens": 0, "output_tokens": 0}
-        return {**body, "message": message_json(None), "stop_reason": "end_turn", "usage": usage}
+        return CompletionResponse(
+            id=str(ULID()),
+            model=request.model,
+            message=_message(None),
+            stop_reason="end_turn",
+            usage={"input_tokens": 0, "output_tokens": 0},
+        )
     try:
         response = await backend.complete(request)
     except LlmError as error:
         raise _llm_error(error) from None
-    body |= {
-        "message": message_json(response),
-        "stop_reason": response.stop_reason,
-        "usage": {
+    return CompletionResponse(
+        id=str(ULID()),
+        model=request.model,
+        message=_message(response),
+        stop_reason=response.stop_reason,
+        usage={
             "input_tokens": response.usage.input_tokens,
             "output_tokens": response.usage.output_tokens,
         },
-    }
-    if request.response_schema is not None:
-        body["output"] = structured_output(response)
-    return body
+        output=UNSET if request.response_schema is None else structured_output(response),
+    )
 
 
 # ---- SSE -------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from fabro.auth.chain import Principal
 if TYPE_CHECKING:
     from fabro.services import Services
 
-# A route handler: path parameters as keyword arguments, returns what Quart can send.
+# A route handler: path parameters as keyword arguments; returns its response body (a struct of
+# fabro.api.bodies, sent by fabro.api.respond.view) or a Response it built.
 Handler = Callable[..., Awaitable[Any]]
 
 

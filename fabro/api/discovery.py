@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from fabro.api.bodies.common import HealthResponse, JsonObject, RootResponse, UserResponse
 from fabro.api.context import Handler, principal
 from fabro.api.openapi import openapi_document
 
 
-async def get_root() -> dict[str, Any]:
-    return {
-        "urls": {
+async def get_root() -> RootResponse:
+    return RootResponse(
+        urls={
             "openapi_url": "/openapi.json",
             "current_user_url": "/user",
             "health_url": "/health",
         }
-    }
+    )
 
 
-async def get_health() -> dict[str, Any]:
-    return {"status": "ok"}
+async def get_health() -> HealthResponse:
+    return HealthResponse(status="ok")
 
 
-async def get_openapi_spec() -> dict[str, Any]:
+async def get_openapi_spec() -> JsonObject:
     return openapi_document()
 
 
-async def get_user() -> dict[str, Any]:
-    return {"login": principal().login}
+async def get_user() -> UserResponse:
+    return UserResponse(login=principal().login)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from http import HTTPStatus
 
-from quart import Quart, Response, jsonify
+from quart import Quart, Response
 from werkzeug.exceptions import HTTPException
 
-from fabro.errors import STATUS_TITLES, FabroError, error_envelope
+from fabro.api.bodies.common import Error, ErrorResponse
+from fabro.api.respond import encode, json_response
+from fabro.errors import STATUS_TITLES, FabroError
 
 log = logging.getLogger("fabro.api")
 
@@ -28,16 +29,17 @@ def status_title(status: int) -> str:
     return STATUS_TITLES.get(status) or HTTPStatus(status).phrase
 
 
+def envelope(status: int, title: str, detail: str) -> ErrorResponse:
+    return ErrorResponse(errors=[Error(status=str(status), title=title, detail=detail)])
+
+
 def envelope_bytes(status: int, detail: str) -> bytes:
     """The envelope as the app's JSON responses encode it, for answers sent outside Quart."""
-    text = json.dumps(error_envelope(status, status_title(status), detail), separators=(",", ":"))
-    return f"{text}\n".encode()
+    return encode(envelope(status, status_title(status), detail))
 
 
 def envelope_response(status: int, title: str, detail: str) -> Response:
-    response = jsonify(error_envelope(status, title, detail))
-    response.status_code = status
-    return response
+    return json_response(envelope(status, title, detail), status)
 
 
 def register_error_handlers(app: Quart) -> None:

@@ -10,7 +10,6 @@ from fabro.api.streams import SSE_HEADERS, replay_then_live, start_position
 from fabro.engine.scheduler import TERMINAL_VARIANTS
 from fabro.errors import Gone, NotFound
 from fabro.events.sse import frame
-from fabro.storage import runs
 from fabro.storage.records import EventRecord
 
 
@@ -19,23 +18,23 @@ def is_terminal(record: EventRecord) -> bool:
 
 
 async def stream_run_events(id: str) -> Response:
-    db = services().db
+    store = services().store
     # The summary, not the whole run: no source or graph to parse for a stream.
-    run = await runs.get_run_summary(db, id)
+    run = await store.get_run_summary(id)
     if run is None:
         raise NotFound("Run not found.")
     after = start_position()
-    if run.is_terminal and await runs.last_seq(db, run.id) <= after:
+    if run.is_terminal and await store.last_seq(run.id) <= after:
         raise Gone("Event stream closed.")
     run_id = run.id
     subscription = services().runs.bus.subscribe(run_id)
     # The body is produced after the handler returns, outside the app context: it gets the
-    # database handed in rather than looking it up. The closure holds the run's id only, as it
+    # store handed in rather than looking it up. The closure holds the run's id only, as it
     # lives as long as the stream.
     frames = replay_then_live(
         subscription,
         after,
-        read_after=lambda seq, limit: runs.events_after(db, run_id, seq, limit=limit),
+        read_after=lambda seq, limit: store.events_after(run_id, seq, limit=limit),
         encode=_frame,
         encode_live=_LIVE_FRAMES.encode,
         is_last=is_terminal,

@@ -4,10 +4,10 @@ For a status poll, Quart's per-request machinery (request and app contexts, URL 
 two tasks, a Response object, three ASGI sends) costs more CPU than the lookup itself.
 ``FastLane`` wraps ``app.asgi_app`` and handles only a plain ``GET /runs/<id>`` (no query
 string, no request body, no root path): it authenticates with the same authenticator chain
-as every other route, reads the run, and sends the RunStatusResponse with the same JSON
-settings and the same headers as the Quart route. Whenever it cannot answer 200 (no or bad
-credentials, an unknown run, any error at all) it hands the request to Quart untouched,
-which answers it in full, so errors keep coming from the one error handler and no request
+as every other route, reads the run, and sends the RunStatusResponse with the same encoder
+(``fabro.api.respond``) and the same headers as the Quart route. Whenever it cannot answer
+200 (no or bad credentials, an unknown run, any error at all) it hands the request to Quart
+untouched, which answers it in full, so errors keep coming from the one error handler and no request
 is ever served unauthenticated.
 """
 
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 
 from fabro.api.accesslog import note_principal
 from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
+from fabro.api.respond import encode
+from fabro.api.views import find_run_status
 from fabro.auth.chain import Credentials
-from fabro.engine.views import find_run_status
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -74,7 +75,7 @@ class FastLane:
     async def _run_status(self, scope: HTTPScope, run_id: str) -> bytes | None:
         """The 200 body of `GET /runs/{run_id}`, or None when Quart should answer."""
         services: Services | None = self.app.config["FABRO_SERVICES"]
-        if services is None or self.app.debug:  # not serving yet; debug JSON is indented
+        if services is None:  # not serving yet
             return None
         authorization: list[str] = []
         for name, value in scope["headers"]:
@@ -90,11 +91,10 @@ class FastLane:
         )
         try:
             principal = services.auth.authenticate(credentials)
-            status = await find_run_status(services.db, run_id)
+            status = await find_run_status(services.store, run_id)
         except Exception:  # Quart does it again and answers: an error envelope, a logged 500
             return None
         if status is None:
             return None  # Quart's 404
         note_principal(scope, principal.login)
-        text: str = self.app.json.dumps(status, separators=(",", ":"))
-        return f"{text}\n".encode()
+        return encode(status)

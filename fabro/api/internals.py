@@ -6,17 +6,19 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from quart import Response, jsonify
+import msgspec
+from msgspec import UNSET
+from quart import Response
 
+from fabro.api.bodies.common import JsonObject, LlmConfig
+from fabro.api.bodies.runs import RunCheckpoint, RunConfiguration, SteerLocation, SteerRequest
 from fabro.api.context import Handler, principal, services
 from fabro.api.lookup import run_or_404
-from fabro.api.request import json_body, query_choice
+from fabro.api.request import query_choice, read_body
 from fabro.api.stages import run_stage_list
 from fabro.clock import now_ts
-from fabro.errors import BadRequest, Conflict
+from fabro.errors import Conflict
 from fabro.llm.resolve import LevelChoice, resolve_model
-from fabro.storage import questions, runs
-from fabro.storage.db import WriteTx
 from fabro.storage.records import RunRecord
 from fabro.workflow import render
 from fabro.workflow.model import Graph
@@ -32,7 +34,7 @@ MEDIA_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 async def node_statuses(run: RunRecord) -> dict[str, str]:
     """Node id -> status of its latest stage instance (nodes never started are left out)."""
     # Entries come in execution order (pending last), so later instances win.
-    return {stage["dot_id"]: stage["status"] for stage in await run_stage_list(run)}
+    return {stage.dot_id: stage.status for stage in await run_stage_list(run)}
 
 
 async def retrieve_run_graph(id: str) -> Response:
@@ -49,15 +51,16 @@ async def retrieve_run_graph(id: str) -> Response:
 # ---- checkpoint and context ------------------------------------------------------------------
 
 
-async def retrieve_run_checkpoint(id: str) -> Response:
+async def retrieve_run_checkpoint(id: str) -> RunCheckpoint | None:
+    """None (a JSON `null` body) before the first stage completes."""
     run = await run_or_404(id)
-    checkpoint = await runs.get_checkpoint(services().db, run.id)
+    checkpoint = await services().store.get_checkpoint(run.id)
     if checkpoint is None:
-        return jsonify(None)  # a JSON `null` body before the first stage completes
-    return jsonify(services().runs.redactor.value(checkpoint.data))
+        return None
+    return RunCheckpoint.from_record(services().runs.redactor.value(checkpoint.data))
 
 
-async def retrieve_run_context(id: str) -> dict[str, Any]:
+async def retrieve_run_context(id: str) -> JsonObject:
     run = await run_or_404(id)
     manager = services().runs
     context: dict[str, Any] | None = None
@@ -66,7 +69,7 @@ async def retrieve_run_context(id: str) -> dict[str, Any]:
     if context is None:
         # Not executing here (not started, terminal, or between scheduler steps): the latest
         # durable context, which is `{}` before the first stage completes.
-        checkpoint = await runs.get_checkpoint(services().db, run.id)
+        checkpoint = await services().store.get_checkpoint(run.id)
         context = dict(checkpoint.data.get("context_values") or {}) if checkpoint else {}
     redacted: dict[str, Any] = manager.redactor.value(context)
     return redacted
@@ -91,7 +94,7 @@ def working_directory(run: RunRecord) -> str:
     return str(path.resolve())
 
 
-def run_llm(run: RunRecord, graph: Graph) -> dict[str, str]:
+def run_llm(run: RunRecord, graph: Graph) -> LlmConfig:
     """The run-level model and provider after resolution (engine.md §10.1, no node level)."""
     llm: dict[str, Any] = run.config.get("llm") or {}
     server = services().llm_settings
@@ -100,82 +103,51 @@ def run_llm(run: RunRecord, graph: Graph) -> dict[str, str]:
         server_default=LevelChoice(server.model, server.provider),
         graph_default=LevelChoice(graph.default_model, graph.default_provider),
     )
-    body = {"model": resolved.model} if resolved.model else {}
-    body["provider"] = resolved.provider
-    return body
+    return LlmConfig(model=resolved.model or UNSET, provider=resolved.provider)
 
 
-async def retrieve_run_configuration(id: str) -> dict[str, Any]:
+async def retrieve_run_configuration(id: str) -> RunConfiguration:
     run = await run_or_404(id)
-    body: dict[str, Any] = {"version": 1, "graph": run.source_name}
-    if run.goal:
-        body["goal"] = run.goal
-    # Path.resolve touches the file system (symlinks): keep it off the event loop.
-    body["directory"] = await asyncio.to_thread(working_directory, run)
-    body["llm"] = run_llm(run, Graph.from_json(run.prepared_graph))
-    if run.vars:
-        body["vars"] = dict(run.vars)
-    body["graph_name"] = run.graph_name
-    body["labels"] = dict(run.labels)
-    body["title"] = run.title
-    body["dry_run"] = run.dry_run
-    return body
+    return RunConfiguration(
+        version=1,
+        graph=run.source_name,
+        goal=run.goal or UNSET,
+        # Path.resolve touches the file system (symlinks): keep it off the event loop.
+        directory=await asyncio.to_thread(working_directory, run),
+        llm=run_llm(run, Graph.from_json(run.prepared_graph)),
+        vars=dict(run.vars) if run.vars else UNSET,
+        graph_name=run.graph_name,
+        labels=dict(run.labels),
+        title=run.title,
+        dry_run=run.dry_run,
+    )
 
 
 # ---- steering --------------------------------------------------------------------------------
 
 
-def _location(body: dict[str, Any]) -> dict[str, Any] | None:
-    location = body.get("location")
+def _location(location: SteerLocation | None) -> dict[str, Any] | None:
     if location is None:
         return None
-    if not isinstance(location, dict):
-        raise BadRequest("Field 'location' must be an object.")
-    file = location.get("file")
-    if file is None:
-        raise BadRequest("Missing required field 'location.file'.")
-    if not isinstance(file, str):
-        raise BadRequest("Field 'location.file' must be a string.")
-    line = location.get("line")
-    if line is not None and (not isinstance(line, int) or isinstance(line, bool)):
-        raise BadRequest("Field 'location.line' must be an integer.")
-    return {"file": file} if line is None else {"file": file, "line": line}
-
-
-def _guidance(body: dict[str, Any]) -> str:
-    guidance = body.get("guidance")
-    if guidance is None:
-        raise BadRequest("Missing required field 'guidance'.")
-    if not isinstance(guidance, str):
-        raise BadRequest("Field 'guidance' must be a string.")
-    if not guidance.strip():
-        raise BadRequest("Field 'guidance' must not be empty.")
-    return guidance
+    found: dict[str, Any] = msgspec.to_builtins(location)
+    return found
 
 
 async def steer_run(id: str) -> Response:
-    body = await json_body()
-    guidance, location = _guidance(body), _location(body)
+    body = await read_body(SteerRequest)
+    guidance, location = body.guidance, _location(body.location)
     run = await run_or_404(id)
-    created_by = principal().login
-
-    def store(tx: WriteTx) -> bool:
-        # The state check and the insert share the transaction, so guidance never lands on a
-        # run that became terminal in between.
-        current = runs.get_run_in(tx, run.id)
-        if current is None or current.status not in STEERABLE:
-            return False
-        questions.add_steering(
-            tx,
-            run_id=run.id,
-            guidance=guidance,
-            location=location,
-            created_by=created_by,
-            created_at=now_ts(),
-        )
-        return True
-
-    if not await services().db.write(store):
+    # The store checks the run's status in the transaction that adds the guidance, so it
+    # never lands on a run that became terminal in between.
+    added = await services().store.steer(
+        STEERABLE,
+        run_id=run.id,
+        guidance=guidance,
+        location=location,
+        created_by=principal().login,
+        created_at=now_ts(),
+    )
+    if added is None:
         raise Conflict("Run is not steerable.")
     return Response(status=202)
 

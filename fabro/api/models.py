@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
+import msgspec
+
+from fabro.api.bodies.completions import Model, ModelTestResult, PaginatedModelList
 from fabro.api.context import Handler, services
 from fabro.api.pagination import paginate
 from fabro.errors import NotFound
@@ -16,15 +18,15 @@ TEST_PROMPT = "Say OK"
 TEST_MAX_TOKENS = 16
 
 
-async def list_models() -> dict[str, Any]:
-    return paginate([model.to_json() for model in MODELS])
+async def list_models() -> PaginatedModelList:
+    return paginate(PaginatedModelList, [Model.from_record(model) for model in MODELS])
 
 
-async def check_model(id: str) -> dict[str, Any]:
+async def check_model(id: str) -> ModelTestResult:
     model = lookup(id)
     if model is None:
         raise NotFound(f"Model not found: {id}")
-    result: dict[str, Any] = {"model_id": model.id, "status": "ok"}
+    result = ModelTestResult(model_id=model.id, status="ok")
     backend = services().llm
     if backend.simulated:
         return result
@@ -38,10 +40,14 @@ async def check_model(id: str) -> dict[str, Any]:
         async with asyncio.timeout(TEST_TIMEOUT_S):
             await backend.complete(request)
     except TimeoutError:
-        return {**result, "status": "error", "error_message": f"timeout ({TEST_TIMEOUT_S:g}s)"}
+        return _failed(result, f"timeout ({TEST_TIMEOUT_S:g}s)")
     except LlmError as error:
-        return {**result, "status": "error", "error_message": error.message}
+        return _failed(result, error.message)
     return result
+
+
+def _failed(result: ModelTestResult, message: str) -> ModelTestResult:
+    return msgspec.structs.replace(result, status="error", error_message=message)
 
 
 HANDLERS: dict[str, Handler] = {"listModels": list_models, "testModel": check_model}

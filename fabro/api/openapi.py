@@ -1,16 +1,24 @@
-"""The OpenAPI 3.1 document, generated from the route table and the schemas."""
+"""The OpenAPI 3.1 document, generated from the route table and the body types."""
 
 from __future__ import annotations
 
+import inspect
 from functools import cache
 from typing import Any
 
+import msgspec
+
 from fabro import __version__
-from fabro.api.routes import ROUTES, Param, Route
-from fabro.api.schemas import SCHEMAS
+from fabro.api.bodies import FRAMES, STRUCTS, TYPES
+from fabro.api.operations import Component, Param, Route, component_name
+from fabro.api.routes import ROUTES
 from fabro.errors import STATUS_TITLES
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def _ref(component: Component) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{component_name(component)}"}
 
 
 def _parameter(param: Param) -> dict[str, Any]:
@@ -44,8 +52,8 @@ def _success(route: Route, status: int) -> dict[str, Any]:
             "text/plain": {"schema": {"type": "string"}},
             "application/octet-stream": {"schema": {"type": "string", "contentEncoding": "binary"}},
         }
-    elif route.media == "application/json":
-        schema: dict[str, Any] = {"$ref": f"#/components/schemas/{route.response}"}
+    elif route.media == "application/json" and route.response is not None:
+        schema: dict[str, Any] = _ref(route.response)
         if route.nullable:
             schema = {"oneOf": [schema, {"type": "null"}]}
         content = {"application/json": {"schema": schema}}
@@ -124,15 +132,33 @@ def _operation(route: Route) -> dict[str, Any]:
     if route.body:
         operation["requestBody"] = {
             "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{route.body}"}}
-            },
+            "content": {"application/json": {"schema": _ref(route.body)}},
         }
     if route.public:
         operation["security"] = []
     if route.mark == "LATER":
         operation["description"] = "Not implemented in this version: answers 501."
     return operation
+
+
+def _schemas() -> dict[str, Any]:
+    """Every component schema: the structs' and named types' as msgspec generates them, with
+    what the types cannot say (``SCHEMA_EXTRA``), and the SSE frames."""
+    names = [*STRUCTS, *TYPES]
+    types = [*STRUCTS.values(), *TYPES.values()]
+    inline, schemas = msgspec.json.schema_components(
+        types, ref_template="#/components/schemas/{name}"
+    )
+    for name, schema in zip(names, inline, strict=True):
+        if name in TYPES:
+            schemas[name] = schema
+    for name, struct in STRUCTS.items():
+        schema = schemas[name]
+        schema.pop("title", None)  # the component's name says it
+        if "description" in schema:
+            schema["description"] = inspect.cleandoc(schema["description"])
+        schema.update(struct.SCHEMA_EXTRA)
+    return {**dict(sorted(schemas.items())), **FRAMES}
 
 
 @cache
@@ -172,6 +198,6 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"type": "integer", "default": 0, "minimum": 0},
                 },
             },
-            "schemas": SCHEMAS,
+            "schemas": _schemas(),
         },
     }

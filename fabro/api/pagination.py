@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from fabro.api.bodies.common import Page
 from fabro.api.request import query_int
+
+T = TypeVar("T")
+P = TypeVar("P", bound=Page[Any])
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -29,11 +33,7 @@ def page_params() -> PageParams:
     return PageParams(limit=min(max(limit, 1), MAX_LIMIT), offset=offset)
 
 
-def paginated(data: list[Any], has_more: bool) -> dict[str, Any]:
-    return {"data": data, "meta": {"has_more": has_more}}
-
-
-def paginate(items: Sequence[Any]) -> dict[str, Any]:
-    """Paginate an in-memory list with the request's page parameters."""
+def paginate(page: type[P], items: Sequence[T]) -> P:
+    """The request's page of an in-memory list, as the ``page`` body (a ``Page[T]``)."""
     data, has_more = page_params().slice(items)
-    return paginated(data, has_more)
+    return page.of(data, has_more)

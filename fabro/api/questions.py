@@ -2,60 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from quart import Response
 
+from fabro.api.bodies.questions import ApiQuestion, PaginatedApiQuestionList, SubmitAnswerRequest
 from fabro.api.context import Handler, principal, services
 from fabro.api.lookup import run_or_404
 from fabro.api.pagination import paginate
-from fabro.api.request import field, json_body, string_list
+from fabro.api.request import read_body
 from fabro.engine.questions import Answer
 from fabro.errors import BadRequest, Conflict, NotFound
-from fabro.storage import questions
-from fabro.storage.questions import QuestionRecord
 
 
-def question_json(question: QuestionRecord) -> dict[str, Any]:
-    return {
-        "id": question.qid,
-        "text": question.text,
-        "question_type": question.question_type,
-        "options": [{"key": o["key"], "label": o["label"]} for o in question.options],
-        "allow_freeform": question.allow_freeform,
-        "stage": question.node_id,
-        "created_at": question.created_at,
-    }
-
-
-async def list_run_questions(id: str) -> dict[str, Any]:
+async def list_run_questions(id: str) -> PaginatedApiQuestionList:
     run = await run_or_404(id)
     if run.is_terminal or run.status == "queued":
-        return paginate([])
-    pending = await questions.pending_questions(services().db, run.id)
-    return paginate([question_json(q) for q in pending])
+        return paginate(PaginatedApiQuestionList, [])
+    pending = await services().store.pending_questions(run.id)
+    return paginate(PaginatedApiQuestionList, [ApiQuestion.from_record(q) for q in pending])
 
 
-def _answer(body: dict[str, Any]) -> Answer:
+def _answer(body: SubmitAnswerRequest) -> Answer:
     """Precedence: selected_option_key, then non-empty selected_option_keys, then value."""
-    key = field(body, "selected_option_key", str)
-    keys = string_list(body, "selected_option_keys")
-    value = field(body, "value", str)
-    if key is not None:
-        return Answer(selected_option_key=key)
-    if keys:
-        return Answer(selected_option_keys=tuple(keys))
-    if value is not None:
-        return Answer(value=value)
+    if body.selected_option_key is not None:
+        return Answer(selected_option_key=body.selected_option_key)
+    if body.selected_option_keys:
+        return Answer(selected_option_keys=tuple(body.selected_option_keys))
+    if body.value is not None:
+        return Answer(value=body.value)
     raise BadRequest("One of value, selected_option_key, or selected_option_keys is required.")
 
 
 async def submit_run_answer(id: str, qid: str) -> Response:
-    answer = _answer(await json_body())
+    answer = _answer(await read_body(SubmitAnswerRequest))
     run = await run_or_404(id)
     if run.status in ("queued", "starting"):
         raise Conflict("Run is not yet running.")
-    question = await questions.get_question(services().db, run.id, qid)
+    question = await services().store.get_question(run.id, qid)
     if question is None:
         raise NotFound("Question not found.")
     if question.status != "pending":

@@ -1,98 +1,85 @@
 """The route table of api.md §5.1: every operation once, with what OpenAPI needs to know.
 
 ``app.py`` registers each row with the handler of the same operationId (or the 501 handler
-while it is not built), and ``openapi.py`` generates the document from the same rows, so the
-routes and the document cannot drift apart.
+while it is not built), and ``openapi.py`` generates the document from the same rows and the
+body types of ``fabro.api.bodies``, so the routes and the document cannot drift apart. Only
+rows: what a row holds is ``fabro.api.operations``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
-
-Mark = Literal["REAL", "LATER"]
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    where: Literal["path", "query", "header"]
-    schema: dict[str, object] = field(default_factory=lambda: {"type": "string"})
-    description: str = ""
-    ref: str | None = None  # a shared component parameter (PageLimit, PageOffset)
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str  # OpenAPI form: /runs/{id}
-    operation_id: str
-    tag: str
-    summary: str
-    mark: Mark
-    status: int  # success status
-    response: str | None = None  # component schema name, or None for no body
-    media: str = "application/json"
-    body: str | None = None  # request body schema name
-    params: tuple[Param, ...] = ()
-    paginated: bool = False
-    public: bool = False  # no authentication (/, /health, /openapi.json)
-    nullable: bool = False  # response may be JSON null
-    events: str | None = None  # SSE: component schema of one event (text/event-stream)
-    also: tuple[int, ...] = ()  # other success statuses with the same body (idempotent replay)
-    location: bool = False  # the success response carries a Location header
-    slashes: str | None = None  # the path parameter that may contain `/` (the last one)
-
-    @property
-    def quart_rule(self) -> str:
-        rule = self.path
-        if self.slashes:
-            rule = rule.replace("{" + self.slashes + "}", "<path:" + self.slashes + ">")
-        return rule.replace("{", "<").replace("}", ">")
-
-    @property
-    def all_params(self) -> tuple[Param, ...]:
-        return self.params + PAGE if self.paginated else self.params
-
-    @property
-    def path_params(self) -> list[str]:
-        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
-
-
-PAGE = (
-    Param("page[limit]", "query", ref="PageLimit"),
-    Param("page[offset]", "query", ref="PageOffset"),
+from fabro.api.bodies.catalog import (
+    AggregateUsage,
+    CreateSignoffRequest,
+    ExecuteQueryRequest,
+    ExecuteQueryResponse,
+    PaginatedHistoryEntryList,
+    PaginatedRetroList,
+    PaginatedSavedQueryList,
+    PaginatedSignoffList,
+    PaginatedVerificationControlList,
+    PaginatedVerificationCriterionList,
+    PaginatedWorkflowList,
+    SavedQuery,
+    SaveQueryRequest,
+    ServerConfiguration,
+    Signoff,
+    VerificationCriterionDetail,
+    VerificationDetailResponse,
+    WorkflowDetail,
 )
-STATUS_FILTER = Param("status", "query", description="Comma-separated RunStatus values (fabro).")
-WORKFLOW_FILTER = Param("workflow", "query", description="Registry workflow slug (fabro).")
-IDEMPOTENCY = Param(
-    "Idempotency-Key",
-    "header",
-    {"type": "string", "pattern": "^[\\x20-\\x7e]{1,255}$"},
-    "1-255 printable ASCII characters (fabro).",
+from fabro.api.bodies.common import HealthResponse, RootResponse, UserResponse
+from fabro.api.bodies.completions import (
+    CompletionResponse,
+    CreateCompletionRequest,
+    ModelTestResult,
+    PaginatedModelList,
 )
-AFTER = Param(
-    "after", "query", {"type": "integer", "minimum": 0}, "Replay events after this sequence."
+from fabro.api.bodies.questions import PaginatedApiQuestionList, SubmitAnswerRequest
+from fabro.api.bodies.runs import (
+    PaginatedRunList,
+    PreviewUrlRequest,
+    PreviewUrlResponse,
+    RunCheckpoint,
+    RunConfiguration,
+    RunStatusResponse,
+    StartRunRequest,
+    StartRunResponse,
+    SteerRequest,
 )
-LAST_EVENT_ID = Param("Last-Event-ID", "header", description="Replay events after this id.")
-GRAPH_FORMAT = Param("format", "query", {"type": "string", "enum": ["svg", "png"]})
-TAIL = Param(
-    "tail",
-    "query",
-    {"type": "integer", "minimum": 1, "maximum": 10000},
-    "Only the last N lines (fabro); not with Range.",
+from fabro.api.bodies.sessions import (
+    CreateSessionRequest,
+    CreateSessionResponse,
+    PaginatedSessionList,
+    SendMessageRequest,
+    SendMessageResponse,
+    SessionDetail,
 )
-RANGE = Param(
-    "Range",
-    "header",
-    {"type": "string", "pattern": "^bytes=([0-9]+-[0-9]*|-[0-9]+)$"},
-    "One byte range: bytes=FIRST-LAST, bytes=FIRST- or bytes=-N (fabro).",
+from fabro.api.bodies.stages import (
+    PaginatedRunFileList,
+    PaginatedRunStageList,
+    PaginatedRunVerificationList,
+    PaginatedStageArtifactList,
+    PaginatedStageTurnList,
+    RetroDetail,
+    RunUsage,
 )
-
+from fabro.api.operations import (
+    AFTER,
+    GRAPH_FORMAT,
+    IDEMPOTENCY,
+    LAST_EVENT_ID,
+    RANGE,
+    STATUS_FILTER,
+    TAIL,
+    WORKFLOW_FILTER,
+    Param,
+    Route,
+)
 
 ROUTES: tuple[Route, ...] = (
     Route(
-        "GET", "/", "getRoot", "System", "Discovery links", "REAL", 200, "RootResponse", public=True
+        "GET", "/", "getRoot", "System", "Discovery links", "REAL", 200, RootResponse, public=True
     ),
     Route(
         "GET",
@@ -102,7 +89,7 @@ ROUTES: tuple[Route, ...] = (
         "Health check",
         "REAL",
         200,
-        "HealthResponse",
+        HealthResponse,
         public=True,
     ),
     Route(
@@ -116,9 +103,7 @@ ROUTES: tuple[Route, ...] = (
         "OpenApiDocument",
         public=True,
     ),
-    Route(
-        "GET", "/user", "getUser", "System", "The authenticated user", "REAL", 200, "UserResponse"
-    ),
+    Route("GET", "/user", "getUser", "System", "The authenticated user", "REAL", 200, UserResponse),
     Route(
         "GET",
         "/runs",
@@ -127,7 +112,7 @@ ROUTES: tuple[Route, ...] = (
         "List runs, newest first",
         "REAL",
         200,
-        "PaginatedRunList",
+        PaginatedRunList,
         paginated=True,
         params=(STATUS_FILTER, WORKFLOW_FILTER),
     ),
@@ -139,8 +124,8 @@ ROUTES: tuple[Route, ...] = (
         "Start a run",
         "REAL",
         201,
-        "StartRunResponse",
-        body="StartRunRequest",
+        StartRunResponse,
+        body=StartRunRequest,
         params=(IDEMPOTENCY,),
         also=(200,),
         location=True,
@@ -153,7 +138,7 @@ ROUTES: tuple[Route, ...] = (
         "Retrieve a run",
         "REAL",
         200,
-        "RunStatusResponse",
+        RunStatusResponse,
     ),
     Route(
         "POST",
@@ -163,7 +148,7 @@ ROUTES: tuple[Route, ...] = (
         "Cancel a run",
         "REAL",
         200,
-        "RunStatusResponse",
+        RunStatusResponse,
     ),
     Route(
         "POST",
@@ -173,7 +158,7 @@ ROUTES: tuple[Route, ...] = (
         "Pause a run at the next stage boundary",
         "REAL",
         200,
-        "RunStatusResponse",
+        RunStatusResponse,
     ),
     Route(
         "POST",
@@ -183,7 +168,7 @@ ROUTES: tuple[Route, ...] = (
         "Unpause a run",
         "REAL",
         200,
-        "RunStatusResponse",
+        RunStatusResponse,
     ),
     Route(
         "GET",
@@ -205,7 +190,7 @@ ROUTES: tuple[Route, ...] = (
         "The latest checkpoint",
         "REAL",
         200,
-        "RunCheckpoint",
+        RunCheckpoint,
         nullable=True,
     ),
     Route(
@@ -239,7 +224,7 @@ ROUTES: tuple[Route, ...] = (
         "Pending questions",
         "REAL",
         200,
-        "PaginatedApiQuestionList",
+        PaginatedApiQuestionList,
         paginated=True,
     ),
     Route(
@@ -251,7 +236,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         204,
         None,
-        body="SubmitAnswerRequest",
+        body=SubmitAnswerRequest,
     ),
     Route(
         "GET",
@@ -261,7 +246,7 @@ ROUTES: tuple[Route, ...] = (
         "The run's retrospective",
         "REAL",
         200,
-        "RetroDetail",
+        RetroDetail,
         nullable=True,
     ),
     Route(
@@ -272,7 +257,7 @@ ROUTES: tuple[Route, ...] = (
         "Stage instances",
         "REAL",
         200,
-        "PaginatedRunStageList",
+        PaginatedRunStageList,
         paginated=True,
     ),
     Route(
@@ -283,7 +268,7 @@ ROUTES: tuple[Route, ...] = (
         "LLM turns of a stage",
         "REAL",
         200,
-        "PaginatedStageTurnList",
+        PaginatedStageTurnList,
         paginated=True,
     ),
     Route(
@@ -294,7 +279,7 @@ ROUTES: tuple[Route, ...] = (
         "Files of a stage's folder (fabro)",
         "REAL",
         200,
-        "PaginatedStageArtifactList",
+        PaginatedStageArtifactList,
         paginated=True,
     ),
     Route(
@@ -319,7 +304,7 @@ ROUTES: tuple[Route, ...] = (
         "Changed files",
         "LATER",
         200,
-        "PaginatedRunFileList",
+        PaginatedRunFileList,
         paginated=True,
         params=(Param("checkpoint", "query"),),
     ),
@@ -331,7 +316,7 @@ ROUTES: tuple[Route, ...] = (
         "Token usage and cost of a run",
         "REAL",
         200,
-        "RunUsage",
+        RunUsage,
     ),
     Route(
         "GET",
@@ -341,7 +326,7 @@ ROUTES: tuple[Route, ...] = (
         "Verification results",
         "LATER",
         200,
-        "PaginatedRunVerificationList",
+        PaginatedRunVerificationList,
         paginated=True,
     ),
     Route(
@@ -352,7 +337,7 @@ ROUTES: tuple[Route, ...] = (
         "The run configuration",
         "REAL",
         200,
-        "RunConfiguration",
+        RunConfiguration,
     ),
     Route(
         "POST",
@@ -363,7 +348,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         202,
         None,
-        body="SteerRequest",
+        body=SteerRequest,
     ),
     Route(
         "POST",
@@ -373,8 +358,8 @@ ROUTES: tuple[Route, ...] = (
         "Preview URL of a sandbox port",
         "LATER",
         201,
-        "PreviewUrlResponse",
-        body="PreviewUrlRequest",
+        PreviewUrlResponse,
+        body=PreviewUrlRequest,
     ),
     Route(
         "GET",
@@ -384,7 +369,7 @@ ROUTES: tuple[Route, ...] = (
         "Registry workflows",
         "REAL",
         200,
-        "PaginatedWorkflowList",
+        PaginatedWorkflowList,
         paginated=True,
     ),
     Route(
@@ -395,7 +380,7 @@ ROUTES: tuple[Route, ...] = (
         "A registry workflow",
         "REAL",
         200,
-        "WorkflowDetail",
+        WorkflowDetail,
     ),
     Route(
         "GET",
@@ -405,7 +390,7 @@ ROUTES: tuple[Route, ...] = (
         "Runs of a workflow",
         "REAL",
         200,
-        "PaginatedRunList",
+        PaginatedRunList,
         paginated=True,
     ),
     Route(
@@ -416,7 +401,7 @@ ROUTES: tuple[Route, ...] = (
         "Verification criteria",
         "LATER",
         200,
-        "PaginatedVerificationCriterionList",
+        PaginatedVerificationCriterionList,
         paginated=True,
     ),
     Route(
@@ -427,7 +412,7 @@ ROUTES: tuple[Route, ...] = (
         "A criterion",
         "LATER",
         200,
-        "VerificationCriterionDetail",
+        VerificationCriterionDetail,
     ),
     Route(
         "GET",
@@ -437,7 +422,7 @@ ROUTES: tuple[Route, ...] = (
         "Verification controls",
         "LATER",
         200,
-        "PaginatedVerificationControlList",
+        PaginatedVerificationControlList,
         paginated=True,
     ),
     Route(
@@ -448,7 +433,7 @@ ROUTES: tuple[Route, ...] = (
         "A control",
         "LATER",
         200,
-        "VerificationDetailResponse",
+        VerificationDetailResponse,
     ),
     Route(
         "GET",
@@ -458,7 +443,7 @@ ROUTES: tuple[Route, ...] = (
         "Signoffs",
         "LATER",
         200,
-        "PaginatedSignoffList",
+        PaginatedSignoffList,
         paginated=True,
     ),
     Route(
@@ -469,8 +454,8 @@ ROUTES: tuple[Route, ...] = (
         "Create a signoff",
         "LATER",
         201,
-        "Signoff",
-        body="CreateSignoffRequest",
+        Signoff,
+        body=CreateSignoffRequest,
     ),
     Route(
         "GET",
@@ -480,7 +465,7 @@ ROUTES: tuple[Route, ...] = (
         "A signoff",
         "LATER",
         200,
-        "Signoff",
+        Signoff,
     ),
     Route(
         "GET",
@@ -490,7 +475,7 @@ ROUTES: tuple[Route, ...] = (
         "Retrospectives",
         "LATER",
         200,
-        "PaginatedRetroList",
+        PaginatedRetroList,
         paginated=True,
     ),
     Route(
@@ -501,7 +486,7 @@ ROUTES: tuple[Route, ...] = (
         "Chat sessions",
         "REAL",
         200,
-        "PaginatedSessionList",
+        PaginatedSessionList,
         paginated=True,
     ),
     Route(
@@ -512,8 +497,8 @@ ROUTES: tuple[Route, ...] = (
         "Start a chat session",
         "REAL",
         201,
-        "CreateSessionResponse",
-        body="CreateSessionRequest",
+        CreateSessionResponse,
+        body=CreateSessionRequest,
         location=True,
     ),
     Route(
@@ -524,7 +509,7 @@ ROUTES: tuple[Route, ...] = (
         "A chat session",
         "REAL",
         200,
-        "SessionDetail",
+        SessionDetail,
     ),
     Route(
         "POST",
@@ -534,8 +519,8 @@ ROUTES: tuple[Route, ...] = (
         "Send a message",
         "REAL",
         202,
-        "SendMessageResponse",
-        body="SendMessageRequest",
+        SendMessageResponse,
+        body=SendMessageRequest,
     ),
     Route(
         "GET",
@@ -558,7 +543,7 @@ ROUTES: tuple[Route, ...] = (
         "Saved queries",
         "LATER",
         200,
-        "PaginatedSavedQueryList",
+        PaginatedSavedQueryList,
         paginated=True,
     ),
     Route(
@@ -569,8 +554,8 @@ ROUTES: tuple[Route, ...] = (
         "Save a query",
         "LATER",
         201,
-        "SavedQuery",
-        body="SaveQueryRequest",
+        SavedQuery,
+        body=SaveQueryRequest,
     ),
     Route(
         "GET",
@@ -580,7 +565,7 @@ ROUTES: tuple[Route, ...] = (
         "A saved query",
         "LATER",
         200,
-        "SavedQuery",
+        SavedQuery,
     ),
     Route(
         "PUT",
@@ -590,8 +575,8 @@ ROUTES: tuple[Route, ...] = (
         "Update a saved query",
         "LATER",
         200,
-        "SavedQuery",
-        body="SaveQueryRequest",
+        SavedQuery,
+        body=SaveQueryRequest,
     ),
     Route(
         "DELETE",
@@ -611,8 +596,8 @@ ROUTES: tuple[Route, ...] = (
         "Execute a query",
         "LATER",
         200,
-        "ExecuteQueryResponse",
-        body="ExecuteQueryRequest",
+        ExecuteQueryResponse,
+        body=ExecuteQueryRequest,
     ),
     Route(
         "GET",
@@ -622,7 +607,7 @@ ROUTES: tuple[Route, ...] = (
         "Query history",
         "LATER",
         200,
-        "PaginatedHistoryEntryList",
+        PaginatedHistoryEntryList,
         paginated=True,
     ),
     Route(
@@ -633,7 +618,7 @@ ROUTES: tuple[Route, ...] = (
         "Usage over all runs",
         "REAL",
         200,
-        "AggregateUsage",
+        AggregateUsage,
     ),
     Route(
         "GET",
@@ -643,7 +628,7 @@ ROUTES: tuple[Route, ...] = (
         "The model catalog",
         "REAL",
         200,
-        "PaginatedModelList",
+        PaginatedModelList,
         paginated=True,
     ),
     Route(
@@ -654,7 +639,7 @@ ROUTES: tuple[Route, ...] = (
         "Test a model",
         "REAL",
         200,
-        "ModelTestResult",
+        ModelTestResult,
     ),
     Route(
         "POST",
@@ -664,8 +649,8 @@ ROUTES: tuple[Route, ...] = (
         "Create a completion",
         "REAL",
         200,
-        "CompletionResponse",
-        body="CreateCompletionRequest",
+        CompletionResponse,
+        body=CreateCompletionRequest,
         events="CompletionStreamFrame",  # "stream" (default true) answers with SSE
     ),
     Route(
@@ -676,7 +661,7 @@ ROUTES: tuple[Route, ...] = (
         "The effective server configuration",
         "REAL",
         200,
-        "ServerConfiguration",
+        ServerConfiguration,
     ),
 )
 

@@ -9,24 +9,30 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from quart import Response, jsonify, request
+from quart import Response, request
 
+from fabro.api.bodies.runs import (
+    PaginatedRunList,
+    RunStatusResponse,
+    StartRunRequest,
+    StartRunResponse,
+)
 from fabro.api.context import Handler, principal, services
 from fabro.api.lookup import run_or_404
-from fabro.api.pagination import page_params, paginated
-from fabro.api.request import field, json_body, query_enum_list, string_map
+from fabro.api.pagination import page_params
+from fabro.api.request import as_body, json_body, query_enum_list
+from fabro.api.respond import json_response
+from fabro.api.views import find_run_status, load_run_list, load_run_status
 from fabro.clock import format_ts
 from fabro.config import Settings
-from fabro.engine.lifecycle import IdempotencyCheck, IdempotencyConflict, NewRun, default_title
-from fabro.engine.views import find_run_status, load_run_list, load_run_status
+from fabro.engine.lifecycle import NewRun, default_title
 from fabro.errors import BadRequest, Conflict, NotFound
-from fabro.storage import runs
 from fabro.storage.records import RUN_STATUSES, RunRecord
+from fabro.storage.store import IdempotencyCheck, IdempotencyConflict
 from fabro.workflow.errors import DotParseError
 from fabro.workflow.prepare import prepare
 from fabro.workflow.registry import find_workflow
 
-LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 _PRINTABLE = re.compile(r"[\x20-\x7e]{1,255}")
 
@@ -45,40 +51,19 @@ def _request_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _labels(body: dict[str, Any]) -> dict[str, str]:
-    labels = string_map(body, "labels") or {}
-    for key, value in labels.items():
-        if not LABEL_KEY.fullmatch(key):
-            raise BadRequest(f"Label key '{key}' must match [A-Za-z0-9_.-]{{1,64}}.")
-        if len(value) > 256:
-            raise BadRequest(f"Field 'labels.{key}' must be at most 256 characters.")
-    return labels
-
-
 async def _respond(run: RunRecord, status: int) -> Response:
-    body = await load_run_status(services().db, run)
-    body["warnings"] = run.warnings
-    response = jsonify(body)
-    response.status_code = status
-    response.headers["Location"] = f"/runs/{run.id}"
-    return response
+    body = StartRunResponse.of(await load_run_status(services().store, run), run.warnings)
+    return json_response(body, status, {"Location": f"/runs/{run.id}"})
 
 
-def _new_run(body: dict[str, Any], settings: Settings, login: str) -> NewRun:
+def _new_run(body: StartRunRequest, settings: Settings, login: str) -> NewRun:
     """Prepare and validate the workflow of a StartRunRequest (400 on any problem).
 
     CPU-bound and reading files: `start_run` calls it in a worker thread.
     """
-    dot_source = field(body, "dot_source", str)
-    workflow_name = field(body, "workflow", str)
-    goal = field(body, "goal", str)
-    variables = string_map(body, "vars") or {}
-    labels = _labels(body)
-    title = field(body, "title", str)
-    if title is not None and len(title) > 200:
-        raise BadRequest("Field 'title' must be at most 200 characters.")
-    if (dot_source is None) == (workflow_name is None):
-        raise BadRequest("Exactly one of dot_source or workflow is required.")
+    dot_source, workflow_name, goal, title = body.dot_source, body.workflow, body.goal, body.title
+    variables = dict(body.vars or {})
+    labels = dict(body.labels or {})
 
     config: dict[str, Any] = {}
     slug = config_goal = None
@@ -129,12 +114,13 @@ def _new_run(body: dict[str, Any], settings: Settings, login: str) -> NewRun:
 
 
 async def start_run() -> Response:
-    body = await json_body()
+    raw = await json_body()
+    body = as_body(raw, StartRunRequest)
     key = _idempotency_key()
     check: IdempotencyCheck | None = None
     if key is not None:
         not_before = format_ts(datetime.now(UTC) - IDEMPOTENCY_WINDOW)
-        request_hash = await asyncio.to_thread(_request_hash, body)
+        request_hash = await asyncio.to_thread(_request_hash, raw)
         check = IdempotencyCheck(principal().login, key, request_hash, not_before)
         # A replay or a conflict is decided before the workflow is even prepared (a 409 is a
         # state check and comes before semantic checks; a replay must not fail on them).
@@ -152,17 +138,17 @@ async def start_run() -> Response:
 
 
 async def _replay(check: IdempotencyCheck) -> Response | None:
-    db = services().db
-    remembered = await runs.remembered_key(db, check.principal, check.key, check.not_before)
+    store = services().store
+    remembered = await store.remembered_key(check)
     if remembered is None:
         return None
     if remembered.request_hash != check.request_hash:
         raise Conflict("Idempotency-Key was already used with a different request body.")
-    run = await runs.get_run(db, remembered.run_id)
+    run = await store.get_run(remembered.run_id)
     return await _respond(run, 200) if run is not None else None
 
 
-async def list_runs() -> dict[str, Any]:
+async def list_runs() -> PaginatedRunList:
     # `status` filters by fabro's run status (the items' `run_status`), not by board column.
     statuses = query_enum_list("status", RUN_STATUSES)
     return await run_page(statuses=statuses, workflow_slug=request.args.get("workflow") or None)
@@ -170,47 +156,46 @@ async def list_runs() -> dict[str, Any]:
 
 async def run_page(
     *, statuses: list[str] | None = None, workflow_slug: str | None = None
-) -> dict[str, Any]:
+) -> PaginatedRunList:
     """A page of RunListItems, newest first (also used by /workflows/{name}/runs)."""
     params = page_params()
-    db = services().db
-    page = await runs.list_runs(
-        db,
+    store = services().store
+    page = await store.list_runs(
         limit=params.limit,
         offset=params.offset,
         statuses=statuses or [],
         workflow_slug=workflow_slug,
     )
-    items = await load_run_list(db, page.items, now=datetime.now(UTC))
-    return paginated(items, page.has_more)
+    items = await load_run_list(store, page.items, now=datetime.now(UTC))
+    return PaginatedRunList.of(items, page.has_more)
 
 
-async def retrieve_run(id: str) -> dict[str, Any]:
+async def retrieve_run(id: str) -> RunStatusResponse:
     # Its 200s are usually sent by the fast lane (api/fastlane.py) before Quart sees them.
-    status = await find_run_status(services().db, id)
+    status = await find_run_status(services().store, id)
     if status is None:
         raise NotFound("Run not found.")
     return status
 
 
-async def _transition(run_id: str, action: str, conflict: str) -> dict[str, Any]:
+async def _transition(run_id: str, action: str, conflict: str) -> RunStatusResponse:
     await run_or_404(run_id)
     manager = services().runs
     moved = await getattr(manager, action)(run_id)
     if moved is None:
         raise Conflict(conflict)
-    return await load_run_status(services().db, moved)
+    return await load_run_status(services().store, moved)
 
 
-async def cancel_run(id: str) -> dict[str, Any]:
+async def cancel_run(id: str) -> RunStatusResponse:
     return await _transition(id, "cancel", "Run is not cancellable.")
 
 
-async def pause_run(id: str) -> dict[str, Any]:
+async def pause_run(id: str) -> RunStatusResponse:
     return await _transition(id, "pause", "Run is not pausable.")
 
 
-async def unpause_run(id: str) -> dict[str, Any]:
+async def unpause_run(id: str) -> RunStatusResponse:
     return await _transition(id, "unpause", "Run is not paused.")
 
 

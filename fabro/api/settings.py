@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec import UNSET
+
+from fabro.api.bodies.catalog import ServerConfiguration
+from fabro.api.bodies.common import LlmConfig
 from fabro.api.context import Handler, services
 from fabro.config import Settings
 
 
-def server_configuration(settings: Settings) -> dict[str, Any]:
+def server_configuration(settings: Settings) -> ServerConfiguration:
     api: dict[str, Any] = {
         "base_url": settings.api.base_url,
         "authentication_strategies": list(settings.api.authentication_strategies),
@@ -29,30 +33,27 @@ def server_configuration(settings: Settings) -> dict[str, Any]:
     if settings.api.jwt.public_key_file or key_file.exists():
         jwt["public_key_file"] = str(key_file)
     api["jwt"] = jwt
-    body: dict[str, Any] = {
-        "data_dir": str(settings.data_dir),
-        "max_concurrent_runs": settings.max_concurrent_runs,
-        "workflows_dir": str(settings.workflows_dir),
-        "web": {
+    llm = services().llm_settings
+    return ServerConfiguration(
+        data_dir=str(settings.data_dir),
+        max_concurrent_runs=settings.max_concurrent_runs,
+        workflows_dir=str(settings.workflows_dir),
+        web={
             "url": settings.web.url,
             "auth": {
                 "provider": settings.web.auth.provider,
                 "allowed_usernames": list(settings.web.auth.allowed_usernames),
             },
         },
-        "api": api,
-        "log": {"level": settings.log_level, "access": settings.access_log},
-    }
-    llm = services().llm_settings
-    llm_section = {
-        key: value for key, value in (("model", llm.model), ("provider", llm.provider)) if value
-    }
-    if llm_section:
-        body["llm"] = llm_section
-    return body
+        api=api,
+        log={"level": settings.log_level, "access": settings.access_log},
+        llm=LlmConfig(model=llm.model or UNSET, provider=llm.provider or UNSET)
+        if llm.model or llm.provider
+        else UNSET,
+    )
 
 
-async def retrieve_server_configuration() -> dict[str, Any]:
+async def retrieve_server_configuration() -> ServerConfiguration:
     return server_configuration(services().settings)
 
 

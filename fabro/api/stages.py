@@ -1,22 +1,38 @@
 """Stage views of a run (api.md §6.12-§6.15, §8): stages, turns, usage, retro, aggregate usage.
 
-The JSON is computed by plain functions of the stored stage rows; the handlers only load them.
+The bodies are computed by plain functions of the stored stage rows; the handlers only load
+them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Literal, cast
 
-from quart import Response, jsonify
+import msgspec
+from msgspec import UNSET
 
+from fabro.api.bodies.catalog import AggregateUsage
+from fabro.api.bodies.common import IdName, ModelRef, UsageByModel, UsageNumbers
+from fabro.api.bodies.stages import (
+    PaginatedRunStageList,
+    PaginatedStageTurnList,
+    RetroDetail,
+    RetroStats,
+    RunStage,
+    RunUsage,
+    StageRetro,
+    StageStatus,
+    StageTurn,
+    ToolUse,
+    UsageStage,
+)
 from fabro.api.context import Handler, services
 from fabro.api.lookup import run_or_404
-from fabro.api.pagination import page_params, paginated
+from fabro.api.pagination import page_params
 from fabro.clock import parse_ts
 from fabro.engine.routing import stage_id
 from fabro.errors import NotFound
-from fabro.storage import runs, stages
 from fabro.storage.records import RunRecord
 from fabro.storage.stages import StageRecord, TurnRecord
 from fabro.workflow.model import Graph
@@ -50,27 +66,28 @@ def _duration_secs(stage: StageRecord) -> float | None:
     return max(elapsed.total_seconds(), 0.0)
 
 
-def stage_json(stage: StageRecord, run: RunRecord) -> dict[str, Any]:
-    """RunStage `{id, name, status, duration_secs?, dot_id}`."""
-    body: dict[str, Any] = {"id": stage.stage_id, "name": stage.name}
-    body["status"] = stage_status(stage, run)
+def stage_json(stage: StageRecord, run: RunRecord) -> RunStage:
+    """The RunStage of a stored stage."""
     duration = _duration_secs(stage)
-    if duration is not None:
-        body["duration_secs"] = duration
-    body["dot_id"] = stage.node_id
-    return body
+    return RunStage(
+        id=stage.stage_id,
+        name=stage.name,
+        status=cast(StageStatus, stage_status(stage, run)),
+        dot_id=stage.node_id,
+        duration_secs=UNSET if duration is None else duration,
+    )
 
 
 async def _next_stage_id(run: RunRecord, node_id: str) -> str:
     """The stage id the next visit of ``node_id`` gets (visits counted as in the checkpoint)."""
-    checkpoint = await runs.get_checkpoint(services().db, run.id)
+    checkpoint = await services().store.get_checkpoint(run.id)
     visits = (checkpoint.data.get("node_visits") or {}) if checkpoint else {}
     return stage_id(node_id, int(visits.get(node_id, 0)) + 1)
 
 
 async def pending_stage(
     run: RunRecord, held: str | None, records: Sequence[StageRecord]
-) -> dict[str, Any] | None:
+) -> RunStage | None:
     """The `pending` entry for ``held``, the node a paused run holds before (if it is held)."""
     node = Graph.from_json(run.prepared_graph).nodes.get(held) if held else None
     if node is None:
@@ -78,14 +95,14 @@ async def pending_stage(
     sid = await _next_stage_id(run, node.id)
     if any(stage.stage_id == sid for stage in records):
         return None
-    return {"id": sid, "name": node.label, "status": "pending", "dot_id": node.id}
+    return RunStage(id=sid, name=node.label, status="pending", dot_id=node.id)
 
 
 # StageStarted, StageCompleted and WorkflowRunCompleted close a run that ends at a terminal node.
 _TERMINAL_TAIL = 3
 
 
-async def terminal_stage(run: RunRecord, records: Sequence[StageRecord]) -> dict[str, Any] | None:
+async def terminal_stage(run: RunRecord, records: Sequence[StageRecord]) -> RunStage | None:
     """The terminal node's stage of a completed run, which has events but no stage row.
 
     The engine records the exit stage only as StageStarted/StageCompleted events in the final
@@ -93,10 +110,10 @@ async def terminal_stage(run: RunRecord, records: Sequence[StageRecord]) -> dict
     """
     if run.status != "completed":
         return None
-    db = services().db
-    last = await runs.last_seq(db, run.id)
+    store = services().store
+    last = await store.last_seq(run.id)
     graph = Graph.from_json(run.prepared_graph)
-    for event in await runs.events_after(db, run.id, max(last - _TERMINAL_TAIL, 0)):
+    for event in await store.events_after(run.id, max(last - _TERMINAL_TAIL, 0)):
         started = event.payload.get("StageStarted")
         if event.child_depth != 0 or started is None:
             continue
@@ -105,22 +122,22 @@ async def terminal_stage(run: RunRecord, records: Sequence[StageRecord]) -> dict
             continue
         if records and records[-1].node_id == node.id:
             return None  # already a row (should the engine come to store terminal stages)
-        return {
-            "id": await _next_stage_id(run, node.id),
-            "name": node.label,
-            "status": "completed",
-            "duration_secs": 0.0,
-            "dot_id": node.id,
-        }
+        return RunStage(
+            id=await _next_stage_id(run, node.id),
+            name=node.label,
+            status="completed",
+            dot_id=node.id,
+            duration_secs=0.0,
+        )
     return None
 
 
-async def run_stage_list(run: RunRecord) -> list[dict[str, Any]]:
+async def run_stage_list(run: RunRecord) -> list[RunStage]:
     """Every RunStage of the run in execution order, the pending one last."""
     # The hold point is read before the rows: the engine holds only after its last stage is
     # committed, so the rows read next include that stage (read after, they might not).
     held = services().runs.held_before(run.id) if run.status == "paused" else None
-    records = await stages.list_stages(services().db, run.id)
+    records = await services().store.list_stages(run.id)
     items = [stage_json(stage, run) for stage in records]
     for extra in (await terminal_stage(run, records), await pending_stage(run, held, records)):
         if extra is not None:
@@ -131,15 +148,13 @@ async def run_stage_list(run: RunRecord) -> list[dict[str, Any]]:
 # ---- turns -----------------------------------------------------------------------------------
 
 
-def turn_json(turn: TurnRecord) -> dict[str, Any]:
-    """StageTurn, discriminated by `kind`."""
+def turn_json(turn: TurnRecord) -> StageTurn:
+    """StageTurn, discriminated by `kind`: a tool turn has its tool uses, text is optional."""
     if turn.kind == "tool":
-        body: dict[str, Any] = {"kind": "tool"}
-        if turn.content:
-            body["content"] = turn.content
-        body["tools"] = list(turn.tools or [])
-        return body
-    return {"kind": turn.kind, "content": turn.content or ""}
+        tools = msgspec.convert(turn.tools or [], list[ToolUse])
+        return StageTurn(kind="tool", content=turn.content or UNSET, tools=tools)
+    kind = cast(Literal["system", "assistant"], turn.kind)
+    return StageTurn(kind=kind, content=turn.content or "")
 
 
 # ---- usage -----------------------------------------------------------------------------------
@@ -149,38 +164,38 @@ def _money(value: float) -> float:
     return round(float(value), 10)  # sums of float prices pick up noise in the last digits
 
 
-def _numbers(input_tokens: int, output_tokens: int, cost: float) -> dict[str, Any]:
-    return {"input_tokens": input_tokens, "output_tokens": output_tokens, "cost": _money(cost)}
+def _numbers(input_tokens: int, output_tokens: int, cost: float) -> UsageNumbers:
+    return UsageNumbers(input_tokens=input_tokens, output_tokens=output_tokens, cost=_money(cost))
 
 
-def _by_model(used: Iterable[StageRecord]) -> list[dict[str, Any]]:
+def _by_model(used: Iterable[StageRecord]) -> list[UsageByModel]:
     groups: dict[str, list[StageRecord]] = {}
     for stage in used:
         groups.setdefault(stage.model or "", []).append(stage)
     return [
-        {
-            "model": {"id": model},
-            "stages": len(group),
-            "usage": _numbers(
+        UsageByModel(
+            model=ModelRef(id=model),
+            stages=len(group),
+            usage=_numbers(
                 sum(s.input_tokens for s in group),
                 sum(s.output_tokens for s in group),
                 sum((s.cost or 0.0 for s in group), 0.0),
             ),
-        }
+        )
         for model, group in sorted(groups.items())
     ]
 
 
-def run_usage(records: Sequence[StageRecord]) -> dict[str, Any]:
+def run_usage(records: Sequence[StageRecord]) -> RunUsage:
     """RunUsage from the stage rows that carry usage (a model); unknown costs count as 0."""
     used = [stage for stage in records if stage.model is not None]
     items = [
-        {
-            "stage": {"id": stage.stage_id, "name": stage.name},
-            "model": {"id": stage.model},
-            "usage": _numbers(stage.input_tokens, stage.output_tokens, stage.cost or 0.0),
-            "runtime_secs": (stage.duration_ms or 0) / 1000,
-        }
+        UsageStage(
+            stage=IdName(id=stage.stage_id, name=stage.name),
+            model=ModelRef(id=stage.model or ""),
+            usage=_numbers(stage.input_tokens, stage.output_tokens, stage.cost or 0.0),
+            runtime_secs=(stage.duration_ms or 0) / 1000,
+        )
         for stage in used
     ]
     totals = {
@@ -189,30 +204,26 @@ def run_usage(records: Sequence[StageRecord]) -> dict[str, Any]:
         "output_tokens": sum(stage.output_tokens for stage in used),
         "cost": _money(sum((stage.cost or 0.0 for stage in used), 0.0)),
     }
-    return {"stages": items, "totals": totals, "by_model": _by_model(used)}
+    return RunUsage(stages=items, totals=totals, by_model=_by_model(used))
 
 
 # ---- retro -----------------------------------------------------------------------------------
 
 
-def _stage_retro(stage: StageRecord) -> dict[str, Any]:
+def _stage_retro(stage: StageRecord) -> StageRetro:
     outcome = stage.outcome or {}
-    body: dict[str, Any] = {
-        "stage_id": stage.stage_id,
-        "stage_label": stage.name,
-        "status": outcome.get("status", "fail"),
-        "duration_ms": stage.duration_ms or 0,
-        "retries": max(stage.attempts - 1, 0),
-    }
-    if stage.cost is not None:
-        body["cost"] = _money(stage.cost)
-    if outcome.get("notes"):
-        body["notes"] = outcome["notes"]
     failure = outcome.get("failure") or {}
-    if failure.get("message"):
-        body["failure_reason"] = failure["message"]
-    body["files_touched"] = list(outcome.get("files_touched") or [])
-    return body
+    return StageRetro(
+        stage_id=stage.stage_id,
+        stage_label=stage.name,
+        status=outcome.get("status", "fail"),
+        duration_ms=stage.duration_ms or 0,
+        retries=max(stage.attempts - 1, 0),
+        cost=UNSET if stage.cost is None else _money(stage.cost),
+        notes=outcome.get("notes") or UNSET,
+        failure_reason=failure.get("message") or UNSET,
+        files_touched=list(outcome.get("files_touched") or []),
+    )
 
 
 def _elapsed_ms(start: str | None, end: str | None) -> int:
@@ -221,7 +232,7 @@ def _elapsed_ms(start: str | None, end: str | None) -> int:
     return max(int((parse_ts(end) - parse_ts(start)).total_seconds() * 1000), 0)
 
 
-def retro(run: RunRecord, records: Sequence[StageRecord]) -> dict[str, Any] | None:
+def retro(run: RunRecord, records: Sequence[StageRecord]) -> RetroDetail | None:
     """RetroDetail of a terminal run (None before), without the narrative fields."""
     if not run.is_terminal:
         return None
@@ -235,80 +246,79 @@ def retro(run: RunRecord, records: Sequence[StageRecord]) -> dict[str, Any] | No
     ]
     items = [_stage_retro(stage) for stage in finished]
     total_cost = sum(stage.cost or 0.0 for stage in finished)
-    failed = sum(1 for item in items if item["status"] == "fail")
-    stats: dict[str, Any] = {"total_duration_ms": _elapsed_ms(run.started_at, run.finished_at)}
-    if total_cost > 0:
-        stats["total_cost"] = _money(total_cost)
-    stats["total_retries"] = sum(item["retries"] for item in items)
-    stats["files_touched"] = sorted({path for item in items for path in item["files_touched"]})
-    stats["stages_completed"] = sum(1 for item in items if item["status"] in SUCCESSFUL)
-    stats["stages_failed"] = max(failed, 1) if run.status == "failed" else failed
-    return {
-        "run_id": run.id,
-        "workflow_name": run.graph_name,
-        "goal": run.goal,
-        "timestamp": run.finished_at or run.updated_at,
-        "stages": items,
-        "stats": stats,
-    }
+    failed = sum(1 for item in items if item.status == "fail")
+    stats = RetroStats(
+        total_duration_ms=_elapsed_ms(run.started_at, run.finished_at),
+        total_cost=_money(total_cost) if total_cost > 0 else UNSET,
+        total_retries=sum(item.retries for item in items),
+        files_touched=sorted({path for item in items for path in item.files_touched}),
+        stages_completed=sum(1 for item in items if item.status in SUCCESSFUL),
+        stages_failed=max(failed, 1) if run.status == "failed" else failed,
+    )
+    return RetroDetail(
+        run_id=run.id,
+        workflow_name=run.graph_name,
+        goal=run.goal,
+        timestamp=run.finished_at or run.updated_at,
+        stages=items,
+        stats=stats,
+    )
 
 
 # ---- handlers --------------------------------------------------------------------------------
 
 
-async def list_run_stages(id: str) -> dict[str, Any]:
+async def list_run_stages(id: str) -> PaginatedRunStageList:
     params = page_params()
     run = await run_or_404(id)
-    data, has_more = params.slice(await run_stage_list(run))
-    return paginated(data, has_more)
+    return PaginatedRunStageList.of(*params.slice(await run_stage_list(run)))
 
 
-async def list_stage_turns(id: str, stageId: str) -> dict[str, Any]:  # noqa: N803 - the spec's name
+async def list_stage_turns(id: str, stageId: str) -> PaginatedStageTurnList:  # noqa: N803
     params = page_params()
     run = await run_or_404(id)
-    db = services().db
-    if await stages.get_stage(db, run.id, stageId) is None:
+    store = services().store
+    if await store.get_stage(run.id, stageId) is None:
         # The exit stage and a pending one have no row (and no turns) but are stages of the run.
-        if all(stage["id"] != stageId for stage in await run_stage_list(run)):
+        if all(stage.id != stageId for stage in await run_stage_list(run)):
             raise NotFound("Stage not found.")
-        return paginated([], False)
-    data, has_more = params.slice(
-        [turn_json(t) for t in await stages.list_turns(db, run.id, stageId)]
-    )
-    return paginated(data, has_more)
+        return PaginatedStageTurnList.of([], False)
+    turns = await store.list_turns(run.id, stageId)
+    return PaginatedStageTurnList.of(*params.slice([turn_json(t) for t in turns]))
 
 
-async def retrieve_run_usage(id: str) -> dict[str, Any]:
+async def retrieve_run_usage(id: str) -> RunUsage:
     run = await run_or_404(id)
-    return run_usage(await stages.list_stages(services().db, run.id))
+    return run_usage(await services().store.list_stages(run.id))
 
 
-async def retrieve_retro(id: str) -> Response:
+async def retrieve_retro(id: str) -> RetroDetail | None:
+    """None (a JSON `null` body, not an empty response) until the run is over."""
     run = await run_or_404(id)
     if not run.is_terminal:
-        return jsonify(None)  # a JSON `null` body, not an empty response
-    return jsonify(retro(run, await stages.list_stages(services().db, run.id)))
+        return None
+    return retro(run, await services().store.list_stages(run.id))
 
 
-async def get_aggregate_usage() -> dict[str, Any]:
-    db = services().db
-    models = await stages.usage_by_model(db)
+async def get_aggregate_usage() -> AggregateUsage:
+    store = services().store
+    models = await store.usage_by_model()
     totals = {
-        "runs": await stages.count_started_runs(db),
+        "runs": await store.count_started_runs(),
         "input_tokens": sum(m.input_tokens for m in models),
         "output_tokens": sum(m.output_tokens for m in models),
         "cost": _money(sum((m.cost for m in models), 0.0)),
         "runtime_secs": sum(m.runtime_ms for m in models) / 1000,
     }
     by_model = [
-        {
-            "model": {"id": m.model},
-            "stages": m.stages,
-            "usage": _numbers(m.input_tokens, m.output_tokens, m.cost),
-        }
+        UsageByModel(
+            model=ModelRef(id=m.model),
+            stages=m.stages,
+            usage=_numbers(m.input_tokens, m.output_tokens, m.cost),
+        )
         for m in models
     ]
-    return {"totals": totals, "by_model": by_model}
+    return AggregateUsage(totals=totals, by_model=by_model)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+import msgspec
+
+from fabro.api.views import load_run_status
 from fabro.engine.assembly import AssembledRun, build_engine, claim_run
 from fabro.engine.lifecycle import Lifecycle, NewRun, default_title
 from fabro.engine.questions import AutoApprove, Interviewer, QuestionDesk
 from fabro.engine.runner import EngineResult
 from fabro.engine.stage import EngineDeps
-from fabro.engine.views import load_run_status
 from fabro.errors import InsufficientStorage
 from fabro.events.redact import Redactor, is_secret_env_name, secret_values
 from fabro.home import expand_home
@@ -33,9 +35,9 @@ from fabro.process import tune_collector
 from fabro.standalone.failures import failure_report
 from fabro.standalone.progress import Progress, elapsed
 from fabro.standalone.prompt import NonInteractive, PipedAnswers, TerminalInterviewer
-from fabro.storage import runs, stages
 from fabro.storage.db import Database
 from fabro.storage.records import RunRecord
+from fabro.storage.sqlite_store import SqliteStore
 from fabro.workflow.commands import parse_label_options, parse_var_options
 from fabro.workflow.errors import DotParseError, WorkflowInputError, WorkflowSourceError
 from fabro.workflow.files import goal_option
@@ -119,12 +121,12 @@ class StandaloneRun:
             return new_run
         db = await Database.open(options.data_dir / "local.db")
         try:
-            lifecycle = Lifecycle(db, self.progress, self.redactor, options.data_dir)
+            lifecycle = Lifecycle(SqliteStore(db), self.progress, self.redactor, options.data_dir)
             if new_run is not None:
                 run = await lifecycle.create(new_run)
                 self.progress.message(f"Run: {run.id}  ({lifecycle.run_dir(run.id)})")
-                return await self._execute(db, lifecycle, run)
-            return await self._resume(db, lifecycle, options.resume or "")
+                return await self._execute(lifecycle, run)
+            return await self._resume(lifecycle, options.resume or "")
         finally:
             await db.close()
 
@@ -187,8 +189,8 @@ class StandaloneRun:
         )
         return new
 
-    async def _resume(self, db: Database, lifecycle: Lifecycle, run_id: str) -> int:
-        run = await runs.get_run(db, run_id)
+    async def _resume(self, lifecycle: Lifecycle, run_id: str) -> int:
+        run = await lifecycle.store.get_run(run_id)
         if run is None:
             raise UsageError(f"Run not found: {run_id}")
         if run.status not in RESUMABLE:
@@ -197,22 +199,17 @@ class StandaloneRun:
             if _pid_alive(run.owner_pid):
                 raise UsageError(f"Run {run_id} is still running in process {run.owner_pid}.")
         self.progress.message(f"Run: {run.id}  ({lifecycle.run_dir(run.id)})")
-        return await self._execute(db, lifecycle, run, resume=True)
+        return await self._execute(lifecycle, run, resume=True)
 
     async def _execute(
-        self,
-        db: Database,
-        lifecycle: Lifecycle,
-        run: RunRecord,
-        *,
-        resume: bool = False,
+        self, lifecycle: Lifecycle, run: RunRecord, *, resume: bool = False
     ) -> int:
         options = self.options
         claim = await claim_run(lifecycle, run, resume=resume, keep_paused=False)
         if claim is None:
             if resume and run.status != "starting":
                 raise UsageError(f"Run {run.id} cannot be resumed.")
-            return await self._finish(db, lifecycle, run.id, time.monotonic())
+            return await self._finish(lifecycle, run.id, time.monotonic())
         dry_run = options.dry_run or run.dry_run
         llm = choose_backend(options.env, dry_run=dry_run)
         if llm.simulated and not dry_run:
@@ -220,7 +217,7 @@ class StandaloneRun:
         deps = EngineDeps(
             llm=llm,
             interviewer=_interviewer(options, self.progress),
-            desk=QuestionDesk(db),
+            desk=QuestionDesk(lifecycle.store),
             env=options.env,
             dry_run=dry_run,
             # Your own run in your own terminal: programs see your environment, less the
@@ -259,22 +256,24 @@ class StandaloneRun:
             loop.remove_signal_handler(signal.SIGINT)
             await self.progress.stop()
             await close_backend(llm)
-        return await self._finish(db, lifecycle, run.id, started)
+        return await self._finish(lifecycle, run.id, started)
 
     async def _cancel(self, lifecycle: Lifecycle, run_id: str, task: asyncio.Task[Any]) -> None:
         await lifecycle.cancel(run_id)
         task.cancel()
 
-    async def _finish(self, db: Database, lifecycle: Lifecycle, run_id: str, started: float) -> int:
-        final = await runs.get_run(db, run_id)
+    async def _finish(self, lifecycle: Lifecycle, run_id: str, started: float) -> int:
+        store = lifecycle.store
+        final = await store.get_run(run_id)
         assert final is not None
         # Why each stage failed and what its program printed last (parallel branches too).
-        failed = await stages.list_stages(db, run_id)
+        failed = await store.list_stages(run_id)
         for line in await asyncio.to_thread(failure_report, failed, lifecycle.run_dir(run_id)):
             self.progress.message(line)
         took = elapsed(time.monotonic() - started)
         if self.options.as_json:
-            self.out.write(json.dumps(await load_run_status(db, final)) + "\n")
+            status = msgspec.to_builtins(await load_run_status(store, final))
+            self.out.write(json.dumps(status) + "\n")
             self.out.flush()
         if final.status == "completed":
             self.progress.message(f"Run completed in {took} ({run_id})")

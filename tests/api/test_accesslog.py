@@ -102,4 +102,4 @@ async def test_the_settings_say_whether_it_is_on(app: Quart, settings: Settings)
     async with app.app_context():
         for on in (True, False):
             body = server_configuration(with_overrides(settings, access_log=on))
-            assert body["log"] == {"level": "info", "access": on}
+            assert body.log == {"level": "info", "access": on}

@@ -12,8 +12,8 @@ from quart.typing import TestClientProtocol as Client
 from fabro.clock import parse_ts
 from fabro.services import Services
 from fabro.storage.records import RunRecord
+from tests.api.envelope import assert_envelope
 from tests.api.internals_helpers import finished
-from tests.api.test_conventions import assert_envelope
 
 # `build` prints 30 numbered lines (201 bytes) to stdout, one to stderr, and fails.
 SCRIPT = "for i in $(seq 1 30); do echo line$i; done; echo broken >&2; exit 2"

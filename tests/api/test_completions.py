@@ -257,7 +257,7 @@ async def test_failure_after_the_stream_started_is_an_error_event(
         ({"messages": []}, "Field 'messages' must not be empty."),
         (
             {"messages": [{"role": "user", "content": [{"kind": "image", "data": "x"}]}]},
-            "Content kind 'image' is not supported.",
+            "Field 'messages[0].content[0].kind' has unknown value 'image'.",
         ),
         (
             {"messages": [{"role": "robot", "content": []}]},

@@ -9,22 +9,11 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from fabro.api.routes import ROUTES, Route
-from fabro.errors import STATUS_TITLES
+from fabro.api.operations import Route
+from fabro.api.routes import ROUTES
+from tests.api.envelope import assert_envelope
 from tests.api.runs_helpers import GATED, start, wait_for_question
 from tests.api.wire import exchange
-
-
-def assert_envelope(body: Any, status: int, detail: str | None = None) -> None:
-    assert isinstance(body, dict) and set(body) == {"errors"}, body
-    assert len(body["errors"]) == 1
-    error = body["errors"][0]
-    assert set(error) == {"status", "title", "detail"}
-    assert error["status"] == str(status)
-    assert error["title"] == STATUS_TITLES[status]
-    assert isinstance(error["detail"], str) and error["detail"].strip()
-    if detail is not None:
-        assert error["detail"] == detail
 
 
 def concrete(route: Route) -> str:

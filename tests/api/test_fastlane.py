@@ -18,8 +18,8 @@ from fabro.auth.certs import init_certs
 from fabro.auth.chain import AuthChain
 from fabro.auth.mtls import MtlsAuthenticator
 from fabro.services import Services
+from tests.api.envelope import assert_envelope
 from tests.api.runs_helpers import GATED, LINEAR, start, wait_for, wait_for_question
-from tests.api.test_conventions import assert_envelope
 
 MALLORY_DENIED = "Access denied: user 'mallory' is not in [web.auth] allowed_usernames."
 

@@ -14,6 +14,7 @@ from fabro.config import LlmSettings
 from fabro.engine.questions import Answer
 from fabro.services import Services
 from fabro.storage import questions
+from tests.api.envelope import assert_envelope
 from tests.api.internals_helpers import (
     FAILING,
     GATED,
@@ -26,7 +27,6 @@ from tests.api.internals_helpers import (
     wait_status,
 )
 from tests.api.runs_helpers import LINEAR
-from tests.api.test_conventions import assert_envelope
 
 SECRET = "sk-ant-" + "a1B2c3D4e5F6g7H8i9J0k"
 COMPLETED = ('fill="#d1fadf"', 'stroke="#12b76a"')

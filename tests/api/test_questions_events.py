@@ -10,8 +10,8 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from fabro.events.sse import parse_stream, split_lines
+from tests.api.envelope import assert_envelope
 from tests.api.runs_helpers import GATED, LINEAR, SLOW, start, wait_for, wait_for_question
-from tests.api.test_conventions import assert_envelope
 
 
 async def test_question_lifecycle_and_every_status_code(

@@ -4,31 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from fabro.api.bodies.common import Body, Page
 from fabro.api.pagination import page_params, paginate
-from fabro.api.request import field, json_body, query_enum_list, string_list, string_map
-from tests.api.test_conventions import assert_envelope
+from fabro.api.request import query_enum_list, read_body
+from tests.api.envelope import assert_envelope
+
+
+class Echo(Body):
+    guidance: str
+    count: int | None = None
+    flag: bool | None = None
+    vars: dict[str, str] | None = None
+    keys: list[str] | None = None
 
 
 @pytest.fixture
 def echo(app: Quart) -> None:
     async def echo_view() -> dict[str, Any]:
-        body = await json_body()
-        return {
-            "guidance": field(body, "guidance", str, required=True),
-            "count": field(body, "count", int),
-            "flag": field(body, "flag", bool),
-            "vars": string_map(body, "vars"),
-            "keys": string_list(body, "keys"),
-        }
+        body = await read_body(Echo)
+        return {"guidance": body.guidance, "count": body.count, "vars": body.vars}
 
     async def page_view() -> dict[str, Any]:
         params = page_params()
         statuses = query_enum_list("status", ("queued", "running"))
-        listing = paginate(list(range(250)))
+        listing = msgspec.to_builtins(paginate(Page[int], list(range(250))))
         return {"limit": params.limit, "offset": params.offset, "status": statuses, **listing}
 
     app.add_url_rule("/echo", "echo", echo_view, methods=["POST"])
@@ -87,7 +91,7 @@ POST_CASES = [
         {"Content-Type": "application/json"},
         b'{"guidance": "g", "keys": [1]}',
         400,
-        "Field 'keys' must be an array of strings.",
+        "Field 'keys[0]' must be a string.",
     ),
 ]
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from fabro.engine.views import BOARD_COLUMNS, board_column
+from fabro.api.views import BOARD_COLUMNS, board_column
 from fabro.storage.records import RUN_STATUSES, RunStatus
 from tests.api.runs_helpers import GATED, LINEAR, start, wait_for, wait_for_question
 

@@ -12,8 +12,8 @@ from quart.typing import TestClientProtocol as Client
 from fabro.config import Settings
 from fabro.events.sse import parse_stream, split_lines
 from fabro.services import Services
+from tests.api.envelope import assert_envelope
 from tests.api.runs_helpers import GATED, LINEAR, SLOW, start, wait_for, wait_for_question
-from tests.api.test_conventions import assert_envelope
 
 
 async def test_start_run_returns_201_queued_with_location_then_completes(
@@ -45,7 +45,14 @@ async def test_start_run_returns_201_queued_with_location_then_completes(
         ),
         ({"dot_source": 5}, "Field 'dot_source' must be a string."),
         ({"dot_source": LINEAR, "vars": {"a": 1}}, "Field 'vars.a' must be a string."),
-        ({"dot_source": LINEAR, "labels": {"bad key": "v"}}, None),
+        (
+            {"dot_source": LINEAR, "labels": {"bad key": "v"}},
+            "Key 'bad key' of field 'labels' must match ^[A-Za-z0-9_.-]{1,64}$.",
+        ),
+        (
+            {"dot_source": LINEAR, "labels": {"team": "v" * 257}},
+            "Field 'labels.team' must be at most 256 characters.",
+        ),
         (
             {"dot_source": LINEAR, "title": "x" * 201},
             "Field 'title' must be at most 200 characters.",

@@ -6,7 +6,6 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from quart import Quart
@@ -15,6 +14,7 @@ from quart.typing import TestClientProtocol as Client
 from fabro.chat import session_title
 from fabro.config import Settings
 from fabro.events.sse import Frame, FrameParser
+from tests.api.sessions_helpers import create, turns_when
 from tests.llm import fake_providers as fp
 from tests.llm.fake_providers import ANTHROPIC_PATH, FakeProviders, live_app, provider_env, running
 
@@ -44,26 +44,6 @@ async def read_frames(
                     frames.append(parsed)
         await connection.disconnect()  # the stream stays open: leave it
     return frames
-
-
-async def create(client: Client, headers: dict[str, str], **body: Any) -> Any:
-    response = await client.post("/sessions", json=body, headers=headers)
-    assert response.status_code == 201, await response.get_data(as_text=True)
-    created = await response.get_json()
-    assert response.headers["Location"] == f"/sessions/{created['id']}"
-    return created
-
-
-async def turns_when(
-    client: Client, headers: dict[str, str], session_id: str, count: int
-) -> list[dict[str, Any]]:
-    """Poll until the session has ``count`` turns."""
-    for _ in range(250):
-        detail = await (await client.get(f"/sessions/{session_id}", headers=headers)).get_json()
-        if len(detail["turns"]) >= count:
-            return list(detail["turns"])
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"session {session_id} has {len(detail['turns'])} turns")
 
 
 def test_titles() -> None:

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import pytest
 from quart.typing import TestClientProtocol as Client
 
@@ -18,6 +19,7 @@ from fabro.storage.db import WriteTx
 from fabro.storage.records import RunRecord
 from fabro.storage.stages import StageFinish, StageRecord
 from fabro.workflow.model import Graph
+from tests.api.envelope import assert_envelope
 from tests.api.internals_helpers import (
     FAILING,
     GATED,
@@ -30,7 +32,6 @@ from tests.api.internals_helpers import (
     wait_status,
 )
 from tests.api.runs_helpers import LINEAR
-from tests.api.test_conventions import assert_envelope
 
 EMPTY_USAGE = {
     "stages": [],
@@ -465,7 +466,7 @@ def test_run_usage_counts_unknown_costs_as_zero() -> None:
     unpriced = replace(priced, stage_id="b", name="B", model="m1", cost=None, duration_ms=500)
     unpriced_too = replace(priced, stage_id="c", name="C", cost=0.2)
     no_llm = replace(priced, stage_id="d", model=None)
-    usage = run_usage([priced, unpriced, unpriced_too, no_llm])
+    usage = msgspec.to_builtins(run_usage([priced, unpriced, unpriced_too, no_llm]))
     assert [s["stage"]["id"] for s in usage["stages"]] == ["a", "b", "c"]
     assert usage["totals"] == {
         "runtime_secs": 2.5,
@@ -477,7 +478,7 @@ def test_run_usage_counts_unknown_costs_as_zero() -> None:
         ("m1", 1, 0.0),
         ("m2", 2, 0.3),
     ]
-    assert run_usage([]) == EMPTY_USAGE
+    assert msgspec.to_builtins(run_usage([])) == EMPTY_USAGE
 
 
 def test_retro_counts_at_least_one_failure_for_a_failed_run() -> None:
@@ -487,8 +488,9 @@ def test_retro_counts_at_least_one_failure_for_a_failed_run() -> None:
         outcome={"status": "partial_success"},
     )  # fmt: skip
     unfinished = replace(ok, stage_id="t", status="running", outcome=None)
-    body = retro(run, [ok, unfinished])
-    assert body is not None
+    found = retro(run, [ok, unfinished])
+    assert found is not None
+    body = msgspec.to_builtins(found)
     assert body["stages"] == [
         {
             "stage_id": "s",

@@ -9,8 +9,8 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from fabro.config import Settings
+from tests.api.envelope import assert_envelope
 from tests.api.runs_helpers import wait_for
-from tests.api.test_conventions import assert_envelope
 
 FIX_DOT = """digraph FixBuild {
   graph [goal="Make CI green"]

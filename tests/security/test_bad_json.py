@@ -16,8 +16,8 @@ from quart.typing import TestClientProtocol as Client
 
 from fabro.api.request import MAX_JSON_DEPTH, MAX_JSON_INT_DIGITS
 from fabro.api.routes import ROUTES, Route
+from tests.api.envelope import assert_envelope
 from tests.api.runs_helpers import GATED, start, wait_for_question
-from tests.api.test_conventions import assert_envelope
 
 DEEP = 100_000
 HOLE = '"@@HOLE@@"'  # where a case's JSON text goes into a route's valid body

@@ -19,7 +19,7 @@ from quart.typing import TestClientProtocol as Client
 from fabro.auth.keys import ensure_key_pair
 from fabro.config import Settings, load_settings
 from fabro.events.sse import Frame, FrameParser
-from tests.api.test_sessions import create, turns_when
+from tests.api.sessions_helpers import create, turns_when
 from tests.conftest import write_config
 from tests.llm import fake_providers as fp
 from tests.llm.fake_providers import ANTHROPIC_PATH, FakeProviders, live_app, provider_env
