@@ -52,12 +52,25 @@ def encode(value: Any) -> Json:
 def encode_fields(obj: object) -> JsonObject:
     """The JSON object of a dataclass instance, leaving out ``?`` fields that are None."""
     out: JsonObject = {}
-    for field in dataclasses.fields(cast(Any, obj)):
-        value = getattr(obj, field.name)
-        if value is None and field.default is None:  # a `?` field: left out when None
+    for name, optional in _encode_plan(type(obj)):
+        value = getattr(obj, name)
+        if value is None and optional:  # a `?` field: left out when None
             continue
-        out[field.name] = encode(value)
+        out[name] = encode(value)
     return out
+
+
+_encode_plans: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
+def _encode_plan(cls: type) -> tuple[tuple[str, bool], ...]:
+    """Each field's name and whether it is a ``?`` field, worked out once per class
+    (``dataclasses.fields`` cost more than the rest of encoding a small event)."""
+    plan = _encode_plans.get(cls)
+    if plan is None:
+        plan = tuple((field.name, field.default is None) for field in dataclasses.fields(cls))
+        _encode_plans[cls] = plan
+    return plan
 
 
 def decode_fields(cls: type[T], raw: Json) -> T:
