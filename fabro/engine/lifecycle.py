@@ -15,7 +15,7 @@ from typing import Any
 
 from ulid import ULID
 
-from fabro.clock import now_ts
+from fabro.clock import SYSTEM_CLOCK, Clock, now_ts
 from fabro.engine.recorder import Publish
 from fabro.events.redact import Redactor
 from fabro.events.types import (
@@ -68,8 +68,16 @@ class NewRun:
 class Lifecycle:
     """Status transitions of the runs of one store."""
 
-    def __init__(self, store: Store, publish: Publish, redactor: Redactor, data_dir: Path) -> None:
+    def __init__(
+        self,
+        store: Store,
+        publish: Publish,
+        redactor: Redactor,
+        data_dir: Path,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.store = store
+        self.clock = clock
         self.publish = publish
         self.redactor = redactor
         self.data_dir = data_dir
@@ -97,7 +105,7 @@ class Lifecycle:
         self, new: NewRun, idempotency: IdempotencyCheck | None, run_id: str | None = None
     ) -> tuple[RunRecord, bool]:
         """Create a run unless ``idempotency`` names one already; returns (run, created)."""
-        ts = now_ts()
+        ts = now_ts(self.clock)
         record = RunRecord(
             id=run_id or new_run_id(),
             status="queued",
@@ -131,7 +139,7 @@ class Lifecycle:
         On a setup error the run fails with `Engine error: <reason>` and None is returned.
         """
         moved, _ = await self.store.move_run(
-            run.id, ["queued", "starting"], status="starting", updated_at=now_ts()
+            run.id, ["queued", "starting"], status="starting", updated_at=now_ts(self.clock)
         )
         if moved is None:
             return None
@@ -146,7 +154,7 @@ class Lifecycle:
             await self.fail(moved.id, str(exc))
             return None
 
-        ts = now_ts()
+        ts = now_ts(self.clock)
         started, stored = await self.store.move_run(
             run.id,
             ["starting"],
@@ -183,7 +191,7 @@ class Lifecycle:
     async def fail(self, run_id: str, message: str) -> None:
         error = FabroErrorPayload(kind="engine", message=message, failure_class="deterministic")
 
-        ts = now_ts()
+        ts = now_ts(self.clock)
         failed = self._new(WorkflowRunFailed(error=error, duration_ms=0))
         self._published(
             await self.store.end_run(
@@ -207,7 +215,7 @@ class Lifecycle:
         event = self._new(RunResumed(run_id=run_id, reason=reason))
         return self._published(
             await self.store.reclaim_run(
-                run_id, event, keep_paused=keep_paused, owner_pid=os.getpid(), ts=now_ts()
+                run_id, event, keep_paused=keep_paused, owner_pid=os.getpid(), ts=now_ts(self.clock)
             )
         )
 
@@ -226,7 +234,7 @@ class Lifecycle:
             node = current.current_node if current.status in ("running", "paused") else None
             return self._new(RunCancelled(run_id=run_id, node_id=node))
 
-        ts = now_ts()
+        ts = now_ts(self.clock)
         return self._published(
             await self.store.end_run(
                 run_id, "cancelled", cancelled, finished_at=ts, updated_at=ts, owner_pid=None
@@ -238,6 +246,6 @@ class Lifecycle:
     ) -> RunRecord | None:
 
         moved = await self.store.move_run(
-            run_id, allowed, [self._new(event)], status=status, updated_at=now_ts()
+            run_id, allowed, [self._new(event)], status=status, updated_at=now_ts(self.clock)
         )
         return self._published(moved)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fabro.clock import now_ts
+from fabro.clock import SYSTEM_CLOCK, Clock, now_ts
 from fabro.storage.questions import QuestionRecord
 from fabro.storage.store import Store, Tx, Write
 from fabro.workflow.labels import normalize_label
@@ -80,8 +80,9 @@ def matching_key(options: Sequence[Mapping[str, str]], text: str) -> str | None:
 class QuestionDesk:
     """Stored questions of one store and the in-process waiters for their answers."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock = SYSTEM_CLOCK) -> None:
         self.store = store
+        self.clock = clock
         self._waiters: dict[tuple[str, str], asyncio.Event] = {}
 
     async def open(
@@ -115,7 +116,7 @@ class QuestionDesk:
             question_type=MULTIPLE_CHOICE,
             options=options,
             allow_freeform=allow_freeform,
-            created_at=now_ts(),
+            created_at=now_ts(self.clock),
         )
         if announce is None:
             return await self.store.commit(create), True
@@ -129,7 +130,9 @@ class QuestionDesk:
 
     async def answer(self, run_id: str, qid: str, answer: Answer, by: str | None) -> bool:
         """Commit an answer if the question is pending, then wake its waiter."""
-        accepted = await self.store.answer_question(run_id, qid, answer.to_json(), by, now_ts())
+        accepted = await self.store.answer_question(
+            run_id, qid, answer.to_json(), by, now_ts(self.clock)
+        )
         if accepted:
             self._event(run_id, qid).set()
         return accepted
@@ -161,7 +164,7 @@ class QuestionDesk:
 
     async def close(self, record: QuestionRecord, status: str) -> None:
         """Expire or withdraw a question that is still pending."""
-        await self.store.close_question(record.run_id, record.qid, status, now_ts())
+        await self.store.close_question(record.run_id, record.qid, status, now_ts(self.clock))
         self._event(record.run_id, record.qid).set()
 
     def _event(self, run_id: str, qid: str) -> asyncio.Event:

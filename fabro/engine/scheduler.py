@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fabro.clock import Clock, SystemClock
+from fabro.clock import SYSTEM_CLOCK, Clock
 from fabro.config import DEFAULT_COMMAND_ENV, LlmSettings
 from fabro.engine.assembly import assemble_run
 from fabro.engine.control import RunControl
@@ -76,8 +76,9 @@ class Scheduler:
         self.bus: EventBus[EventRecord] = EventBus()
         # The server's (every configured secret) when given, else one for ``env``'s secrets.
         self.redactor = redactor or Redactor(secret_values(env))
-        self.lifecycle = Lifecycle(store, self.publish, self.redactor, data_dir)
-        self.desk = QuestionDesk(store)
+        self.clock = clock or SYSTEM_CLOCK
+        self.lifecycle = Lifecycle(store, self.publish, self.redactor, data_dir, self.clock)
+        self.desk = QuestionDesk(store, self.clock)
         self.deps = EngineDeps(
             llm=llm,
             interviewer=StoredAnswers(),
@@ -85,7 +86,7 @@ class Scheduler:
             env=env,
             dry_run=dry_run,
             env_allowlist=tuple(env_allowlist),
-            clock=clock or SystemClock(),  # the engines' time: a test can give its own
+            clock=self.clock,  # the engines' time: a test can give its own
         )
         self.llm_settings = llm_settings
         self._active: dict[str, ActiveRun] = {}

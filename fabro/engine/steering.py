@@ -46,4 +46,4 @@ class Steering:
         numbers = [entry.n for entry in self.entries]
         run_id, stage_id = self.stage.stored_run_id, self.stage.stored_stage_id
         store = self.stage.deps.desk.store
-        return store.consume_steering(run_id, numbers, stage_id, now_ts())
+        return store.consume_steering(run_id, numbers, stage_id, now_ts(self.stage.deps.clock))
