@@ -32,9 +32,8 @@ from fabro.llm.catalog import (
 from fabro.llm.provider import LlmBackend, LlmError, LlmRequest, Message, TextDelta
 from fabro.llm.resolve import LevelChoice, resolve_model
 from fabro.llm.router import streaming
-from fabro.storage import sessions
-from fabro.storage.db import Database, WriteTx
 from fabro.storage.sessions import SessionEventRecord, SessionRecord
+from fabro.storage.store import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +57,12 @@ class SessionChats:
 
     def __init__(
         self,
-        db: Database,
+        store: SessionStore,
         llm: LlmBackend,
         server_default: Callable[[], LevelChoice],
         redactor: Redactor | None = None,
     ) -> None:
-        self.db = db
+        self.store = store
         self.llm = llm
         self.server_default = server_default
         self.redactor = redactor or Redactor()
@@ -99,12 +98,7 @@ class SessionChats:
             system=system,
             created_by=created_by,
         )
-
-        def transaction(tx: WriteTx) -> None:
-            sessions.insert_session(tx, record)
-            sessions.add_turn(tx, record.id, "user", content, ts)
-
-        await self.db.write(transaction)
+        await self.store.create_session(record, content)
         self._start(record)
         return record
 
@@ -115,7 +109,7 @@ class SessionChats:
         async with lock:
             await self._cancel(session.id)
             ts = now_ts()
-            await self.db.write(lambda tx: sessions.add_turn(tx, session.id, "user", content, ts))
+            await self.store.add_session_turn(session.id, "user", content, ts)
             self._start(session)
 
     def _start(self, session: SessionRecord) -> None:
@@ -136,9 +130,7 @@ class SessionChats:
 
     async def _emit(self, session_id: str, event: str, data: dict[str, Any]) -> None:
         ts = now_ts()
-        record = await self.db.write(
-            lambda tx: sessions.append_event(tx, session_id, event, data, ts)
-        )
+        record = await self.store.append_session_event(session_id, event, data, ts)
         self.bus.publish(session_id, record.seq, record)
 
     async def _generate(self, session: SessionRecord) -> None:
@@ -165,7 +157,7 @@ class SessionChats:
         if self.llm.simulated:
             yield SIMULATED_REPLY
             return
-        turns = await sessions.list_turns(self.db, session.id)
+        turns = await self.store.list_session_turns(session.id)
         request = LlmRequest(
             provider=self.provider_for(session.model),
             model=session.model,
@@ -187,16 +179,7 @@ class SessionChats:
                     yield event.text
 
     async def _finish(self, session_id: str, text: str) -> None:
-        ts = now_ts()
-
-        def transaction(tx: WriteTx) -> list[SessionEventRecord]:
-            turn = sessions.add_turn(tx, session_id, "assistant", text, ts)
-            return [
-                sessions.append_event(tx, session_id, "assistant_turn", turn.to_json(), ts),
-                sessions.append_event(tx, session_id, "done", {}, ts),
-            ]
-
-        for record in await self.db.write(transaction):
+        for record in await self.store.end_reply(session_id, text, now_ts()):
             self.bus.publish(session_id, record.seq, record)
 
     async def close(self) -> None:

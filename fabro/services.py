@@ -27,7 +27,9 @@ from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
 from fabro.startup import open_database, prepare_data_dir
 from fabro.storage.db import Database
+from fabro.storage.sqlite_sessions import SqliteSessionStore
 from fabro.storage.sqlite_store import SqliteStore
+from fabro.storage.store import SessionStore, Store
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +62,11 @@ class Services:
         llm: LlmBackend | None = None,
     ) -> None:
         self.settings = settings
-        self.db = db  # transition: fabro/api reads and writes through it directly
-        self.store = SqliteStore(db)
+        # The database both stores share, opened and closed here: the rest of fabro/ goes
+        # through the stores (tests/storage/test_store.py checks); tests inspect rows with it.
+        self.db = db
+        self.store: Store = SqliteStore(db)
+        self.sessions: SessionStore = SqliteSessionStore(db)
         self.auth = auth
         self.env = dict(os.environ if env is None else env)
         # [llm] is the one section that hot-reloads; everything else is read from settings.
@@ -85,7 +90,7 @@ class Services:
             redactor=self.redactor,
             env_allowlist=settings.commands.env_allowlist,
         )
-        self.chats = SessionChats(db, self.llm, self.server_llm_default, self.redactor)
+        self.chats = SessionChats(self.sessions, self.llm, self.server_llm_default, self.redactor)
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
         self._closed = False

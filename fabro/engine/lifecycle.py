@@ -31,9 +31,7 @@ from fabro.events.types import (
 from fabro.filemodes import ensure_private_dir
 from fabro.storage.records import EventRecord, NewEvent, RunRecord
 from fabro.storage.space import classified, is_disk_full
-from fabro.storage.store import IdempotencyCheck as IdempotencyCheck  # transition: api
-from fabro.storage.store import IdempotencyConflict as IdempotencyConflict  # transition: api
-from fabro.storage.store import Moved, Store
+from fabro.storage.store import IdempotencyCheck, Moved, Store
 from fabro.workflow.model import Graph
 
 

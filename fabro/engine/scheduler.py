@@ -23,7 +23,7 @@ from fabro.clock import SYSTEM_CLOCK, Clock
 from fabro.config import DEFAULT_COMMAND_ENV, LlmSettings
 from fabro.engine.assembly import assemble_run
 from fabro.engine.control import RunControl
-from fabro.engine.lifecycle import IdempotencyCheck, Lifecycle, NewRun
+from fabro.engine.lifecycle import Lifecycle, NewRun
 from fabro.engine.questions import QuestionDesk, StoredAnswers
 from fabro.engine.runlog import log_transition
 from fabro.engine.runner import Engine
@@ -35,7 +35,7 @@ from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
 from fabro.storage import space
 from fabro.storage.records import EventRecord, RunRecord
-from fabro.storage.store import ACTIVE, RunNotActive, Store
+from fabro.storage.store import ACTIVE, IdempotencyCheck, RunNotActive, Store
 
 log = logging.getLogger(__name__)
 

@@ -201,9 +201,7 @@ class StandaloneRun:
         self.progress.message(f"Run: {run.id}  ({lifecycle.run_dir(run.id)})")
         return await self._execute(lifecycle, run, resume=True)
 
-    async def _execute(
-        self, lifecycle: Lifecycle, run: RunRecord, *, resume: bool = False
-    ) -> int:
+    async def _execute(self, lifecycle: Lifecycle, run: RunRecord, *, resume: bool = False) -> int:
         options = self.options
         claim = await claim_run(lifecycle, run, resume=resume, keep_paused=False)
         if claim is None:

@@ -9,9 +9,6 @@ from typing import Any
 
 from fabro.storage.connection import Row
 from fabro.storage.db import Database
-from fabro.storage.steering import SteeringRecord as SteeringRecord  # transition: api, tests
-from fabro.storage.steering import add_steering as add_steering  # transition: api
-from fabro.storage.steering import pending_steering as pending_steering  # transition: tests
 from fabro.storage.writer import WriteTx
 
 

@@ -16,9 +16,6 @@ from fabro import jsontext
 from fabro.storage import checkpoints
 from fabro.storage.connection import Row
 from fabro.storage.db import Database
-from fabro.storage.events import append_events as append_events  # transition: recorder, api
-from fabro.storage.events import events_after as events_after  # transition: api
-from fabro.storage.events import last_seq as last_seq  # transition: api
 from fabro.storage.records import (
     CheckpointRecord,
     IdempotencyRecord,

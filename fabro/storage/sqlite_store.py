@@ -16,9 +16,11 @@ from fabro.storage.records import (
     EventRecord,
     IdempotencyRecord,
     NewEvent,
+    Page,
     RunRecord,
+    RunSummary,
 )
-from fabro.storage.stages import StageFinish, StageRecord, UsageTotals
+from fabro.storage.stages import StageFinish, StageRecord, TurnRecord, UsageTotals
 from fabro.storage.steering import SteeringRecord
 from fabro.storage.store import (
     ACTIVE,
@@ -140,6 +142,35 @@ class SqliteStore:
     async def writable(self) -> bool:
         return await space.writable(self.db)
 
+    # ---- reads for the API: runs ----
+
+    async def get_run_summary(self, run_id: str) -> RunSummary | None:
+        return await runs.get_run_summary(self.db, run_id)
+
+    async def list_runs(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        statuses: Sequence[str] = (),
+        workflow_slug: str | None = None,
+    ) -> Page[RunSummary]:
+        return await runs.list_runs(
+            self.db, limit=limit, offset=offset, statuses=statuses, workflow_slug=workflow_slug
+        )
+
+    async def remembered_key(self, check: IdempotencyCheck) -> IdempotencyRecord | None:
+        return await runs.remembered_key(self.db, check.principal, check.key, check.not_before)
+
+    async def queue_position(self, run: RunRecord | RunSummary) -> int | None:
+        return await runs.queue_position(self.db, run)
+
+    async def queue_positions(self) -> dict[str, int]:
+        return await runs.queue_positions(self.db)
+
+    async def count_started_runs(self) -> int:
+        return await stages.count_started_runs(self.db)
+
     # ---- events ----
 
     async def events_after(self, run_id: str, after: int, limit: int = 1000) -> list[EventRecord]:
@@ -193,6 +224,14 @@ class SqliteStore:
     async def close_question(self, run_id: str, qid: str, status: str, ts: str) -> None:
         await self.db.write(lambda tx: questions.close_question(tx, run_id, qid, status, ts))
 
+    # ---- reads for the API: questions ----
+
+    async def pending_questions(self, run_id: str) -> list[QuestionRecord]:
+        return await questions.pending_questions(self.db, run_id)
+
+    async def oldest_pending(self, run_ids: Sequence[str]) -> dict[str, QuestionRecord]:
+        return await questions.oldest_pending(self.db, run_ids)
+
     # ---- steering ----
 
     async def add_steering(
@@ -214,6 +253,31 @@ class SqliteStore:
                 created_at=created_at,
             )
         )
+
+    async def steer(
+        self,
+        statuses: Sequence[str],
+        *,
+        run_id: str,
+        guidance: str,
+        location: dict[str, Any] | None,
+        created_by: str | None,
+        created_at: str,
+    ) -> SteeringRecord | None:
+        def transaction(tx: WriteTx) -> SteeringRecord | None:
+            current = runs.get_run_in(tx, run_id)
+            if current is None or current.status not in statuses:
+                return None
+            return steering.add_steering(
+                tx,
+                run_id=run_id,
+                guidance=guidance,
+                location=location,
+                created_by=created_by,
+                created_at=created_at,
+            )
+
+        return await self.db.write(transaction)
 
     def steering_version(self) -> int:
         return self.db.change_count(steering.STEERING_ADDED)
@@ -309,8 +373,19 @@ class SqliteStore:
     def hurry(self) -> None:
         self.db.hurry()
 
-    async def usage_by_model(self, run_ids: Sequence[str]) -> list[UsageTotals]:
+    # ---- reads for the API: stages ----
+
+    async def usage_by_model(self, run_ids: Sequence[str] | None = None) -> list[UsageTotals]:
         return await stages.usage_by_model(self.db, run_ids)
+
+    async def list_stages(self, run_id: str) -> list[StageRecord]:
+        return await stages.list_stages(self.db, run_id)
+
+    async def get_stage(self, run_id: str, stage_id: str) -> StageRecord | None:
+        return await stages.get_stage(self.db, run_id, stage_id)
+
+    async def list_turns(self, run_id: str, stage_id: str) -> list[TurnRecord]:
+        return await stages.list_turns(self.db, run_id, stage_id)
 
 
 # The guard of every recorder commit, with the run's last event sequence (one statement).

@@ -14,6 +14,9 @@ The run recorder (engine/recorder.py) commits a run's stages, turns, checkpoint 
 as ``RunCommit`` values through ``submit``: queued on the one write path without waiting,
 several of them sharing a commit (group commit), each refused as a whole once the run is no
 longer active (``RunNotActive``).
+
+The API and ``fabro run`` read through the same store (the ``reads for the API`` sections);
+chat sessions, which share no state with runs, have a protocol of their own: ``SessionStore``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,22 @@ from typing import Any, Protocol, TypeAlias, TypeVar
 
 from fabro.storage.checkpoints import Changes
 from fabro.storage.questions import QuestionRecord
-from fabro.storage.records import CheckpointRecord, EventRecord, NewEvent, RunRecord
-from fabro.storage.stages import StageFinish, StageRecord, UsageTotals
+from fabro.storage.records import (
+    CheckpointRecord,
+    EventRecord,
+    IdempotencyRecord,
+    NewEvent,
+    Page,
+    RunRecord,
+    RunSummary,
+)
+from fabro.storage.sessions import (
+    SessionEventRecord,
+    SessionListing,
+    SessionRecord,
+    SessionTurnRecord,
+)
+from fabro.storage.stages import StageFinish, StageRecord, TurnRecord, UsageTotals
 from fabro.storage.steering import SteeringRecord
 from fabro.storage.writer import WriteTx, outcome_of
 
@@ -157,6 +174,39 @@ class Store(Protocol):
         """True when a write of some size commits again (the disk-full probe)."""
         ...
 
+    # ---- reads for the API: runs ----
+
+    async def get_run_summary(self, run_id: str) -> RunSummary | None:
+        """What a status view shows of a run: never its source, graph or config."""
+        ...
+
+    async def list_runs(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        statuses: Sequence[str] = (),
+        workflow_slug: str | None = None,
+    ) -> Page[RunSummary]:
+        """Summaries newest first (created_at, then id, descending), optionally filtered."""
+        ...
+
+    async def remembered_key(self, check: IdempotencyCheck) -> IdempotencyRecord | None:
+        """The run an Idempotency-Key was used for, read before any work is done."""
+        ...
+
+    async def queue_position(self, run: RunRecord | RunSummary) -> int | None:
+        """1-based rank of a queued run among the queued runs in FIFO order; None otherwise."""
+        ...
+
+    async def queue_positions(self) -> dict[str, int]:
+        """The ``queue_position`` of every queued run, in one read."""
+        ...
+
+    async def count_started_runs(self) -> int:
+        """Runs that have left ``queued`` (the ``runs`` total of GET /usage)."""
+        ...
+
     # ---- events ----
 
     async def events_after(
@@ -202,6 +252,16 @@ class Store(Protocol):
         """Expire or withdraw a question that is still pending."""
         ...
 
+    # ---- reads for the API: questions ----
+
+    async def pending_questions(self, run_id: str) -> list[QuestionRecord]:
+        """The run's pending questions, oldest first."""
+        ...
+
+    async def oldest_pending(self, run_ids: Sequence[str]) -> dict[str, QuestionRecord]:
+        """The oldest pending question of each of ``run_ids`` that has one, in one read."""
+        ...
+
     # ---- steering ----
 
     async def add_steering(
@@ -213,6 +273,20 @@ class Store(Protocol):
         created_by: str | None,
         created_at: str,
     ) -> SteeringRecord: ...
+
+    async def steer(
+        self,
+        statuses: Sequence[str],
+        *,
+        run_id: str,
+        guidance: str,
+        location: dict[str, Any] | None,
+        created_by: str | None,
+        created_at: str,
+    ) -> SteeringRecord | None:
+        """``add_steering`` if the run's status is in ``statuses``, checked in the same
+        transaction (guidance never lands on a run that ended meanwhile); None if not."""
+        ...
 
     def steering_version(self) -> int:
         """Goes up after each commit that adds steering through this store: a run that read
@@ -289,6 +363,59 @@ class Store(Protocol):
         """Have the queued writes committed now."""
         ...
 
-    async def usage_by_model(self, run_ids: Sequence[str]) -> list[UsageTotals]:
-        """Usage of the runs' stages that have a model, summed per model."""
+    # ---- reads for the API: stages ----
+
+    async def usage_by_model(self, run_ids: Sequence[str] | None = None) -> list[UsageTotals]:
+        """Usage of the stages that have a model, summed per model (of ``run_ids``, or all)."""
+        ...
+
+    async def list_stages(self, run_id: str) -> list[StageRecord]:
+        """The run's stage rows in the order they started."""
+        ...
+
+    async def get_stage(self, run_id: str, stage_id: str) -> StageRecord | None: ...
+
+    async def list_turns(self, run_id: str, stage_id: str) -> list[TurnRecord]:
+        """A stage's LLM turns in order."""
+        ...
+
+
+class SessionStore(Protocol):
+    """Chat sessions, their turns and their events (api.md §11). Every method is one
+    transaction; event sequence numbers start at 0."""
+
+    # ---- writes ----
+
+    async def create_session(self, session: SessionRecord, first_turn: str) -> None:
+        """Store ``session`` with its first user turn."""
+        ...
+
+    async def add_session_turn(
+        self, session_id: str, kind: str, content: str, ts: str
+    ) -> SessionTurnRecord:
+        """Append a turn (the session's ``updated_at`` moves to ``ts``)."""
+        ...
+
+    async def append_session_event(
+        self, session_id: str, event: str, data: dict[str, Any], ts: str
+    ) -> SessionEventRecord: ...
+
+    async def end_reply(self, session_id: str, text: str, ts: str) -> list[SessionEventRecord]:
+        """Store the assistant's turn with its ``assistant_turn`` and ``done`` events."""
+        ...
+
+    # ---- reads for the API ----
+
+    async def get_session(self, session_id: str) -> SessionRecord | None: ...
+
+    async def list_sessions(self, *, limit: int, offset: int) -> list[SessionListing]:
+        """Sessions, newest ``updated_at`` first, each with its last turn's content."""
+        ...
+
+    async def list_session_turns(self, session_id: str) -> list[SessionTurnRecord]: ...
+
+    async def session_events_after(
+        self, session_id: str, after: int, *, limit: int
+    ) -> list[SessionEventRecord]:
+        """Stored events with ``seq > after`` (-1: all), in order."""
         ...

@@ -13,7 +13,6 @@ from fabro.api import internals
 from fabro.config import LlmSettings
 from fabro.engine.questions import Answer
 from fabro.services import Services
-from fabro.storage import questions
 from tests.api.envelope import assert_envelope
 from tests.api.internals_helpers import (
     FAILING,
@@ -355,7 +354,7 @@ async def test_steer_a_running_and_a_paused_run(
         headers=auth_headers,
     )
     assert response.status_code == 202
-    stored = await questions.pending_steering(services.db, run.id)
+    stored = await services.store.pending_steering(run.id)
     assert [(s.n, s.guidance, s.location, s.created_by) for s in stored] == [
         (1, "Use the client", {"file": "src/app.py", "line": 42}, "alice"),
         (2, "Second", {"file": "b.py"}, "alice"),
@@ -378,4 +377,4 @@ async def test_steer_is_409_unless_running_or_paused(
         )
         assert response.status_code == 409
         assert_envelope(await response.get_json(), 409, "Run is not steerable.")
-        assert await questions.pending_steering(services.db, run.id) == []
+        assert await services.store.pending_steering(run.id) == []

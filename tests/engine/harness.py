@@ -21,6 +21,7 @@ from fabro.engine.state import EngineState
 from fabro.events.redact import Redactor
 from fabro.llm.provider import LlmBackend
 from fabro.llm.simulated import SimulatedBackend
+from fabro.storage import events as event_rows
 from fabro.storage import runs, stages
 from fabro.storage.db import Database
 from fabro.storage.records import EventRecord, RunRecord
@@ -162,7 +163,7 @@ class Harness:
         """Stored payloads (``{variant: fields}``) of one child depth (None: all)."""
         return [
             e.payload
-            for e in await runs.events_after(self.db, run_id, 0, limit=100_000)
+            for e in await event_rows.events_after(self.db, run_id, 0, limit=100_000)
             if depth is None or e.child_depth == depth
         ]
 
@@ -179,7 +180,7 @@ class Harness:
     async def variants(self, run_id: str, depth: int | None = 0) -> list[str]:
         return [
             e.variant
-            for e in await runs.events_after(self.db, run_id, 0, limit=100_000)
+            for e in await event_rows.events_after(self.db, run_id, 0, limit=100_000)
             if depth is None or e.child_depth == depth
         ]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fabro.storage import runs
+from fabro.storage import events
 from fabro.storage.db import Database
 from fabro.storage.records import EventRecord
 from fabro.workflow.commands import validate_command
@@ -195,7 +195,7 @@ async def _fabro_run(case: Case, tmp_path: Path) -> str:
 async def _stored_events(db_path: Path, run_id: str) -> list[EventRecord]:
     db = await Database.open(db_path)
     try:
-        return await runs.events_after(db, run_id, 0, limit=100_000)
+        return await events.events_after(db, run_id, 0, limit=100_000)
     finally:
         await db.close()
 

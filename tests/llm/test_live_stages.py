@@ -13,7 +13,7 @@ import pytest
 from fabro.clock import now_ts
 from fabro.llm.http import HttpRetryPolicy
 from fabro.llm.router import Router
-from fabro.storage import questions, stages
+from fabro.storage import stages, steering
 from fabro.storage.db import Database
 from tests.engine.harness import Harness
 from tests.llm import fake_providers as fp
@@ -243,7 +243,7 @@ async def test_steering_reaches_the_next_turn(
     async def steer(request: fp.Recorded) -> None:
         if len(fake.requests) == 1:  # while the first model call is in flight
             await harness.db.write(
-                lambda tx: questions.add_steering(
+                lambda tx: steering.add_steering(
                     tx,
                     run_id=record.id,
                     guidance="Use tabs",

@@ -31,7 +31,6 @@ from fabro.config import Settings
 from fabro.events.bus import EventBus
 from fabro.server import hypercorn_config
 from fabro.services import Services
-from fabro.storage import runs
 
 STAGES = 30
 PADDING = "p" * 2_000  # a graph of ~60 KB, as workflows with long prompts have
@@ -157,7 +156,7 @@ async def follow_a_run(server: Server, count: int) -> Measured:
     """``count`` subscribers replay a run, follow a burst of events live, and hang up."""
     run_id = (await server.http.post("/runs", json={"dot_source": workflow()})).json()["id"]
     await until("the first gate", lambda: question_of(server, run_id))
-    db, bus = server.services.db, server.services.runs.bus
+    store, bus = server.services.store, server.services.runs.bus
     gc.collect()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
@@ -171,7 +170,7 @@ async def follow_a_run(server: Server, count: int) -> Measured:
     try:
 
         async def all_read() -> bool:
-            last = await runs.last_seq(db, run_id)
+            last = await store.last_seq(run_id)
             return bus.subscriber_count(run_id) == count and min(clients.frames) >= last
 
         await until("every subscriber to replay the run", all_read)
