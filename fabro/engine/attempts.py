@@ -14,7 +14,7 @@ from fabro.engine.failure import effective_class
 from fabro.engine.outcome import Outcome, StageError
 from fabro.engine.retry import RetryPolicy
 from fabro.engine.stage import StageRun
-from fabro.events.types import FailureDetail, StageFailed, StageRetrying
+from fabro.events.types import FailureDetail, RunEvent, StageFailed, StageRetrying
 from fabro.storage.space import classified, is_disk_full
 from fabro.storage.store import RunNotActive
 from fabro.workflow import kinds
@@ -39,50 +39,20 @@ async def with_retries(
             outcome = await execute_once(engine, node, sid, attempt, engine.state.context)
         except StageError as error:
             if error.retryable and attempt < policy.attempts:
-                delay = policy.delay_ms(attempt, engine.deps.rng)
                 failure = FailureDetail(
                     message=error.message,
                     failure_class=effective_class(error.failure_class, error.message),
                 )
-                await engine.recorder.emit(
-                    StageFailed(
-                        node_id=node.id,
-                        name=node.label,
-                        index=index,
-                        failure=failure,
-                        will_retry=True,
-                    ),
-                    StageRetrying(
-                        node_id=node.id,
-                        name=node.label,
-                        index=index,
-                        attempt=attempt + 1,
-                        max_attempts=policy.attempts,
-                        delay_ms=delay,
-                    ),
+                failed = StageFailed(
+                    node_id=node.id, name=node.label, index=index, failure=failure, will_retry=True
                 )
-                await engine.deps.sleep(delay / 1000)
-                attempt += 1
-                await engine.recorder.set_attempts(sid, attempt)
+                attempt = await _wait_to_retry(engine, node, sid, policy, index, attempt, failed)
                 continue
             return error.outcome(), attempt
         if outcome.status != "retry":
             return outcome, attempt
         if attempt < policy.attempts:
-            delay = policy.delay_ms(attempt, engine.deps.rng)
-            await engine.recorder.emit(
-                StageRetrying(
-                    node_id=node.id,
-                    name=node.label,
-                    index=index,
-                    attempt=attempt + 1,
-                    max_attempts=policy.attempts,
-                    delay_ms=delay,
-                )
-            )
-            await engine.deps.sleep(delay / 1000)
-            attempt += 1
-            await engine.recorder.set_attempts(sid, attempt)
+            attempt = await _wait_to_retry(engine, node, sid, policy, index, attempt)
             continue
         if node.allow_partial:
             return outcome.with_(
@@ -91,6 +61,32 @@ async def with_retries(
                 notes="retries exhausted, partial accepted",
             ), attempt
         return Outcome.fail("max retries exceeded"), attempt
+
+
+async def _wait_to_retry(
+    engine: Engine,
+    node: Node,
+    sid: str,
+    policy: RetryPolicy,
+    index: int,
+    attempt: int,
+    *events: RunEvent,
+) -> int:
+    """Announce the next attempt (after ``events``), wait the policy's delay, and record the
+    attempt number; returns it."""
+    delay = policy.delay_ms(attempt, engine.deps.rng)
+    retrying = StageRetrying(
+        node_id=node.id,
+        name=node.label,
+        index=index,
+        attempt=attempt + 1,
+        max_attempts=policy.attempts,
+        delay_ms=delay,
+    )
+    await engine.recorder.emit(*events, retrying)
+    await engine.deps.sleep(delay / 1000)
+    await engine.recorder.set_attempts(sid, attempt + 1)
+    return attempt + 1
 
 
 async def execute_once(

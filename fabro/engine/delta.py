@@ -19,17 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# The checkpoint's maps and lists (api.md §6.6), by their checkpoint key.
-MAP_SECTIONS = (
-    "context_values",
-    "node_outcomes",
-    "node_retries",
-    "node_visits",
-    "loop_failure_signatures",
-    "restart_failure_signatures",
-)
-LIST_SECTIONS = ("completed_nodes", "logs")
-SECTIONS = MAP_SECTIONS + LIST_SECTIONS
+from fabro.storage.checkpoints import LIST_SECTIONS, MAP_SECTIONS, SECTIONS
+
+__all__ = ["LIST_SECTIONS", "MAP_SECTIONS", "SECTIONS", "StateDelta"]
 
 
 @dataclass

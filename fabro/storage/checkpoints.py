@@ -66,16 +66,17 @@ _ORDER = {
         )
     )
 }
-_ALL_SECTIONS = (
+# The checkpoint's maps and lists (api.md §6.6), by their checkpoint key.
+MAP_SECTIONS = (
     "context_values",
     "node_outcomes",
     "node_retries",
     "node_visits",
     "loop_failure_signatures",
     "restart_failure_signatures",
-    "completed_nodes",
-    "logs",
 )
+LIST_SECTIONS = ("completed_nodes", "logs")
+SECTIONS = MAP_SECTIONS + LIST_SECTIONS
 
 
 # The next position of a section, computed where the row is inserted (the key's old row
@@ -104,7 +105,7 @@ def save(
 ) -> None:
     """Apply ``changes`` to the run's stored checkpoint and set its head (inside the caller's
     transaction). Replacing every section rewrites the checkpoint whole."""
-    if len(changes.replaced) >= len(_ALL_SECTIONS):
+    if len(changes.replaced) >= len(SECTIONS):
         tx.execute("DELETE FROM checkpoint_entries WHERE run_id = ?", [run_id])
     else:
         for section in changes.replaced:

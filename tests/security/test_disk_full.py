@@ -16,6 +16,7 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from fabro.storage.records import RunRecord
 from fabro.storage.sqlite_store import SqliteStore
 from tests.api.runs_helpers import start, wait_for, wait_for_question
 from tests.e2e.runs_support import jwt_server, start_run, wait_for_status, wait_until
+from tests.storage.rows import make_run
 
 # A comment this long needs overflow pages: a run with it never fits in the free bytes of
 # the pages the database already has.
@@ -255,17 +257,7 @@ def fill_up(folder: Path) -> Path:
 
 
 def running_run(run_id: str) -> RunRecord:
-    ts = now_ts()
-    return RunRecord(
-        id=run_id,
-        status="running",
-        title="t",
-        graph_name="G",
-        dot_source="digraph G {}",
-        prepared_graph={"nodes": []},
-        created_at=ts,
-        updated_at=ts,
-    )
+    return replace(make_run(run_id), status="running")
 
 
 async def test_the_writes_queued_after_one_the_full_disk_refused_are_refused_too(
