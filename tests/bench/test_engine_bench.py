@@ -2,44 +2,118 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from bench import engine
+from bench import engine, fabro_run
 from bench.engine import Measure, Results
+from fabro.engine.handlers import HANDLERS
+from fabro.engine.outcome import Outcome
+from fabro.engine.stage import StageRun
+from fabro.workflow import kinds
+from fabro.workflow.model import Node
+
+LABELS = (
+    "in-memory database (baseline)",
+    "SQLite file (durable)",
+    "SQLite file, every stage committed",
+    "`fabro run` end to end",
+)
 
 
-def test_a_quick_run_prints_every_row_at_both_lengths(
+def test_a_quick_run_prints_every_row_as_numbers_at_both_lengths(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert engine.main(["--quick", "--stages", "5", "20", "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "default fidelity (compact)" in out
-    for label in (
-        "in-memory database (baseline)",
-        "SQLite file (durable)",
-        "SQLite file, every stage committed",
-    ):
-        rows = [line for line in out.splitlines() if line.startswith(label)]
-        assert [row.split()[-5] for row in rows] == ["5", "20"], rows
-    assert "20/5 per stage: in-memory" in out and "bytes stored" in out
+    for label in LABELS:
+        rows = [line[len(label) :].split() for line in out.splitlines() if line.startswith(label)]
+        assert [row[0] for row in rows] == ["5", "20"], rows
+        for row in rows:  # total s, ms/stage, ratio: numbers; bytes/stage: a number or "-"
+            assert all(isinstance(float(cell), float) for cell in row[1:4]), row
+            assert row[4] == "-" if label == LABELS[0] else int(row[4].replace(",", "")) > 0
+    assert "`fabro run` start-up (a 3-stage run, not counted):" in out
+    assert "stage folders alone (a folder, prompt.md and response.md)" in out
+    assert "20/5 per stage: in-memory" in out and "`fabro run`" in out and "bytes stored" in out
     assert "goal: <= 0.4 ms per durable stage at each length" in out
+    assert "goal: <= 0.5 ms per stage for `fabro run` end to end, at each length" in out
     assert "goal: <= 0.5 ms per stage with every stage committed" in out
     assert not list(tmp_path.iterdir())  # its folders are removed
 
 
 def test_the_default_is_1000_and_5000_stages_with_the_default_fidelity() -> None:
     assert engine.LENGTHS == (1000, 5000)
-    assert "fidelity" not in engine.linear_workflow(3)
+    assert "fidelity" not in engine.bench_workflow(5)
+    # start and exit count: 5,000 stages is a workflow `fabro run` accepts (limits.max_nodes)
+    assert engine.bench_workflow(5).count("[label=") == 3
 
 
-def results(durable_ms: tuple[float, float], committed_ms: float = 0.45) -> Results:
+def test_lengths_too_short_for_the_fabro_run_row_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        engine.main(["--stages", "3", "20"])
+    assert exit_info.value.code == 2
+    assert "--stages: at least 4" in capsys.readouterr().err
+
+
+async def test_the_committed_row_commits_every_stage_through_the_side_effect_guard(
+    tmp_path: Path,
+) -> None:
+    db_path = tmp_path / "bench.db"
+    committed_when_started: list[tuple[str, int]] = []
+
+    def committed_stages() -> int:  # seen from another connection: committed rows only
+        with closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+            query = "SELECT count(*) FROM stages WHERE status = 'completed'"
+            return int(db.execute(query).fetchone()[0])
+
+    async def probe(node: Node, stage: StageRun) -> Outcome:
+        committed_when_started.append((node.id, committed_stages()))
+        return await HANDLERS[kinds.AGENT](node, stage)
+
+    handlers = {**HANDLERS, kinds.AGENT: engine.effect_first(probe)}
+    await engine.run_once(db_path, tmp_path / "data", 12, handlers)
+    # Each agent stage begins once start and every stage before it are committed.
+    assert committed_when_started == [(f"s{index}", index + 1) for index in range(10)]
+
+
+def test_every_run_keeps_its_files_until_the_bench_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Removing a run's files would slow the next run's on an ext4 without a journal.
+    monkeypatch.setattr(engine, "MODES", engine.MODES[:2])  # in-memory and durable suffice
+    asyncio.run(engine.bench((6,), 2, tmp_path / "db", tmp_path / "runs"))
+    assert sorted(path.name for path in (tmp_path / "runs").iterdir()) == [
+        "durable-6-0",
+        "durable-6-1",
+        "memory-6-0",
+        "memory-6-1",
+    ]
+    assert {"durable-6-0.db", "durable-6-1.db"} <= {p.name for p in (tmp_path / "db").iterdir()}
+
+
+def test_a_fabro_run_that_fails_is_reported_with_its_output(tmp_path: Path) -> None:
+    tiny = engine.bench_workflow(fabro_run.TINY_STAGES)
+    with pytest.raises(fabro_run.FabroRunFailed, match=r"exited 2:\n(.|\n)*Parse error"):
+        asyncio.run(fabro_run.measure(tmp_path, "digraph {", tiny, "broken"))
+
+
+def results(
+    durable_ms: tuple[float, float], committed_ms: float = 0.45, cli_ms: float = 0.45
+) -> Results:
     got: Results = {}
     for stages, durable in zip((1000, 5000), durable_ms, strict=True):
-        got[(stages, "memory")] = Measure(0.3 * stages / 1000, 0)
-        got[(stages, "durable")] = Measure(durable * stages / 1000, 9000 * stages)
-        got[(stages, "committed")] = Measure(committed_ms * stages / 1000, 9000 * stages)
+        got[(stages, "memory")] = Measure(0.3 * stages / 1000, 0, stages)
+        got[(stages, "durable")] = Measure(durable * stages / 1000, 9000 * stages, stages)
+        got[(stages, "committed")] = Measure(committed_ms * stages / 1000, 9000 * stages, stages)
+        counted = stages - fabro_run.TINY_STAGES
+        got[(stages, "fabro_run")] = Measure(cli_ms * counted / 1000, 9500 * stages, counted, 0.6)
     return got
 
 
@@ -61,6 +135,47 @@ def test_the_goals_are_judged_at_each_length_and_on_the_growth(
     assert "9,000" in text  # bytes per stage
 
 
-def test_the_every_stage_committed_goal() -> None:
-    text = engine.report(3, Path("/tmp"), Path("/tmp"), results((0.3, 0.3), committed_ms=0.6))
-    assert text.splitlines()[-1].endswith(": NOT met")
+def test_the_fabro_run_row_counts_the_stages_past_the_tiny_run(tmp_path: Path) -> None:
+    text = engine.report(3, tmp_path, tmp_path, results((0.3, 0.3), cli_ms=0.45), 0.05)
+    rows = [line for line in text.splitlines() if line.startswith("`fabro run` end to end")]
+    assert [row.split()[-3] for row in rows] == ["0.450", "0.450"]  # ms per counted stage
+    assert "`fabro run` start-up (a 3-stage run, not counted): 0.600 s, 0.600 s" in text
+    assert "now: 0.050 ms per stage" in text
+
+
+@pytest.mark.parametrize(
+    ("committed_ms", "cli_ms", "goal", "verdict"),
+    [
+        (0.6, 0.45, "with every stage committed", "NOT met"),
+        (0.45, 0.45, "with every stage committed", "met"),
+        (0.45, 0.6, "for `fabro run` end to end", "NOT met"),
+        (0.45, 0.45, "for `fabro run` end to end", "met"),
+    ],
+)
+def test_the_committed_and_fabro_run_goals(
+    committed_ms: float, cli_ms: float, goal: str, verdict: str
+) -> None:
+    got = results((0.3, 0.3), committed_ms=committed_ms, cli_ms=cli_ms)
+    lines = engine.report(3, Path("/tmp"), Path("/tmp"), got).splitlines()
+    assert next(line for line in lines if goal in line).endswith(f": {verdict}")
+
+
+@pytest.mark.parametrize(
+    ("folder", "kind"),
+    [
+        ("/srv/data/runs", "ext4"),
+        ("/var/lib/fabro", "ext4, no journal"),
+        ("/dev/shm/x", "tmpfs"),
+        ("/", "?"),
+    ],
+)
+def test_the_file_system_is_named_and_an_ext4_without_a_journal_is_told(
+    tmp_path: Path, folder: str, kind: str
+) -> None:
+    mounts = tmp_path / "mounts"
+    mounts.write_text(
+        "/dev/vda /var ext4 rw 0 0\n/dev/vdb /srv ext4 rw 0 0\ntmpfs /dev/shm tmpfs rw 0 0\n"
+    )
+    journals = tmp_path / "jbd2"
+    (journals / "vdb-8").mkdir(parents=True)
+    assert engine.file_system(Path(folder), mounts, journals) == kind
