@@ -41,10 +41,9 @@ def as_json(value: Any) -> str:
     return json.dumps(value)
 
 
-async def entry_rows(db: Database) -> int:
-    row = await db.fetchone("SELECT COUNT(*) FROM checkpoint_entries WHERE run_id = 'R1'")
-    assert row is not None
-    return int(row[0])
+async def log_rows(db: Database) -> list[str]:
+    rows = await db.fetchall("SELECT changes FROM checkpoint_log WHERE run_id = 'R1' ORDER BY seq")
+    return [row[0] for row in rows]
 
 
 def engine_like() -> EngineState:
@@ -70,17 +69,20 @@ async def test_round_trip_keeps_values_and_key_order(db: Database) -> None:
     assert as_json(await stored(db)) == as_json(state.checkpoint("t0"))
 
 
-async def test_a_delta_writes_its_rows_only_and_a_set_key_keeps_its_place(db: Database) -> None:
+async def test_a_delta_is_one_log_row_of_its_changes_and_a_set_key_keeps_its_place(
+    db: Database,
+) -> None:
     state = engine_like()
     await save(db, state, StateDelta.whole(state.sections()))
-    before = await entry_rows(db)
+    assert await log_rows(db) == []  # a whole checkpoint is a new base
     delta = StateDelta.of(
         completed="build",
         context={"outcome": "fail", "new": [1, {"x": None}]},
         node_retries={"build": 2},
     )
     await save(db, state, delta, "t1")
-    assert await entry_rows(db) == before + 3  # build twice, "new"; "outcome" replaced
+    [row] = await log_rows(db)
+    assert "graph.goal" not in row and "start" not in row  # nothing of the earlier stages
     data = await stored(db)
     assert list(data["context_values"]) == ["graph.goal", "outcome", "n", "new"]
     assert as_json(data) == as_json(state.checkpoint("t1"))
@@ -108,9 +110,61 @@ async def test_whole_documents_are_read_as_they_are_and_can_be_replaced(db: Data
     state = EngineState.from_checkpoint(legacy)
     await save(db, state, StateDelta.whole(state.sections()), "t2")
     assert as_json(await stored(db)) == as_json(state.checkpoint("t2"))
-    await db.write(lambda tx: runs.save_checkpoint(tx, "R1", legacy, "t3"))
-    assert await stored(db) == legacy  # and back: the entry rows are gone
-    assert await entry_rows(db) == 0
+    await save(db, state, StateDelta.of(completed="b"), "t3")  # a log over the base
+    assert (await stored(db))["completed_nodes"] == ["a", "b"]
+    await db.write(lambda tx: runs.save_checkpoint(tx, "R1", legacy, "t4"))
+    assert await stored(db) == legacy  # and back: the log rows are gone
+    assert await log_rows(db) == []
+
+
+async def test_a_checkpoint_of_schema_version_2_is_read_and_folded_by_the_next_write(
+    db: Database,
+) -> None:
+    head = {"timestamp": "t", "current_node": "a", "completed_nodes": [], "node_retries": {}}
+    head |= {"context_values": {}, "logs": [], "node_outcomes": {}, "next_node_id": "b"}
+
+    def version_2(tx: Any) -> None:
+        tx.execute(
+            "INSERT INTO checkpoints (run_id, data, updated_at, incremental)"
+            " VALUES ('R1', ?, 't', 1)",
+            [json.dumps(head)],
+        )
+        for section, pos, key, value in (
+            ("completed_nodes", 0, None, '"a"'),
+            ("context_values", 0, "k", '"v"'),
+            ("context_values", 1, "n", "1"),
+            ("node_outcomes", 0, "a", '{"status":"success"}'),
+        ):
+            tx.execute(
+                "INSERT INTO checkpoint_entries (run_id, section, pos, key, value)"
+                " VALUES ('R1', ?, ?, ?, ?)",
+                [section, pos, key, value],
+            )
+
+    await db.write(version_2)
+    expected = {**head, "completed_nodes": ["a"], "context_values": {"k": "v", "n": 1}}
+    expected["node_outcomes"] = {"a": {"status": "success"}}
+    assert await stored(db) == expected
+    state = EngineState.from_checkpoint(expected)
+    state.current_node, state.next_node_id = "a", "b"
+    await save(db, state, StateDelta.of(context={"n": 2}), "t1")
+    assert as_json(await stored(db)) == as_json(state.checkpoint("t1"))
+    row = await db.fetchone("SELECT COUNT(*) FROM checkpoint_entries WHERE run_id = 'R1'")
+    assert row is not None and row[0] == 0  # folded into a base
+
+
+async def test_the_log_is_folded_into_a_new_base_once_it_outgrows_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "FOLD_AT_LEAST", 0)
+    state = engine_like()
+    await save(db, state, StateDelta.whole(state.sections()))
+    longest = 0
+    for step in range(200):
+        await save(db, state, StateDelta.of(context={f"k{step % 7}": "x" * 40}), f"t{step}")
+        longest = max(longest, len(await log_rows(db)))
+    assert 1 < longest < 20  # folded again and again, never long
+    assert as_json(await stored(db)) == as_json(state.checkpoint("t199"))
 
 
 async def test_no_checkpoint_before_the_first(db: Database) -> None:
