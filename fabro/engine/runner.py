@@ -47,7 +47,7 @@ from fabro.events.types import (
     WorkflowRunFailed,
     WorkflowRunStarted,
 )
-from fabro.storage.stages import StageFinish, StageRecord
+from fabro.storage.stages import StageRecord
 from fabro.workflow import kinds
 from fabro.workflow.model import Graph, Node
 
@@ -324,22 +324,10 @@ class Engine:
         closing.append(CheckpointSaved(node_id=node.id))
         usage = outcome.usage
         self.spent += (usage.cost or 0.0) if usage else 0.0
-        await self.recorder.stage_finished(
-            sid,
-            StageFinish(
-                status="failed" if outcome.status == "fail" else "completed",
-                finished_at=now_ts(self.deps.clock),
-                duration_ms=outcome.duration_ms or 0,
-                attempts=attempts,
-                outcome=self.state.node_outcomes[node.id],  # outcome.to_json(), made once
-                model=usage.model if usage else None,
-                usage=_usage_counts(usage),
-                cost=usage.cost if usage else None,
-            ),
-            closing,
-            checkpoint,
-            target,
-        )
+        # The outcome's JSON as the stage's delta recorded it (made once).
+        recorded = self.state.node_outcomes[node.id]
+        finish = stage_events.finish(outcome, attempts, recorded, now_ts(self.deps.clock))
+        await self.recorder.stage_finished(sid, finish, closing, checkpoint, target)
 
     async def execute(
         self, node: Node, sid: str, attempt: int, context: Mapping[str, Any]
@@ -445,18 +433,6 @@ def _raise(failure: object) -> None:
     """End the run if ``failure`` is a step.RunFailure."""
     if isinstance(failure, step.RunFailure):
         raise EngineFailure(failure.message, failure.failure_class)
-
-
-def _usage_counts(usage: Any) -> dict[str, int]:
-    if usage is None:
-        return {}
-    return {
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cache_read_tokens": usage.cache_read_tokens or 0,
-        "cache_write_tokens": usage.cache_write_tokens or 0,
-        "reasoning_tokens": usage.reasoning_tokens or 0,
-    }
 
 
 __all__ = ["Engine", "EngineFailure", "EngineResult", "Stalled"]

@@ -1,12 +1,22 @@
-"""The events that close a stage, and the exit node's stage (engine.md §6 step 11, §7)."""
+"""What closes a stage: its events, its row's finish, and the exit node's stage (engine.md §6
+step 11, §7)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fabro.engine.outcome import Outcome
 from fabro.engine.retry import RetryPolicy
 from fabro.engine.routing import stage_id
-from fabro.events.types import FailureDetail, RunEvent, StageCompleted, StageFailed, StageStarted
-from fabro.storage.stages import StageRecord
+from fabro.events.types import (
+    FailureDetail,
+    RunEvent,
+    StageCompleted,
+    StageFailed,
+    StageStarted,
+    StageUsage,
+)
+from fabro.storage.stages import StageFinish, StageRecord
 from fabro.workflow.model import Node
 
 
@@ -88,3 +98,30 @@ def exit_stage(
         ),
     ]
     return record, events
+
+
+def finish(outcome: Outcome, attempts: int, recorded: dict[str, Any], at: str) -> StageFinish:
+    """The stage row's finish: its status, attempts, ``recorded`` outcome JSON and usage."""
+    usage = outcome.usage
+    return StageFinish(
+        status="failed" if outcome.status == "fail" else "completed",
+        finished_at=at,
+        duration_ms=outcome.duration_ms or 0,
+        attempts=attempts,
+        outcome=recorded,
+        model=usage.model if usage else None,
+        usage=_usage_counts(usage),
+        cost=usage.cost if usage else None,
+    )
+
+
+def _usage_counts(usage: StageUsage | None) -> dict[str, int]:
+    if usage is None:
+        return {}
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens or 0,
+        "cache_write_tokens": usage.cache_write_tokens or 0,
+        "reasoning_tokens": usage.reasoning_tokens or 0,
+    }
