@@ -24,6 +24,7 @@ NAV = [
     "cli.md",
     "security.md",
     "operations.md",
+    "architecture.md",
     "benchmarks.md",
 ]
 
