@@ -72,3 +72,18 @@ def _whole_workflows() -> list[tuple[str, str]]:
 def test_whole_workflows_in_the_docs_validate_cleanly(page_name: str, dot: str) -> None:
     prepared = prepare(dot)
     assert [d.format() for d in prepared.diagnostics] == [], page_name
+
+
+def test_every_module_the_architecture_page_names_exists() -> None:
+    """docs/architecture.md is a map of the code: a path it names that no longer exists (a
+    module renamed or split) fails here. A bare name is looked for anywhere in the tree."""
+    names = set(re.findall(r"`([\w/]+\.py)`", page("architecture.md")))
+    assert len(names) > 20
+    for name in sorted(names):
+        found = [
+            path
+            for base in (REPO, REPO / "fabro")
+            for path in ([base / name] if "/" in name else base.rglob(name))
+            if path.is_file()
+        ]
+        assert found, f"docs/architecture.md names {name}, which is not in the repository"
