@@ -123,12 +123,12 @@ def after_stage(
             return end  # a dead end: the run completes
         target = retry_target(graph, node)
         if target is None:
-            return _replace(end, failure=RunFailure(stranded_failure(node, outcome), failure_class))
+            return replace(end, failure=RunFailure(stranded_failure(node, outcome), failure_class))
         return _to(end, node, target)
     end = _to(end, node, edge.target, label=edge.label, condition=edge.condition or None)
     if not edge.loop_restart:
         return end
-    return _replace(end, restart=_loop_restart(graph, state, node, outcome, failure_class, sig))
+    return replace(end, restart=_loop_restart(graph, state, node, outcome, failure_class, sig))
 
 
 def _to(
@@ -139,11 +139,7 @@ def _to(
     condition: str | None = None,
 ) -> StageEnd:
     event = EdgeSelected(from_node=node.id, to_node=target, label=label, condition=condition)
-    return _replace(end, target=target, events=(event,))
-
-
-def _replace(end: StageEnd, **changes: Any) -> StageEnd:
-    return replace(end, **changes)
+    return replace(end, target=target, events=(event,))
 
 
 def _classify(
