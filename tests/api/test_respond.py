@@ -24,10 +24,11 @@ RUN = RunSummary(
 
 def test_a_body_is_compact_utf8_json_with_a_final_newline() -> None:
     body = run_status(RUN, pending_question=PendingQuestion(id="q1", text="Ok?"))
+    # The original's fields first, in its order, as the dicts before the typed bodies had it.
     assert encode(body) == (
-        b'{"goal":"","labels":{},"current_node":"work","pending_question":{"id":"q1",'
-        b'"text":"Ok?"},"id":"01JRUN","status":"running","created_at":"2026-01-01T00:00:00.000Z",'
-        b'"title":"\xc3\x9cn\xc3\xafcode title","workflow":null}\n'
+        b'{"id":"01JRUN","status":"running","created_at":"2026-01-01T00:00:00.000Z",'
+        b'"title":"\xc3\x9cn\xc3\xafcode title","workflow":null,"goal":"","labels":{},'
+        b'"current_node":"work","pending_question":{"id":"q1","text":"Ok?"}}\n'
     )
 
 

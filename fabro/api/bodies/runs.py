@@ -38,25 +38,23 @@ class PendingQuestion(Body):
     text: str
 
 
-class _RunProgress(Body, kw_only=True):
-    """The fields RunStatusResponse and RunListItem share."""
+class RunStatusResponse(Body, kw_only=True):
+    """A run as clients poll it; optional fields are left out when absent, never null. The
+    original's fields first, in its order (api.md §6.4)."""
 
+    id: str
+    status: RunStatus
+    created_at: str
     error: Opt[RunError] = UNSET
     queue_position: Opt[int] = UNSET
+    title: Opt[str] = UNSET
+    workflow: Opt[WorkflowRef | None] = UNSET
     goal: Opt[str] = UNSET
     labels: Opt[dict[str, str]] = UNSET
     current_node: Opt[str] = UNSET
     started_at: Opt[str] = UNSET
     finished_at: Opt[str] = UNSET
     pending_question: Opt[PendingQuestion] = UNSET
-
-
-class RunStatusResponse(_RunProgress, kw_only=True):
-    id: str
-    status: RunStatus
-    created_at: str
-    title: Opt[str] = UNSET
-    workflow: Opt[WorkflowRef | None] = UNSET
 
 
 class EdgeRef(Body):
@@ -127,7 +125,7 @@ class RunTimings(Body):
     elapsed_secs: float
 
 
-class RunListItem(_RunProgress, kw_only=True):
+class RunListItem(Body, kw_only=True):
     """The original's board item (api.md §6.3); fabro's status is ``run_status``, and the other
     RunStatusResponse fields follow it."""
 
@@ -140,6 +138,14 @@ class RunListItem(_RunProgress, kw_only=True):
     question: Opt[RunQuestion] = UNSET
     timings: Opt[RunTimings] = UNSET
     run_status: RunStatus
+    error: Opt[RunError] = UNSET
+    queue_position: Opt[int] = UNSET
+    goal: Opt[str] = UNSET
+    labels: Opt[dict[str, str]] = UNSET
+    current_node: Opt[str] = UNSET
+    started_at: Opt[str] = UNSET
+    finished_at: Opt[str] = UNSET
+    pending_question: Opt[PendingQuestion] = UNSET
 
 
 class PaginatedRunList(Page[RunListItem]):
