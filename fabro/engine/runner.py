@@ -100,8 +100,8 @@ class Engine:
         self.handlers = handlers or HANDLERS
         self.watchdog = Watchdog(recorder, deps.clock)
         self.state = EngineState()
-        self.started = time.monotonic()
-        self._yielded = self.started  # when the run last let the event loop turn
+        self.started = deps.clock.monotonic()  # durations come from the injected clock
+        self._yielded = time.monotonic()  # when the run last let the event loop turn (real time)
         self.spent = 0.0  # cost of the stages (and branches) this engine recorded
         self._degrade_fidelity = False
         # The task running the current stage's attempts: the stall watchdog cancels it.
@@ -228,9 +228,9 @@ class Engine:
                 max_attempts=policy.attempts,
             ),
         )
-        clock_start = time.monotonic()
+        clock_start = self.deps.clock.monotonic()
         outcome, attempts = await self._watched(node, sid, policy, index)
-        duration_ms = int((time.monotonic() - clock_start) * 1000)
+        duration_ms = int((self.deps.clock.monotonic() - clock_start) * 1000)
         outcome = outcome.with_(duration_ms=duration_ms)
         if node.auto_status and outcome.status != "success" and not fails_closed(node, outcome):
             outcome = Outcome.success(
@@ -411,7 +411,7 @@ class Engine:
             return
 
     def _duration_ms(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
+        return int((self.deps.clock.monotonic() - self.started) * 1000)
 
     async def _total_cost(self) -> float:
         """The cost of every stage of the run: all visits, branches, before loop restarts and

@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,3 +238,13 @@ async def hang(node: Node, stage: StageRun) -> Outcome:
     """A stage that never finishes by itself."""
     await asyncio.Event().wait()
     raise AssertionError("unreachable")
+
+
+class FrozenClock:
+    """A clock that never moves: every time the engine takes from it is the same."""
+
+    def now(self) -> datetime:
+        return datetime(2030, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        return 1000.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 
@@ -13,7 +14,7 @@ from fabro.engine.retry import RetryPolicy
 from fabro.engine.stage import StageRun
 from fabro.storage import runs
 from fabro.workflow.model import Node
-from tests.engine.harness import ByNode, Harness, sequence
+from tests.engine.harness import ByNode, FrozenClock, Harness, sequence
 
 LINE = """
 digraph F {{
@@ -516,3 +517,20 @@ async def test_stages_that_never_wait_still_let_the_event_loop_turn(
     await watcher
     assert result.status == "completed", result.error
     assert len(progress_seen) >= 40, sorted(progress_seen)
+
+
+async def test_stage_and_run_times_come_from_the_injected_clock(harness: Harness) -> None:
+    # A frozen clock: the command sleeps 20 ms of real time, none of the clock's.
+    deps = dataclasses.replace(harness.deps(), clock=FrozenClock())
+    run, result = await harness.run(line('shape=parallelogram, script="sleep 0.02"'), deps=deps)
+    assert result.status == "completed", result.error
+    work = await harness.stage(run.id, "work")
+    assert (work.started_at, work.finished_at, work.duration_ms) == (
+        "2030-01-02T03:04:05.006Z",
+        "2030-01-02T03:04:05.006Z",
+        0,
+    )
+    completed = await harness.of(run.id, "StageCompleted")
+    assert {e["node_id"]: e["duration_ms"] for e in completed}["work"] == 0
+    [finished] = await harness.of(run.id, "WorkflowRunCompleted")
+    assert finished["duration_ms"] == 0

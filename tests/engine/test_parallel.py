@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from fabro.engine.outcome import Outcome
 from fabro.engine.stage import StageRun
 from fabro.workflow.model import Node
-from tests.engine.harness import ByNode, Harness, hang, sequence
+from tests.engine.harness import ByNode, FrozenClock, Harness, hang, sequence
 
 
 def fan(attrs: str = "", branches: str = "b1 b2 b3", after: str = "join") -> str:
@@ -318,16 +317,6 @@ async def test_fan_in_prefers_success_over_partial_success(harness: Harness) -> 
         "b3",
         "success",
     )
-
-
-class FrozenClock:
-    """A clock that never moves: every time the engine takes from it is the same."""
-
-    def now(self) -> datetime:
-        return datetime(2030, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
-
-    def monotonic(self) -> float:
-        return 1000.0
 
 
 async def test_branch_times_come_from_the_injected_clock(harness: Harness) -> None:
