@@ -27,6 +27,7 @@ from fabro.storage.connection import (
     inline_connection,
     is_memory,
 )
+from fabro.storage.wal import WalCheckpointer
 from fabro.storage.writer import Writer, WriteTx, outcome_of
 
 # Transition: modules outside storage/ (the recorder, the API, chat, startup) still import
@@ -45,6 +46,7 @@ class Database:
         self._writer = writer
         self._reader = reader  # None for in-memory databases: the writer connection reads
         self._inline: sqlite3.Connection | None = None  # fetchone_inline, on the loop's thread
+        self._checkpointer: WalCheckpointer | None = None  # None for in-memory databases
         self._closed = False
         # The scheduled hand-over of queued writes to the writer thread, its loop and time.
         self._wake: asyncio.Handle | None = None
@@ -79,6 +81,8 @@ class Database:
             await db._in_writer(writer.open)
             await db._in_writer(db._migrate)
             if not is_memory(location):
+                db._checkpointer = WalCheckpointer(location)
+                db._checkpointer.start()
                 reader = await aiosqlite.connect(location, isolation_level=None)
                 db._reader = reader
                 reader.row_factory = sqlite3.Row
@@ -224,6 +228,8 @@ class Database:
             self._queue_deferred()  # held-back writes are writes made before the close
         self._closed = True
         try:
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.stop)
             await self._in_writer(self._writer.close)
         finally:
             self._writer.stop()

@@ -38,8 +38,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from fabro.storage import space
-from fabro.storage.connection import Row, connect
+from fabro.storage import space, wal
+from fabro.storage.connection import Row, connect, is_memory
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +197,8 @@ class Writer:
 
     def open(self) -> None:
         self.conn = connect(self.path)
+        if not is_memory(self.path):
+            self.conn.execute(wal.WRITER_PRAGMA)  # checkpoints run in their own thread (wal.py)
 
     def begin(self) -> None:
         assert self.conn is not None

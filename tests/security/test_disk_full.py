@@ -330,8 +330,10 @@ def test_a_server_on_a_disk_that_fills_up_answers_507_holds_runs_and_completes_t
         assert response.status_code == 507, response.text
         (error,) = response.json()["errors"]
         assert error["title"] == "Insufficient Storage" and "disk full" in error["detail"]
+        # A small write may still fit in log space the WAL already has (storage/wal.py starts
+        # the log over after each checkpoint): then it is accepted, and so never lost.
         late_answer = answer(http, late)
-        assert late_answer.status_code == 507, late_answer.text  # refused: not accepted
+        assert late_answer.status_code in (204, 507), late_answer.text
 
         # Held, not failed: every run stays running while the disk is full.
         wait_until(
@@ -343,9 +345,12 @@ def test_a_server_on_a_disk_that_fills_up_answers_507_holds_runs_and_completes_t
             assert status_of(http, run_id) == "running", run_id
 
         filler.unlink()
-        assert questions(http, late) == ["q-1"]  # the refused answer was not taken
-        accepted = answer(http, late)
-        assert accepted.status_code == 204, accepted.text
+        if late_answer.status_code == 507:
+            assert questions(http, late) == ["q-1"]  # the refused answer was not taken
+            accepted = answer(http, late)
+            assert accepted.status_code == 204, accepted.text
+        else:
+            assert questions(http, late) == []  # the accepted answer was kept
         for run_id in [*chains, early, late]:
             assert wait_for_status(http, run_id, {"completed", "failed"})["status"] == "completed"
     assert server.stop() == 0
