@@ -17,7 +17,8 @@ from pathlib import Path
 from fabro import filemodes
 from fabro.errors import InsufficientStorage, StartupError
 from fabro.storage import space
-from fabro.storage.db import Database, WriteTx
+from fabro.storage.db import Database
+from fabro.storage.writer import WriteTx
 
 log = logging.getLogger(__name__)
 

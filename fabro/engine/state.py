@@ -71,27 +71,6 @@ class EngineState:
         """Stages recorded since the run (or the last loop restart) began."""
         return len(self.completed_nodes)
 
-    def checkpoint(self, timestamp: str) -> dict[str, Any]:
-        """The checkpoint JSON; optional maps are omitted when empty. It shares the state's
-        containers: serialize it before the state changes again."""
-        data: dict[str, Any] = {
-            "timestamp": timestamp,
-            "current_node": self.current_node or "",
-            "completed_nodes": self.completed_nodes,
-            "node_retries": self.node_retries,
-            "context_values": self.context,
-            "logs": self.logs,
-        }
-        optional: dict[str, Any] = {
-            "node_outcomes": self.node_outcomes,
-            "next_node_id": self.next_node_id,
-            "loop_failure_signatures": self.loop_failure_signatures,
-            "restart_failure_signatures": self.restart_failure_signatures,
-            "node_visits": self.node_visits,
-        }
-        data.update({key: value for key, value in optional.items() if value})
-        return data
-
     @classmethod
     def from_checkpoint(cls, data: Mapping[str, Any]) -> EngineState:
         state = cls(

@@ -23,7 +23,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from fabro import jsontext
-from fabro.storage.db import Database, Row, WriteTx
+from fabro.storage.connection import Row
+from fabro.storage.db import Database
+from fabro.storage.writer import WriteTx
 
 _dumps = jsontext.dumps
 

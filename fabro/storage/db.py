@@ -30,10 +30,6 @@ from fabro.storage.connection import (
 from fabro.storage.wal import WalCheckpointer
 from fabro.storage.writer import Writer, WriteTx, outcome_of
 
-# Transition: modules outside storage/ (the recorder, the API, chat, startup) still import
-# these from here; new code imports them from writer.py and connection.py.
-__all__ = ["Database", "Row", "WriteTx", "outcome_of"]
-
 T = TypeVar("T")
 _memory_databases = itertools.count(1)
 

@@ -15,9 +15,9 @@ from fabro.clock import now_ts
 from fabro.engine.questions import Answer
 from fabro.services import Services
 from fabro.storage import stages
-from fabro.storage.db import WriteTx
 from fabro.storage.records import RunRecord
 from fabro.storage.stages import StageFinish, StageRecord
+from fabro.storage.writer import WriteTx
 from fabro.workflow.model import Graph
 from tests.api.envelope import assert_envelope
 from tests.api.internals_helpers import (

@@ -18,8 +18,10 @@ from msgspec import UNSET
 from fabro.api.bodies.runs import RunListItem, RunStatusResponse
 from fabro.api.views import RunView, load_run_list, load_run_status, run_list_item
 from fabro.storage import questions, runs
-from fabro.storage.db import Database, Row, WriteTx
+from fabro.storage.connection import Row
+from fabro.storage.db import Database
 from fabro.storage.sqlite_store import SqliteStore
+from fabro.storage.writer import WriteTx
 from tests.storage.rows import make_run
 
 STATUSES = ("queued", "running", "running", "paused", "completed", "failed")

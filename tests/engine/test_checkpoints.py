@@ -17,6 +17,7 @@ from fabro.events.types import RunEvent
 from fabro.storage.sqlite_store import SqliteStore
 from fabro.storage.stages import StageFinish
 from fabro.workflow.model import Node
+from tests.engine.checkpoint_json import checkpoint_json
 from tests.engine.harness import ByNode, Harness, hang
 
 
@@ -47,7 +48,7 @@ class CheckingRecorder(Recorder):
         await super().stage_finished(stage_id, finish, events, checkpoint, current_node)
         if checkpoint is None:
             return
-        expected = self.engine.state.checkpoint("")
+        expected = checkpoint_json(self.engine.state, "")
         await self.settle()  # the per-stage commit is queued, not waited for
         record = await self.store.get_checkpoint(self.run_id)
         assert record is not None

@@ -14,6 +14,7 @@ from fabro.engine.state import EngineState
 from fabro.storage.db import Database
 from fabro.workflow.model import Graph
 from fabro.workflow.prepare import prepare
+from tests.engine.checkpoint_json import checkpoint_json
 from tests.engine.harness import Harness
 
 
@@ -146,7 +147,7 @@ def test_the_log_starts_again_after_a_loop_restart_and_after_a_recovery() -> Non
     assert build_preamble(g, state, "summary:low").splitlines()[2:] == ["- **s0**: success"]
 
     g, state = run_of(PREAMBLE_STAGES + 5)
-    recovered = EngineState.from_checkpoint(state.checkpoint("2026-01-01T00:00:00Z"))
+    recovered = EngineState.from_checkpoint(checkpoint_json(state, "2026-01-01T00:00:00Z"))
     text = build_preamble(g, recovered, "summary:low")
     assert text == build_preamble(g, state, "summary:low")
     assert "- 5 earlier stages not listed (5 success)" in text

@@ -13,8 +13,8 @@ from fabro.engine.delta import StateDelta
 from fabro.engine.recorder import CheckpointUpdate
 from fabro.events.types import Prompt
 from fabro.storage import stages
-from fabro.storage.db import WriteTx
 from fabro.storage.stages import StageFinish, StageRecord
+from fabro.storage.writer import WriteTx
 from tests.engine.harness import Harness
 
 WORKFLOW = """

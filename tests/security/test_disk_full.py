@@ -33,9 +33,10 @@ from fabro.events.types import RunPaused, RunResumed
 from fabro.services import Services
 from fabro.storage import runs
 from fabro.storage import writer as writer_module
-from fabro.storage.db import Database, WriteTx
+from fabro.storage.db import Database
 from fabro.storage.records import RunRecord
 from fabro.storage.sqlite_store import SqliteStore
+from fabro.storage.writer import WriteTx
 from tests.api.runs_helpers import start, wait_for, wait_for_question
 from tests.e2e.runs_support import jwt_server, start_run, wait_for_status, wait_until
 from tests.storage.rows import make_run

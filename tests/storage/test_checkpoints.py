@@ -12,6 +12,7 @@ from fabro.engine.delta import StateDelta
 from fabro.engine.state import EngineState
 from fabro.storage import checkpoints, runs
 from fabro.storage.db import Database
+from tests.engine.checkpoint_json import checkpoint_json
 from tests.storage.rows import make_run
 
 
@@ -66,7 +67,7 @@ def engine_like() -> EngineState:
 async def test_round_trip_keeps_values_and_key_order(db: Database) -> None:
     state = engine_like()
     await save(db, state, StateDelta.whole(state.sections()), "t0")
-    assert as_json(await stored(db)) == as_json(state.checkpoint("t0"))
+    assert as_json(await stored(db)) == as_json(checkpoint_json(state, "t0"))
 
 
 async def test_a_delta_is_one_log_row_of_its_changes_and_a_set_key_keeps_its_place(
@@ -85,7 +86,7 @@ async def test_a_delta_is_one_log_row_of_its_changes_and_a_set_key_keeps_its_pla
     assert "graph.goal" not in row and "start" not in row  # nothing of the earlier stages
     data = await stored(db)
     assert list(data["context_values"]) == ["graph.goal", "outcome", "n", "new"]
-    assert as_json(data) == as_json(state.checkpoint("t1"))
+    assert as_json(data) == as_json(checkpoint_json(state, "t1"))
 
 
 async def test_a_replaced_section_drops_its_old_rows(db: Database) -> None:
@@ -99,7 +100,7 @@ async def test_a_replaced_section_drops_its_old_rows(db: Database) -> None:
     assert data["completed_nodes"] == []
     assert "node_outcomes" not in data  # optional sections are left out while empty
     assert data["node_retries"] == {"start": 1, "plan": 1}  # not replaced
-    assert as_json(data) == as_json(state.checkpoint("t1"))
+    assert as_json(data) == as_json(checkpoint_json(state, "t1"))
 
 
 async def test_whole_documents_are_read_as_they_are_and_can_be_replaced(db: Database) -> None:
@@ -109,7 +110,7 @@ async def test_whole_documents_are_read_as_they_are_and_can_be_replaced(db: Data
     # A run resumed after the upgrade: its engine's first write is whole.
     state = EngineState.from_checkpoint(legacy)
     await save(db, state, StateDelta.whole(state.sections()), "t2")
-    assert as_json(await stored(db)) == as_json(state.checkpoint("t2"))
+    assert as_json(await stored(db)) == as_json(checkpoint_json(state, "t2"))
     await save(db, state, StateDelta.of(completed="b"), "t3")  # a log over the base
     assert (await stored(db))["completed_nodes"] == ["a", "b"]
     await db.write(lambda tx: runs.save_checkpoint(tx, "R1", legacy, "t4"))
@@ -148,7 +149,7 @@ async def test_a_checkpoint_of_schema_version_2_is_read_and_folded_by_the_next_w
     state = EngineState.from_checkpoint(expected)
     state.current_node, state.next_node_id = "a", "b"
     await save(db, state, StateDelta.of(context={"n": 2}), "t1")
-    assert as_json(await stored(db)) == as_json(state.checkpoint("t1"))
+    assert as_json(await stored(db)) == as_json(checkpoint_json(state, "t1"))
     row = await db.fetchone("SELECT COUNT(*) FROM checkpoint_entries WHERE run_id = 'R1'")
     assert row is not None and row[0] == 0  # folded into a base
 
@@ -164,7 +165,7 @@ async def test_the_log_is_folded_into_a_new_base_once_it_outgrows_it(
         await save(db, state, StateDelta.of(context={f"k{step % 7}": "x" * 40}), f"t{step}")
         longest = max(longest, len(await log_rows(db)))
     assert 1 < longest < 20  # folded again and again, never long
-    assert as_json(await stored(db)) == as_json(state.checkpoint("t199"))
+    assert as_json(await stored(db)) == as_json(checkpoint_json(state, "t199"))
 
 
 async def test_no_checkpoint_before_the_first(db: Database) -> None:
@@ -207,7 +208,7 @@ async def test_random_deltas_always_round_trip(db: Database) -> None:
                 tx, "R1", w, ts, state.current_node, state.next_node_id
             )
         )
-        assert as_json(await stored(db)) == as_json(state.checkpoint(ts)), step
+        assert as_json(await stored(db)) == as_json(checkpoint_json(state, ts)), step
 
 
 async def test_load_reads_head_and_entries_in_one_statement(db: Database) -> None:

@@ -44,7 +44,7 @@ def explain(message: str, body: Any) -> str:
     rule, at_fault = _rule(what)
     if on_key:
         key = _first_bad_key(_child_at(body, path), at_fault)
-        owner = "A key of field" if key is None else f"Key '{key}' of field"
+        owner = "A key of field" if key is None else f"Key '{_shown(key)}' of field"
         return f"{owner} '{_dotted(path, body, None)}' {rule}."
     return f"Field '{_dotted(path, body, at_fault)}' {rule}."
 
@@ -98,7 +98,7 @@ def _dotted(path: Path, body: Any, at_fault: Callable[[Any], bool] | None) -> st
         if isinstance(part, int):
             text += f"[{part}]"
         else:
-            text += f".{part}" if text else part
+            text += f".{_shown(part)}" if text else _shown(part)
         node = _child(node, part)
     return text
 
@@ -146,3 +146,10 @@ def _json_kind(value: Any) -> str:
         if isinstance(value, kind):
             return name
     return "array" if isinstance(value, list) else "object"
+
+
+SHOWN_KEY_CHARS = 64  # a request's own key in an error, cut: the request may be megabytes
+
+
+def _shown(key: str) -> str:
+    return key if len(key) <= SHOWN_KEY_CHARS else key[:SHOWN_KEY_CHARS] + "…"

@@ -74,3 +74,9 @@ def test_messages_name_the_field(body: dict[str, Any], expected: str) -> None:
 def test_an_unknown_message_is_kept_whole() -> None:
     detail = explain("Something new - at `$.a.b`", {})
     assert detail == "Field 'a.b' is invalid: Something new."
+
+
+def test_a_long_key_is_cut_in_the_message() -> None:
+    key = "k" * 10_000
+    message = detail({"labels": {key: "v"}})
+    assert message == f"Key '{'k' * 64}…' of field 'labels' must match ^[A-Za-z0-9_.-]{{1,64}}$."
