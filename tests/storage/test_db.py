@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fabro.clock import now_ts
-from fabro.storage import events, runs
+from fabro.storage import checkpoints, events, runs, sessions, stages
 from fabro.storage.db import Database
 from fabro.storage.migrate import MIGRATIONS, SCHEMA_VERSION, split_statements
 from fabro.storage.records import NewEvent
@@ -41,6 +41,76 @@ async def test_a_version_2_database_keeps_its_runs_graphs_after_migration(tmp_pa
         columns = [row[1] for row in await db.fetchall("PRAGMA table_info(runs)")]
         assert "dot_source" not in columns and "prepared_graph" not in columns
         assert [r.id for r in await runs.runs_with_status(db, ["running"])] == ["R1"]
+    finally:
+        await db.close()
+
+
+def _database_at_version(path: Path, version: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, sql in MIGRATIONS:
+        if number > version:
+            break
+        for statement in split_statements(sql):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {number}")
+    return conn
+
+
+LOG_TABLES = ("run_events", "stage_turns", "checkpoint_log", "session_turns", "session_events")
+
+
+async def test_a_version_4_database_keeps_its_logs_in_rowid_tables(tmp_path: Path) -> None:
+    # Version 5 rebuilt the tables of appended text rows without WITHOUT ROWID.
+    path = tmp_path / "fabro.db"
+    conn = _database_at_version(path, 4)
+    ts = "2026-01-01T00:00:00Z"
+    conn.executescript(
+        f"""
+        INSERT INTO runs (id, status, title, graph_name, created_at, updated_at)
+            VALUES ('R1', 'running', 't', 'G', '{ts}', '{ts}');
+        INSERT INTO run_events (run_id, seq, ts, variant, payload)
+            VALUES ('R1', 1, '{ts}', 'RunQueued', '{{"RunQueued": {{}}}}'),
+                   ('R1', 2, '{ts}', 'Prompt', '{{"Prompt": {{"stage": "a", "text": "hi"}}}}');
+        INSERT INTO stages (run_id, stage_id, node_id, name, visit, ordinal, stage_index,
+                            status, started_at, model)
+            VALUES ('R1', 'a', 'a', 'a', 1, 0, 0, 'running', '{ts}', NULL);
+        INSERT INTO stage_turns (run_id, stage_id, n, kind, content, created_at)
+            VALUES ('R1', 'a', 1, 'system', 'the prompt', '{ts}');
+        INSERT INTO checkpoints (run_id, data, updated_at, incremental)
+            VALUES ('R1', '{{"current_node": "a"}}', '{ts}', 2);
+        INSERT INTO checkpoint_log (run_id, seq, changes, log_bytes, base_bytes)
+            VALUES ('R1', 1, '{{"head": {{"timestamp": "{ts}", "current_node": "a"}},
+                    "maps": {{"context_values": {{"k": "v"}}}}, "lists": {{}}, "replaced": []}}',
+                    10, 10);
+        INSERT INTO sessions (id, title, model, created_at, updated_at)
+            VALUES ('S1', 't', 'm', '{ts}', '{ts}');
+        INSERT INTO session_turns (session_id, n, kind, content, created_at)
+            VALUES ('S1', 1, 'user', 'hello', '{ts}');
+        INSERT INTO session_events (session_id, seq, event, data, created_at)
+            VALUES ('S1', 0, 'message', '{{}}', '{ts}');
+        """
+    )
+    conn.close()
+    db = await Database.open(path)
+    try:
+        stored = await events.events_after(db, "R1", 0)
+        assert [e.variant for e in stored] == ["RunQueued", "Prompt"]
+        assert [t.content for t in await stages.list_turns(db, "R1", "a")] == ["the prompt"]
+        loaded = await checkpoints.load(db, "R1")
+        assert loaded is not None and loaded[0]["context_values"] == {"k": "v"}
+        assert [t.content for t in await sessions.list_turns(db, "S1")] == ["hello"]
+        assert [e.event for e in await sessions.events_after(db, "S1", -1, limit=10)] == ["message"]
+        for table in LOG_TABLES:
+            sql = await db.fetchone("SELECT sql FROM sqlite_master WHERE name = ?", [table])
+            assert sql is not None and "WITHOUT ROWID" not in sql[0], table
+        # What was the primary key is still unique.
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.write(
+                lambda tx: tx.execute(
+                    "INSERT INTO run_events (run_id, seq, ts, variant, payload)"
+                    " VALUES ('R1', 2, 'x', 'Prompt', '{}')"
+                )
+            )
     finally:
         await db.close()
 

@@ -140,7 +140,9 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
     thread = _full_fidelity_thread(stage)
     history = stage.spec.threads.get(thread, []) if thread else []
     messages: list[Message] = [*history, Message("user", text)]
-    status_file = StatusFile(stage.work_dir)
+    # Only a model with tools can write status.json during the stage: for one without, the
+    # file is not looked at (two stat calls per stage saved).
+    status_file = StatusFile(stage.work_dir) if specs else None
     # The simulated backend never reads the system prompt (nor the memory files it holds).
     system = "" if backend.simulated else system_prompt(node, stage.work_dir, specs, stage.clean)
     usage = Usage()
@@ -249,7 +251,9 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
         ),
         files_touched=list(dict.fromkeys(files_touched)),
     )
-    directive = find_directive(response_text) or status_file.directive_if_changed()
+    directive = find_directive(response_text)
+    if not directive and status_file is not None:
+        directive = status_file.directive_if_changed()
     if not directive:
         return outcome
     # JSON escapes can spell what the text did not hold (a lone surrogate, a secret).
