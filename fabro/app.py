@@ -35,6 +35,8 @@ from fabro.auth.chain import Credentials
 from fabro.config import MAX_BODY_BYTES, Settings
 from fabro.errors import NotImplementedYet
 from fabro.services import Services
+from fabro.ui import register_ui
+from fabro.ui.auth import cookie_principal
 
 HANDLERS: dict[str, Handler] = {
     **discovery.HANDLERS,
@@ -63,6 +65,7 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["FABRO_SERVICES"] = services_
     register_error_handlers(app)
+    register_ui(app)
     # Werkzeug answers `/runs//events` with a 308 to `/runs/events` (an HTML body, outside the
     # errors envelope); without merging, an empty segment matches no route: a 404.
     app.url_map.merge_slashes = False
@@ -83,11 +86,15 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
         # Order of checks (api.md §2): route match first, so 404/405 win over 401.
         if request.routing_exception is not None or request.endpoint in PUBLIC_ENDPOINTS:
             return
+        if request.blueprint == "ui":
+            return  # the UI signs its requests in itself (fabro/ui/auth.py)
         tls = request.scope.get("extensions", {}).get("tls")
         # Several Authorization headers become one value that no authenticator accepts, so a
         # good token can never ride along with a bad one.
         authorization = ", ".join(request.headers.getlist("Authorization")) or None
-        g.principal = services().auth.authenticate(
+        # The web UI's scripts call the API with the browser's session cookie.
+        from_cookie = None if authorization else await cookie_principal(request)
+        g.principal = from_cookie or services().auth.authenticate(
             Credentials(authorization=authorization, tls=tls)
         )
         note_principal(request.scope, g.principal.login)  # for the access log

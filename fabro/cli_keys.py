@@ -35,19 +35,36 @@ from fabro.errors import StartupError
     show_default="[api.jwt] audience, if any",
     help="The token's aud claim.",
 )
+@option(
+    "--link",
+    is_flag=True,
+    help="Print a one-time sign-in link to the web UI instead (valid 15 minutes).",
+)
+@option(
+    "--server",
+    metavar="URL",
+    doc_envvar="FABRO_SERVER",
+    show_default="the server running on the data directory, else the configured URL",
+    help="With --link: the server the link opens.",
+)
 @data_dir_option("Data directory holding keys/jwt_ed25519.pem.")
 def token_command(
     user: str | None,
     ttl: str,
     issuer: str | None,
     audience: str | None,
+    link: bool,
+    server: str | None,
     data_dir: str | None,
     **params: Any,
 ) -> None:
-    """Print a bearer token signed with the server's JWT private key."""
+    """Print a bearer token signed with the server's JWT private key (or, with --link, a
+    one-time sign-in link to the web UI)."""
     from fabro.auth.tokens import cli_token
 
     key = take(params, "private_key")
+    if server is not None and not link:
+        fail("--server applies only with --link")
     try:
         token = cli_token(
             user=user,
@@ -57,6 +74,7 @@ def token_command(
             audience=audience,
             data_dir=Path(data_dir) if data_dir else None,
             env=os.environ,
+            link_to=(server or os.environ.get("FABRO_SERVER") or "auto") if link else None,
         )
     except StartupError as exc:
         fail(str(exc))

@@ -30,6 +30,7 @@ from fabro.storage.db import Database
 from fabro.storage.sqlite_sessions import SqliteSessionStore
 from fabro.storage.sqlite_store import SqliteStore
 from fabro.storage.store import SessionStore, Store
+from fabro.storage.ui_sessions import UiSessions
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Services:
         self.db = db
         self.store: Store = SqliteStore(db)
         self.sessions: SessionStore = SqliteSessionStore(db)
+        self.ui_sessions = UiSessions(db)  # the web UI's sign-ins
         self.auth = auth
         self.env = dict(os.environ if env is None else env)
         # [llm] is the one section that hot-reloads; everything else is read from settings.

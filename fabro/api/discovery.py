@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from quart import redirect, request
+from quart.typing import ResponseTypes
+
 from fabro.api.bodies.common import HealthResponse, JsonObject, RootResponse, UserResponse
 from fabro.api.context import Handler, principal
 from fabro.api.openapi import openapi_document
 
 
-async def get_root() -> RootResponse:
+async def get_root() -> RootResponse | ResponseTypes:
+    # A browser asking for a page is sent to the web UI; API clients get the discovery JSON.
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return redirect("/ui/", 302)
     return RootResponse(
         urls={
             "openapi_url": "/openapi.json",

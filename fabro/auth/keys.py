@@ -6,6 +6,7 @@ import base64
 import binascii
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import jwt
@@ -150,10 +151,12 @@ def mint_token(
     ttl_s: int,
     audience: str | None = None,
     now: float | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> str:
-    """An EdDSA JWT with iss, sub, iat and exp (+ aud when given)."""
+    """An EdDSA JWT with iss, sub, iat and exp (+ aud when given, + ``extra`` claims)."""
     issued = int(time.time() if now is None else now)
     claims: dict[str, object] = {
+        **(extra or {}),
         "iss": issuer,
         "sub": subject,
         "iat": issued,

@@ -20,6 +20,7 @@ from fabro.auth.keys import (
     read_key_file,
 )
 from fabro.auth.mtls import MtlsAuthenticator
+from fabro.auth.signin_links import signin_link
 from fabro.config import Settings
 from fabro.errors import StartupError
 
@@ -106,6 +107,13 @@ def zero_config_banner(settings: Settings, env: Mapping[str, str], url: str) -> 
         audience=settings.api.jwt.audience,
         ttl_s=BANNER_TOKEN_TTL_S,
     )
+    link = signin_link(
+        key,
+        url,
+        subject=user,
+        issuer=settings.api.jwt.issuer,
+        audience=settings.api.jwt.audience,
+    )
     lines += [
         "Bearer token (valid 24 hours):",
         "",
@@ -113,5 +121,8 @@ def zero_config_banner(settings: Settings, env: Mapping[str, str], url: str) -> 
         "",
         f'Try:  curl -H "Authorization: Bearer {token}" {url.rstrip("/")}/user',
         "New token later:  fabro token",
+        "",
+        f"  Sign in to the web UI: {link}",
+        "(the link works once, for 15 minutes; a new one:  fabro token --link)",
     ]
     return "\n".join(lines)

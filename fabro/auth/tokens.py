@@ -18,8 +18,10 @@ from fabro.auth.keys import (
     pem_text,
     read_key_file,
 )
-from fabro.config import load_settings
+from fabro.auth.signin_links import signin_link
+from fabro.config import Settings, load_settings
 from fabro.errors import StartupError
+from fabro.server_file import read_server_file
 
 MAX_TTL_S = 30 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -45,8 +47,13 @@ def cli_token(
     audience: str | None,
     data_dir: Path | None,
     env: Mapping[str, str],
+    link_to: str | None = None,
 ) -> str:
-    """The token `fabro token` prints; StartupError with the §8.1 message on a missing key."""
+    """The token `fabro token` prints; StartupError with the §8.1 message on a missing key.
+
+    ``link_to``: print a one-time sign-in link to the web UI at that server URL instead
+    (``"auto"``: the server running on this data directory, else the configured URL); the
+    link's token lives LINK_TTL_S whatever ``ttl`` says."""
     ttl_s = parse_ttl(ttl)
     flags = {"data_dir": str(data_dir)} if data_dir is not None else {}
     try:
@@ -67,13 +74,30 @@ def cli_token(
         assert settings is not None
         path = default_private_key_path(settings.data_dir)
         private_key = _load(path, label=str(path))
+    subject = user or getpass.getuser()
+    if link_to is not None:
+        base_url = _server_url(link_to, settings)
+        return signin_link(
+            private_key, base_url, subject=subject, issuer=issuer or "fabro-web", audience=audience
+        )
     return mint_token(
         private_key,
-        subject=user or getpass.getuser(),
+        subject=subject,
         issuer=issuer or "fabro-web",
         audience=audience,
         ttl_s=ttl_s,
     )
+
+
+def _server_url(link_to: str, settings: Settings | None) -> str:
+    if link_to != "auto":
+        if not link_to.startswith(("http://", "https://")):
+            raise StartupError(f'--server must be an http:// or https:// URL (got "{link_to}")')
+        return link_to
+    if settings is None:
+        raise StartupError("--link needs --server URL when there is no configuration")
+    running = read_server_file(settings.data_dir)
+    return running.url if running is not None else settings.url
 
 
 def _load(path: Path, *, label: str) -> Ed25519PrivateKey:

@@ -6,6 +6,7 @@ import base64
 import getpass
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import jwt
 import pytest
@@ -137,13 +138,24 @@ def test_banner_prints_a_24h_token_and_curl(
     )
     assert lines[1:3] == ["Bearer token (valid 24 hours):", ""]
     token = lines[3].removeprefix("    ")
-    assert lines[4:] == [
+    assert lines[4:7] == [
         "",
         f'Try:  curl -H "Authorization: Bearer {token}" http://127.0.0.1:3000/user',
         "New token later:  fabro token",
     ]
     claims = jwt.decode(token, signing_key.public_key(), algorithms=["EdDSA"], issuer="fabro-web")
     assert claims["sub"] == user and claims["exp"] - claims["iat"] == 24 * 3600
+    link_line, note = lines[8:]
+    prefix = "  Sign in to the web UI: http://127.0.0.1:3000/ui/signin/link?token="
+    assert link_line.startswith(prefix) and "works once, for 15 minutes" in note
+    link_claims = jwt.decode(
+        unquote(link_line.removeprefix(prefix)),
+        signing_key.public_key(),
+        algorithms=["EdDSA"],
+        issuer="fabro-web",
+    )
+    assert link_claims["sub"] == user and link_claims["purpose"] == "ui-signin"
+    assert link_claims["exp"] - link_claims["iat"] == 15 * 60 and link_claims["jti"]
 
 
 def test_banner_with_an_env_public_key_prints_a_note_and_no_token(

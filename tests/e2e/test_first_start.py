@@ -87,7 +87,8 @@ def test_the_listening_line_and_the_token_block_arrive_in_one_write(tmp_path: Pa
         process.stdout.close()
     lines = first.splitlines()
     assert lines[0].startswith(LISTENING), (first, (tmp_path / "stderr.log").read_text())
-    assert len(lines) == 8 and lines[-1] == "New token later:  fabro token", first
+    assert len(lines) == 11 and lines[7] == "New token later:  fabro token", first
+    assert lines[-2].startswith("  Sign in to the web UI: http://127.0.0.1:"), first
     assert first.endswith("\n")
 
 
