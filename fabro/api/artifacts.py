@@ -41,7 +41,7 @@ BINARY = "application/octet-stream"
 SIZE_HEADER = "Fabro-Artifact-Size"  # the file's size when read: where a follower goes on
 
 
-async def _stage_folder(run_id: str, stage_id: str) -> Path:
+async def stage_folder(run_id: str, stage_id: str) -> Path:
     """The folder of a stage of the run: 404 for an unknown run or stage."""
     run = await run_or_404(run_id)
     if await services().store.get_stage(run.id, stage_id) is None:
@@ -58,7 +58,7 @@ def _item(info: ArtifactInfo) -> StageArtifact:
 
 async def list_stage_artifacts(id: str, stageId: str) -> PaginatedStageArtifactList:  # noqa: N803
     params = page_params()
-    folder = await _stage_folder(id, stageId)
+    folder = await stage_folder(id, stageId)
     files = await asyncio.to_thread(list_artifacts, folder)
     return PaginatedStageArtifactList.of(*params.slice([_item(info) for info in files]))
 
@@ -135,7 +135,7 @@ async def retrieve_stage_artifact(id: str, stageId: str, name: str) -> Response:
     wanted = request.headers.get("Range")
     if lines is not None and wanted is not None:
         raise BadRequest("Use either the 'Range' header or the 'tail' query parameter.")
-    folder = await _stage_folder(id, stageId)
+    folder = await stage_folder(id, stageId)
     artifact = await asyncio.to_thread(Artifact.open, folder, name)
     if artifact is None:
         raise NotFound("Artifact not found.")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from quart import redirect, request
-from quart.typing import ResponseTypes
+from quart import Response, request
 
 from fabro.api.bodies.common import HealthResponse, JsonObject, RootResponse, UserResponse
 from fabro.api.context import Handler, principal
 from fabro.api.openapi import openapi_document
 
 
-async def get_root() -> RootResponse | ResponseTypes:
+async def get_root() -> RootResponse | Response:
     # A browser asking for a page is sent to the web UI; API clients get the discovery JSON.
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
-        return redirect("/ui/", 302)
+        return Response("", 302, {"Location": "/ui/"})
     return RootResponse(
         urls={
             "openapi_url": "/openapi.json",

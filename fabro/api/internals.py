@@ -133,10 +133,10 @@ def _location(location: SteerLocation | None) -> dict[str, Any] | None:
     return found
 
 
-async def steer_run(id: str) -> Response:
-    body = await read_body(SteerRequest)
+async def steer(run_id: str, body: SteerRequest, login: str) -> None:
+    """Add guidance to a running or paused run (the API's and the UI's one way): 409 else."""
     guidance, location = body.guidance, _location(body.location)
-    run = await run_or_404(id)
+    run = await run_or_404(run_id)
     # The store checks the run's status in the transaction that adds the guidance, so it
     # never lands on a run that became terminal in between.
     added = await services().store.steer(
@@ -144,11 +144,15 @@ async def steer_run(id: str) -> Response:
         run_id=run.id,
         guidance=guidance,
         location=location,
-        created_by=principal().login,
+        created_by=login,
         created_at=now_ts(),
     )
     if added is None:
         raise Conflict("Run is not steerable.")
+
+
+async def steer_run(id: str) -> Response:
+    await steer(id, await read_body(SteerRequest), principal().login)
     return Response(status=202)
 
 

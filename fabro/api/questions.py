@@ -21,7 +21,7 @@ async def list_run_questions(id: str) -> PaginatedApiQuestionList:
     return paginate(PaginatedApiQuestionList, [ApiQuestion.from_record(q) for q in pending])
 
 
-def _answer(body: SubmitAnswerRequest) -> Answer:
+def answer_of(body: SubmitAnswerRequest) -> Answer:
     """Precedence: selected_option_key, then non-empty selected_option_keys, then value."""
     if body.selected_option_key is not None:
         return Answer(selected_option_key=body.selected_option_key)
@@ -33,8 +33,18 @@ def _answer(body: SubmitAnswerRequest) -> Answer:
 
 
 async def submit_run_answer(id: str, qid: str) -> Response:
-    answer = _answer(await read_body(SubmitAnswerRequest))
-    run = await run_or_404(id)
+    answer = answer_of(await read_body(SubmitAnswerRequest))
+    await answer_question(id, qid, answer, principal().login)
+    return Response(status=204)
+
+
+async def answer_question(run_id: str, qid: str, answer: Answer, by: str) -> None:
+    """Answer a run's pending question as ``by``: what the API and the web UI both call.
+
+    404 for an unknown run or question, 409 when the run has not started or the question was
+    answered (or withdrawn) already, 400 for an option key the question does not offer.
+    """
+    run = await run_or_404(run_id)
     if run.status in ("queued", "starting"):
         raise Conflict("Run is not yet running.")
     question = await services().store.get_question(run.id, qid)
@@ -49,10 +59,9 @@ async def submit_run_answer(id: str, qid: str) -> Response:
         raise BadRequest("Invalid option key.")
     # Committed (with a guarded UPDATE: one of two concurrent answers wins) before the
     # waiting stage is woken.
-    accepted = await services().runs.desk.answer(run.id, qid, answer, principal().login)
+    accepted = await services().runs.desk.answer(run.id, qid, answer, by)
     if not accepted:
         raise Conflict("Question no longer exists or was already answered.")
-    return Response(status=204)
 
 
 HANDLERS: dict[str, Handler] = {

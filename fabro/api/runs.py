@@ -37,12 +37,12 @@ IDEMPOTENCY_WINDOW = timedelta(hours=24)
 _PRINTABLE = re.compile(r"[\x20-\x7e]{1,255}")
 
 
-def _idempotency_key() -> str | None:
-    raw = request.headers.get("Idempotency-Key")
+def idempotency_key(raw: str | None, where: str = "Idempotency-Key header") -> str | None:
+    """A client's Idempotency-Key (1-255 printable ASCII characters), None when absent."""
     if raw is None:
         return None
     if not _PRINTABLE.fullmatch(raw):
-        raise BadRequest("Invalid Idempotency-Key header.")
+        raise BadRequest(f"Invalid {where}.")
     return raw
 
 
@@ -116,36 +116,47 @@ def _new_run(body: StartRunRequest, settings: Settings, login: str) -> NewRun:
 async def start_run() -> Response:
     raw = await json_body()
     body = as_body(raw, StartRunRequest)
-    key = _idempotency_key()
+    run, created = await submit_run(
+        body, raw, principal().login, idempotency_key(request.headers.get("Idempotency-Key"))
+    )
+    return await _respond(run, 201 if created else 200)
+
+
+async def submit_run(
+    body: StartRunRequest, raw: dict[str, Any], login: str, key: str | None
+) -> tuple[RunRecord, bool]:
+    """Start the run ``body`` asks for, as ``login``: the run and whether it is new.
+
+    ``raw`` is the request as JSON (what an Idempotency-Key ``key`` is checked against). The
+    API's `POST /runs` and the UI's new-run form both start runs here, with the same checks.
+    """
     check: IdempotencyCheck | None = None
     if key is not None:
         not_before = format_ts(datetime.now(UTC) - IDEMPOTENCY_WINDOW)
         request_hash = await asyncio.to_thread(_request_hash, raw)
-        check = IdempotencyCheck(principal().login, key, request_hash, not_before)
+        check = IdempotencyCheck(login, key, request_hash, not_before)
         # A replay or a conflict is decided before the workflow is even prepared (a 409 is a
         # state check and comes before semantic checks; a replay must not fail on them).
         replay = await _replay(check)
         if replay is not None:
-            return replay
+            return replay, False
     # Off the event loop: a large workflow takes a while to parse, expand and validate, and
     # other requests must not wait for it.
-    new = await asyncio.to_thread(_new_run, body, services().settings, principal().login)
+    new = await asyncio.to_thread(_new_run, body, services().settings, login)
     try:
-        run, created = await services().runs.create(new, idempotency=check)
+        return await services().runs.create(new, idempotency=check)
     except IdempotencyConflict:
         raise Conflict("Idempotency-Key was already used with a different request body.") from None
-    return await _respond(run, 201 if created else 200)
 
 
-async def _replay(check: IdempotencyCheck) -> Response | None:
+async def _replay(check: IdempotencyCheck) -> RunRecord | None:
     store = services().store
     remembered = await store.remembered_key(check)
     if remembered is None:
         return None
     if remembered.request_hash != check.request_hash:
         raise Conflict("Idempotency-Key was already used with a different request body.")
-    run = await store.get_run(remembered.run_id)
-    return await _respond(run, 200) if run is not None else None
+    return await store.get_run(remembered.run_id)
 
 
 async def list_runs() -> PaginatedRunList:
@@ -178,7 +189,17 @@ async def retrieve_run(id: str) -> RunStatusResponse:
     return status
 
 
-async def _transition(run_id: str, action: str, conflict: str) -> RunStatusResponse:
+# Each action of the run manager and the 409 detail when the run's status does not allow it.
+TRANSITIONS = {
+    "cancel": "Run is not cancellable.",
+    "pause": "Run is not pausable.",
+    "unpause": "Run is not paused.",
+}
+
+
+async def transition_run(run_id: str, action: str) -> RunStatusResponse:
+    """Cancel, pause or unpause a run (the API's and the UI's one way): 409 when it cannot."""
+    conflict = TRANSITIONS[action]
     await run_or_404(run_id)
     manager = services().runs
     moved = await getattr(manager, action)(run_id)
@@ -188,15 +209,15 @@ async def _transition(run_id: str, action: str, conflict: str) -> RunStatusRespo
 
 
 async def cancel_run(id: str) -> RunStatusResponse:
-    return await _transition(id, "cancel", "Run is not cancellable.")
+    return await transition_run(id, "cancel")
 
 
 async def pause_run(id: str) -> RunStatusResponse:
-    return await _transition(id, "pause", "Run is not pausable.")
+    return await transition_run(id, "pause")
 
 
 async def unpause_run(id: str) -> RunStatusResponse:
-    return await _transition(id, "unpause", "Run is not paused.")
+    return await transition_run(id, "unpause")
 
 
 HANDLERS: dict[str, Handler] = {

@@ -45,6 +45,13 @@ SCHEDULER_PERIOD_S = 1.0
 PROBE_S = 1.0
 PROBE_MAX_S = 8.0
 TERMINAL_VARIANTS = frozenset({"WorkflowRunCompleted", "WorkflowRunFailed", "RunCancelled"})
+# Every run's changes of state are also published under one reserved key (a run id never
+# starts with "*"), so a view of all runs (the web UI's board) follows them with one
+# subscription. A run's own changes count at depth 0; a question waits for a person at any.
+STATES_KEY = "*states"
+STATE_VARIANTS = frozenset({"RunQueued", "WorkflowRunStarted", "RunPaused", "RunResumed"})
+QUESTION_VARIANTS = frozenset({"InterviewStarted", "InterviewCompleted", "InterviewTimeout"})
+_RUN_STATE_VARIANTS = STATE_VARIANTS | TERMINAL_VARIANTS
 
 
 @dataclass
@@ -104,6 +111,10 @@ class Scheduler:
         """Hand a committed event to live subscribers; end the stream after a terminal one."""
         log_transition(record)
         self.bus.publish(record.run_id, record.seq, record)
+        if record.variant in QUESTION_VARIANTS or (
+            record.child_depth == 0 and record.variant in _RUN_STATE_VARIANTS
+        ):
+            self.bus.publish(STATES_KEY, record.seq, record)
         if record.child_depth == 0 and record.variant in TERMINAL_VARIANTS:
             self.bus.close(record.run_id)
             self._wake.set()

@@ -71,10 +71,25 @@ class RunSummary:
     current_node: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    created_by: str | None = None
 
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs a list or count covers: every condition given must hold."""
+
+    statuses: tuple[str, ...] = ()
+    workflow_slug: str | None = None
+    created_by: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()  # (key, value) pairs the run's labels all have
+    # True: only runs an engine works on (starting, running, paused) with a pending question;
+    # False: every other run. None: either.
+    waiting: bool | None = None
+    run_ids: tuple[str, ...] = ()
 
 
 # NewEvent and EventRecord are made for every event stored, and a frozen dataclass costs

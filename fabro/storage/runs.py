@@ -20,6 +20,7 @@ from fabro.storage.records import (
     CheckpointRecord,
     IdempotencyRecord,
     Page,
+    RunFilter,
     RunRecord,
     RunSummary,
 )
@@ -183,7 +184,7 @@ async def get_run(db: Database, run_id: str) -> RunRecord | None:
 
 _SUMMARY_COLUMNS = (
     "id, status, title, created_at, workflow_slug, graph_name, goal, labels, error_message,"
-    " current_node, started_at, finished_at"
+    " current_node, started_at, finished_at, created_by"
 )
 _GET_SUMMARY = f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ?"
 
@@ -211,6 +212,7 @@ def _summary_from_row(row: Row) -> RunSummary:
         current_node=row["current_node"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        created_by=row["created_by"],
     )
 
 
@@ -228,15 +230,13 @@ async def list_runs(
     workflow_slug: str | None = None,
 ) -> Page[RunSummary]:
     """Summaries of runs newest first (created_at, then id, descending), optionally filtered."""
-    where: list[str] = []
-    params: list[Any] = []
-    if statuses:
-        where.append(f"status IN ({', '.join('?' for _ in statuses)})")
-        params.extend(statuses)
-    if workflow_slug is not None:
-        where.append("workflow_slug = ?")
-        params.append(workflow_slug)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    match = RunFilter(statuses=tuple(statuses), workflow_slug=workflow_slug)
+    return await find_runs(db, match, limit=limit, offset=offset)
+
+
+async def find_runs(db: Database, match: RunFilter, *, limit: int, offset: int) -> Page[RunSummary]:
+    """Summaries of the runs ``match`` covers, newest first (created_at, then id, descending)."""
+    clause, params = _where(match)
     rows = await db.fetchall(
         f"SELECT {_SUMMARY_COLUMNS} FROM runs {clause}"
         " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
@@ -244,6 +244,65 @@ async def list_runs(
     )
     runs = [_summary_from_row(row) for row in rows[:limit]]
     return Page(runs, has_more=len(rows) > limit)
+
+
+async def count_runs_by_state(db: Database, match: RunFilter) -> dict[tuple[str, bool], int]:
+    """How many runs ``match`` covers, by (status, waiting): one read, whatever the filter.
+
+    Two counts in one statement (one snapshot): all runs by status, and the waiting ones by
+    status. Grouping by the waiting test itself sorted every row (5 ms at 10,000 runs);
+    these two walk the status index (1 ms).
+    """
+    clause, params = _where(match)
+    waiting = f"{clause} AND {_WAITING}" if clause else f"WHERE {_WAITING}"
+    rows = await db.fetchall(
+        f"SELECT status, 0 AS waiting, COUNT(*) AS n FROM runs {clause} GROUP BY status"
+        f" UNION ALL SELECT status, 1, COUNT(*) FROM runs {waiting} GROUP BY status",
+        [*params, *params],
+    )
+    counts: dict[tuple[str, bool], int] = {}
+    for row in rows:
+        counts[(row["status"], bool(row["waiting"]))] = int(row["n"])
+    for (status, is_waiting), n in list(counts.items()):
+        if is_waiting:  # the first count holds these too
+            counts[(status, False)] -= n
+    return {state: n for state, n in counts.items() if n}
+
+
+# A run waits for a person: an engine works on it and one of its questions is pending.
+_WAITING = (
+    "(runs.status IN ('starting', 'running', 'paused') AND EXISTS"
+    " (SELECT 1 FROM questions AS q WHERE q.status = 'pending' AND q.run_id = runs.id))"
+)
+
+
+def _where(match: RunFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause of ``match`` with its parameters (every value a parameter)."""
+    where: list[str] = []
+    params: list[Any] = []
+
+    def among(column: str, values: Sequence[str]) -> None:
+        where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+        params.extend(values)
+
+    if match.statuses:
+        among("runs.status", match.statuses)
+    if match.run_ids:
+        among("runs.id", match.run_ids)
+    if match.workflow_slug is not None:
+        where.append("runs.workflow_slug = ?")
+        params.append(match.workflow_slug)
+    if match.created_by is not None:
+        where.append("runs.created_by = ?")
+        params.append(match.created_by)
+    for key, value in match.labels:
+        where.append(
+            "EXISTS (SELECT 1 FROM json_each(runs.labels) AS l WHERE l.key = ? AND l.value = ?)"
+        )
+        params.extend((key, value))
+    if match.waiting is not None:
+        where.append(_WAITING if match.waiting else f"NOT {_WAITING}")
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
 async def runs_with_status(

@@ -17,10 +17,17 @@ from fabro.storage.records import (
     IdempotencyRecord,
     NewEvent,
     Page,
+    RunFilter,
     RunRecord,
     RunSummary,
 )
-from fabro.storage.stages import StageFinish, StageRecord, TurnRecord, UsageTotals
+from fabro.storage.stages import (
+    StageFinish,
+    StageRecord,
+    TurnRecord,
+    UsageGroup,
+    UsageTotals,
+)
 from fabro.storage.steering import SteeringRecord
 from fabro.storage.store import (
     ACTIVE,
@@ -158,6 +165,12 @@ class SqliteStore:
         return await runs.list_runs(
             self.db, limit=limit, offset=offset, statuses=statuses, workflow_slug=workflow_slug
         )
+
+    async def find_runs(self, match: RunFilter, *, limit: int, offset: int) -> Page[RunSummary]:
+        return await runs.find_runs(self.db, match, limit=limit, offset=offset)
+
+    async def count_runs_by_state(self, match: RunFilter) -> dict[tuple[str, bool], int]:
+        return await runs.count_runs_by_state(self.db, match)
 
     async def remembered_key(self, check: IdempotencyCheck) -> IdempotencyRecord | None:
         return await runs.remembered_key(self.db, check.principal, check.key, check.not_before)
@@ -377,6 +390,9 @@ class SqliteStore:
 
     async def usage_by_model(self, run_ids: Sequence[str] | None = None) -> list[UsageTotals]:
         return await stages.usage_by_model(self.db, run_ids)
+
+    async def usage_by(self, grouping: str, since: str | None = None) -> list[UsageGroup]:
+        return await stages.usage_by(self.db, grouping, since)
 
     async def list_stages(self, run_id: str) -> list[StageRecord]:
         return await stages.list_stages(self.db, run_id)

@@ -263,3 +263,43 @@ async def count_started_runs(db: Database) -> int:
     """Runs that have left `queued` (the `runs` total of GET /usage, api.md §8)."""
     row = await db.fetchone("SELECT COUNT(*) FROM runs WHERE status != 'queued'")
     return int(row[0]) if row else 0
+
+
+# What a stage's usage is grouped by on the UI's usage page: the SQL for each grouping key.
+# A stage counts on the (UTC) day it finished, or started when it has not finished.
+_STAGE_DAY = "substr(COALESCE(s.finished_at, s.started_at), 1, 10)"
+USAGE_GROUPINGS: dict[str, str] = {
+    "day": _STAGE_DAY,
+    "model": "s.model",
+    "workflow": "COALESCE(r.workflow_slug, '')",  # '': a run of pasted or uploaded DOT
+}
+
+
+@dataclass(frozen=True)
+class UsageGroup:
+    key: str
+    runs: int
+    stages: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+    runtime_ms: int
+
+
+async def usage_by(db: Database, grouping: str, since: str | None = None) -> list[UsageGroup]:
+    """Usage of the stages that have a model, summed per ``grouping`` (a key of
+    USAGE_GROUPINGS) and ordered by it; with ``since``, only stages counted on or after it."""
+    key = USAGE_GROUPINGS[grouping]  # a KeyError for anything else: never SQL from a caller
+    where = "WHERE s.model IS NOT NULL"
+    params: list[Any] = []
+    if since is not None:
+        where += " AND COALESCE(s.finished_at, s.started_at) >= ?"
+        params.append(since)
+    rows = await db.fetchall(
+        f"SELECT {key} AS key, COUNT(DISTINCT s.run_id) AS runs, COUNT(*) AS stages,"
+        " SUM(s.input_tokens) AS input_tokens, SUM(s.output_tokens) AS output_tokens,"
+        " COALESCE(SUM(s.cost), 0) AS cost, COALESCE(SUM(s.duration_ms), 0) AS runtime_ms"
+        f" FROM stages s JOIN runs r ON r.id = s.run_id {where} GROUP BY key ORDER BY key",
+        params,
+    )
+    return [UsageGroup(**dict(row)) for row in rows]

@@ -34,6 +34,7 @@ from fabro.storage.records import (
     IdempotencyRecord,
     NewEvent,
     Page,
+    RunFilter,
     RunRecord,
     RunSummary,
 )
@@ -43,7 +44,13 @@ from fabro.storage.sessions import (
     SessionRecord,
     SessionTurnRecord,
 )
-from fabro.storage.stages import StageFinish, StageRecord, TurnRecord, UsageTotals
+from fabro.storage.stages import (
+    StageFinish,
+    StageRecord,
+    TurnRecord,
+    UsageGroup,
+    UsageTotals,
+)
 from fabro.storage.steering import SteeringRecord
 from fabro.storage.writer import WriteTx, outcome_of
 
@@ -189,6 +196,14 @@ class Store(Protocol):
         workflow_slug: str | None = None,
     ) -> Page[RunSummary]:
         """Summaries newest first (created_at, then id, descending), optionally filtered."""
+        ...
+
+    async def find_runs(self, match: RunFilter, *, limit: int, offset: int) -> Page[RunSummary]:
+        """Summaries of the runs ``match`` covers, newest first (the web UI's board)."""
+        ...
+
+    async def count_runs_by_state(self, match: RunFilter) -> dict[tuple[str, bool], int]:
+        """How many runs ``match`` covers, by (status, waiting for a person), in one read."""
         ...
 
     async def remembered_key(self, check: IdempotencyCheck) -> IdempotencyRecord | None:
@@ -367,6 +382,11 @@ class Store(Protocol):
 
     async def usage_by_model(self, run_ids: Sequence[str] | None = None) -> list[UsageTotals]:
         """Usage of the stages that have a model, summed per model (of ``run_ids``, or all)."""
+        ...
+
+    async def usage_by(self, grouping: str, since: str | None = None) -> list[UsageGroup]:
+        """Usage of the stages that have a model, summed per ``day`` (UTC), ``model`` or
+        ``workflow`` (slug; '' for pasted DOT), counting stages from ``since`` on."""
         ...
 
     async def list_stages(self, run_id: str) -> list[StageRecord]:

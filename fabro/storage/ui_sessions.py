@@ -59,15 +59,6 @@ class UiSessions:
         )
         return changed > 0
 
-    async def revoke_all(self, login: str, now: str) -> int:
-        """End every session of ``login``; how many were live."""
-        return await self.db.write(
-            lambda tx: tx.execute(
-                "UPDATE ui_sessions SET revoked_at = ? WHERE login = ? AND revoked_at IS NULL",
-                [now, login],
-            )
-        )
-
     async def use_link(self, jti: str, now: str, expires_at: str) -> bool:
         """Record that the link ``jti`` was used; False when it had been used before."""
         inserted = await self.db.write(

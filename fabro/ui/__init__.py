@@ -16,6 +16,14 @@ from fabro.ui.blueprint import ui
 def register_ui(app: Quart) -> None:
     """Add the UI's pages, static files and headers to ``app``."""
     # Imported for their routes on the blueprint.
-    from fabro.ui import auth, templating  # noqa: F401
+    from fabro.ui import (  # noqa: F401
+        auth,
+        board,
+        new_run,
+        run_page,
+        templating,
+        usage_page,
+        workflows_pages,
+    )
 
     app.register_blueprint(ui)

@@ -7,6 +7,7 @@ optionally, colouring nodes by stage status. `render` pipes DOT through `dot` wi
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -52,6 +53,18 @@ STATUS_STYLES: Final[dict[str, tuple[tuple[str, ...], str, str]]] = {
 }
 
 
+# Graphviz (2.43) copies `fontname` into the SVG's font-family attribute without escaping it:
+# `fontname="x\" onload=\"..."` would add an attribute. Only plain font lists pass.
+_FONT_NAME = re.compile(r"[A-Za-z0-9 ,._+-]{1,100}")
+
+
+def _display(key: str, text: str | None) -> str | None:
+    """``text`` when Graphviz may be given it for ``key``, else None (the key is left out)."""
+    if text is not None and key == "fontname" and not _FONT_NAME.fullmatch(text):
+        return None
+    return text
+
+
 def quote(text: str) -> str:
     """A DOT double-quoted string: `"` and `\\` escaped, newlines written as `\\n`."""
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
@@ -64,7 +77,7 @@ def _attr_list(pairs: list[tuple[str, str]]) -> str:
 
 def _node_line(node: Node, stage_status: Mapping[str, str] | None) -> str:
     pairs = [("shape", node.shape), ("label", node.label)]
-    own = {key: node.get(key) for key in NODE_KEYS}
+    own = {key: _display(key, node.get(key)) for key in NODE_KEYS}
     if stage_status is not None:
         entries, fill, color = STATUS_STYLES.get(
             stage_status.get(node.id, "pending"), STATUS_STYLES["pending"]
@@ -101,7 +114,9 @@ def _cluster_owner(graph: Graph) -> dict[str, int]:
 def normalized_dot(graph: Graph, stage_status: Mapping[str, str] | None = None) -> str:
     """Graphviz-safe DOT for `graph`; with `stage_status` (node id -> status) nodes are coloured."""
     lines = [f"digraph {quote(graph.name)} {{"]
-    graph_pairs = [(key, text) for key in GRAPH_KEYS if (text := graph.get(key)) is not None]
+    graph_pairs = [
+        (key, text) for key in GRAPH_KEYS if (text := _display(key, graph.get(key))) is not None
+    ]
     if graph_pairs:
         lines.append(f"  graph {_attr_list(graph_pairs)};")
     owner = _cluster_owner(graph)
@@ -137,7 +152,9 @@ def normalized_dot(graph: Graph, stage_status: Mapping[str, str] | None = None) 
         label = edge.label or edge.get("condition")
         if label:
             pairs.append(("label", label))
-        pairs.extend((key, text) for key in EDGE_KEYS if (text := edge.get(key)) is not None)
+        pairs.extend(
+            (key, text) for key in EDGE_KEYS if (text := _display(key, edge.get(key))) is not None
+        )
         attrs = f" {_attr_list(pairs)}" if pairs else ""
         lines.append(f"  {quote(edge.source)} -> {quote(edge.target)}{attrs};")
     lines.append("}")

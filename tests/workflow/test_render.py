@@ -135,3 +135,17 @@ def test_render_unstartable_dot(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(subprocess, "run", cannot_start)
     with pytest.raises(DotNotAvailableError):
         render("digraph G {}", "svg")
+
+
+def test_a_fontname_that_is_not_a_font_list_is_left_out() -> None:
+    # Graphviz copies fontname into the SVG's font-family attribute unescaped.
+    hostile = r"x\" onload=\"alert(1)"
+    graph = parse_graph(
+        f'digraph G {{ graph [fontname="{hostile}"]; a [fontname="{hostile}"];'
+        f' b [fontname="Helvetica, Arial"]; a -> b [label="L", fontname="{hostile}"] }}'
+    )
+    dot = normalized_dot(graph)
+    assert "onload" not in dot
+    assert 'fontname="Helvetica, Arial"' in dot
+    if shutil.which("dot"):
+        assert b"onload" not in render(dot, "svg")
