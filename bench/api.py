@@ -47,6 +47,7 @@ from bench.loadgen import (
     rss_mb,
     spawn,
 )
+from bench.report import print_rows, verdict
 from fabro.auth.keys import ensure_key_pair, mint_token
 
 USER = "bench"
@@ -311,10 +312,6 @@ async def bench_parked(fabro: Fabro, params: Params, results: Results) -> None:
 # ---- table -------------------------------------------------------------------------------------
 
 
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
-
-
 def load_rows(results: Results) -> list[tuple[str, str, str, str]]:
     fab, base = results.fabro_load, results.hello_load
     assert fab is not None and base is not None
@@ -380,11 +377,7 @@ def print_table(params: Params, results: Results) -> None:
         f"{params.duration_s:g} s per server; {params.rounds} fan-out triggers "
         f"({len(results.fanout_ms):,} samples); {len(results.answer_ms)} answer samples"
     )
-    header = ("measure", "value", "goal", "verdict / note")
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(4)]
-    for name, value, goal, met in (header, *rows):
-        line = f"{name:<{widths[0]}}  {value:>{widths[1]}}  {goal:<{widths[2]}}  {met}"
-        print(line.rstrip())
+    print_rows(rows)
     assert results.fabro_load is not None and results.hello_load is not None
     errors = results.fabro_load.errors + results.hello_load.errors
     if errors:

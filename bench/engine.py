@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import fabro_run
+from bench.report import verdict
 from fabro.engine.assembly import assemble_run
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.lifecycle import Lifecycle, NewRun
@@ -256,10 +257,6 @@ def file_system(
 
 def describe(folder: Path) -> str:
     return f"{folder} ({file_system(folder)})"
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "NOT met"
 
 
 def report(

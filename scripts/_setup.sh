@@ -53,6 +53,26 @@ ensure_graphviz() {
         "(fabro graph, GET /runs/{id}/graph) needs it: https://graphviz.org/download/"
 }
 
+# The browser tests (tests/ui/browser) drive Debian's Chromium through Playwright's Python
+# package, which never downloads a browser of its own. Only scripts that run them ask for it
+# (FABRO_SETUP_CHROMIUM=1): it is large, and nothing else needs it. If it cannot be installed,
+# one warning here, and those tests fail with the same one-line reason.
+ensure_chromium() {
+    local chromium="${FABRO_CHROMIUM:-/usr/bin/chromium}"
+    [ -x "$chromium" ] && return 0
+    local why="found no apt-get to install it"
+    if command -v apt-get >/dev/null 2>&1; then
+        say "installing Chromium (for the browser tests) with apt-get"
+        why="could not install it"
+        as_root apt-get update -qq >/dev/null &&
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ||
+            true
+    fi
+    [ -x "$chromium" ] && return 0
+    say "warning: Chromium is missing at $chromium and setup $why; the browser tests" \
+        "(tests/ui/browser) will fail until it is there (set FABRO_CHROMIUM to use another)"
+}
+
 ensure_venv() {
     local python="${PYTHON:-python3}"
     if [ ! -x .venv/bin/python ]; then
@@ -78,5 +98,6 @@ ensure_venv() {
 
 [ -z "${FABRO_SETUP_DEFINE_ONLY:-}" ] || return 0
 ensure_graphviz
+[ -z "${FABRO_SETUP_CHROMIUM:-}" ] || ensure_chromium
 ensure_venv
 export PATH="$PWD/.venv/bin:$PATH"

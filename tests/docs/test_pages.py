@@ -20,6 +20,7 @@ NAV = [
     "index.md",
     "workflows.md",
     "api.md",
+    "ui.md",
     "configuration.md",
     "cli.md",
     "security.md",

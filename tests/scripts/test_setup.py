@@ -43,8 +43,19 @@ def stubs(tmp_path: Path) -> Path:
     return folder
 
 
-def stub(folder: Path, name: str, *, exit_status: int = 0, installs_dot: bool = False) -> None:
-    """A program that records `name ARGS [DEBIAN_FRONTEND=...]`; sudo then runs its arguments."""
+def stub(
+    folder: Path,
+    name: str,
+    *,
+    exit_status: int = 0,
+    installs_dot: bool = False,
+    installs: Path | None = None,
+) -> None:
+    """A program that records `name ARGS [DEBIAN_FRONTEND=...]`; sudo then runs its arguments.
+
+    ``installs_dot`` / ``installs``: its `install` puts `dot` on the PATH / a copy of itself at
+    that path, as the real package would.
+    """
     lines = [
         f"#!{BASH}",
         f'printf "%s\\n" "{name} $* ${{DEBIAN_FRONTEND:+DEBIAN_FRONTEND=$DEBIAN_FRONTEND}}" '
@@ -52,26 +63,34 @@ def stub(folder: Path, name: str, *, exit_status: int = 0, installs_dot: bool = 
     ]
     if name == "sudo":
         lines.append('exec "$@"')
-    if installs_dot:  # `install` puts a `dot` on the PATH, as the real package would
-        lines.append(f'[ "$1" != install ] || {CP} "$0" "{folder}/dot"')
+    if installs_dot:
+        installs = folder / "dot"
+    if installs is not None:
+        lines.append(f'[ "$1" != install ] || {CP} "$0" "{installs}"')
     lines.append(f"exit {exit_status}")
     path = folder / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o755)
 
 
-def ensure_graphviz(folder: Path, *, root: bool = True) -> Setup:
+def ensure_graphviz(
+    folder: Path,
+    *,
+    root: bool = True,
+    function: str = "ensure_graphviz",
+    env: dict[str, str] | None = None,
+) -> Setup:
     log = folder.parent / "calls.log"
     log.touch()
     script = (
         'FABRO_SETUP_DEFINE_ONLY=1 source "$0"\n'
         + ("" if root else "is_root() { return 1; }\n")
-        + "ensure_graphviz\n"
+        + f"{function}\n"
         + "echo went-on\n"
     )
     done = subprocess.run(
         [BASH, "-c", script, str(SETUP)],
-        env={"PATH": str(folder), "STUB_LOG": str(log), "HOME": str(folder.parent)},
+        env={"PATH": str(folder), "STUB_LOG": str(log), "HOME": str(folder.parent)} | (env or {}),
         capture_output=True,
         text=True,
         timeout=30,
@@ -176,3 +195,64 @@ def test_define_only_runs_nothing(tmp_path: Path) -> None:
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines() == [str(REPO_ROOT), "function"]
+
+
+def ensure_chromium(folder: Path, chromium: Path, *, root: bool = True) -> Setup:
+    env = {"FABRO_CHROMIUM": str(chromium)}
+    return ensure_graphviz(folder, root=root, function="ensure_chromium", env=env)
+
+
+def chromium_warning(chromium: Path, why: str) -> str:
+    return (
+        f"setup: warning: Chromium is missing at {chromium} and setup {why}; the browser tests "
+        "(tests/ui/browser) will fail until it is there (set FABRO_CHROMIUM to use another)"
+    )
+
+
+def test_chromium_there_installs_nothing(stubs: Path, tmp_path: Path) -> None:
+    stub(stubs, "apt-get")
+    stub(tmp_path, "chromium")
+    result = ensure_chromium(stubs, tmp_path / "chromium")
+    assert (result.status, result.stdout, result.stderr, result.calls) == (0, "went-on\n", [], [])
+
+
+@pytest.mark.parametrize("root", [True, False], ids=["root", "user"])
+def test_chromium_from_apt_get(stubs: Path, tmp_path: Path, root: bool) -> None:
+    chromium = tmp_path / "chromium"
+    stub(stubs, "apt-get", installs=chromium)
+    stub(stubs, "sudo")
+    result = ensure_chromium(stubs, chromium, root=root)
+    install = "apt-get install -y -qq chromium DEBIAN_FRONTEND=noninteractive"
+    if root:
+        assert result.calls == ["apt-get update -qq", install]
+    else:
+        assert result.calls == [
+            "sudo apt-get update -qq",
+            "apt-get update -qq",
+            "sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium",
+            install,
+        ]
+    assert result.stderr == ["setup: installing Chromium (for the browser tests) with apt-get"]
+    assert (result.status, result.stdout) == (0, "went-on\n")
+    assert chromium.exists()
+
+
+def test_chromium_apt_get_failing_warns_in_one_line(stubs: Path, tmp_path: Path) -> None:
+    stub(stubs, "apt-get", exit_status=100)
+    result = ensure_chromium(stubs, tmp_path / "chromium")
+    assert result.stderr == [
+        "setup: installing Chromium (for the browser tests) with apt-get",
+        chromium_warning(tmp_path / "chromium", "could not install it"),
+    ]
+    assert (result.status, result.stdout) == (0, "went-on\n")
+
+
+def test_chromium_without_apt_get_warns_in_one_line(stubs: Path, tmp_path: Path) -> None:
+    stub(stubs, "dnf")
+    stub(stubs, "brew")
+    result = ensure_chromium(stubs, tmp_path / "chromium")
+    assert result.calls == []
+    assert result.stderr == [
+        chromium_warning(tmp_path / "chromium", "found no apt-get to install it")
+    ]
+    assert (result.status, result.stdout) == (0, "went-on\n")
