@@ -11,7 +11,6 @@ words in its `<title>` and as a link to the stage's details.
 from __future__ import annotations
 
 import functools
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,13 +32,6 @@ UNWRAP = frozenset({"a"})
 PENDING = "pending"
 DRAWINGS_KEPT = 64  # distinct graphs whose SVG is kept
 CACHED_DOT_CHARS = 32 * 1024  # larger graphs are drawn every time (their SVG is large too)
-_NOT_XML = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_NOT_XML_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-def _xml_text(text: str) -> str:
-    """``text`` without the control characters XML 1.0 cannot hold."""
-    return _NOT_XML_TEXT.sub("", text)
 
 
 @dataclass(frozen=True)
@@ -95,7 +87,7 @@ def _mark_node(group: ET.Element, node_id: str, label: str, state: NodeState) ->
         title = ET.Element(f"{{{SVG}}}title")
     else:
         group.remove(title)
-    title.text = _xml_text(f"{label}: {status_label(state.status)}")
+    title.text = render.xml_safe(f"{label}: {status_label(state.status)}")
     link = ET.Element(f"{{{SVG}}}a", {"class": "stage-link"})
     if state.href is not None:
         link.set("href", state.href)
@@ -111,9 +103,6 @@ def decorate(svg: bytes, graph: Graph, states: Mapping[str, NodeState]) -> str:
 
     Raises DotFailedError when the SVG cannot be read as XML.
     """
-    # Graphviz copies control characters of a label into its SVG as they are, which XML 1.0
-    # does not allow (no byte below 0x20 occurs inside a multi-byte UTF-8 character).
-    svg = _NOT_XML.sub(b"", svg)
     try:
         root = ET.fromstring(svg)  # expat reads no external DTD, expands no external entity
     except ET.ParseError as exc:
@@ -121,7 +110,7 @@ def decorate(svg: bytes, graph: Graph, states: Mapping[str, NodeState]) -> str:
     _sanitize(root)
     root.set("class", "graph-svg")
     root.set("role", "group")
-    root.set("aria-label", _xml_text(f"Graph of {graph.name}"))
+    root.set("aria-label", render.xml_safe(f"Graph of {graph.name}"))
     for group in root.iter(f"{{{SVG}}}g"):
         if "node" not in (group.get("class") or "").split():
             continue

@@ -65,9 +65,20 @@ def _display(key: str, text: str | None) -> str | None:
     return text
 
 
+# Control characters XML 1.0 cannot hold: Graphviz copies them into its SVG as they are, which
+# makes the document unreadable (no byte below 0x20 occurs inside a multi-byte character).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def xml_safe(text: str) -> str:
+    """``text`` without the control characters an XML document cannot hold."""
+    return _NOT_XML.sub("", text)
+
+
 def quote(text: str) -> str:
-    """A DOT double-quoted string: `"` and `\\` escaped, newlines written as `\\n`."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    """A DOT double-quoted string: `"` and `\\` escaped, newlines written as `\\n`, and no
+    control character an SVG could not hold."""
+    escaped = xml_safe(text).replace("\\", "\\\\").replace('"', '\\"')
     return '"' + escaped.replace("\r\n", "\\n").replace("\n", "\\n") + '"'
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,12 @@ def test_a_fontname_that_is_not_a_font_list_is_left_out() -> None:
     assert 'fontname="Helvetica, Arial"' in dot
     if shutil.which("dot"):
         assert b"onload" not in render(dot, "svg")
+
+
+def test_a_control_character_in_a_label_leaves_the_svg_readable() -> None:
+    # Graphviz copies control characters into its SVG as they are: XML cannot hold them.
+    graph = parse_graph('digraph G { start [shape=Mdiamond]; a [label="x\x01y\x1bz"]; start -> a }')
+    svg = render(normalized_dot(graph), "svg")
+    root = ET.fromstring(svg)
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "xyz" in texts
