@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -101,11 +102,24 @@ async def require_sign_in() -> ResponseTypes | None:
 
 
 @ui.errorhandler(FabroError)
-async def ui_error(error: FabroError) -> tuple[str, int, dict[str, str]]:
+async def ui_error(error: FabroError) -> ResponseTypes:
+    """An error page, or the API's errors envelope for a script's JSON request."""
+    if request.is_json:
+        body = json.dumps(error.to_envelope())
+        return Response(body, error.status, error.headers, mimetype="application/json")
     page = await render_template(
-        "error.html", title=error.title, detail=error.detail, back=request.referrer
+        "error.html", title=error.title, detail=error.detail, back=_back_link()
     )
-    return page, error.status, error.headers
+    return Response(page, error.status, error.headers, mimetype="text/html")
+
+
+def _back_link() -> str | None:
+    """The page the browser came from, when it is a page of this UI (never another site)."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc != request.host or not referrer.path:
+        return None
+    target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    return safe_next(target, default="") or None
 
 
 async def _load_session(req: Request) -> bool:

@@ -174,3 +174,19 @@ async def test_a_link_token_used_as_a_bearer_token_expires_with_the_link(
     assert (
         await client.get("/user", headers={"Authorization": f"Bearer {token}"})
     ).status_code == 401
+
+
+async def test_errors_go_back_only_within_the_ui_and_scripts_get_the_envelope(
+    ui_client: Client, ui_csrf: str
+) -> None:
+    here = await ui_client.post(
+        "/ui/signout", headers={"Referer": "http://localhost/ui/runs/new?x=1"}
+    )
+    assert here.status_code == 403 and 'href="/ui/runs/new?x=1"' in await here.get_data(
+        as_text=True
+    )
+    elsewhere = await ui_client.post("/ui/signout", headers={"Referer": "https://evil.example/ui/"})
+    assert "evil.example" not in await elsewhere.get_data(as_text=True)
+    script = await ui_client.post("/ui/signout", json={})
+    assert script.status_code == 403 and script.mimetype == "application/json"
+    assert (await script.get_json())["errors"][0]["detail"] == BAD_CSRF
