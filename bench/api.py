@@ -13,6 +13,9 @@ temporary data dir) and prints one table:
     (goal <= 200 MB), then answer-to-next-stage latency for a sample of those runs, from just
     before the answer is POSTed to the arrival of the next `StageStarted` on the run's SSE
     stream; goal: p99 <= 20 ms.
+(e) the Python SDK's cost per call: `FabroClient.get_run` (request building, retry
+    bookkeeping, typed decoding) against a bare `httpx.Client` GET of the same run, one
+    connection each, alternating rounds; goal: SDK / raw <= 1.3.
 
 Every load is bounded in count and time. `--quick` shrinks everything for a smoke test.
 """
@@ -23,6 +26,7 @@ import argparse
 import asyncio
 import itertools
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -49,12 +53,14 @@ from bench.loadgen import (
 )
 from bench.report import print_rows, verdict
 from fabro.auth.keys import ensure_key_pair, mint_token
+from fabro.client import FabroClient
 
 USER = "bench"
 RATIO_GOAL = 0.6
 FANOUT_P99_GOAL_MS = 100.0
 RSS_GOAL_MB = 200.0
 ANSWER_P99_GOAL_MS = 20.0
+CLIENT_RATIO_GOAL = 1.3  # FabroClient.get_run / a bare httpx GET
 CONNECT_BATCH = 50  # SSE connections opened at once (Hypercorn's listen backlog is 100)
 
 LINEAR = """digraph Bench {
@@ -93,6 +99,7 @@ class Params:
     rounds: int
     parked: int
     samples: int
+    client_calls: int = 200  # get_run calls per round, SDK and raw httpx alike
 
 
 @dataclass
@@ -103,6 +110,8 @@ class Results:
     rss_mb: float = 0.0
     answer_ms: list[float] = field(default_factory=list)
     reasked: int = 0  # questions that expired without a timeout and were asked again
+    raw_call_ms: float = 0.0  # one GET /runs/{id} with a bare httpx.Client, median round
+    sdk_call_ms: float = 0.0  # the same with FabroClient.get_run (decoded into its type)
 
 
 # ---- servers -----------------------------------------------------------------------------------
@@ -188,6 +197,43 @@ async def bench_rps(fabro: Fabro, hello: ServerProc, params: Params, results: Re
         connections=params.connections,
         duration_s=params.duration_s,
     )
+
+
+# ---- (e) the SDK's cost per call ---------------------------------------------------------------
+
+CLIENT_ROUNDS = 5  # alternating rounds of raw httpx and the SDK: drift hits both alike
+
+
+def measure_client(fabro: Fabro, run_id: str, calls: int) -> tuple[float, float]:
+    """Milliseconds per `GET /runs/{id}`: a bare httpx.Client, then FabroClient.get_run (its
+    request building, retry bookkeeping and typed decoding), medians of alternating rounds."""
+    raw_ms, sdk_ms = [], []
+    with (
+        httpx.Client(base_url=fabro.proc.url, headers=fabro.headers) as raw,
+        FabroClient(fabro.proc.url, token=fabro.token, env={}) as sdk,
+    ):
+        path = f"/runs/{run_id}"
+        raw.get(path).raise_for_status()
+        sdk.get_run(run_id)  # both connections open and warm
+        for _ in range(CLIENT_ROUNDS):
+            started = time.perf_counter()
+            for _ in range(calls):
+                raw.get(path).raise_for_status()
+            raw_ms.append((time.perf_counter() - started) / calls * 1000)
+            started = time.perf_counter()
+            for _ in range(calls):
+                sdk.get_run(run_id)
+            sdk_ms.append((time.perf_counter() - started) / calls * 1000)
+    return statistics.median(raw_ms), statistics.median(sdk_ms)
+
+
+async def bench_client(fabro: Fabro, params: Params, results: Results) -> None:
+    async with fabro.client() as http:
+        created = await http.post("/runs", json={"dot_source": LINEAR})
+        created.raise_for_status()
+    run_id = created.json()["id"]
+    raw, sdk = await asyncio.to_thread(measure_client, fabro, run_id, params.client_calls)
+    results.raw_call_ms, results.sdk_call_ms = raw, sdk
 
 
 # ---- answering ----------------------------------------------------------------------------------
@@ -372,6 +418,21 @@ def print_table(params: Params, results: Results) -> None:
             verdict(ans_ok),
         )
     )
+    client_ratio = results.sdk_call_ms / results.raw_call_ms if results.raw_call_ms else 0.0
+    rows.append(
+        ("GET /runs/{id}, bare httpx.Client, per call", f"{results.raw_call_ms:.2f} ms", "", "")
+    )
+    rows.append(
+        ("GET /runs/{id}, FabroClient.get_run, per call", f"{results.sdk_call_ms:.2f} ms", "", "")
+    )
+    rows.append(
+        (
+            "ratio SDK / raw httpx",
+            f"{client_ratio:.2f}",
+            f"<= {CLIENT_RATIO_GOAL}",
+            verdict(0 < client_ratio <= CLIENT_RATIO_GOAL),
+        )
+    )
     print(
         f"api: fabro serve vs bare Hypercorn on 127.0.0.1; {params.connections} connections, "
         f"{params.duration_s:g} s per server; {params.rounds} fan-out triggers "
@@ -407,6 +468,7 @@ async def bench(params: Params, base: Path) -> Results:
     with fabro_server(base, "fabro", max_concurrent_runs=5) as fabro, hello_server(base) as hello:
         await bench_rps(fabro, hello, params, results)
         await bench_fanout(fabro, params, results)
+        await bench_client(fabro, params, results)
     with fabro_server(base, "parked", max_concurrent_runs=params.parked) as fabro:
         await bench_parked(fabro, params, results)
     return results
@@ -427,7 +489,15 @@ def parse_args(argv: list[str] | None) -> Params:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     args = parser.parse_args(argv)
     if args.quick:
-        return Params(connections=4, duration_s=0.5, subscribers=20, rounds=2, parked=10, samples=5)
+        return Params(
+            connections=4,
+            duration_s=0.5,
+            subscribers=20,
+            rounds=2,
+            parked=10,
+            samples=5,
+            client_calls=20,
+        )
     return Params(
         connections=args.connections,
         duration_s=args.duration,

@@ -21,6 +21,7 @@ NAV = [
     "workflows.md",
     "api.md",
     "ui.md",
+    "client.md",
     "configuration.md",
     "cli.md",
     "security.md",

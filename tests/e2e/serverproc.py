@@ -118,6 +118,7 @@ def start_server(
     env: Mapping[str, str] | None = None,
     ca: Path | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
+    port: int | None = None,
 ) -> ServerProcess:
     """Run `python -m fabro serve` in ``workdir`` on a free port and wait until it listens.
 
@@ -130,7 +131,7 @@ def start_server(
     workdir.mkdir(parents=True, exist_ok=True)
     home = workdir / "home"
     home.mkdir(exist_ok=True)
-    port = free_port()
+    port = port or free_port()  # a given port: a restart where clients expect the server
     command = [sys.executable, "-m", "fabro", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port)]
     if config is not None:

@@ -21,9 +21,14 @@ def test_quick_bench_prints_the_table() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     goals = [line for line in lines if re.search(r"  (>=|<=) [\d.]+( ms| MB)?  ", line)]
-    assert len(goals) == 4, result.stdout
+    assert len(goals) == 5, result.stdout
     assert all(line.endswith(("  met", "  NOT met")) for line in goals), goals
-    for measure in ("per server CPU-s", "SSE fan-out to 20 subscribers, p99", "server RSS"):
+    for measure in (
+        "per server CPU-s",
+        "SSE fan-out to 20 subscribers, p99",
+        "server RSS",
+        "ratio SDK / raw httpx",
+    ):
         assert any(measure in line for line in goals), (measure, result.stdout)
 
 

@@ -1,0 +1,379 @@
+"""Every API method of the SDK, written once: each builds the ``Call`` (or ``PagedCall``) of
+one route, and ``@endpoint``/``@paged`` make it a method of ``FabroClient`` and of
+``AsyncFabroClient`` (fabro/client/calls.py). Results are the server's own body types
+(``fabro.api.bodies``): one source of truth for both ends."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fabro.api.bodies.catalog import (
+    AggregateUsage,
+    PaginatedWorkflowList,
+    ServerConfiguration,
+    WorkflowDetail,
+    WorkflowListItem,
+)
+from fabro.api.bodies.common import HealthResponse, UserResponse
+from fabro.api.bodies.completions import (
+    CompletionMessage,
+    CompletionResponse,
+    CompletionTool,
+    CompletionToolChoice,
+    CreateCompletionRequest,
+    Model,
+    ModelTestResult,
+    PaginatedModelList,
+    TextPart,
+)
+from fabro.api.bodies.questions import ApiQuestion, PaginatedApiQuestionList, SubmitAnswerRequest
+from fabro.api.bodies.runs import (
+    PaginatedRunList,
+    RunCheckpoint,
+    RunConfiguration,
+    RunListItem,
+    RunStatusResponse,
+    StartRunRequest,
+    StartRunResponse,
+    SteerLocation,
+    SteerRequest,
+)
+from fabro.api.bodies.sessions import (
+    CreateSessionRequest,
+    CreateSessionResponse,
+    PaginatedSessionList,
+    SendMessageRequest,
+    SendMessageResponse,
+    SessionDetail,
+    SessionListItem,
+)
+from fabro.api.bodies.stages import (
+    PaginatedRunStageList,
+    PaginatedStageArtifactList,
+    PaginatedStageTurnList,
+    RetroDetail,
+    RunStage,
+    RunUsage,
+    StageArtifact,
+    StageTurn,
+)
+from fabro.client.calls import Call, PagedCall, endpoint, paged
+
+JsonObject = dict[str, Any]
+
+
+def _segment(value: str) -> str:
+    """``value`` as one path segment (a slash or a dot-dot never changes the route)."""
+    if not value:
+        raise ValueError("An id or name in a path cannot be empty.")
+    if not value.strip("."):
+        # "." and ".." are unreserved, so quote() keeps them and httpx would resolve them
+        # (/runs/.. is /): encoded, they reach the server as a name like any other.
+        return "%2E" * len(value)
+    return quote(value, safe="")
+
+
+def run_path(run_id: str, *rest: str) -> str:
+    """The path of a run's route: ``run_path(id, "events")`` is ``/runs/{id}/events``."""
+    return "/".join(("/runs", _segment(run_id), *rest))
+
+
+def _stage(run_id: str, stage_id: str, *rest: str) -> str:
+    return run_path(run_id, "stages", _segment(stage_id), *rest)
+
+
+class Endpoints:
+    """The API's routes as methods; mixed into both clients."""
+
+    # ---- the server ----------------------------------------------------------------------
+
+    @endpoint
+    def health(self) -> Call[HealthResponse]:
+        """`GET /health`: whether the server answers (no credentials needed)."""
+        return Call("GET", "/health", HealthResponse, retry_safe=True)
+
+    @endpoint
+    def get_user(self) -> Call[UserResponse]:
+        """`GET /user`: who the server takes this client for."""
+        return Call("GET", "/user", UserResponse, retry_safe=True)
+
+    @endpoint
+    def get_settings(self) -> Call[ServerConfiguration]:
+        """`GET /settings`: the server's configuration, secrets left out."""
+        return Call("GET", "/settings", ServerConfiguration, retry_safe=True)
+
+    @endpoint
+    def get_usage(self) -> Call[AggregateUsage]:
+        """`GET /usage`: tokens and cost over every run."""
+        return Call("GET", "/usage", AggregateUsage, retry_safe=True)
+
+    # ---- runs ----------------------------------------------------------------------------
+
+    @endpoint
+    def start_run(
+        self,
+        dot_source: str | None = None,
+        *,
+        workflow: str | None = None,
+        file: str | Path | None = None,
+        goal: str | None = None,
+        vars: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        title: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Call[StartRunResponse]:
+        """`POST /runs`: start a run of DOT text, of a local ``file`` (read here, sent as DOT)
+        or of a registry ``workflow``. The request carries an Idempotency-Key (a new one when
+        none is given), so a retry after a dropped answer never makes a second run."""
+        if file is not None:
+            dot_source = Path(file).read_text(encoding="utf-8")
+        body = StartRunRequest(
+            dot_source=dot_source,
+            workflow=workflow,
+            goal=goal,
+            vars=vars,
+            labels=labels,
+            title=title,
+        )
+        key = idempotency_key or f"sdk-{uuid.uuid4()}"
+        headers = {"Idempotency-Key": key}
+        return Call("POST", "/runs", StartRunResponse, body=body, headers=headers, retry_safe=True)
+
+    @endpoint
+    def get_run(self, run_id: str) -> Call[RunStatusResponse]:
+        """`GET /runs/{id}`: a run's status."""
+        return Call("GET", run_path(run_id), RunStatusResponse, retry_safe=True)
+
+    @paged
+    def list_runs(
+        self, *, status: list[str] | None = None, workflow: str | None = None
+    ) -> PagedCall[RunListItem]:
+        """`GET /runs`: every run, newest first (``status``: fabro's statuses to keep)."""
+        params: dict[str, str | int] = {}
+        if status:
+            params["status"] = ",".join(status)
+        if workflow:
+            params["workflow"] = workflow
+        return PagedCall("/runs", PaginatedRunList, params)
+
+    @endpoint
+    def cancel_run(self, run_id: str) -> Call[RunStatusResponse]:
+        """`POST /runs/{id}/cancel` (ConflictError when the run cannot be cancelled)."""
+        return Call("POST", run_path(run_id, "cancel"), RunStatusResponse, retry_safe=True)
+
+    @endpoint
+    def pause_run(self, run_id: str) -> Call[RunStatusResponse]:
+        """`POST /runs/{id}/pause`."""
+        return Call("POST", run_path(run_id, "pause"), RunStatusResponse, retry_safe=True)
+
+    @endpoint
+    def unpause_run(self, run_id: str) -> Call[RunStatusResponse]:
+        """`POST /runs/{id}/unpause`."""
+        return Call("POST", run_path(run_id, "unpause"), RunStatusResponse, retry_safe=True)
+
+    @endpoint
+    def steer_run(
+        self, run_id: str, guidance: str, *, file: str | None = None, line: int | None = None
+    ) -> Call[None]:
+        """`POST /runs/{id}/steer`: guidance the run's agent stages read at their next turn
+        (``file``/``line``: where it is about). Not retried: the same guidance twice would be
+        read twice."""
+        location = None if file is None else SteerLocation(file=file, line=line)
+        body = SteerRequest(guidance=guidance, location=location)
+        return Call("POST", run_path(run_id, "steer"), None, body=body)
+
+    # ---- questions -----------------------------------------------------------------------
+
+    @paged
+    def list_questions(self, run_id: str) -> PagedCall[ApiQuestion]:
+        """`GET /runs/{id}/questions`: the questions the run waits on."""
+        return PagedCall(run_path(run_id, "questions"), PaginatedApiQuestionList)
+
+    @endpoint
+    def answer_question(
+        self,
+        run_id: str,
+        question_id: str,
+        *,
+        option: str | None = None,
+        options: list[str] | None = None,
+        value: str | None = None,
+    ) -> Call[None]:
+        """`POST /runs/{id}/questions/{qid}/answer`: by an option's key, several keys (a
+        multi-select question) or free text. Retried safely: a second answer is refused
+        (ConflictError), never applied twice."""
+        body = SubmitAnswerRequest(
+            selected_option_key=option, selected_option_keys=options, value=value
+        )
+        path = run_path(run_id, "questions", _segment(question_id), "answer")
+        return Call("POST", path, None, body=body, retry_safe=True)
+
+    # ---- a run's internals ---------------------------------------------------------------
+
+    @endpoint
+    def get_checkpoint(self, run_id: str) -> Call[RunCheckpoint | None]:
+        """`GET /runs/{id}/checkpoint` (None before the first stage)."""
+        return Call("GET", run_path(run_id, "checkpoint"), RunCheckpoint | None, retry_safe=True)
+
+    @endpoint
+    def get_context(self, run_id: str) -> Call[JsonObject]:
+        """`GET /runs/{id}/context`: the run's context values."""
+        return Call("GET", run_path(run_id, "context"), JsonObject, retry_safe=True)
+
+    @paged
+    def list_stages(self, run_id: str) -> PagedCall[RunStage]:
+        """`GET /runs/{id}/stages`: the run's stages in order."""
+        return PagedCall(run_path(run_id, "stages"), PaginatedRunStageList)
+
+    @endpoint
+    def get_run_usage(self, run_id: str) -> Call[RunUsage]:
+        """`GET /runs/{id}/usage`: tokens and cost of one run."""
+        return Call("GET", run_path(run_id, "usage"), RunUsage, retry_safe=True)
+
+    @paged
+    def list_turns(self, run_id: str, stage_id: str) -> PagedCall[StageTurn]:
+        """`GET /runs/{id}/stages/{stageId}/turns`: the LLM turns of a stage, in order."""
+        return PagedCall(_stage(run_id, stage_id, "turns"), PaginatedStageTurnList)
+
+    @paged
+    def list_artifacts(self, run_id: str, stage_id: str) -> PagedCall[StageArtifact]:
+        """`GET /runs/{id}/stages/{stageId}/artifacts`: the files of a stage's folder (names
+        relative to it, with ``/``)."""
+        return PagedCall(_stage(run_id, stage_id, "artifacts"), PaginatedStageArtifactList)
+
+    @endpoint
+    def get_artifact(
+        self, run_id: str, stage_id: str, name: str, *, tail: int | None = None
+    ) -> Call[bytes]:
+        """`GET /runs/{id}/stages/{stageId}/artifacts/{name}`: a file of a stage's folder,
+        whole, or its last ``tail`` lines (1 to 10,000). ``name`` as ``list_artifacts`` gives
+        it; sent as one segment, so its ``/`` and ``..`` never leave the artifacts route."""
+        params: dict[str, str | int] = {} if tail is None else {"tail": tail}
+        path = _stage(run_id, stage_id, "artifacts", _segment(name))
+        return Call("GET", path, bytes, params=params, retry_safe=True)
+
+    @endpoint
+    def get_retro(self, run_id: str) -> Call[RetroDetail | None]:
+        """`GET /runs/{id}/retro`: the run's retrospective (None until the run is over)."""
+        return Call("GET", run_path(run_id, "retro"), RetroDetail | None, retry_safe=True)
+
+    @endpoint
+    def get_configuration(self, run_id: str) -> Call[RunConfiguration]:
+        """`GET /runs/{id}/configuration`: what the run was started with."""
+        return Call("GET", run_path(run_id, "configuration"), RunConfiguration, retry_safe=True)
+
+    @endpoint
+    def get_graph(self, run_id: str, *, format: str = "svg") -> Call[bytes]:
+        """`GET /runs/{id}/graph`: the run's graph drawn by Graphviz (SVG or PNG bytes)."""
+        params: dict[str, str | int] = {"format": format}
+        return Call("GET", run_path(run_id, "graph"), bytes, params=params, retry_safe=True)
+
+    # ---- the workflows registry ----------------------------------------------------------
+
+    @paged
+    def list_workflows(self) -> PagedCall[WorkflowListItem]:
+        """`GET /workflows`: the registry."""
+        return PagedCall("/workflows", PaginatedWorkflowList)
+
+    @endpoint
+    def get_workflow(self, name: str) -> Call[WorkflowDetail]:
+        """`GET /workflows/{name}`."""
+        return Call("GET", f"/workflows/{_segment(name)}", WorkflowDetail, retry_safe=True)
+
+    @paged
+    def list_workflow_runs(self, name: str) -> PagedCall[RunListItem]:
+        """`GET /workflows/{name}/runs`: a registry workflow's runs, newest first."""
+        return PagedCall(f"/workflows/{_segment(name)}/runs", PaginatedRunList)
+
+    # ---- models and completions ----------------------------------------------------------
+
+    @paged
+    def list_models(self) -> PagedCall[Model]:
+        """`GET /models`: the model catalog."""
+        return PagedCall("/models", PaginatedModelList)
+
+    @endpoint
+    def test_model(self, model_id: str) -> Call[ModelTestResult]:
+        """`POST /models/{id}/test`: one short call of the model through its provider (a
+        failure is a result with status "error", not an exception). Not retried: each try
+        is a provider call."""
+        return Call("POST", f"/models/{_segment(model_id)}/test", ModelTestResult)
+
+    @endpoint
+    def create_completion(
+        self,
+        messages: str | list[CompletionMessage],
+        *,
+        model: str | None = None,
+        provider: str | None = None,
+        system: str | None = None,
+        tools: list[CompletionTool] | None = None,
+        tool_choice: CompletionToolChoice | None = None,
+        schema: JsonObject | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        max_tokens: int | None = None,
+        stop_sequences: list[str] | None = None,
+        reasoning_effort: str | None = None,
+        provider_options: JsonObject | None = None,
+    ) -> Call[CompletionResponse]:
+        """`POST /completions`, answered whole (not streamed): one model call. ``messages``:
+        the conversation, or a text sent as one user message. Not retried: each try is a
+        provider call."""
+        if isinstance(messages, str):
+            messages = [CompletionMessage(role="user", content=[TextPart(data=messages)])]
+        body = CreateCompletionRequest(
+            messages=messages,
+            model=model,
+            provider=provider,
+            system=system,
+            stream=False,  # the server streams unless told not to
+            tools=tools,
+            tool_choice=tool_choice,
+            schema=schema,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop_sequences=stop_sequences,
+            reasoning_effort=reasoning_effort,
+            provider_options=provider_options,
+        )
+        return Call("POST", "/completions", CompletionResponse, body=body)
+
+    # ---- chat sessions -------------------------------------------------------------------
+
+    @paged
+    def list_sessions(self) -> PagedCall[SessionListItem]:
+        """`GET /sessions`: the chat sessions."""
+        return PagedCall("/sessions", PaginatedSessionList)
+
+    @endpoint
+    def create_session(
+        self, content: str, *, model: str | None = None, system: str | None = None
+    ) -> Call[CreateSessionResponse]:
+        """`POST /sessions`: a chat session opened with the message ``content`` (the answer
+        comes as session events). Not retried: a second try would open a second session."""
+        body = CreateSessionRequest(content=content, model=model, system=system)
+        return Call("POST", "/sessions", CreateSessionResponse, body=body)
+
+    @endpoint
+    def get_session(self, session_id: str) -> Call[SessionDetail]:
+        """`GET /sessions/{id}`: a session and its turns."""
+        return Call("GET", f"/sessions/{_segment(session_id)}", SessionDetail, retry_safe=True)
+
+    @endpoint
+    def send_message(self, session_id: str, text: str) -> Call[SendMessageResponse]:
+        """`POST /sessions/{id}/messages`: the next user message (accepted; the answer comes
+        as session events). Not retried: a second try would send it twice."""
+        path = f"/sessions/{_segment(session_id)}/messages"
+        return Call("POST", path, SendMessageResponse, body=SendMessageRequest(content=text))
+
+    # ---- the API itself ------------------------------------------------------------------
+
+    @endpoint
+    def get_openapi(self) -> Call[JsonObject]:
+        """`GET /openapi.json`: the OpenAPI document of the server's API."""
+        return Call("GET", "/openapi.json", JsonObject, retry_safe=True)

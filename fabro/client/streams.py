@@ -1,0 +1,105 @@
+"""Following a run's events (`GET /runs/{id}/events`) without missing or repeating one: the
+part both clients share, with no I/O (the clients only open connections and read lines).
+
+A stream is read until the server says the run has nothing more to send: a 410 to a request
+made after everything was seen (it ends the stream after the run's last event, and a
+reconnect then gets the 410). A stream that ends otherwise (the server restarting) or a
+connection that breaks is opened again with `Last-Event-ID`, so the server replays exactly
+what came after; an event at or before the last one seen is never handed out twice.
+Connection failures in a row are tolerated for ``patience_s`` (a server being restarted).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from fabro.auth.client import ClientSettings
+from fabro.client.endpoints import run_path
+from fabro.client.errors import FabroConnectionError, api_error
+from fabro.events.sse import FrameParser
+from fabro.events.types import RunEvent, event_from_json
+
+PATIENCE_S = 60.0  # connection failures in a row tolerated (a server restarting)
+RECONNECT_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0)
+# The server sends a comment every 15 s on an idle stream: a read waits longer than that.
+STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+
+
+@dataclass(frozen=True)
+class StreamedRunEvent:
+    """One event of a run: its sequence number (its SSE id), its variant and JSON object
+    (``{variant: data}``), and the typed event (None for a variant this client does not
+    know: a newer server's)."""
+
+    seq: int
+    variant: str
+    payload: dict[str, Any]
+    event: RunEvent | None
+
+
+class EventFollower:
+    """Where a run's event stream stands: what was seen, when to reconnect, when it is over."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        run_id: str,
+        after: int = 0,
+        *,
+        patience_s: float = PATIENCE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.path = run_path(run_id, "events")
+        self.last = after
+        self.done = False
+        self.patience_s = patience_s
+        self.clock = clock
+        self._failing_since: float | None = None
+        self._failures = 0
+        self._parser = FrameParser()
+
+    def headers(self) -> dict[str, str]:
+        return {"Last-Event-ID": str(self.last), "Accept": "text/event-stream"}
+
+    def refused(self, response: httpx.Response) -> None:
+        """An answer >= 400 (its body read): 410 ends the stream; anything else is raised."""
+        if response.status_code == 410:
+            self.done = True
+            return
+        raise api_error(response)
+
+    def opened(self) -> None:
+        self._failing_since, self._failures = None, 0
+        self._parser = FrameParser()
+
+    def line(self, line: str) -> StreamedRunEvent | None:
+        """The event a line of the stream completes, unless it was handed out before."""
+        frame = self._parser.feed(line)
+        if frame is None or frame.seq is None or frame.seq <= self.last:
+            return None
+        self.last = frame.seq
+        payload = json.loads(frame.data)
+        variant = next(iter(payload), "") if isinstance(payload, dict) else str(payload)
+        try:
+            event: RunEvent | None = event_from_json(payload)
+        except (ValueError, TypeError, KeyError):
+            event = None
+        return StreamedRunEvent(frame.seq, variant, payload, event)
+
+    def broken(self, error: Exception) -> float:
+        """Seconds to wait before reconnecting after ``error``; raises once patience is out."""
+        now = self.clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        elif now - self._failing_since > self.patience_s:
+            raise FabroConnectionError(self.settings.unreachable(error)) from error
+        delay = RECONNECT_DELAYS_S[min(self._failures, len(RECONNECT_DELAYS_S) - 1)]
+        self._failures += 1
+        return delay

@@ -1,0 +1,214 @@
+"""The SDK against a real `fabro serve` on 127.0.0.1: every method of FabroClient and
+AsyncFabroClient called, typed results, errors by status, a start retried after a dropped
+answer making one run, and mutual TLS."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from fabro.api.bodies.runs import RunStatusResponse, StartRunResponse
+from fabro.auth.keys import ensure_key_pair, mint_token
+from fabro.cli import cli
+from fabro.client import AsyncFabroClient, FabroClient, calls
+from fabro.client.errors import ConflictError, FabroConnectionError, NotFoundError
+from tests.e2e.serverproc import ServerProcess, start_server
+
+GATE = """digraph Gate {
+  start [shape=Mdiamond]
+  ask [shape=hexagon, label="Ship it?"]
+  done [shape=parallelogram, script="echo shipped"]
+  exit [shape=Msquare]
+  start -> ask
+  ask -> done [label="[Y] Yes"]
+  ask -> exit [label="[N] No"]
+  done -> exit
+}"""
+SLOW = """digraph Slow {
+  start [shape=Mdiamond]
+  nap [shape=parallelogram, script="sleep 30"]
+  exit [shape=Msquare]
+  start -> nap -> exit
+}"""
+CONFIG = """[api]
+authentication_strategies = ["jwt"]
+[web.auth]
+allowed_usernames = ["alice"]
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    workdir = tmp_path_factory.mktemp("sdk")
+    registry = workdir / "workflows" / "gate"
+    registry.mkdir(parents=True)
+    (registry / "workflow.dot").write_text(GATE, encoding="utf-8")
+    ensure_key_pair(workdir / "data" / "keys")
+    proc = start_server(
+        workdir, config=CONFIG, env={"FABRO_WORKFLOWS_DIR": str(workdir / "workflows")}
+    )
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
+def token(server: ServerProcess) -> str:
+    key = ensure_key_pair(server.workdir / "data" / "keys")
+    return mint_token(key, subject="alice", issuer="fabro-web", ttl_s=3600)
+
+
+@pytest.fixture
+def fabro(server: ServerProcess, token: str) -> Iterator[FabroClient]:
+    with FabroClient(server.url, token=token, env={}) as client:
+        yield client
+
+
+def wait_until(fabro: FabroClient, run_id: str, statuses: set[str]) -> RunStatusResponse:
+    for _ in range(200):
+        run = fabro.get_run(run_id)
+        if run.status in statuses:
+            return run
+        asyncio.run(asyncio.sleep(0.05))
+    raise AssertionError(f"run {run_id} never reached {statuses}")
+
+
+def test_the_server_and_the_runs(fabro: FabroClient, tmp_path: Path) -> None:
+    assert fabro.health().status == "ok"
+    assert fabro.get_user().login == "alice"
+    assert fabro.get_settings() is not None
+    file = tmp_path / "gate.dot"
+    file.write_text(GATE, encoding="utf-8")
+    started = fabro.start_run(file=file, title="from a file", labels={"team": "sdk"})
+    assert isinstance(started, StartRunResponse) and started.title == "from a file"
+    run = wait_until(fabro, started.id, {"running"})
+    assert run.labels == {"team": "sdk"}
+    [question] = [q for q in fabro.list_questions(run.id)]
+    assert question.text == "Ship it?" and [o.key for o in question.options] == ["Y", "N"]
+    fabro.answer_question(run.id, question.id, option="Y")
+    with pytest.raises(ConflictError) as refused:
+        fabro.answer_question(run.id, question.id, option="N")
+    assert refused.value.status == 409 and "already answered" in refused.value.detail
+    assert wait_until(fabro, run.id, {"completed"}).status == "completed"
+    assert [stage.id for stage in fabro.list_stages(run.id)][-1] == "exit"
+    checkpoint = fabro.get_checkpoint(run.id)
+    assert checkpoint is not None and "done" in checkpoint.completed_nodes
+    assert isinstance(fabro.get_context(run.id), dict)
+    assert fabro.get_run_usage(run.id) is not None
+    assert fabro.get_configuration(run.id) is not None
+    assert fabro.get_graph(run.id).lstrip().startswith((b"<?xml", b"<svg"))
+    assert fabro.get_usage() is not None
+    assert started.id in [item.id for item in fabro.list_runs(status=["completed"])]
+
+
+def test_controls_steer_and_the_registry(fabro: FabroClient) -> None:
+    run = fabro.start_run(SLOW)
+    wait_until(fabro, run.id, {"running"})
+    fabro.steer_run(run.id, "keep it short", file="notes.md", line=3)
+    assert fabro.pause_run(run.id).status in ("running", "paused")
+    fabro.unpause_run(run.id)
+    assert fabro.cancel_run(run.id).status == "cancelled"
+    with pytest.raises(ConflictError):
+        fabro.cancel_run(run.id)
+    assert [w.slug for w in fabro.list_workflows()] == ["gate"]
+    assert fabro.get_workflow("gate").slug == "gate"
+    from_registry = fabro.start_run(workflow="gate")
+    assert from_registry.id in [r.id for r in fabro.list_workflow_runs("gate")]
+    fabro.cancel_run(from_registry.id)
+
+
+def test_errors_carry_status_title_and_detail(fabro: FabroClient, server: ServerProcess) -> None:
+    with pytest.raises(NotFoundError) as missing:
+        fabro.get_run("nope")
+    assert (missing.value.status, missing.value.title) == (404, "Not Found")
+    assert missing.value.detail == "Run not found."
+    with pytest.raises(NotFoundError):
+        fabro.get_run("../../health")  # a path segment, never a route of its own
+    with FabroClient(f"http://127.0.0.1:{server.port + 1}", token="x", env={}, retries=0) as bad:
+        with pytest.raises(FabroConnectionError, match="cannot connect"):
+            bad.health()
+
+
+def test_list_methods_walk_every_page(fabro: FabroClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = {fabro.start_run(SLOW).id for _ in range(5)}
+    monkeypatch.setattr(calls, "PAGE_SIZE", 2)
+    seen = [run.id for run in fabro.list_runs()]
+    assert made <= set(seen) and len(seen) == len(set(seen))
+    for run_id in made:
+        fabro.cancel_run(run_id)
+
+
+class DropFirstAnswer(httpx.HTTPTransport):
+    """Sends every request, but loses the server's first answer to a POST /runs (as when a
+    connection breaks after the server committed the run)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.dropped = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "POST" and request.url.path == "/runs" and not self.dropped:
+            self.dropped += 1
+            response.read()
+            raise httpx.ReadError("connection lost", request=request)
+        return response
+
+
+def test_a_start_retried_after_a_dropped_answer_makes_one_run(
+    server: ServerProcess, token: str
+) -> None:
+    transport = DropFirstAnswer()
+    with FabroClient(server.url, token=token, env={}, transport=transport) as fabro:
+        before = {run.id for run in fabro.list_runs()}
+        run = fabro.start_run(SLOW, title="retried")
+        after = [r for r in fabro.list_runs() if r.id not in before]
+        assert transport.dropped == 1 and [r.id for r in after] == [run.id]
+        fabro.cancel_run(run.id)
+
+
+def test_the_async_client_has_the_same_methods(server: ServerProcess, token: str) -> None:
+    async def use() -> None:
+        async with AsyncFabroClient(server.url, token=token, env={}) as fabro:
+            assert (await fabro.get_user()).login == "alice"
+            run = await fabro.start_run(GATE)
+            for _ in range(200):
+                if (await fabro.get_run(run.id)).status == "running":
+                    break
+                await asyncio.sleep(0.05)
+            questions = [q async for q in fabro.list_questions(run.id)]
+            await fabro.answer_question(run.id, questions[0].id, option="N")
+            ids = [item.id async for item in fabro.list_runs()]
+            assert run.id in ids
+            with pytest.raises(NotFoundError):
+                await fabro.get_run("nope")
+
+    asyncio.run(use())
+
+
+def test_mutual_tls(tmp_path: Path) -> None:
+    pki = tmp_path / "certs"
+    made = CliRunner().invoke(cli, ["certs", "init", "--dir", str(pki), "--client-cn", "alice"])
+    assert made.exit_code == 0, made.output
+    config = (
+        '[api]\nauthentication_strategies = ["mtls"]\n'
+        f'[api.tls]\ncert = "{pki / "server.crt"}"\nkey = "{pki / "server.key"}"\n'
+        f'ca = "{pki / "ca.crt"}"\n[web.auth]\nallowed_usernames = ["alice"]\n'
+    )
+    proc = start_server(tmp_path / "tls", config=config, ca=pki / "ca.crt")
+    try:
+        with FabroClient(
+            proc.url,
+            cert=pki / "client-alice.crt",
+            key=pki / "client-alice.key",
+            ca=pki / "ca.crt",
+            env={},
+        ) as fabro:
+            assert fabro.get_user().login == "alice"
+    finally:
+        proc.stop()
