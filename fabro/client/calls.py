@@ -88,6 +88,16 @@ class PagedCall(Generic[T]):
         return offset + len(page.data) if page.meta.has_more and page.data else None
 
 
+def _bind(build: Callable[..., Any], client: Any, run: Callable[[Any], Any]) -> Any:
+    """``build`` as a method of ``client``: build the request, hand it to ``run``."""
+
+    @functools.wraps(build)
+    def method(*args: Any, **kwargs: Any) -> Any:
+        return run(build(client, *args, **kwargs))
+
+    return method
+
+
 class Endpoint(Generic[P, T]):
     """A method of both clients, from the function that builds its ``Call``."""
 
@@ -102,15 +112,7 @@ class Endpoint(Generic[P, T]):
     @overload
     def __get__(self, client: AsyncTransport, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
     def __get__(self, client: Any, owner: type[Any]) -> Any:
-        if client is None:
-            return self
-        build = self.build
-
-        @functools.wraps(build)
-        def method(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return client.send(build(client, *args, **kwargs))
-
-        return method
+        return self if client is None else _bind(self.build, client, client.send)
 
 
 class PagedEndpoint(Generic[P, T]):
@@ -129,15 +131,7 @@ class PagedEndpoint(Generic[P, T]):
         self, client: AsyncTransport, owner: type[Any]
     ) -> Callable[P, AsyncIterator[T]]: ...
     def __get__(self, client: Any, owner: type[Any]) -> Any:
-        if client is None:
-            return self
-        build = self.build
-
-        @functools.wraps(build)
-        def method(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return client.items(build(client, *args, **kwargs))
-
-        return method
+        return self if client is None else _bind(self.build, client, client.items)
 
 
 endpoint = Endpoint

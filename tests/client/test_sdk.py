@@ -5,7 +5,6 @@ answer making one run, and mutual TLS."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,59 +13,18 @@ import pytest
 from click.testing import CliRunner
 
 from fabro.api.bodies.runs import RunStatusResponse, StartRunResponse
-from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.cli import cli
 from fabro.client import AsyncFabroClient, FabroClient, calls
 from fabro.client.errors import ConflictError, FabroConnectionError, NotFoundError
+from tests.client.conftest import GATE
 from tests.e2e.serverproc import ServerProcess, start_server
 
-GATE = """digraph Gate {
-  start [shape=Mdiamond]
-  ask [shape=hexagon, label="Ship it?"]
-  done [shape=parallelogram, script="echo shipped"]
-  exit [shape=Msquare]
-  start -> ask
-  ask -> done [label="[Y] Yes"]
-  ask -> exit [label="[N] No"]
-  done -> exit
-}"""
 SLOW = """digraph Slow {
   start [shape=Mdiamond]
   nap [shape=parallelogram, script="sleep 30"]
   exit [shape=Msquare]
   start -> nap -> exit
 }"""
-CONFIG = """[api]
-authentication_strategies = ["jwt"]
-[web.auth]
-allowed_usernames = ["alice"]
-"""
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    workdir = tmp_path_factory.mktemp("sdk")
-    registry = workdir / "workflows" / "gate"
-    registry.mkdir(parents=True)
-    (registry / "workflow.dot").write_text(GATE, encoding="utf-8")
-    ensure_key_pair(workdir / "data" / "keys")
-    proc = start_server(
-        workdir, config=CONFIG, env={"FABRO_WORKFLOWS_DIR": str(workdir / "workflows")}
-    )
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def token(server: ServerProcess) -> str:
-    key = ensure_key_pair(server.workdir / "data" / "keys")
-    return mint_token(key, subject="alice", issuer="fabro-web", ttl_s=3600)
-
-
-@pytest.fixture
-def fabro(server: ServerProcess, token: str) -> Iterator[FabroClient]:
-    with FabroClient(server.url, token=token, env={}) as client:
-        yield client
 
 
 def wait_until(fabro: FabroClient, run_id: str, statuses: set[str]) -> RunStatusResponse:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -19,10 +18,9 @@ from fabro.api.bodies.sessions import (
     SessionListItem,
 )
 from fabro.api.bodies.stages import RetroDetail, StageArtifact, StageTurn
-from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.client import AsyncFabroClient, FabroClient
 from fabro.client.errors import BadRequestError, NotFoundError
-from tests.e2e.serverproc import ServerProcess, start_server
+from tests.e2e.serverproc import ServerProcess
 
 AGENT = """digraph Agent {
   start [shape=Mdiamond]
@@ -30,34 +28,7 @@ AGENT = """digraph Agent {
   exit [shape=Msquare]
   start -> work -> exit
 }"""
-CONFIG = """[api]
-authentication_strategies = ["jwt"]
-[web.auth]
-allowed_usernames = ["alice"]
-"""
-NO_PROVIDER = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}
 DEADLINE_S = 15.0
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    workdir = tmp_path_factory.mktemp("sdk-routes")
-    ensure_key_pair(workdir / "data" / "keys")
-    proc = start_server(workdir, config=CONFIG, env=NO_PROVIDER)
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(scope="module")
-def token(server: ServerProcess) -> str:
-    key = ensure_key_pair(server.workdir / "data" / "keys")
-    return mint_token(key, subject="alice", issuer="fabro-web", ttl_s=3600)
-
-
-@pytest.fixture
-def fabro(server: ServerProcess, token: str) -> Iterator[FabroClient]:
-    with FabroClient(server.url, token=token, env={}) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.client import AsyncFabroClient, FabroClient
 from fabro.client.streams import StreamedRunEvent
 from fabro.events.types import WorkflowRunCompleted
+from tests.client.conftest import CONFIG
 from tests.e2e.serverproc import ServerProcess, start_server
 
 STAGES = 12
@@ -22,11 +23,6 @@ LINE = "\n".join(
     + [f'  s{i} [shape=parallelogram, script="sleep 0.25"]' for i in range(STAGES)]
     + ["  " + " -> ".join(["start", *(f"s{i}" for i in range(STAGES)), "exit"]), "}"]
 )
-CONFIG = """[api]
-authentication_strategies = ["jwt"]
-[web.auth]
-allowed_usernames = ["alice"]
-"""
 
 
 def serve(workdir: Path, port: int | None = None) -> ServerProcess:
