@@ -22,6 +22,7 @@ NAV = [
     "api.md",
     "ui.md",
     "client.md",
+    "client-reference.md",
     "configuration.md",
     "cli.md",
     "security.md",
