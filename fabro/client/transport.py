@@ -5,7 +5,6 @@ same decoding (``Call.decode``). Only the waiting differs."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
@@ -116,7 +115,8 @@ class SyncTransport(Configured[httpx.Client]):
 
     def send(self, call: Call[T]) -> T:
         """The decoded answer of ``call``, sent again while the retry policy allows."""
-        for attempt in itertools.count():
+        attempt = 0
+        while True:
             answer: httpx.Response | httpx.TransportError
             try:
                 answer = self.http.request(**call.request())
@@ -126,7 +126,7 @@ class SyncTransport(Configured[httpx.Client]):
             if outcome.wait_s is None:
                 return cast(T, outcome.result)
             time.sleep(outcome.wait_s)
-        raise AssertionError("unreachable")
+            attempt += 1
 
     def items(self, paged: PagedCall[T]) -> Iterator[T]:
         """Every item of a list, fetching the next page when the last one is used up."""
@@ -193,7 +193,8 @@ class AsyncTransport(Configured[httpx.AsyncClient]):
 
     async def send(self, call: Call[T]) -> T:
         """As ``SyncTransport.send``, awaiting instead of blocking."""
-        for attempt in itertools.count():
+        attempt = 0
+        while True:
             answer: httpx.Response | httpx.TransportError
             try:
                 answer = await self.http.request(**call.request())
@@ -203,7 +204,7 @@ class AsyncTransport(Configured[httpx.AsyncClient]):
             if outcome.wait_s is None:
                 return cast(T, outcome.result)
             await asyncio.sleep(outcome.wait_s)
-        raise AssertionError("unreachable")
+            attempt += 1
 
     async def items(self, paged: PagedCall[T]) -> AsyncIterator[T]:
         offset: int | None = 0
