@@ -1,7 +1,8 @@
 """`fabro runs ...`: the commands that drive a running server (cli.md §6).
 
-Each command maps its flags and calls fabro.client; the server is found, and credentials
-chosen, by fabro.auth.client.resolve_client_settings.
+Each command maps its flags and calls the SDK (fabro.client.FabroClient, or AsyncFabroClient
+to follow a run); the server is found, and credentials chosen, as the SDK finds them
+(fabro.auth.client.resolve_client_settings).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from fabro.cli_options import F, deprecated_alias, fail, option, take
 from fabro.exit_codes import INTERRUPTED, USAGE
 
 if TYPE_CHECKING:
-    from fabro.auth.client import ClientSettings
     from fabro.client.runs import Output
+    from fabro.client.sdk import FabroClient
 
 LOCAL = "cli.toml [server] base_url, else the local `fabro serve`, else http://127.0.0.1:3000"
 
@@ -56,37 +57,44 @@ def client_options(*, key_alias: bool = True) -> Callable[[F], F]:
     return apply
 
 
-def _settings(params: dict[str, Any]) -> ClientSettings:
-    from fabro.auth.client import resolve_client_settings
-
-    return resolve_client_settings(
-        server=params.pop("server"),
-        token=params.pop("token"),
-        cert=take(params, "tls_cert"),
-        key=take(params, "tls_key"),
-        ca=take(params, "tls_ca"),
-        data_dir=params.pop("data_dir"),
-    )
+def _connection(params: dict[str, Any]) -> dict[str, Any]:
+    """The SDK client's arguments from the `client_options` flags."""
+    return {
+        "server": params.pop("server"),
+        "token": params.pop("token"),
+        "cert": take(params, "tls_cert"),
+        "key": take(params, "tls_key"),
+        "ca": take(params, "tls_ca"),
+        "data_dir": params.pop("data_dir"),
+    }
 
 
 def _client_call(
-    params: dict[str, Any], call: Callable[..., int], *, usage_on_400: bool = False
+    connection: dict[str, Any],
+    call: Callable[[FabroClient, Output], int],
+    *,
+    usage_on_400: bool = False,
 ) -> None:
-    """Resolve client settings, run ``call(settings, output)``, exit with its status.
+    """Open a FabroClient on ``connection`` (``_connection``'s arguments), run
+    ``call(client, output)``, exit with its status.
 
     ``usage_on_400``: a 400 means the request itself was wrong (`runs start`: a workflow that
     does not validate), which is a usage error like `fabro run`'s.
     """
     from fabro.client.answers import NoSuchOption
-    from fabro.client.api import ApiError
+    from fabro.client.errors import FabroApiError, FabroClientError
+    from fabro.client.logs import NoSuchStage
     from fabro.client.runs import Output
+    from fabro.client.sdk import FabroClient
 
-    settings = _settings(params)
+    client = FabroClient(**connection)
     try:
-        code = call(settings, Output(sys.stdout, sys.stderr))
-    except ApiError as exc:
-        fail(str(exc), USAGE if usage_on_400 and exc.status == 400 else 1)
-    except NoSuchOption as exc:
+        with client:
+            code = call(client, Output(sys.stdout, sys.stderr))
+    except FabroClientError as exc:
+        usage = usage_on_400 and isinstance(exc, FabroApiError) and exc.status == 400
+        fail(str(exc), USAGE if usage else 1)
+    except (NoSuchOption, NoSuchStage) as exc:
         fail(str(exc))
     except KeyboardInterrupt:
         click.echo("", err=True)
@@ -123,10 +131,10 @@ def runs() -> None:
 @client_options()
 def runs_list(**params: Any) -> None:
     """List runs, newest first; a run waiting at a human gate shows as `waiting`."""
-    from fabro.client import runs as client
+    from fabro.client import runs as commands
 
     options = {k: params.pop(k) for k in ("status", "workflow", "limit", "offset", "as_json")}
-    _client_call(params, lambda s, o: client.list_runs(s, o, **options))
+    _client_call(_connection(params), lambda c, o: commands.list_runs(c, o, **options))
 
 
 @runs.command(name="show")
@@ -135,9 +143,9 @@ def runs_list(**params: Any) -> None:
 @client_options()
 def runs_show(run_id: str, as_json: bool, **params: Any) -> None:
     """Show a run, the question it waits on, and its stages."""
-    from fabro.client import runs as client
+    from fabro.client import runs as commands
 
-    _client_call(params, lambda s, o: client.show_run(s, o, run_id, as_json=as_json))
+    _client_call(_connection(params), lambda c, o: commands.show_run(c, o, run_id, as_json=as_json))
 
 
 @runs.command(name="start")
@@ -202,16 +210,20 @@ def runs_start(
         fail(str(exc), USAGE)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
+    connection = _connection(params)
     _client_call(
-        params,
-        lambda s, o: _start(s, o, body, follow=follow, verbose=verbose, as_json=as_json),
+        connection,
+        lambda c, o: _start(
+            c, o, connection, body, follow=follow, verbose=verbose, as_json=as_json
+        ),
         usage_on_400=True,
     )
 
 
 def _start(
-    settings: ClientSettings,
+    client: FabroClient,
     output: Output,
+    connection: dict[str, Any],
     body: dict[str, Any],
     *,
     follow: bool,
@@ -220,11 +232,12 @@ def _start(
 ) -> int:
     import json
 
-    from fabro.client.api import request
+    from fabro.client.api import plain
     from fabro.client.follow import follow_run
+    from fabro.client.sdk import AsyncFabroClient
     from fabro.workflow.diagnostics import Diagnostic
 
-    run = request(settings, "POST", "/runs", json=body).json()
+    run = plain(client.start_run(**body))
     for warning in run.get("warnings") or []:
         try:
             output.note(Diagnostic.from_json(warning).format())
@@ -233,8 +246,10 @@ def _start(
     if not follow:
         output.line(json.dumps(run) if as_json else run["id"])
         return 0
-    output.note(f"Run: {run['id']}  ({settings.base_url}/runs/{run['id']})")
-    return follow_run(settings, run["id"], verbose=verbose, as_json=as_json)
+    output.note(f"Run: {run['id']}  ({client.settings.base_url}/runs/{run['id']})")
+    return follow_run(
+        lambda: AsyncFabroClient(**connection), run["id"], verbose=verbose, as_json=as_json
+    )
 
 
 @runs.command(name="cancel")
@@ -242,9 +257,9 @@ def _start(
 @client_options()
 def runs_cancel(run_id: str, **params: Any) -> None:
     """Cancel a run."""
-    from fabro.client import runs as client
+    from fabro.client import runs as commands
 
-    _client_call(params, lambda s, o: client.transition(s, o, run_id, "cancel"))
+    _client_call(_connection(params), lambda c, o: commands.transition(c, o, run_id, "cancel"))
 
 
 @runs.command(name="pause")
@@ -252,9 +267,9 @@ def runs_cancel(run_id: str, **params: Any) -> None:
 @client_options()
 def runs_pause(run_id: str, **params: Any) -> None:
     """Pause a run at its next stage boundary."""
-    from fabro.client import runs as client
+    from fabro.client import runs as commands
 
-    _client_call(params, lambda s, o: client.transition(s, o, run_id, "pause"))
+    _client_call(_connection(params), lambda c, o: commands.transition(c, o, run_id, "pause"))
 
 
 @runs.command(name="unpause")
@@ -262,9 +277,9 @@ def runs_pause(run_id: str, **params: Any) -> None:
 @client_options()
 def runs_unpause(run_id: str, **params: Any) -> None:
     """Let a paused run go on."""
-    from fabro.client import runs as client
+    from fabro.client import runs as commands
 
-    _client_call(params, lambda s, o: client.transition(s, o, run_id, "unpause"))
+    _client_call(_connection(params), lambda c, o: commands.transition(c, o, run_id, "unpause"))
 
 
 @runs.command(name="events")
@@ -275,11 +290,12 @@ def runs_unpause(run_id: str, **params: Any) -> None:
 @option("--json", "as_json", is_flag=True, help='One `{"id", "data"}` object per line.')
 @client_options()
 def runs_events(run_id: str, after: int, as_json: bool, **params: Any) -> None:
-    """Print a run's events until its stream ends."""
-    from fabro.client import runs as client
+    """Print a run's events until it has no more, across dropped connections and restarts."""
+    from fabro.client import runs as commands
 
     _client_call(
-        params, lambda s, o: client.follow_events(s, o, run_id, after=after, as_json=as_json)
+        _connection(params),
+        lambda c, o: commands.follow_events(c, o, run_id, after=after, as_json=as_json),
     )
 
 
@@ -318,9 +334,9 @@ def runs_logs(
     from fabro.client.logs import show_logs
 
     _client_call(
-        params,
-        lambda s, o: show_logs(
-            s, o.out, run_id, stage=stage, names=names, tail=tail, follow=follow
+        _connection(params),
+        lambda c, o: show_logs(
+            c, o.out, run_id, stage=stage, names=names, tail=tail, follow=follow
         ),
     )
 
@@ -336,12 +352,12 @@ def runs_logs(
 @client_options(key_alias=False)
 def runs_answer(run_id: str, qid: str, value: str | None, **params: Any) -> None:
     """Answer a run's question with exactly one of --option-key, --option-keys, --value."""
-    from fabro.client import runs as client
+    from fabro.client import runs as commands
 
     key, keys = take(params, "option_key"), take(params, "option_keys")
     if sum(x is not None for x in (key, keys, value)) != 1:
         raise click.UsageError("give exactly one of --option-key, --option-keys, --value")
     _client_call(
-        params,
-        lambda s, o: client.answer_question(s, o, run_id, qid, key=key, keys=keys, value=value),
+        _connection(params),
+        lambda c, o: commands.answer_question(c, o, run_id, qid, key=key, keys=keys, value=value),
     )

@@ -1,49 +1,14 @@
-"""The core of the API client: one request, its errors, and how to read a run's status."""
+"""How the CLI reads a run's status from a run body (its JSON form: ``msgspec.to_builtins``
+of a RunStatusResponse or a RunListItem)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
-from fabro.auth.client import ClientSettings, http_client
+import msgspec
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-
-
-class ApiError(Exception):
-    """An error response (any status >= 400) or a connection failure, already worded.
-
-    ``status`` is the HTTP status, or None when the server could not be reached.
-    """
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def request(settings: ClientSettings, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """One API call; ApiError for a connection failure or an error answer."""
-    try:
-        with http_client(settings, timeout=30.0) as client:
-            response = client.request(method, path, **kwargs)
-    except httpx.HTTPError as exc:
-        raise ApiError(settings.unreachable(exc)) from None
-    raise_for_error(response)
-    return response
-
-
-def raise_for_error(response: httpx.Response) -> None:
-    """ApiError `<status> <title>: <detail>` from the error envelope of an answer >= 400."""
-    if response.status_code < 400:
-        return
-    try:
-        error = response.json()["errors"][0]
-        message = f"{error['status']} {error['title']}: {error['detail']}"
-    except (ValueError, KeyError, IndexError, TypeError):
-        message = f"{response.status_code} {response.reason_phrase}"
-    raise ApiError(message, response.status_code)
 
 
 def run_status(run: Mapping[str, Any]) -> str:
@@ -67,3 +32,8 @@ def shown_status(run: Mapping[str, Any]) -> str:
     if status == "running" and pending_question(run) is not None:
         return "waiting"
     return status
+
+
+def plain(body: object) -> Any:
+    """A typed body as the JSON the server sent (field names as on the wire)."""
+    return msgspec.to_builtins(body)

@@ -6,9 +6,12 @@ one route, and ``@endpoint``/``@paged`` make it a method of ``FabroClient`` and 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+import httpx
 
 from fabro.api.bodies.catalog import (
     AggregateUsage,
@@ -65,7 +68,7 @@ from fabro.client.calls import Call, PagedCall, endpoint, paged
 JsonObject = dict[str, Any]
 
 
-def _segment(value: str) -> str:
+def segment(value: str) -> str:
     """``value`` as one path segment (a slash or a dot-dot never changes the route)."""
     if not value:
         raise ValueError("An id or name in a path cannot be empty.")
@@ -78,11 +81,35 @@ def _segment(value: str) -> str:
 
 def run_path(run_id: str, *rest: str) -> str:
     """The path of a run's route: ``run_path(id, "events")`` is ``/runs/{id}/events``."""
-    return "/".join(("/runs", _segment(run_id), *rest))
+    return "/".join(("/runs", segment(run_id), *rest))
 
 
 def _stage(run_id: str, stage_id: str, *rest: str) -> str:
-    return run_path(run_id, "stages", _segment(stage_id), *rest)
+    return run_path(run_id, "stages", segment(stage_id), *rest)
+
+
+SIZE_HEADER = "Fabro-Artifact-Size"  # the file's size when the server read it
+
+
+@dataclass(frozen=True)
+class ArtifactPart:
+    """Bytes of an artifact: from ``start`` to its end (``partial``: a 206 answered the
+    Range; else the whole file came), or its last lines; ``size``: the file's size when the
+    server read it, where the next read goes on."""
+
+    data: bytes
+    size: int
+    partial: bool
+
+
+@dataclass(frozen=True)
+class _ArtifactCall(Call[ArtifactPart]):
+    def decode(self, response: httpx.Response) -> ArtifactPart:
+        try:
+            size = int(response.headers.get(SIZE_HEADER, ""))
+        except ValueError:
+            size = -1  # an older server: the caller counts the bytes it got
+        return ArtifactPart(response.content, size, response.status_code == 206)
 
 
 class Endpoints:
@@ -160,6 +187,28 @@ class Endpoints:
         return PagedCall("/runs", PaginatedRunList, params)
 
     @endpoint
+    def get_runs_page(
+        self,
+        *,
+        status: list[str] | None = None,
+        workflow: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Call[PaginatedRunList]:
+        """`GET /runs`, one page: ``limit`` runs (1 to 100; the server's default 20) after
+        ``offset``, newest first (``list_runs`` walks every page)."""
+        params: dict[str, str | int] = {}
+        if status:
+            params["status"] = ",".join(status)
+        if workflow:
+            params["workflow"] = workflow
+        if limit is not None:
+            params["page[limit]"] = limit
+        if offset is not None:
+            params["page[offset]"] = offset
+        return Call("GET", "/runs", PaginatedRunList, params=params, retry_safe=True)
+
+    @endpoint
     def cancel_run(self, run_id: str) -> Call[RunStatusResponse]:
         """`POST /runs/{id}/cancel` (ConflictError when the run cannot be cancelled)."""
         return Call("POST", run_path(run_id, "cancel"), RunStatusResponse, retry_safe=True)
@@ -208,7 +257,7 @@ class Endpoints:
         body = SubmitAnswerRequest(
             selected_option_key=option, selected_option_keys=options, value=value
         )
-        path = run_path(run_id, "questions", _segment(question_id), "answer")
+        path = run_path(run_id, "questions", segment(question_id), "answer")
         return Call("POST", path, None, body=body, retry_safe=True)
 
     # ---- a run's internals ---------------------------------------------------------------
@@ -252,8 +301,27 @@ class Endpoints:
         whole, or its last ``tail`` lines (1 to 10,000). ``name`` as ``list_artifacts`` gives
         it; sent as one segment, so its ``/`` and ``..`` never leave the artifacts route."""
         params: dict[str, str | int] = {} if tail is None else {"tail": tail}
-        path = _stage(run_id, stage_id, "artifacts", _segment(name))
+        path = _stage(run_id, stage_id, "artifacts", segment(name))
         return Call("GET", path, bytes, params=params, retry_safe=True)
+
+    @endpoint
+    def read_artifact(
+        self,
+        run_id: str,
+        stage_id: str,
+        name: str,
+        *,
+        start: int = 0,
+        tail: int | None = None,
+    ) -> Call[ArtifactPart]:
+        """`GET .../artifacts/{name}` read as a follower reads a growing file: what comes
+        after byte ``start`` (a Range request; RangeNotSatisfiableError when nothing does),
+        or its last ``tail`` lines, with the file's size then (the Fabro-Artifact-Size
+        header) to go on from."""
+        params: dict[str, str | int] = {} if tail is None else {"tail": tail}
+        headers = {"Range": f"bytes={start}-"} if start and tail is None else {}
+        path = _stage(run_id, stage_id, "artifacts", segment(name))
+        return _ArtifactCall("GET", path, None, params=params, headers=headers, retry_safe=True)
 
     @endpoint
     def get_retro(self, run_id: str) -> Call[RetroDetail | None]:
@@ -281,12 +349,12 @@ class Endpoints:
     @endpoint
     def get_workflow(self, name: str) -> Call[WorkflowDetail]:
         """`GET /workflows/{name}`."""
-        return Call("GET", f"/workflows/{_segment(name)}", WorkflowDetail, retry_safe=True)
+        return Call("GET", f"/workflows/{segment(name)}", WorkflowDetail, retry_safe=True)
 
     @paged
     def list_workflow_runs(self, name: str) -> PagedCall[RunListItem]:
         """`GET /workflows/{name}/runs`: a registry workflow's runs, newest first."""
-        return PagedCall(f"/workflows/{_segment(name)}/runs", PaginatedRunList)
+        return PagedCall(f"/workflows/{segment(name)}/runs", PaginatedRunList)
 
     # ---- models and completions ----------------------------------------------------------
 
@@ -300,7 +368,7 @@ class Endpoints:
         """`POST /models/{id}/test`: one short call of the model through its provider (a
         failure is a result with status "error", not an exception). Not retried: each try
         is a provider call."""
-        return Call("POST", f"/models/{_segment(model_id)}/test", ModelTestResult)
+        return Call("POST", f"/models/{segment(model_id)}/test", ModelTestResult)
 
     @endpoint
     def create_completion(
@@ -362,13 +430,13 @@ class Endpoints:
     @endpoint
     def get_session(self, session_id: str) -> Call[SessionDetail]:
         """`GET /sessions/{id}`: a session and its turns."""
-        return Call("GET", f"/sessions/{_segment(session_id)}", SessionDetail, retry_safe=True)
+        return Call("GET", f"/sessions/{segment(session_id)}", SessionDetail, retry_safe=True)
 
     @endpoint
     def send_message(self, session_id: str, text: str) -> Call[SendMessageResponse]:
         """`POST /sessions/{id}/messages`: the next user message (accepted; the answer comes
         as session events). Not retried: a second try would send it twice."""
-        path = f"/sessions/{_segment(session_id)}/messages"
+        path = f"/sessions/{segment(session_id)}/messages"
         return Call("POST", path, SendMessageResponse, body=SendMessageRequest(content=text))
 
     # ---- the API itself ------------------------------------------------------------------

@@ -14,16 +14,14 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-import httpx
-
-from fabro.auth.client import ClientSettings, async_http_client
 from fabro.client.answers import NoSuchOption, answer_body, options_of
-from fabro.client.api import TERMINAL, ApiError, raise_for_error, run_status
-from fabro.client.events import EventStream
+from fabro.client.api import plain, run_status
+from fabro.client.errors import ConflictError
+from fabro.client.sdk import AsyncFabroClient
 from fabro.clock import parse_ts
 from fabro.exit_codes import DETACHED, FAILED, INTERRUPTED, SUCCESS
 from fabro.standalone.progress import Progress, elapsed
@@ -75,7 +73,7 @@ class Detached(Exception):
 class Gates:
     """Asks a run's pending questions at the terminal, each one once."""
 
-    http: httpx.AsyncClient
+    client: AsyncFabroClient
     run_id: str
     progress: Progress
     stdin: StdinLines
@@ -83,10 +81,9 @@ class Gates:
     asked: set[str] = field(default_factory=set)
 
     async def ask_pending(self) -> None:
-        response = await self.http.get(f"/runs/{self.run_id}/questions")
-        raise_for_error(response)
-        for question in response.json().get("data") or []:
-            if isinstance(question, dict) and question.get("id") not in self.asked:
+        pending = [plain(q) async for q in self.client.list_questions(self.run_id)]
+        for question in pending:
+            if question.get("id") not in self.asked:
                 self.asked.add(str(question.get("id")))
                 await self._ask(question)
 
@@ -119,26 +116,23 @@ class Gates:
         self.progress.start()
 
     async def _post(self, question: Mapping[str, Any], body: dict[str, Any]) -> None:
-        qid = question.get("id")
-        response = await self.http.post(f"/runs/{self.run_id}/questions/{qid}/answer", json=body)
-        if response.status_code == 409:  # answered elsewhere meanwhile, or timed out
-            self.progress.message(f"{qid} was not taken: {_detail(response)}")
-            return
-        raise_for_error(response)
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json()["errors"][0]["detail"])
-    except (ValueError, KeyError, IndexError, TypeError):
-        return response.reason_phrase
+        qid = str(question.get("id"))
+        try:
+            await self.client.answer_question(
+                self.run_id,
+                qid,
+                option=body.get("selected_option_key"),
+                value=body.get("value"),
+            )
+        except ConflictError as exc:  # answered elsewhere meanwhile, or timed out
+            self.progress.message(f"{qid} was not taken: {exc.detail}")
 
 
 @dataclass
 class Follow:
     """One `--follow`: stream, draw, ask; the exit status from the run's final state."""
 
-    settings: ClientSettings
+    connect: Callable[[], AsyncFabroClient]
     run_id: str
     err: TextIO
     out: TextIO
@@ -149,17 +143,13 @@ class Follow:
     async def main(self) -> int:
         progress = Progress(self.err, verbose=self.verbose)
         started = time.monotonic()
-        timeout = httpx.Timeout(30.0, read=None)  # a stream waits as long as the run does
-        async with async_http_client(self.settings, timeout=timeout) as http:
-            stream = EventStream(http, self.settings, self.run_id)
+        async with self.connect() as client:
             gates = Gates(
-                http, self.run_id, progress, StdinLines(self.stdin), _interactive(self.stdin)
+                client, self.run_id, progress, StdinLines(self.stdin), _interactive(self.stdin)
             )
             progress.start()
             try:
-                run = await self._follow(http, stream, gates, progress)
-            except httpx.HTTPError as exc:  # the event stream reconnects; other calls do not
-                raise ApiError(self.settings.unreachable(exc)) from None
+                run = await self._follow(client, gates, progress)
             except Detached as exc:
                 await progress.stop()
                 self.err.write(
@@ -172,18 +162,16 @@ class Follow:
         return self._finish(run, time.monotonic() - started)
 
     async def _follow(
-        self, http: httpx.AsyncClient, stream: EventStream, gates: Gates, progress: Progress
+        self, client: AsyncFabroClient, gates: Gates, progress: Progress
     ) -> dict[str, Any]:
-        while True:
-            async for event in stream.events():
-                progress(EventRecord(self.run_id, event.seq, "", event.variant, event.payload))
-                if event.variant == "InterviewStarted":
-                    await gates.ask_pending()
-            run = await _get_run(http, self.settings, self.run_id)
-            if run_status(run) in TERMINAL:
-                return run
-            # The stream ended before the run did (the server is shutting down): resume it.
-            await stream.dropped("the event stream ended before the run")
+        """Draw every event until the stream has no more (the SDK reconnects across dropped
+        connections and server restarts), then read the run's final state."""
+        async for event in client.stream_run_events(self.run_id):
+            progress(EventRecord(self.run_id, event.seq, "", event.variant, event.payload))
+            if event.variant == "InterviewStarted":
+                await gates.ask_pending()
+        run: dict[str, Any] = plain(await client.get_run(self.run_id))
+        return run
 
     def _finish(self, run: dict[str, Any], followed_s: float) -> int:
         if self.as_json:
@@ -199,18 +187,6 @@ class Follow:
             return FAILED
         self.err.write(f"Run {status} after {took} ({self.run_id})\n")
         return INTERRUPTED
-
-
-async def _get_run(
-    http: httpx.AsyncClient, settings: ClientSettings, run_id: str
-) -> dict[str, Any]:
-    try:
-        response = await http.get(f"/runs/{run_id}")
-    except httpx.HTTPError as exc:
-        raise ApiError(settings.unreachable(exc)) from None
-    raise_for_error(response)
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def _run_seconds(run: Mapping[str, Any], fallback: float) -> float:
@@ -231,7 +207,7 @@ def _interactive(stream: TextIO) -> bool:
 
 
 def follow_run(
-    settings: ClientSettings,
+    connect: Callable[[], AsyncFabroClient],
     run_id: str,
     *,
     verbose: bool = False,
@@ -240,9 +216,10 @@ def follow_run(
     out: TextIO | None = None,
     stdin: TextIO | None = None,
 ) -> int:
-    """Follow a run to its end; the exit status (cli exit codes). Ctrl-C stops following."""
+    """Follow a run to its end over the client ``connect`` opens; the exit status (cli exit
+    codes). Ctrl-C stops following."""
     err = err or sys.stderr
-    follow = Follow(settings, run_id, err, out or sys.stdout, stdin or sys.stdin, verbose, as_json)
+    follow = Follow(connect, run_id, err, out or sys.stdout, stdin or sys.stdin, verbose, as_json)
     try:
         return asyncio.run(follow.main())
     except KeyboardInterrupt:

@@ -10,29 +10,22 @@ from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
-from urllib.parse import quote
 
-import httpx
-
-from fabro.auth.client import ClientSettings, http_client
-from fabro.client.api import TERMINAL, ApiError, raise_for_error, run_status
+from fabro.client.api import TERMINAL, plain, run_status
+from fabro.client.errors import NotFoundError, RangeNotSatisfiableError
+from fabro.client.sdk import FabroClient
 
 # What a stage "printed": a command's output streams, an LLM stage's response.
 LOG_ARTIFACTS = ("stdout.log", "stderr.log", "response.md")
 POLL_S = 0.5
-PAGE = 100
 FINISHED_STAGES = frozenset({"completed", "failed", "skipped", "cancelled"})
-SIZE_HEADER = "Fabro-Artifact-Size"  # the file's size when it was read
 
 
-def _int(text: str | None, default: int) -> int:
-    try:
-        return int(text) if text is not None else default
-    except ValueError:
-        return default
+class NoSuchStage(LookupError):
+    """STAGE names no stage of the run; the message lists those it has."""
 
 
 @dataclass
@@ -54,8 +47,7 @@ class LogReader:
 
     def __init__(
         self,
-        http: httpx.Client,
-        settings: ClientSettings,
+        client: FabroClient,
         run_id: str,
         out: TextIO,
         *,
@@ -64,8 +56,7 @@ class LogReader:
         tail: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.http = http
-        self.settings = settings
+        self.client = client
         self.run_id = run_id
         self.out = out
         self.stage = stage
@@ -78,45 +69,29 @@ class LogReader:
         self.current: _Artifact | None = None
         self.at_line_start = True
 
-    def _get(self, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self.http.get(path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ApiError(self.settings.unreachable(exc)) from None
-        return response
-
-    def _paged(self, path: str, *, missing_ok: bool = False) -> Iterator[dict[str, Any]]:
-        offset = 0
-        while True:
-            params = {"page[limit]": PAGE, "page[offset]": offset}
-            response = self._get(path, params=params)
-            if missing_ok and response.status_code == 404:
-                return
-            raise_for_error(response)
-            body = response.json()
-            items = [item for item in body.get("data") or [] if isinstance(item, dict)]
-            yield from items
-            if not (body.get("meta") or {}).get("has_more") or not items:
-                return
-            offset += len(items)
-
     def run(self) -> dict[str, Any]:
-        response = self._get(f"/runs/{self.run_id}")
-        raise_for_error(response)
-        body: dict[str, Any] = response.json()
+        body: dict[str, Any] = plain(self.client.get_run(self.run_id))
         return body
 
     def stages(self, *, strict: bool) -> list[dict[str, Any]]:
         """The run's stages in order, or those STAGE names (its id, or its node's: every
         visit); with ``strict``, a STAGE that names none is an error."""
-        stages = list(self._paged(f"/runs/{self.run_id}/stages"))
+        stages: list[dict[str, Any]] = plain(list(self.client.list_stages(self.run_id)))
         if self.stage is None:
             return stages
         chosen = [s for s in stages if self.stage in (s.get("id"), s.get("dot_id"))]
         if strict and not chosen:
             known = ", ".join(str(s.get("id")) for s in stages) or "none yet"
-            raise ApiError(f"no stage '{self.stage}' in run {self.run_id} (stages: {known})")
+            raise NoSuchStage(f"no stage '{self.stage}' in run {self.run_id} (stages: {known})")
         return chosen
+
+    def _sizes(self, sid: str) -> dict[str, int]:
+        """The stage's artifact sizes by name; a stage without files (a pending or terminal
+        node's) may have no listing."""
+        try:
+            return {a.name: a.size for a in self.client.list_artifacts(self.run_id, sid)}
+        except NotFoundError:
+            return {}
 
     def sweep(self, *, strict: bool = True) -> bool:
         """Print what is new in every chosen artifact; True when anything was printed."""
@@ -126,11 +101,7 @@ class LogReader:
             if sid in self.swept:
                 continue
             finished = stage.get("status") in FINISHED_STAGES
-            # A stage without files (a pending or terminal node's) may have no listing.
-            listing = self._paged(
-                f"/runs/{self.run_id}/stages/{quote(sid, safe='')}/artifacts", missing_ok=True
-            )
-            sizes = {str(a.get("name")): int(a.get("size") or 0) for a in listing}
+            sizes = self._sizes(sid)
             for name in self.names:
                 size = sizes.get(name, 0)
                 artifact = self.artifacts.setdefault((sid, name), _Artifact(stage, name))
@@ -145,22 +116,21 @@ class LogReader:
         return printed
 
     def _read(self, artifact: _Artifact, size: int) -> bool:
-        sid = quote(str(artifact.stage["id"]), safe="")
-        # Names of files in subfolders keep their slashes (the route takes a path).
-        path = f"/runs/{self.run_id}/stages/{sid}/artifacts/{quote(artifact.name, safe='/')}"
+        sid = str(artifact.stage["id"])
         if artifact.offset == 0 and self.tail is not None:
-            response = self._get(path, params={"tail": self.tail})
-            raise_for_error(response)
-            data = response.content
+            part = self.client.read_artifact(self.run_id, sid, artifact.name, tail=self.tail)
+            data = part.data
             # The tail ends where the file ended when it was read, which the server says.
-            artifact.offset = _int(response.headers.get(SIZE_HEADER), size)
+            artifact.offset = part.size if part.size >= 0 else size
         else:
-            response = self._get(path, headers={"Range": f"bytes={artifact.offset}-"})
-            if response.status_code == 416:  # nothing after the offset after all
+            try:
+                part = self.client.read_artifact(
+                    self.run_id, sid, artifact.name, start=artifact.offset
+                )
+            except RangeNotSatisfiableError:  # nothing after the offset after all
                 return False
-            raise_for_error(response)
-            data = response.content
-            if response.status_code == 200:  # the whole file: skip what was printed already
+            data = part.data
+            if not part.partial:  # the whole file: skip what was printed already
                 data = data[artifact.offset :]
             artifact.offset += len(data)
         text = artifact.decoder.decode(data)
@@ -199,7 +169,7 @@ class LogReader:
 
 
 def show_logs(
-    settings: ClientSettings,
+    client: FabroClient,
     out: TextIO,
     run_id: str,
     *,
@@ -208,14 +178,11 @@ def show_logs(
     tail: int | None,
     follow: bool,
 ) -> int:
-    with http_client(settings, timeout=30.0) as http:
-        reader = LogReader(
-            http, settings, run_id, out, stage=stage, names=names or LOG_ARTIFACTS, tail=tail
-        )
-        reader.run()  # a missing run is a 404 before anything else
-        if follow:
-            reader.follow()
-        else:
-            reader.sweep()
-            reader.finish()
+    reader = LogReader(client, run_id, out, stage=stage, names=names or LOG_ARTIFACTS, tail=tail)
+    reader.run()  # a missing run is a 404 before anything else
+    if follow:
+        reader.follow()
+    else:
+        reader.sweep()
+        reader.finish()
     return 0

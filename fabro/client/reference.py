@@ -74,7 +74,12 @@ def _methods() -> Iterator[str]:
 
 
 def _following() -> Iterator[str]:
-    for method in (SyncTransport.stream_run_events, SyncTransport.wait_for_run):
+    for method in (
+        SyncTransport.stream_run_events,
+        SyncTransport.wait_for_run,
+        SyncTransport.stream_session_events,
+        SyncTransport.cancel_runs,
+    ):
         result = str(inspect.signature(method).return_annotation)
         yield f"### `{_signature(method)}`\n\nReturns `{result}`.\n\n{_doc(method)}\n"
 
@@ -92,7 +97,7 @@ def reference_markdown() -> str:
         _doc(Configured) + "\n",
         "## Methods\n",
         *_methods(),
-        "## Following a run\n",
+        "## Following runs and sessions, cancelling many\n",
         *_following(),
         "## Errors\n",
         "An error answer raises the `FabroApiError` subclass of its status, with `status`, "

@@ -1,23 +1,18 @@
 """`fabro runs list|show|cancel|pause|unpause|events|answer`: talk to a running server (cli.md §6).
 
-Each command is a function of a ClientSettings and its options that writes its output to the
+Each command is a function of a FabroClient and its options that writes its output to the
 given streams and returns the exit status, so the click layer stays a thin shell.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-import httpx
-
-from fabro.auth.client import ClientSettings, async_http_client
 from fabro.client.answers import checked_keys
-from fabro.client.api import pending_question, request, run_status, shown_status
-from fabro.client.events import EventStream
+from fabro.client.api import pending_question, plain, run_status, shown_status
+from fabro.client.sdk import FabroClient
 
 MARKS = {"completed": "✓", "failed": "✗", "running": "…", "cancelled": "✗", "pending": "·"}
 
@@ -42,7 +37,7 @@ def _short_ts(value: str | None) -> str:
 
 
 def list_runs(
-    settings: ClientSettings,
+    client: FabroClient,
     output: Output,
     *,
     status: str | None,
@@ -51,16 +46,9 @@ def list_runs(
     offset: int | None,
     as_json: bool,
 ) -> int:
-    params: dict[str, Any] = {}
-    if status:
-        params["status"] = status
-    if workflow:
-        params["workflow"] = workflow
-    if limit is not None:
-        params["page[limit]"] = limit
-    if offset is not None:
-        params["page[offset]"] = offset
-    data = request(settings, "GET", "/runs", params=params).json()["data"]
+    statuses = status.split(",") if status else None
+    page = client.get_runs_page(status=statuses, workflow=workflow, limit=limit, offset=offset)
+    data = plain(page.data)
     if as_json:
         output.line(json.dumps(data))
         return 0
@@ -77,12 +65,12 @@ def list_runs(
     return 0
 
 
-def show_run(settings: ClientSettings, output: Output, run_id: str, *, as_json: bool) -> int:
-    run = request(settings, "GET", f"/runs/{run_id}").json()
+def show_run(client: FabroClient, output: Output, run_id: str, *, as_json: bool) -> int:
+    run = plain(client.get_run(run_id))
     if as_json:
         output.line(json.dumps(run))
         return 0
-    stages = request(settings, "GET", f"/runs/{run_id}/stages", params={"page[limit]": 100})
+    stages = plain(list(client.list_stages(run_id)))
     question = pending_question(run)
     status = shown_status(run)
     if status != run_status(run):
@@ -108,7 +96,7 @@ def show_run(settings: ClientSettings, output: Output, run_id: str, *, as_json: 
         output.line(
             f"answer with: fabro runs answer {run['id']} {question.get('id')} --option-key KEY"
         )
-    for stage in stages.json()["data"]:
+    for stage in stages:
         took = f"  {stage['duration_secs']:.1f}s" if stage.get("duration_secs") is not None else ""
         mark = MARKS.get(stage["status"], "?")
         output.line(f"{mark} {stage['id']}  {stage['name']}{took}")
@@ -121,15 +109,16 @@ def _question_text(question: Any) -> str | None:
     return f"{question.get('id', '')} {question.get('text', '')}".strip()
 
 
-def transition(settings: ClientSettings, output: Output, run_id: str, action: str) -> int:
+def transition(client: FabroClient, output: Output, run_id: str, action: str) -> int:
     """`cancel`, `pause` or `unpause`: POST the action, print `<past tense> <id>`."""
-    request(settings, "POST", f"/runs/{run_id}/{action}")
+    actions = {"cancel": client.cancel_run, "pause": client.pause_run}
+    actions.get(action, client.unpause_run)(run_id)
     output.line(f"{action}led {run_id}" if action == "cancel" else f"{action}d {run_id}")
     return 0
 
 
 def answer_question(
-    settings: ClientSettings,
+    client: FabroClient,
     output: Output,
     run_id: str,
     qid: str,
@@ -143,42 +132,30 @@ def answer_question(
     if keys is not None:
         chosen = [k.strip() for k in keys.split(",") if k.strip()]
     if chosen:
-        pending = request(settings, "GET", f"/runs/{run_id}/questions").json()["data"]
+        pending = plain(list(client.list_questions(run_id)))
         question = next((q for q in pending if q.get("id") == qid), None)
         if question is not None:
             chosen = checked_keys(question, chosen)  # NoSuchOption lists the valid keys
     if key is not None:
-        body: dict[str, Any] = {"selected_option_key": chosen[0]}
+        client.answer_question(run_id, qid, option=chosen[0])
     elif keys is not None:
-        body = {"selected_option_keys": chosen}
+        client.answer_question(run_id, qid, options=chosen)
     else:
-        body = {"value": value}
-    request(settings, "POST", f"/runs/{run_id}/questions/{qid}/answer", json=body)
+        client.answer_question(run_id, qid, value=value)
     output.line(f"answered {qid}")
     return 0
 
 
 def follow_events(
-    settings: ClientSettings,
-    output: Output,
-    run_id: str,
-    *,
-    after: int,
-    as_json: bool,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    client: FabroClient, output: Output, run_id: str, *, after: int, as_json: bool
 ) -> int:
-    """Print every event; reconnect with Last-Event-ID after a dropped connection."""
-
-    async def follow() -> None:
-        async with async_http_client(settings, timeout=httpx.Timeout(30.0, read=None)) as http:
-            stream = EventStream(http, settings, run_id, after=after, sleep=sleep)
-            async for event in stream.events():
-                if as_json:
-                    output.line(json.dumps({"id": event.seq, "data": event.payload}))
-                else:
-                    fields = event.payload.get(event.variant)
-                    compact = json.dumps(fields, separators=(",", ":"))
-                    output.line(f"{event.seq} {event.variant} {compact}")
-
-    asyncio.run(follow())
+    """Print every event until the run has no more (the SDK reconnects with Last-Event-ID
+    after a dropped connection or a server restart)."""
+    for event in client.stream_run_events(run_id, after=after):
+        if as_json:
+            output.line(json.dumps({"id": event.seq, "data": event.payload}))
+        else:
+            fields = event.payload.get(event.variant)
+            compact = json.dumps(fields, separators=(",", ":"))
+            output.line(f"{event.seq} {event.variant} {compact}")
     return 0

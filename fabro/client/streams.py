@@ -1,11 +1,13 @@
-"""Following a run's events (`GET /runs/{id}/events`) without missing or repeating one: the
-part both clients share, with no I/O (the clients only open connections and read lines).
+"""Following an event stream (a run's `GET /runs/{id}/events`, a chat session's
+`GET /sessions/{id}/events`) without missing or repeating an event: the part both clients
+share, with no I/O (the clients only open connections and read lines).
 
-A stream is read until the server says the run has nothing more to send: a 410 to a request
-made after everything was seen (it ends the stream after the run's last event, and a
-reconnect then gets the 410). A stream that ends otherwise (the server restarting) or a
-connection that breaks is opened again with `Last-Event-ID`, so the server replays exactly
-what came after; an event at or before the last one seen is never handed out twice.
+A stream is read until the server says there is nothing more to send: a 410 to a request
+made after everything was seen (a run's stream ends after its last event, and a reconnect
+then gets the 410; a session's stream stays open until its reader stops). A stream that
+ends otherwise (the server restarting) or a connection that breaks is opened again with
+`Last-Event-ID`, so the server replays exactly what came after; an event at or before the
+last one seen is never handed out twice.
 Connection failures in a row are tolerated for ``patience_s`` (a server being restarted).
 """
 
@@ -15,16 +17,16 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 from fabro.auth.client import ClientSettings
-from fabro.client.endpoints import run_path
 from fabro.client.errors import FabroConnectionError, api_error
-from fabro.events.sse import FrameParser
+from fabro.events.sse import Frame, FrameParser
 from fabro.events.types import RunEvent, event_from_json
 
+E = TypeVar("E")
 PATIENCE_S = 60.0  # connection failures in a row tolerated (a server restarting)
 RECONNECT_DELAYS_S = (0.1, 0.25, 0.5, 1.0, 2.0)
 # The server sends a comment every 15 s on an idle stream: a read waits longer than that.
@@ -43,20 +45,48 @@ class StreamedRunEvent:
     event: RunEvent | None
 
 
-class EventFollower:
-    """Where a run's event stream stands: what was seen, when to reconnect, when it is over."""
+@dataclass(frozen=True)
+class StreamedSessionEvent:
+    """One event of a chat session: its sequence number (from 0), its name (`assistant_turn`,
+    `done`, ...) and its JSON data."""
+
+    seq: int
+    event: str
+    data: Any
+
+
+def run_event(frame: Frame, seq: int) -> StreamedRunEvent:
+    payload = json.loads(frame.data)
+    variant = next(iter(payload), "") if isinstance(payload, dict) else str(payload)
+    try:
+        event: RunEvent | None = event_from_json(payload)
+    except (ValueError, TypeError, KeyError):
+        event = None
+    return StreamedRunEvent(seq, variant, payload, event)
+
+
+def session_event(frame: Frame, seq: int) -> StreamedSessionEvent:
+    return StreamedSessionEvent(seq, frame.event or "message", json.loads(frame.data))
+
+
+class EventFollower(Generic[E]):
+    """Where an event stream stands: what was seen, when to reconnect, when it is over.
+    ``after``: the last sequence number already seen (-1: none, for streams counted from 0);
+    ``decode``: what a frame becomes."""
 
     def __init__(
         self,
         settings: ClientSettings,
-        run_id: str,
-        after: int = 0,
+        path: str,
+        after: int,
+        decode: Callable[[Frame, int], E],
         *,
         patience_s: float = PATIENCE_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
-        self.path = run_path(run_id, "events")
+        self.path = path
+        self.decode = decode
         self.last = after
         self.done = False
         self.patience_s = patience_s
@@ -66,7 +96,10 @@ class EventFollower:
         self._parser = FrameParser()
 
     def headers(self) -> dict[str, str]:
-        return {"Last-Event-ID": str(self.last), "Accept": "text/event-stream"}
+        headers = {"Accept": "text/event-stream"}
+        if self.last >= 0:
+            headers["Last-Event-ID"] = str(self.last)
+        return headers
 
     def refused(self, response: httpx.Response) -> None:
         """An answer >= 400 (its body read): 410 ends the stream; anything else is raised."""
@@ -79,19 +112,13 @@ class EventFollower:
         self._failing_since, self._failures = None, 0
         self._parser = FrameParser()
 
-    def line(self, line: str) -> StreamedRunEvent | None:
+    def line(self, line: str) -> E | None:
         """The event a line of the stream completes, unless it was handed out before."""
         frame = self._parser.feed(line)
         if frame is None or frame.seq is None or frame.seq <= self.last:
             return None
         self.last = frame.seq
-        payload = json.loads(frame.data)
-        variant = next(iter(payload), "") if isinstance(payload, dict) else str(payload)
-        try:
-            event: RunEvent | None = event_from_json(payload)
-        except (ValueError, TypeError, KeyError):
-            event = None
-        return StreamedRunEvent(frame.seq, variant, payload, event)
+        return self.decode(frame, frame.seq)
 
     def broken(self, error: Exception) -> float:
         """Seconds to wait before reconnecting after ``error``; raises once patience is out."""

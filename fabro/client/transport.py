@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast
@@ -21,13 +21,22 @@ from fabro.auth.client import (
     resolve_client_settings,
 )
 from fabro.client.calls import Call, PagedCall
-from fabro.client.endpoints import run_path
-from fabro.client.errors import FabroConnectionError, api_error
+from fabro.client.endpoints import Endpoints, run_path, segment
+from fabro.client.errors import FabroApiError, FabroConnectionError, api_error
 from fabro.client.retry import RetryPolicy
-from fabro.client.streams import STREAM_TIMEOUT, EventFollower, StreamedRunEvent
+from fabro.client.streams import (
+    STREAM_TIMEOUT,
+    EventFollower,
+    StreamedRunEvent,
+    StreamedSessionEvent,
+    run_event,
+    session_event,
+)
 
 T = TypeVar("T")
+E = TypeVar("E")
 DEFAULT_TIMEOUT_S = 30.0
+BULK_CONCURRENCY = 8  # cancels in flight at once from the async client
 
 
 class Outcome:
@@ -143,7 +152,20 @@ class SyncTransport(Configured[httpx.Client]):
         order, until the run has no more: reconnecting with Last-Event-ID after a dropped
         connection or a server restart (fabro/client/streams.py). ``timeout``: seconds in all
         (TimeoutError after)."""
-        follower = EventFollower(self.settings, run_id, after)
+        path = run_path(run_id, "events")
+        return self.follow(EventFollower(self.settings, path, after, run_event), timeout)
+
+    def stream_session_events(
+        self, session_id: str, *, after: int = -1
+    ) -> Iterator[StreamedSessionEvent]:
+        """A chat session's events after ``after`` (-1: all, from 0), each once and in order,
+        reconnecting as ``stream_run_events`` does; the stream stays open: stop reading when
+        done (e.g. after the `done` event)."""
+        path = f"/sessions/{segment(session_id)}/events"
+        return self.follow(EventFollower(self.settings, path, after, session_event), None)
+
+    def follow(self, follower: EventFollower[E], timeout: float | None) -> Iterator[E]:
+        """The events of ``follower``'s stream, over as many connections as it takes."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not follower.done:
             limit = _remaining(deadline)
@@ -168,7 +190,18 @@ class SyncTransport(Configured[httpx.Client]):
         polling); TimeoutError after ``timeout`` seconds."""
         for _ in self.stream_run_events(run_id, timeout=timeout):
             pass
-        return self.send(Call("GET", run_path(run_id), RunStatusResponse, retry_safe=True))
+        return self.send(Endpoints.get_run.build(self, run_id))
+
+    def cancel_runs(self, run_ids: Iterable[str]) -> dict[str, RunStatusResponse | FabroApiError]:
+        """Cancel several runs: each run's new status, or the error its cancel got (a
+        ConflictError for a run already over), so that one refusal stops none of the others."""
+        results: dict[str, RunStatusResponse | FabroApiError] = {}
+        for run_id in run_ids:
+            try:
+                results[run_id] = self.send(Endpoints.cancel_run.build(self, run_id))
+            except FabroApiError as refused:
+                results[run_id] = refused
+        return results
 
     def close(self) -> None:
         self.http.close()
@@ -214,15 +247,30 @@ class AsyncTransport(Configured[httpx.AsyncClient]):
                 yield item
             offset = paged.next_offset(page, offset)
 
-    async def stream_run_events(
+    def stream_run_events(
         self,
         run_id: str,
         *,
         after: int = 0,
-        timeout: float | None = None,  # noqa: ASYNC109 (the blocking client's signature)
+        timeout: float | None = None,
     ) -> AsyncIterator[StreamedRunEvent]:
         """As ``SyncTransport.stream_run_events``, as an async iterator."""
-        follower = EventFollower(self.settings, run_id, after)
+        path = run_path(run_id, "events")
+        return self.follow(EventFollower(self.settings, path, after, run_event), timeout)
+
+    def stream_session_events(
+        self, session_id: str, *, after: int = -1
+    ) -> AsyncIterator[StreamedSessionEvent]:
+        """As ``SyncTransport.stream_session_events``, as an async iterator."""
+        path = f"/sessions/{segment(session_id)}/events"
+        return self.follow(EventFollower(self.settings, path, after, session_event), None)
+
+    async def follow(
+        self,
+        follower: EventFollower[E],
+        timeout: float | None,  # noqa: ASYNC109 (the blocking client's signature)
+    ) -> AsyncIterator[E]:
+        """As ``SyncTransport.follow``, as an async iterator."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not follower.done:
             limit = _remaining(deadline)
@@ -251,7 +299,23 @@ class AsyncTransport(Configured[httpx.AsyncClient]):
         """As ``SyncTransport.wait_for_run``, awaited."""
         async for _ in self.stream_run_events(run_id, timeout=timeout):
             pass
-        return await self.send(Call("GET", run_path(run_id), RunStatusResponse, retry_safe=True))
+        return await self.send(Endpoints.get_run.build(self, run_id))
+
+    async def cancel_runs(
+        self, run_ids: Iterable[str]
+    ) -> dict[str, RunStatusResponse | FabroApiError]:
+        """As ``SyncTransport.cancel_runs``, the cancels sent a few at a time."""
+        gate = asyncio.Semaphore(BULK_CONCURRENCY)
+
+        async def cancel(run_id: str) -> RunStatusResponse | FabroApiError:
+            async with gate:
+                try:
+                    return await self.send(Endpoints.cancel_run.build(self, run_id))
+                except FabroApiError as refused:
+                    return refused
+
+        ids = list(dict.fromkeys(run_ids))
+        return dict(zip(ids, await asyncio.gather(*map(cancel, ids)), strict=True))
 
     async def aclose(self) -> None:
         await self.http.aclose()

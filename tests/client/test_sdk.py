@@ -170,3 +170,21 @@ def test_mutual_tls(tmp_path: Path) -> None:
             assert fabro.get_user().login == "alice"
     finally:
         proc.stop()
+
+
+def test_cancel_runs_cancels_each_and_reports_each_refusal(
+    fabro: FabroClient, server: ServerProcess, token: str
+) -> None:
+    running = [fabro.start_run(SLOW).id for _ in range(2)]
+    results = fabro.cancel_runs([*running, "nope"])
+    assert [results[run_id].status for run_id in running] == ["cancelled", "cancelled"]  # type: ignore[union-attr]
+    assert isinstance(results["nope"], NotFoundError)
+
+    async def awaited() -> None:
+        async with AsyncFabroClient(server.url, token=token, env={}) as client:
+            more = [(await client.start_run(SLOW)).id for _ in range(3)]
+            done = await client.cancel_runs([*more, running[0]])
+            assert [done[run_id].status for run_id in more] == ["cancelled"] * 3  # type: ignore[union-attr]
+            assert isinstance(done[running[0]], ConflictError)  # already cancelled
+
+    asyncio.run(awaited())

@@ -96,3 +96,34 @@ def test_wait_for_run_returns_the_ended_run(tmp_path: Path) -> None:
         asyncio.run(awaited())
     finally:
         server.stop()
+
+
+def test_a_sessions_events_are_followed_and_resumed(fabro: FabroClient) -> None:
+    session = fabro.create_session("How do I add a stage?")
+    first: list[str] = []
+    for streamed in fabro.stream_session_events(session.id):
+        first.append(streamed.event)
+        if streamed.event == "done":
+            break
+    assert first[-1] == "done" and "assistant_turn" in first
+    last_seen = len(first) - 1  # session events are counted from 0
+    fabro.send_message(session.id, "And a gate?")
+    after: list[int] = []
+    for streamed in fabro.stream_session_events(session.id, after=last_seen):
+        after.append(streamed.seq)
+        if streamed.event == "done":
+            break
+    assert after[0] == last_seen + 1 and after == list(range(after[0], after[0] + len(after)))
+
+    async def awaited() -> list[str]:
+        async with AsyncFabroClient(
+            fabro.settings.base_url, token=fabro.settings.token, env={}
+        ) as client:
+            names = []
+            async for streamed in client.stream_session_events(session.id):
+                names.append(streamed.event)
+                if len(names) == len(first):
+                    break
+            return names
+
+    assert asyncio.run(awaited()) == first

@@ -123,6 +123,9 @@ def test_list_show_answer_events_cancel(served: Served, tmp_path: Path) -> None:
     rows = {line.split()[0]: line.split()[1] for line in lines[1:]}
     assert rows[run_id] == "waiting"  # a run at a human gate shows as such
     assert rows[slow_id] in ("queued", "starting", "running")
+    every = json.loads(served.fabro("list", "--json").stdout)
+    page = served.fabro("list", "--limit", "1", "--offset", "1", "--json")
+    assert [r["id"] for r in json.loads(page.stdout)] == [every[1]["id"]]  # one page of it
 
     shown = served.fabro("show", run_id)
     assert "status: waiting (running, at a human gate)" in shown.stdout
@@ -344,3 +347,47 @@ def test_connection_failure_is_one_line(tmp_path: Path) -> None:
     assert "(from FABRO_SERVER; " in result.stderr
     assert len(result.stderr.splitlines()) == 1
     assert time.monotonic() - started < 30
+
+
+LINE = "\n".join(
+    ["digraph Line {", "  start [shape=Mdiamond]", "  exit [shape=Msquare]"]
+    + [f'  s{i} [shape=parallelogram, script="sleep 0.3"]' for i in range(8)]
+    + ["  " + " -> ".join(["start", *(f"s{i}" for i in range(8)), "exit"]), "}"]
+)
+
+
+def test_events_go_on_across_a_server_restart(tmp_path: Path) -> None:
+    """`runs events` is the SDK's stream: a server that stops mid-run (its stream ends) and
+    comes back on the same port is followed to the run's end, every event once."""
+    served = start(tmp_path)
+    port = served.server.port
+    try:
+        run_id = started_id(served.fabro("start", str(write(tmp_path, "line.dot", LINE))))
+        with subprocess.Popen(
+            [sys.executable, "-m", "fabro", "runs", "events", run_id, "--json"],
+            cwd=REPO_ROOT, env=served.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        ) as reader:  # fmt: skip
+            assert reader.stdout is not None and reader.stderr is not None
+            try:
+                lines: list[str] = []
+                while not any("StageCompleted" in line for line in lines):
+                    line = reader.stdout.readline()  # the run goes on: a line, or the end
+                    assert line, reader.stderr.read()
+                    lines.append(line)
+                served.server.stop()  # SIGTERM: the server ends its streams and exits
+                served.server = start_server(
+                    tmp_path, config=jwt_config(served.data), data_dir=served.data,
+                    env=NO_MODEL, port=port,
+                )  # fmt: skip
+                reader.wait(timeout=90)  # its output is a few KB: the pipes never fill
+            finally:
+                if reader.poll() is None:
+                    reader.kill()
+            out, err = reader.stdout.read(), reader.stderr.read()  # after readline's buffer
+    finally:
+        served.server.stop()
+    assert reader.returncode == 0, err
+    events = [json.loads(line) for line in [*lines, *out.splitlines()]]
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1))
+    assert "WorkflowRunCompleted" in events[-1]["data"]
