@@ -88,6 +88,18 @@ class PagedCall(Generic[T]):
         return offset + len(page.data) if page.meta.has_more and page.data else None
 
 
+@dataclass(frozen=True)
+class StreamCall(Generic[T]):
+    """A request answered by Server-Sent Events (sent once: each try would be a new call):
+    the data of each frame decoded as ``item``."""
+
+    call: Call[Any]
+    item: Any
+
+    def decode(self, data: str) -> T:
+        return cast(T, msgspec.json.decode(data, type=self.item))
+
+
 def _bind(build: Callable[..., Any], client: Any, run: Callable[[Any], Any]) -> Any:
     """``build`` as a method of ``client``: build the request, hand it to ``run``."""
 
@@ -132,6 +144,45 @@ class PagedEndpoint(Generic[P, T]):
     ) -> Callable[P, AsyncIterator[T]]: ...
     def __get__(self, client: Any, owner: type[Any]) -> Any:
         return self if client is None else _bind(self.build, client, client.items)
+
+
+class StreamedEndpoint(Generic[P, T]):
+    """A streamed method of both clients: an iterator (or async iterator) over the frames."""
+
+    def __init__(self, build: Callable[Concatenate[Any, P], StreamCall[T]]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> StreamedEndpoint[P, T]: ...
+    @overload
+    def __get__(self, client: SyncTransport, owner: type[Any]) -> Callable[P, Iterator[T]]: ...
+    @overload
+    def __get__(
+        self, client: AsyncTransport, owner: type[Any]
+    ) -> Callable[P, AsyncIterator[T]]: ...
+    def __get__(self, client: Any, owner: type[Any]) -> Any:
+        return self if client is None else _bind(self.build, client, client.frames)
+
+
+def streamed(
+    name: str,
+    whole: Endpoint[P, Any],
+    item: type[T],
+    streaming: Callable[[Call[Any]], Call[Any]],
+    doc: str,
+) -> StreamedEndpoint[P, T]:
+    """The streamed twin ``name`` of the method ``whole``: the same arguments, its request
+    changed by ``streaming`` (e.g. ``stream`` set), its frames decoded as ``item``."""
+    build = whole.build
+
+    @functools.wraps(build)  # the signature of ``whole`` (help() and the reference show it)
+    def build_stream(client: Any, /, *args: P.args, **kwargs: P.kwargs) -> StreamCall[T]:
+        return StreamCall(streaming(build(client, *args, **kwargs)), item)
+
+    build_stream.__name__ = build_stream.__qualname__ = name
+    build_stream.__doc__ = doc
+    return StreamedEndpoint(build_stream)
 
 
 endpoint = Endpoint

@@ -6,12 +6,13 @@ one route, and ``@endpoint``/``@paged`` make it a method of ``FabroClient`` and 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import msgspec
 
 from fabro.api.bodies.catalog import (
     AggregateUsage,
@@ -63,7 +64,7 @@ from fabro.api.bodies.stages import (
     StageArtifact,
     StageTurn,
 )
-from fabro.client.calls import Call, PagedCall, endpoint, paged
+from fabro.client.calls import Call, PagedCall, endpoint, paged, streamed
 
 JsonObject = dict[str, Any]
 
@@ -410,6 +411,16 @@ class Endpoints:
             provider_options=provider_options,
         )
         return Call("POST", "/completions", CompletionResponse, body=body)
+
+    stream_completion = streamed(
+        "stream_completion",
+        create_completion,
+        JsonObject,
+        lambda call: replace(call, body=msgspec.structs.replace(call.body, stream=True)),
+        """`POST /completions`, streamed: the same arguments as ``create_completion``; yields
+        each stream event (`{"type": "stream_start"}`, text deltas, ..., the finish with its
+        usage) as it arrives. Not retried: each try is a provider call.""",
+    )
 
     # ---- chat sessions -------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fabro.client import errors
-from fabro.client.calls import Endpoint, PagedEndpoint
+from fabro.client.calls import Endpoint, PagedEndpoint, StreamedEndpoint
 from fabro.client.endpoints import Endpoints
 from fabro.client.transport import Configured, SyncTransport
 
@@ -63,6 +63,11 @@ def _methods() -> Iterator[str]:
             returns = "nothing" if result == "None" else f"`{result}`"
             yield (
                 f"### `{_signature(member.build)}`\n\nReturns {returns}.\n\n{_doc(member.build)}\n"
+            )
+        elif isinstance(member, StreamedEndpoint):
+            yield (
+                f"### `{_signature(member.build)}`\n\nYields each streamed event (a JSON "
+                f"object) as it arrives.\n\n{_doc(member.build)}\n"
             )
         elif isinstance(member, PagedEndpoint):
             result = _result(member.build)

@@ -20,7 +20,7 @@ from fabro.auth.client import (
     http_client,
     resolve_client_settings,
 )
-from fabro.client.calls import Call, PagedCall
+from fabro.client.calls import Call, PagedCall, StreamCall
 from fabro.client.endpoints import Endpoints, run_path, segment
 from fabro.client.errors import FabroApiError, FabroConnectionError, api_error
 from fabro.client.retry import RetryPolicy
@@ -32,6 +32,7 @@ from fabro.client.streams import (
     run_event,
     session_event,
 )
+from fabro.events.sse import FrameParser
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -145,6 +146,20 @@ class SyncTransport(Configured[httpx.Client]):
             yield from page.data
             offset = paged.next_offset(page, offset)
 
+    def frames(self, streamed: StreamCall[T]) -> Iterator[T]:
+        """The frames of a streamed answer as they arrive, sent once (never retried)."""
+        try:
+            with self.http.stream(**streamed.call.request(), timeout=STREAM_TIMEOUT) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise api_error(response)
+                parser = FrameParser()
+                for line in response.iter_lines():
+                    if (frame := parser.feed(line)) is not None:
+                        yield streamed.decode(frame.data)
+        except httpx.TransportError as exc:
+            raise FabroConnectionError(self.settings.unreachable(exc)) from exc
+
     def stream_run_events(
         self, run_id: str, *, after: int = 0, timeout: float | None = None
     ) -> Iterator[StreamedRunEvent]:
@@ -246,6 +261,22 @@ class AsyncTransport(Configured[httpx.AsyncClient]):
             for item in page.data:
                 yield item
             offset = paged.next_offset(page, offset)
+
+    async def frames(self, streamed: StreamCall[T]) -> AsyncIterator[T]:
+        """As ``SyncTransport.frames``, as an async iterator."""
+        try:
+            async with self.http.stream(
+                **streamed.call.request(), timeout=STREAM_TIMEOUT
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise api_error(response)
+                parser = FrameParser()
+                async for line in response.aiter_lines():
+                    if (frame := parser.feed(line)) is not None:
+                        yield streamed.decode(frame.data)
+        except httpx.TransportError as exc:
+            raise FabroConnectionError(self.settings.unreachable(exc)) from exc
 
     def stream_run_events(
         self,

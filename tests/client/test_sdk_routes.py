@@ -151,3 +151,20 @@ def test_the_async_client_has_the_same_routes(
                 await fabro.get_artifact(finished, "work", "missing.txt")
 
     asyncio.run(use())
+
+
+def test_a_streamed_completion_is_read_frame_by_frame(fabro: FabroClient) -> None:
+    events = list(fabro.stream_completion("Say hi", max_tokens=20))
+    types = [event["type"] for event in events]
+    # The simulated backend does not stream: its answer is one `finish` frame.
+    assert types[-1] == "finish" and "usage" in events[-1], events
+
+    async def awaited() -> list[str]:
+        async with AsyncFabroClient(
+            fabro.settings.base_url, token=fabro.settings.token, env={}
+        ) as client:
+            return [event["type"] async for event in client.stream_completion("Say hi")]
+
+    assert asyncio.run(awaited()) == types
+    with pytest.raises(BadRequestError):
+        list(fabro.stream_completion([], max_tokens=1))  # no message: the server's 400

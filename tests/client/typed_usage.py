@@ -24,6 +24,8 @@ def release(dot: str) -> str:
                 print(refused.status, refused.detail)
         newest: RunListItem = next(iter(fabro.list_runs(status=["running"])))
         svg: bytes = fabro.get_graph(run.id)
+        kinds: list[str] = [str(event["type"]) for event in fabro.stream_completion("hi")]
+        print(kinds)
         return newest.id + svg.decode()
 
 
