@@ -19,7 +19,7 @@ from fabro.api.bodies.sessions import (
 )
 from fabro.api.bodies.stages import RetroDetail, StageArtifact, StageTurn
 from fabro.client import AsyncFabroClient, FabroClient
-from fabro.client.errors import BadRequestError, NotFoundError
+from fabro.client.errors import BadRequestError, NotFoundError, RangeNotSatisfiableError
 from tests.e2e.serverproc import ServerProcess
 
 AGENT = """digraph Agent {
@@ -54,6 +54,12 @@ def test_turns_artifacts_and_retro(fabro: FabroClient, finished: str) -> None:
     assert isinstance(whole, bytes) and len(whole) == first.size
     last = fabro.get_artifact(finished, "work", first.name, tail=1)
     assert whole.endswith(last) and len(last) <= len(whole)
+    part = fabro.read_artifact(finished, "work", first.name, start=1)
+    assert (part.data, part.size, part.partial) == (whole[1:], len(whole), True)
+    with pytest.raises(RangeNotSatisfiableError):
+        fabro.read_artifact(finished, "work", first.name, start=len(whole))  # nothing after
+    page = fabro.get_runs_page(limit=1, offset=0)
+    assert [run.id for run in page.data] == [next(iter(fabro.list_runs())).id]
     retro = fabro.get_retro(finished)
     assert isinstance(retro, RetroDetail) and retro.run_id == finished
     assert "work" in [stage.stage_id for stage in retro.stages]
