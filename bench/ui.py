@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import os
-import secrets
 import sqlite3
 import sys
 import tempfile
@@ -48,7 +46,6 @@ from fabro.config import load_settings
 from fabro.services import Services
 from fabro.storage import runs
 from fabro.storage.records import RunRecord
-from fabro.storage.ui_sessions import UiSession
 
 USER = "bench"
 RENDER_GOAL_MS = 200.0
@@ -173,25 +170,9 @@ async def fill(services: Services, count: int) -> None:
     await store.commit(lambda tx: [ask(tx) for ask in asks])
 
 
-async def open_session(services: Services) -> str:
-    """A session cookie for USER, stored as the sign-in routes store one."""
-    cookie = secrets.token_urlsafe(32)
-    now = datetime.now(UTC)
-    await services.ui_sessions.open(
-        UiSession(
-            id_hash=hashlib.sha256(cookie.encode()).hexdigest(),
-            login=USER,
-            method="token",
-            created_at=format_ts(now),
-            expires_at=format_ts(now + timedelta(hours=1)),
-        )
-    )
-    return cookie
-
-
 async def bench_render(base: Path, params: Params, results: Results) -> None:
     from fabro.app import create_app
-    from fabro.ui.auth import COOKIE
+    from fabro.ui.auth import COOKIE, open_session
 
     folder = base / "render"
     (folder / "home").mkdir(parents=True)
@@ -207,7 +188,8 @@ async def bench_render(base: Path, params: Params, results: Results) -> None:
         app = create_app(settings, services)
         async with app.test_app():
             client = app.test_client()
-            client.set_cookie("localhost", COOKIE, await open_session(services))
+            cookie, _session = await open_session(services.ui_sessions, USER, "token")
+            client.set_cookie("localhost", COOKIE, cookie)
             for label, path in (("", "/ui/"), (", filtered by a label", "/ui/?label=team%3Dops")):
                 results.render_ms[label] = await time_requests(client, path, params.requests)
     finally:

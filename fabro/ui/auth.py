@@ -32,7 +32,7 @@ from fabro.auth.jwt import JwtAuthenticator
 from fabro.auth.signin_links import LINK_PURPOSE
 from fabro.clock import SYSTEM_CLOCK, format_ts
 from fabro.errors import BadRequest, FabroError, Forbidden, Unauthorized
-from fabro.storage.ui_sessions import UiSession
+from fabro.storage.ui_sessions import UiSession, UiSessions
 from fabro.ui.blueprint import ui
 
 COOKIE = "fabro_session"
@@ -90,6 +90,8 @@ def safe_next(target: str | None, default: str = "/ui/") -> str:
 
 @ui.before_request
 async def require_sign_in() -> ResponseTypes | None:
+    if request.endpoint == "ui.static":
+        return None  # stylesheets and scripts: no session read per file
     session_found = await _load_session(request)
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
@@ -262,8 +264,8 @@ async def _signin_form(target: str, *, error: str | None, status: int) -> Respon
     return response
 
 
-async def _start_session(login: str, method: str) -> None:
-    """Open a session for ``login`` and have this request's response set its cookie."""
+async def open_session(sessions: UiSessions, login: str, method: str) -> tuple[str, UiSession]:
+    """Store a new session for ``login``: its cookie value (never stored) and its record."""
     cookie = secrets.token_urlsafe(32)
     now = SYSTEM_CLOCK.now()
     session = UiSession(
@@ -273,7 +275,13 @@ async def _start_session(login: str, method: str) -> None:
         created_at=format_ts(now),
         expires_at=format_ts(now + SESSION_TTL),
     )
-    await services().ui_sessions.open(session)
+    await sessions.open(session)
+    return cookie, session
+
+
+async def _start_session(login: str, method: str) -> None:
+    """Open a session for ``login`` and have this request's response set its cookie."""
+    cookie, session = await open_session(services().ui_sessions, login, method)
     g.principal = _principal(session)
     g.ui_cookie = cookie
     secure = request.scheme == "https"
