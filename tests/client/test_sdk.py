@@ -12,6 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from fabro.api.bodies.questions import ApiQuestion
 from fabro.api.bodies.runs import RunStatusResponse, StartRunResponse
 from fabro.cli import cli
 from fabro.client import AsyncFabroClient, FabroClient, calls
@@ -36,6 +37,17 @@ def wait_until(fabro: FabroClient, run_id: str, statuses: set[str]) -> RunStatus
     raise AssertionError(f"run {run_id} never reached {statuses}")
 
 
+def wait_for_question(fabro: FabroClient, run_id: str) -> ApiQuestion:
+    """A run reports `running` before its gate has asked; the question comes a moment later."""
+    for _ in range(200):
+        questions = list(fabro.list_questions(run_id))
+        if questions:
+            [question] = questions
+            return question
+        asyncio.run(asyncio.sleep(0.05))
+    raise AssertionError(f"run {run_id} never asked a question")
+
+
 def test_the_server_and_the_runs(fabro: FabroClient, tmp_path: Path) -> None:
     assert fabro.health().status == "ok"
     assert fabro.get_user().login == "alice"
@@ -46,7 +58,7 @@ def test_the_server_and_the_runs(fabro: FabroClient, tmp_path: Path) -> None:
     assert isinstance(started, StartRunResponse) and started.title == "from a file"
     run = wait_until(fabro, started.id, {"running"})
     assert run.labels == {"team": "sdk"}
-    [question] = [q for q in fabro.list_questions(run.id)]
+    question = wait_for_question(fabro, run.id)
     assert question.text == "Ship it?" and [o.key for o in question.options] == ["Y", "N"]
     fabro.answer_question(run.id, question.id, option="Y")
     with pytest.raises(ConflictError) as refused:
@@ -135,11 +147,12 @@ def test_the_async_client_has_the_same_methods(server: ServerProcess, token: str
         async with AsyncFabroClient(server.url, token=token, env={}) as fabro:
             assert (await fabro.get_user()).login == "alice"
             run = await fabro.start_run(GATE)
+            questions: list[ApiQuestion] = []
             for _ in range(200):
-                if (await fabro.get_run(run.id)).status == "running":
+                questions = [q async for q in fabro.list_questions(run.id)]
+                if questions:
                     break
                 await asyncio.sleep(0.05)
-            questions = [q async for q in fabro.list_questions(run.id)]
             await fabro.answer_question(run.id, questions[0].id, option="N")
             ids = [item.id async for item in fabro.list_runs()]
             assert run.id in ids
