@@ -14,6 +14,7 @@ from fabro.api import (
     internals,
     models,
     questions,
+    receipts,
     runs,
     sessions,
     stages,
@@ -21,6 +22,7 @@ from fabro.api import (
 )
 from fabro.api import settings as settings_api
 from fabro.api.accesslog import AccessLog, note_principal
+from fabro.api.authorize import authorize
 from fabro.api.context import Handler, services
 from fabro.api.errors import register_error_handlers
 from fabro.api.fastlane import FastLane
@@ -29,6 +31,9 @@ from fabro.api.headers import (
     DEFAULT_HEADERS,
     FIXED_HEADERS,
 )
+from fabro.api.idempotency import IdempotencyGuard
+from fabro.api.ratelimit import CONFIG_KEY as RATE_LIMITER
+from fabro.api.ratelimit import RateLimiter, limit_request, quota_headers
 from fabro.api.respond import view
 from fabro.api.routes import PUBLIC_ENDPOINTS, ROUTES
 from fabro.auth.chain import Credentials
@@ -51,6 +56,7 @@ HANDLERS: dict[str, Handler] = {
     **models.HANDLERS,
     **completions.HANDLERS,
     **sessions.HANDLERS,
+    **receipts.HANDLERS,
 }
 
 
@@ -69,14 +75,18 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
     # Werkzeug answers `/runs//events` with a 308 to `/runs/events` (an HTML body, outside the
     # errors envelope); without merging, an empty segment matches no route: a 404.
     app.url_map.merge_slashes = False
+    app.config[RATE_LIMITER] = RateLimiter(settings.governance.rate_limits)
+    idempotency = IdempotencyGuard()  # Idempotency-Key on the rows that are `idempotent`
 
     for route in ROUTES:
+        handler = HANDLERS.get(route.operation_id)
+        view_func = not_implemented if handler is None else view(handler)
         app.add_url_rule(
             route.quart_rule,
             endpoint=route.operation_id,
-            view_func=view(HANDLERS[route.operation_id])
-            if route.operation_id in HANDLERS
-            else not_implemented,
+            view_func=idempotency.wrap(view_func)
+            if route.idempotent and handler is not None
+            else view_func,
             methods=[route.method],
             provide_automatic_options=False,
         )
@@ -98,9 +108,12 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
             Credentials(authorization=authorization, tls=tls)
         )
         note_principal(request.scope, g.principal.login)  # for the access log
+        limit_request(g.principal.login)  # 429 over the principal's rate limit
+        await authorize(request.endpoint, g.principal, services(), request.view_args)
 
     @app.after_request
     async def common_headers(response: Response) -> Response:
+        quota_headers(response)  # RateLimit-* of a counted request
         for name, value in DEFAULT_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers.update(FIXED_HEADERS)
@@ -108,6 +121,9 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
         if response.status_code in BODILESS_STATUSES and not await response.get_data():
             response.headers.pop("Content-Type", None)
         return response
+
+    # Requests with an Idempotency-Key still running finish before the database closes.
+    app.after_serving(idempotency.drain)
 
     if services_ is None:
 

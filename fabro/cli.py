@@ -18,6 +18,7 @@ import click
 from fabro import __version__
 from fabro.cli_keys import certs_group, token_command
 from fabro.cli_options import DATA_DIR_DEFAULT, F, data_dir_option, fail, option
+from fabro.cli_receipts import receipts
 from fabro.cli_runs import runs
 from fabro.errors import StartupError
 from fabro.exit_codes import help_epilog
@@ -366,3 +367,7 @@ def run_command(
 # ---- client commands: `fabro runs ...` (cli.md §6), in fabro.cli_runs ----
 
 cli.add_command(runs)
+
+# ---- client commands: `fabro receipts ...` (issue 18), in fabro.cli_receipts ----
+
+cli.add_command(receipts)

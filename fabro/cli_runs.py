@@ -23,8 +23,17 @@ if TYPE_CHECKING:
 LOCAL = "cli.toml [server] base_url, else the local `fabro serve`, else http://127.0.0.1:3000"
 
 
-def client_options(*, key_alias: bool = True) -> Callable[[F], F]:
-    """Where the server is and how to authenticate, shared by every `runs` command."""
+def client_options(*, key_alias: bool = True, data_dir: bool = True) -> Callable[[F], F]:
+    """Where the server is and how to authenticate, shared by every `runs` command
+    (``data_dir=False``: for a command whose --data-dir means something of its own)."""
+    local = option(
+        "--data-dir",
+        metavar="DIR",
+        doc_envvar="FABRO_DATA_DIR",
+        show_default="server.toml data_dir, else ~/.fabro",
+        help="Data directory of the local server: where it records its URL (server.json) "
+        "and keeps its JWT key.",
+    )
     decorators = [
         option("--server", metavar="URL", doc_envvar="FABRO_SERVER", show_default=LOCAL,
                help="The server's URL."),
@@ -39,13 +48,12 @@ def client_options(*, key_alias: bool = True) -> Callable[[F], F]:
         option("--tls-ca", metavar="PATH",
                show_default="cli.toml [server.tls] ca, else the system trust store",
                help="CA bundle that verifies an https server."),
-        option("--data-dir", metavar="DIR", doc_envvar="FABRO_DATA_DIR",
-               show_default="server.toml data_dir, else ~/.fabro",
-               help="Data directory of the local server: where it records its URL "
-               "(server.json) and keeps its JWT key."),
+        local,
         deprecated_alias("--cert", "--tls-cert", "tls_cert"),
         deprecated_alias("--ca", "--tls-ca", "tls_ca"),
     ]  # fmt: skip
+    if not data_dir:
+        decorators.remove(local)
     if key_alias:
         decorators.append(deprecated_alias("--key", "--tls-key", "tls_key"))
 

@@ -75,9 +75,13 @@ class FileSource:
         try:
             return validate(raw)
         except valid.Invalid as exc:
-            line = _line_of(self.path, key) if self.path else None
-            where = f"{self.path}:{line}" if line else f"{self.path}"
+            where = self.where(key)
             raise StartupError(f"{where}: {key} must be {exc} (got {show(raw)})") from None
+
+    def where(self, key: str) -> str:
+        """``file:line`` of ``key``'s assignment (``file`` alone when the line is not found)."""
+        line = _line_of(self.path, key) if self.path else None
+        return f"{self.path}:{line}" if line else f"{self.path}"
 
 
 def _line_of(path: Path, dotted_key: str) -> int | None:

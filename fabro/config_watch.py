@@ -68,4 +68,6 @@ def _changed_keys(old: Settings, new: Settings) -> list[str]:
         changed.append("api")
     if old.web != new.web:
         changed.append("web")
+    if old.governance.policy != new.governance.policy:
+        changed.append("policy")  # its file's rules reload on their own (PolicySource)
     return changed

@@ -79,6 +79,18 @@ class RangeNotSatisfiable(FabroError):
     title = "Range Not Satisfiable"
 
 
+class UnprocessableEntity(FabroError):
+    """A well-formed request the server will not act on (a workflow the policy blocks)."""
+
+    status = 422
+    title = "Unprocessable Entity"
+
+
+class TooManyRequests(FabroError):
+    status = 429
+    title = "Too Many Requests"
+
+
 class InternalError(FabroError):
     status = 500
     title = "Internal Server Error"
@@ -114,6 +126,8 @@ STATUS_TITLES: dict[int, str] = {
         PayloadTooLarge,
         UnsupportedMediaType,
         RangeNotSatisfiable,
+        UnprocessableEntity,
+        TooManyRequests,
         InternalError,
         NotImplementedYet,
         BadGateway,

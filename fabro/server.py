@@ -31,6 +31,7 @@ from fabro.auth.keys import ensure_zero_config_keys
 from fabro.auth.setup import auth_warnings, zero_config_banner
 from fabro.config import Settings
 from fabro.errors import StartupError
+from fabro.governance.policy import policy_banner
 from fabro.llm.simulated import NO_PROVIDER_WARNING
 from fabro.server_file import listening_url, remove_server_file, write_server_file
 from fabro.services import Services
@@ -93,6 +94,7 @@ async def serve(
             print(f"warning: {warning}", file=sys.stderr, flush=True)
         if services.llm.simulated and not settings.dry_run:
             print(f"warning: {NO_PROVIDER_WARNING}", file=sys.stderr, flush=True)
+        print(policy_banner(settings.governance.policy), file=sys.stderr, flush=True)
         services.start_config_watcher(env, flags or {})
 
         stop = asyncio.Event()

@@ -20,13 +20,17 @@ from fabro.auth.keys import (
 from fabro.chat import SessionChats
 from fabro.config import LlmSettings, Settings
 from fabro.config_watch import ConfigWatcher
+from fabro.engine.governor import Governor
 from fabro.engine.scheduler import Scheduler
 from fabro.events.redact import Redactor, secret_texts, secret_values
+from fabro.governance.policy import PolicySource
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
 from fabro.startup import open_database, prepare_data_dir
 from fabro.storage.db import Database
+from fabro.storage.idempotency import IdempotentRequests
+from fabro.storage.receipts import Receipts
 from fabro.storage.sqlite_sessions import SqliteSessionStore
 from fabro.storage.sqlite_store import SqliteStore
 from fabro.storage.store import SessionStore, Store
@@ -69,10 +73,14 @@ class Services:
         self.store: Store = SqliteStore(db)
         self.sessions: SessionStore = SqliteSessionStore(db)
         self.ui_sessions = UiSessions(db)  # the web UI's sign-ins
+        self.receipts = Receipts(db)  # reads and the chain's check (the engine writes them)
+        self.idempotent_requests = IdempotentRequests(db)  # Idempotency-Key replays
         self.auth = auth
         self.env = dict(os.environ if env is None else env)
         # [llm] is the one section that hot-reloads; everything else is read from settings.
         self.llm_settings: LlmSettings = settings.llm
+        # The policy in force (call it for the current one); its file reloads like [llm].
+        self.policy = PolicySource(settings.governance.policy)
         # One redactor for runs, chats and provider errors alike.
         self.redactor = Redactor(server_secrets(settings, self.env))
         # Simulated with --dry-run or when no provider is configured (engine.md §10.3).
@@ -91,6 +99,7 @@ class Services:
             dry_run=settings.dry_run,
             redactor=self.redactor,
             env_allowlist=settings.commands.env_allowlist,
+            governor=Governor(policy=self.policy),
         )
         self.chats = SessionChats(self.sessions, self.llm, self.server_llm_default, self.redactor)
         self._tasks: list[asyncio.Task[Any]] = []
@@ -119,6 +128,8 @@ class Services:
         """Recover interrupted runs and start the scheduler (before the listener accepts)."""
         if not self._started:
             self._started = True
+            # Claims of requests a crash interrupted: no request of this process holds them.
+            await self.idempotent_requests.release_pending()
             await self.runs.start()
 
     def start_config_watcher(self, env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
@@ -134,11 +145,11 @@ class Services:
         """The server default level of model resolution (engine.md §10.1), hot-reloaded."""
         return LevelChoice(self.llm_settings.model, self.llm_settings.provider)
 
-    @staticmethod
-    async def _watch(watcher: ConfigWatcher) -> None:
+    async def _watch(self, watcher: ConfigWatcher) -> None:
         while True:
             await asyncio.sleep(CONFIG_POLL_S)
             await asyncio.to_thread(watcher.check_once)
+            await asyncio.to_thread(self.policy.check_once)
 
     async def stop_work(self) -> None:
         """Stop engines and generations and end every event stream; safe to call twice.

@@ -65,6 +65,7 @@ def test_the_tree_is_what_the_brief_names() -> None:
         "fabro certs init", "fabro completion", "fabro runs list", "fabro runs show",
         "fabro runs start", "fabro runs cancel", "fabro runs pause", "fabro runs unpause",
         "fabro runs events", "fabro runs answer", "fabro runs logs",
+        "fabro receipts list", "fabro receipts show", "fabro receipts verify",
     }  # fmt: skip
 
 

@@ -346,3 +346,13 @@ def test_limits_commands_and_redaction_come_from_the_file(tmp_path: Path) -> Non
     assert s.commands.env_allowlist == ("PATH",)
     assert s.redaction.secret_env == ("MY_PASS",)
     assert not any("unknown" in warning for warning in loaded.warnings)
+
+
+def test_the_example_config_loads_without_warnings(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "server.toml.example"
+    loaded = load_settings(example, env={"HOME": str(tmp_path)})
+    # Every key is known; the one warning is the example's own choice of no strategy.
+    assert loaded.warnings == (
+        "No authentication strategies configured; all requests will be rejected",
+    )
+    assert loaded.settings.governance.rate_limits.reads == 6000

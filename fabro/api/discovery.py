@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from msgspec import UNSET
 from quart import Response, request
 
 from fabro.api.bodies.common import HealthResponse, JsonObject, RootResponse, UserResponse
-from fabro.api.context import Handler, principal
+from fabro.api.context import Handler, principal, services
 from fabro.api.openapi import openapi_document
 
 
@@ -31,7 +32,9 @@ async def get_openapi_spec() -> JsonObject:
 
 
 async def get_user() -> UserResponse:
-    return UserResponse(login=principal().login)
+    roles = services().settings.governance.roles
+    role = roles.role_of(principal()) if roles.configured else None
+    return UserResponse(login=principal().login, role=role.label if role else UNSET)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -17,7 +17,10 @@ import re
 from typing import TYPE_CHECKING
 
 from fabro.api.accesslog import note_principal
+from fabro.api.authorize import authorize
 from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
+from fabro.api.ratelimit import CONFIG_KEY as RATE_LIMITER
+from fabro.api.ratelimit import RateLimiter
 from fabro.api.respond import encode
 from fabro.api.views import find_run_status
 from fabro.auth.chain import Credentials
@@ -60,11 +63,13 @@ class FastLane:
         ):
             match = _RUN_PATH.fullmatch(scope["path"])
             if match is not None:
-                body = await self._run_status(scope, match[1])
-                if body is not None:
+                answer = await self._run_status(scope, match[1])
+                if answer is not None:
+                    body, quota = answer
                     headers = [
                         (b"content-type", _JSON),
                         (b"content-length", b"%d" % len(body)),
+                        *quota,  # where Quart's after_request puts them, before the common
                         *_ENCODED_COMMON,
                     ]
                     await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -72,8 +77,11 @@ class FastLane:
                     return
         await self.inner(scope, receive, send)
 
-    async def _run_status(self, scope: HTTPScope, run_id: str) -> bytes | None:
-        """The 200 body of `GET /runs/{run_id}`, or None when Quart should answer."""
+    async def _run_status(
+        self, scope: HTTPScope, run_id: str
+    ) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+        """The 200 body of `GET /runs/{run_id}` and its RateLimit-* headers, or None when
+        Quart should answer."""
         services: Services | None = self.app.config["FABRO_SERVICES"]
         if services is None:  # not serving yet
             return None
@@ -91,10 +99,15 @@ class FastLane:
         )
         try:
             principal = services.auth.authenticate(credentials)
+            await authorize("retrieveRun", principal, services)  # Quart answers the 403
             status = await find_run_status(services.store, run_id)
         except Exception:  # Quart does it again and answers: an error envelope, a logged 500
             return None
         if status is None:
             return None  # Quart's 404
+        limiter: RateLimiter = self.app.config[RATE_LIMITER]
+        quota = limiter.take(principal.login, "reads")
+        if quota is not None and not quota.allowed:
+            return None  # Quart's 429 (counting it again changes nothing: it is over)
         note_principal(scope, principal.login)
-        return encode(status)
+        return encode(status), [] if quota is None else quota.encoded()

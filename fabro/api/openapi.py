@@ -95,7 +95,7 @@ def _file_headers(status: int) -> dict[str, Any]:
 
 
 def _errors(route: Route) -> dict[str, Any]:
-    statuses = [400, 404, 500] if route.public else [400, 401, 403, 404, 405, 409, 500]
+    statuses = [400, 404, 500] if route.public else [400, 401, 403, 404, 405, 409, 429, 500]
     if route.body:
         statuses += [413, 415]
     if route.mark == "LATER":
@@ -106,6 +106,8 @@ def _errors(route: Route) -> dict[str, Any]:
         statuses.append(410)
     if route.operation_id == "retrieveStageArtifact":
         statuses.append(416)
+    if route.operation_id == "startRun":
+        statuses.append(422)  # policy_blocked: a command stage the policy blocks as written
     return {
         str(status): {
             "description": STATUS_TITLES[status],
@@ -136,6 +138,8 @@ def _operation(route: Route) -> dict[str, Any]:
         }
     if route.public:
         operation["security"] = []
+    if route.role is not None:  # the least role that may call it (docs/governance.md)
+        operation["x-fabro-role"] = route.role.label
     if route.mark == "LATER":
         operation["description"] = "Not implemented in this version: answers 501."
     return operation

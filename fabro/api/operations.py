@@ -8,6 +8,8 @@ from typing import Literal
 
 from msgspec import Struct
 
+from fabro.governance.roles import Role
+
 Mark = Literal["REAL", "LATER"]
 # A component schema: a body struct, named by its class so that mypy follows a rename, or the
 # name of a component that is no struct (``fabro.api.bodies.TYPES``: OpenApiDocument, ...).
@@ -47,6 +49,14 @@ class Route:
     also: tuple[int, ...] = ()  # other success statuses with the same body (idempotent replay)
     location: bool = False  # the success response carries a Location header
     slashes: str | None = None  # the path parameter that may contain `/` (the last one)
+    # The least role that may call it (fabro.governance.roles); None only on a public row.
+    role: Role | None = None
+
+    def __post_init__(self) -> None:
+        # Checked at import, so that no row can forget its role (or give one to a public row).
+        if self.public == (self.role is not None):
+            need = "no role" if self.public else "a role"
+            raise ValueError(f"route {self.operation_id} needs {need} (public={self.public})")
 
     @property
     def quart_rule(self) -> str:
@@ -56,8 +66,16 @@ class Route:
         return rule.replace("{", "<").replace("}", ">")
 
     @property
+    def idempotent(self) -> bool:
+        """Honours Idempotency-Key by replaying its first response (fabro/api/idempotency.py):
+        every POST but a stream (nothing to replay) and one that lists the header itself
+        (POST /runs, whose keys are its own: api.md §6.2)."""
+        return self.method == "POST" and self.events is None and IDEMPOTENCY not in self.params
+
+    @property
     def all_params(self) -> tuple[Param, ...]:
-        return self.params + PAGE if self.paginated else self.params
+        params = (*self.params, IDEMPOTENCY) if self.idempotent else self.params
+        return params + PAGE if self.paginated else params
 
     @property
     def path_params(self) -> list[str]:

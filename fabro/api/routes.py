@@ -76,6 +76,8 @@ from fabro.api.operations import (
     Param,
     Route,
 )
+from fabro.api.routes_receipts import RECEIPT_ROUTES
+from fabro.governance.roles import Role
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -103,7 +105,17 @@ ROUTES: tuple[Route, ...] = (
         "OpenApiDocument",
         public=True,
     ),
-    Route("GET", "/user", "getUser", "System", "The authenticated user", "REAL", 200, UserResponse),
+    Route(
+        "GET",
+        "/user",
+        "getUser",
+        "System",
+        "The authenticated user",
+        "REAL",
+        200,
+        UserResponse,
+        role=Role.VIEWER,
+    ),
     Route(
         "GET",
         "/runs",
@@ -115,6 +127,7 @@ ROUTES: tuple[Route, ...] = (
         PaginatedRunList,
         paginated=True,
         params=(STATUS_FILTER, WORKFLOW_FILTER),
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -129,6 +142,7 @@ ROUTES: tuple[Route, ...] = (
         params=(IDEMPOTENCY,),
         also=(200,),
         location=True,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -139,6 +153,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         RunStatusResponse,
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -149,6 +164,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         RunStatusResponse,
+        role=Role.OPERATOR,
     ),
     Route(
         "POST",
@@ -159,6 +175,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         RunStatusResponse,
+        role=Role.OPERATOR,
     ),
     Route(
         "POST",
@@ -169,6 +186,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         RunStatusResponse,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -181,6 +199,7 @@ ROUTES: tuple[Route, ...] = (
         None,
         media="image/svg+xml",
         params=(GRAPH_FORMAT,),
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -192,6 +211,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         RunCheckpoint,
         nullable=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -202,6 +222,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         "RunContext",
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -215,6 +236,7 @@ ROUTES: tuple[Route, ...] = (
         media="text/event-stream",
         params=(AFTER, LAST_EVENT_ID),
         events="RunEventFrame",
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -226,6 +248,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedApiQuestionList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -237,6 +260,7 @@ ROUTES: tuple[Route, ...] = (
         204,
         None,
         body=SubmitAnswerRequest,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -248,6 +272,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         RetroDetail,
         nullable=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -259,6 +284,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedRunStageList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -270,6 +296,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedStageTurnList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -281,6 +308,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedStageArtifactList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -295,6 +323,7 @@ ROUTES: tuple[Route, ...] = (
         params=(TAIL, RANGE),
         also=(206,),
         slashes="name",
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -307,6 +336,7 @@ ROUTES: tuple[Route, ...] = (
         PaginatedRunFileList,
         paginated=True,
         params=(Param("checkpoint", "query"),),
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -317,6 +347,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         RunUsage,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -328,6 +359,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedRunVerificationList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -338,6 +370,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         RunConfiguration,
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -349,6 +382,7 @@ ROUTES: tuple[Route, ...] = (
         202,
         None,
         body=SteerRequest,
+        role=Role.OPERATOR,
     ),
     Route(
         "POST",
@@ -360,6 +394,7 @@ ROUTES: tuple[Route, ...] = (
         201,
         PreviewUrlResponse,
         body=PreviewUrlRequest,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -371,6 +406,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedWorkflowList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -381,6 +417,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         WorkflowDetail,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -392,6 +429,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedRunList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -403,6 +441,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedVerificationCriterionList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -413,6 +452,7 @@ ROUTES: tuple[Route, ...] = (
         "LATER",
         200,
         VerificationCriterionDetail,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -424,6 +464,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedVerificationControlList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -434,6 +475,7 @@ ROUTES: tuple[Route, ...] = (
         "LATER",
         200,
         VerificationDetailResponse,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -445,6 +487,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedSignoffList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -456,6 +499,7 @@ ROUTES: tuple[Route, ...] = (
         201,
         Signoff,
         body=CreateSignoffRequest,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -466,6 +510,7 @@ ROUTES: tuple[Route, ...] = (
         "LATER",
         200,
         Signoff,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -477,6 +522,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedRetroList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -488,6 +534,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedSessionList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -500,6 +547,7 @@ ROUTES: tuple[Route, ...] = (
         CreateSessionResponse,
         body=CreateSessionRequest,
         location=True,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -510,6 +558,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         SessionDetail,
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -521,6 +570,7 @@ ROUTES: tuple[Route, ...] = (
         202,
         SendMessageResponse,
         body=SendMessageRequest,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -534,6 +584,7 @@ ROUTES: tuple[Route, ...] = (
         media="text/event-stream",
         params=(AFTER, LAST_EVENT_ID),
         events="SessionEventFrame",
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -545,6 +596,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedSavedQueryList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -556,6 +608,7 @@ ROUTES: tuple[Route, ...] = (
         201,
         SavedQuery,
         body=SaveQueryRequest,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -566,6 +619,7 @@ ROUTES: tuple[Route, ...] = (
         "LATER",
         200,
         SavedQuery,
+        role=Role.VIEWER,
     ),
     Route(
         "PUT",
@@ -577,6 +631,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         SavedQuery,
         body=SaveQueryRequest,
+        role=Role.OPERATOR,
     ),
     Route(
         "DELETE",
@@ -587,6 +642,7 @@ ROUTES: tuple[Route, ...] = (
         "LATER",
         204,
         None,
+        role=Role.OPERATOR,
     ),
     Route(
         "POST",
@@ -598,6 +654,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         ExecuteQueryResponse,
         body=ExecuteQueryRequest,
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -609,6 +666,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedHistoryEntryList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -619,6 +677,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         AggregateUsage,
+        role=Role.VIEWER,
     ),
     Route(
         "GET",
@@ -630,6 +689,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         PaginatedModelList,
         paginated=True,
+        role=Role.VIEWER,
     ),
     Route(
         "POST",
@@ -640,6 +700,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         ModelTestResult,
+        role=Role.OPERATOR,
     ),
     Route(
         "POST",
@@ -652,6 +713,7 @@ ROUTES: tuple[Route, ...] = (
         CompletionResponse,
         body=CreateCompletionRequest,
         events="CompletionStreamFrame",  # "stream" (default true) answers with SSE
+        role=Role.OPERATOR,
     ),
     Route(
         "GET",
@@ -662,7 +724,9 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         ServerConfiguration,
+        role=Role.ADMIN,
     ),
+    *RECEIPT_ROUTES,
 )
 
 PUBLIC_ENDPOINTS = frozenset(route.operation_id for route in ROUTES if route.public)

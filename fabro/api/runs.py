@@ -26,7 +26,10 @@ from fabro.api.views import find_run_status, load_run_list, load_run_status
 from fabro.clock import format_ts
 from fabro.config import Settings
 from fabro.engine.lifecycle import NewRun, default_title
-from fabro.errors import BadRequest, Conflict, NotFound
+from fabro.errors import BadRequest, Conflict, NotFound, UnprocessableEntity
+from fabro.governance.actions import Subject
+from fabro.governance.policy import Policy
+from fabro.governance.submission import blocked_detail, blocked_stages, submission_work_dir
 from fabro.storage.records import RUN_STATUSES, RunRecord
 from fabro.storage.store import IdempotencyCheck, IdempotencyConflict
 from fabro.workflow.errors import DotParseError
@@ -56,8 +59,9 @@ async def _respond(run: RunRecord, status: int) -> Response:
     return json_response(body, status, {"Location": f"/runs/{run.id}"})
 
 
-def _new_run(body: StartRunRequest, settings: Settings, login: str) -> NewRun:
-    """Prepare and validate the workflow of a StartRunRequest (400 on any problem).
+def _new_run(body: StartRunRequest, settings: Settings, login: str, policy: Policy) -> NewRun:
+    """Prepare and validate the workflow of a StartRunRequest (400 on any problem; 422 when
+    the policy blocks a command stage as written).
 
     CPU-bound and reading files: `start_run` calls it in a worker thread.
     """
@@ -97,6 +101,15 @@ def _new_run(body: StartRunRequest, settings: Settings, login: str) -> NewRun:
     if not prepared.ok:
         raise BadRequest(f"Validation error: {prepared.error_summary()}")
     graph = prepared.graph
+    subject = Subject(
+        run_id="",
+        workflow=slug,
+        user=login,
+        work_dir=submission_work_dir(settings.data_dir, config),
+    )
+    blocked = blocked_stages(graph, policy, subject)
+    if blocked:
+        raise UnprocessableEntity(blocked_detail(graph, blocked))
     return NewRun(
         graph=graph,
         dot_source=source,
@@ -142,7 +155,7 @@ async def submit_run(
             return replay, False
     # Off the event loop: a large workflow takes a while to parse, expand and validate, and
     # other requests must not wait for it.
-    new = await asyncio.to_thread(_new_run, body, services().settings, login)
+    new = await asyncio.to_thread(_new_run, body, services().settings, login, services().policy())
     try:
         return await services().runs.create(new, idempotency=check)
     except IdempotencyConflict:

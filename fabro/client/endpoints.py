@@ -34,6 +34,7 @@ from fabro.api.bodies.completions import (
     TextPart,
 )
 from fabro.api.bodies.questions import ApiQuestion, PaginatedApiQuestionList, SubmitAnswerRequest
+from fabro.api.bodies.receipts import PaginatedReceiptList, Receipt, ReceiptChainReport
 from fabro.api.bodies.runs import (
     PaginatedRunList,
     RunCheckpoint,
@@ -78,6 +79,12 @@ def segment(value: str) -> str:
         # (/runs/.. is /): encoded, they reach the server as a name like any other.
         return "%2E" * len(value)
     return quote(value, safe="")
+
+
+def once(key: str | None = None) -> dict[str, str]:
+    """The Idempotency-Key header of a call that acts (``key``, or a new one): the call object
+    is sent again on a retry, so the server replays its first answer instead of acting twice."""
+    return {"Idempotency-Key": key or f"sdk-{uuid.uuid4()}"}
 
 
 def run_path(run_id: str, *rest: str) -> str:
@@ -166,8 +173,7 @@ class Endpoints:
             labels=labels,
             title=title,
         )
-        key = idempotency_key or f"sdk-{uuid.uuid4()}"
-        headers = {"Idempotency-Key": key}
+        headers = once(idempotency_key)
         return Call("POST", "/runs", StartRunResponse, body=body, headers=headers, retry_safe=True)
 
     @endpoint
@@ -212,28 +218,36 @@ class Endpoints:
     @endpoint
     def cancel_run(self, run_id: str) -> Call[RunStatusResponse]:
         """`POST /runs/{id}/cancel` (ConflictError when the run cannot be cancelled)."""
-        return Call("POST", run_path(run_id, "cancel"), RunStatusResponse, retry_safe=True)
+        return Call(
+            "POST", run_path(run_id, "cancel"), RunStatusResponse, headers=once(), retry_safe=True
+        )
 
     @endpoint
     def pause_run(self, run_id: str) -> Call[RunStatusResponse]:
         """`POST /runs/{id}/pause`."""
-        return Call("POST", run_path(run_id, "pause"), RunStatusResponse, retry_safe=True)
+        return Call(
+            "POST", run_path(run_id, "pause"), RunStatusResponse, headers=once(), retry_safe=True
+        )
 
     @endpoint
     def unpause_run(self, run_id: str) -> Call[RunStatusResponse]:
         """`POST /runs/{id}/unpause`."""
-        return Call("POST", run_path(run_id, "unpause"), RunStatusResponse, retry_safe=True)
+        return Call(
+            "POST", run_path(run_id, "unpause"), RunStatusResponse, headers=once(), retry_safe=True
+        )
 
     @endpoint
     def steer_run(
         self, run_id: str, guidance: str, *, file: str | None = None, line: int | None = None
     ) -> Call[None]:
         """`POST /runs/{id}/steer`: guidance the run's agent stages read at their next turn
-        (``file``/``line``: where it is about). Not retried: the same guidance twice would be
-        read twice."""
+        (``file``/``line``: where it is about). Retried safely: its Idempotency-Key makes the
+        server replay a repeat instead of adding the guidance twice."""
         location = None if file is None else SteerLocation(file=file, line=line)
         body = SteerRequest(guidance=guidance, location=location)
-        return Call("POST", run_path(run_id, "steer"), None, body=body)
+        return Call(
+            "POST", run_path(run_id, "steer"), None, body=body, headers=once(), retry_safe=True
+        )
 
     # ---- questions -----------------------------------------------------------------------
 
@@ -253,13 +267,14 @@ class Endpoints:
         value: str | None = None,
     ) -> Call[None]:
         """`POST /runs/{id}/questions/{qid}/answer`: by an option's key, several keys (a
-        multi-select question) or free text. Retried safely: a second answer is refused
-        (ConflictError), never applied twice."""
+        multi-select question) or free text. Retried safely: its Idempotency-Key makes the
+        server replay the first answer's response, and a different answer is refused
+        (ConflictError), never applied."""
         body = SubmitAnswerRequest(
             selected_option_key=option, selected_option_keys=options, value=value
         )
         path = run_path(run_id, "questions", segment(question_id), "answer")
-        return Call("POST", path, None, body=body, retry_safe=True)
+        return Call("POST", path, None, body=body, headers=once(), retry_safe=True)
 
     # ---- a run's internals ---------------------------------------------------------------
 
@@ -339,6 +354,41 @@ class Endpoints:
         """`GET /runs/{id}/graph`: the run's graph drawn by Graphviz (SVG or PNG bytes)."""
         params: dict[str, str | int] = {"format": format}
         return Call("GET", run_path(run_id, "graph"), bytes, params=params, retry_safe=True)
+
+    # ---- receipts ------------------------------------------------------------------------
+
+    @paged
+    def list_receipts(
+        self,
+        *,
+        run: str | None = None,
+        kind: str | None = None,
+        decision: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> PagedCall[Receipt]:
+        """`GET /receipts` (admin): every receipt, newest first, or those of one ``run``, one
+        action ``kind``, one ``decision`` (ALLOW, ALERT, APPROVE, BLOCK, DEDUP), started
+        from ``since`` and before ``until`` (RFC 3339 times)."""
+        filters = {"run": run, "kind": kind, "decision": decision, "since": since, "until": until}
+        params: dict[str, str | int] = {k: v for k, v in filters.items() if v is not None}
+        return PagedCall("/receipts", PaginatedReceiptList, params)
+
+    @endpoint
+    def get_receipt(self, receipt_id: str) -> Call[Receipt]:
+        """`GET /receipts/{id}`: one receipt."""
+        return Call("GET", f"/receipts/{segment(receipt_id)}", Receipt, retry_safe=True)
+
+    @paged
+    def list_run_receipts(self, run_id: str) -> PagedCall[Receipt]:
+        """`GET /runs/{id}/receipts`: a run's receipts, in the order its actions began."""
+        return PagedCall(run_path(run_id, "receipts"), PaginatedReceiptList)
+
+    @endpoint
+    def verify_receipts(self) -> Call[ReceiptChainReport]:
+        """`GET /receipts/verify` (admin): whether the receipts' hash chain is intact, and if
+        not, its first bad entry and why."""
+        return Call("GET", "/receipts/verify", ReceiptChainReport, retry_safe=True)
 
     # ---- the workflows registry ----------------------------------------------------------
 
@@ -436,7 +486,9 @@ class Endpoints:
         """`POST /sessions`: a chat session opened with the message ``content`` (the answer
         comes as session events). Not retried: a second try would open a second session."""
         body = CreateSessionRequest(content=content, model=model, system=system)
-        return Call("POST", "/sessions", CreateSessionResponse, body=body)
+        return Call(
+            "POST", "/sessions", CreateSessionResponse, body=body, headers=once(), retry_safe=True
+        )
 
     @endpoint
     def get_session(self, session_id: str) -> Call[SessionDetail]:
@@ -448,7 +500,8 @@ class Endpoints:
         """`POST /sessions/{id}/messages`: the next user message (accepted; the answer comes
         as session events). Not retried: a second try would send it twice."""
         path = f"/sessions/{segment(session_id)}/messages"
-        return Call("POST", path, SendMessageResponse, body=SendMessageRequest(content=text))
+        body = SendMessageRequest(content=text)
+        return Call("POST", path, SendMessageResponse, body=body, headers=once(), retry_safe=True)
 
     # ---- the API itself ------------------------------------------------------------------
 

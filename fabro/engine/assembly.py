@@ -110,6 +110,8 @@ def build_engine(
         workflow_dir=workflow_dir_of(run),
         vars=dict(run.vars),
         llm=run_levels(run.config, server_default),
+        workflow=run.workflow_slug,
+        started_by=run.created_by,
     )
     recorder = Recorder(
         lifecycle.store, run.id, lifecycle.publish, lifecycle.redactor, clock=deps.clock

@@ -100,6 +100,8 @@ async def run_child(
         workflow_dir=engine.spec.workflow_dir,
         vars=engine.spec.vars,
         llm=engine.spec.llm,
+        workflow=engine.spec.workflow,
+        started_by=engine.spec.started_by,
     )
     recorder = engine.recorder.child()
     child = Engine(spec, engine.deps, recorder, control=engine.control, handlers=engine.handlers)

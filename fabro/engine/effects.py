@@ -16,9 +16,12 @@ The primitives that have the effects check that they run inside a guard of the r
 in ``GuardedLlm``). A handler that forgets the guard fails at once with ``OutsideSideEffect``
 instead of quietly losing crash safety.
 
-This is also the single place where governance will check policy (on enter, before the
-effect: may this run do this?) and write receipts (on exit: what was done, how it ended).
-Neither exists yet; both belong here, not in the handlers.
+It is also the one place governance happens: an effect that is an action on the host
+(a command, a shell, file or network tool call) comes with a gate (governor.py) that, on
+enter and before the settle, asks the policy, holds the action for a person when the policy
+says APPROVE, and queues its receipt, so the settle commits the receipt with the stage's
+start; on exit it appends how the action ended. A model request is not an action on the
+host: it has no gate.
 """
 
 from __future__ import annotations
@@ -27,13 +30,21 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal
+from typing import Literal, Protocol
 
 from fabro.llm.provider import LlmBackend, LlmRequest, LlmResponse, OnRetry
 
 # command: a command stage's program; tool: an agent's tool call; llm: a model request.
 EffectKind = Literal["command", "tool", "llm"]
 Settle = Callable[[], Awaitable[None]]
+
+
+class Gate(Protocol):
+    """Governance of one action (governor.ActionGate): ``before`` may raise to refuse it."""
+
+    async def before(self) -> None: ...
+
+    def after(self, error: BaseException | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -68,24 +79,33 @@ def require(what: str, *kinds: EffectKind) -> Effect:
 
 
 class SideEffect:
-    """``async with SideEffect(kind, detail, settle):`` — waits for ``settle`` (the queued
-    writes), then marks the current task as inside the effect until the block ends.
+    """``async with SideEffect(kind, detail, settle, gate):`` — passes the action's
+    ``gate``, waits for ``settle`` (the queued writes, the receipt among them), then marks
+    the current task as inside the effect until the block ends.
 
     StageRun.side_effect builds it for handlers; ``settle=None`` (nothing to wait for) is for
     tests of the primitives themselves.
     """
 
-    __slots__ = ("_settle", "_token", "effect")
+    __slots__ = ("_gate", "_settle", "_token", "effect")
 
-    def __init__(self, kind: EffectKind, detail: str, settle: Settle | None = None) -> None:
+    def __init__(
+        self,
+        kind: EffectKind,
+        detail: str,
+        settle: Settle | None = None,
+        gate: Gate | None = None,
+    ) -> None:
         self.effect = Effect(kind, detail)
         self._settle = settle
+        self._gate = gate
         self._token: Token[Effect | None] | None = None
 
     async def __aenter__(self) -> Effect:
+        if self._gate is not None:
+            await self._gate.before()  # the policy's decision, before anything starts
         if self._settle is not None:
             await self._settle()
-        # Governance: check the run's policy for self.effect here, before the effect starts.
         self._token = _current.set(self.effect)
         return self.effect
 
@@ -95,7 +115,8 @@ class SideEffect:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # Governance: write the receipt of self.effect (and how it ended) here.
+        if self._gate is not None:
+            self._gate.after(exc)
         if self._token is not None:
             _current.reset(self._token)
             self._token = None

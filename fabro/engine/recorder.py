@@ -268,6 +268,11 @@ class Recorder:
         """Stream events: they commit on their own, in order, and are published then."""
         self._submit(events, None, STREAM_S)
 
+    def record(self, work: Write[Any], *events: RunEvent) -> None:
+        """Queue ``work`` with ``events`` (streamed, like ``emit``): a receipt, committed by
+        the settle of the side-effect guard that queued it (governor.py)."""
+        self._submit(events, work, STREAM_S)
+
     async def stage_started(self, stage: StageRecord, event: RunEvent | None) -> None:
         """The stage row as running, the run's current node and StageStarted, in one write
         (streamed: the handler starts meanwhile)."""

@@ -1,5 +1,5 @@
 """One server log line per run transition: queued, started, waiting for a person, resumed,
-paused, finished with its status.
+paused, finished with its status; and one per action the policy did not simply allow.
 
 The lines are made from the committed events the run manager publishes, so every transition
 is logged once, whichever path made it (a client, the engine, recovery). Text that came from
@@ -29,6 +29,7 @@ VARIANTS = frozenset(
         "WorkflowRunCompleted",
         "WorkflowRunFailed",
         "RunCancelled",
+        "PolicyDecision",
     }
 )
 
@@ -77,6 +78,12 @@ def transition(record: EventRecord) -> str | None:
         return _finished("failed", data) + (f" ({one_line(message)})" if message else "")
     if variant == "RunCancelled":
         return "finished: cancelled"
+    if variant == "PolicyDecision":  # an action the policy did not simply allow
+        return (
+            f"policy {one_line(data.get('decision'))} by rule {one_line(data.get('rule'))}: "
+            f"{one_line(data.get('kind'))} {one_line(data.get('action'), 80)} "
+            f"at stage {one_line(data.get('stage'))}"
+        )
     return None
 
 

@@ -23,6 +23,7 @@ from fabro.clock import SYSTEM_CLOCK, Clock
 from fabro.config import DEFAULT_COMMAND_ENV, LlmSettings
 from fabro.engine.assembly import assemble_run
 from fabro.engine.control import RunControl
+from fabro.engine.governor import Governor
 from fabro.engine.lifecycle import Lifecycle, NewRun
 from fabro.engine.questions import QuestionDesk, StoredAnswers
 from fabro.engine.runlog import log_transition
@@ -77,6 +78,7 @@ class Scheduler:
         redactor: Redactor | None = None,
         env_allowlist: Sequence[str] = DEFAULT_COMMAND_ENV,
         clock: Clock | None = None,
+        governor: Governor | None = None,
     ) -> None:
         self.store = store
         self.max_concurrent_runs = max_concurrent_runs
@@ -94,6 +96,7 @@ class Scheduler:
             dry_run=dry_run,
             env_allowlist=tuple(env_allowlist),
             clock=self.clock,  # the engines' time: a test can give its own
+            governor=governor or Governor(),
         )
         self.llm_settings = llm_settings
         self._active: dict[str, ActiveRun] = {}

@@ -14,10 +14,12 @@ from fabro.clock import Clock, SystemClock
 from fabro.config import DEFAULT_COMMAND_ENV
 from fabro.engine.artifacts import ArtifactWriter
 from fabro.engine.effects import EffectKind, SideEffect, guarded
+from fabro.engine.governor import ActionGate, Governor
 from fabro.engine.outcome import Outcome
 from fabro.engine.recorder import Recorder
 from fabro.events.redact import Redactor
 from fabro.events.types import RunEvent
+from fabro.governance.actions import Action
 from fabro.llm.provider import LlmBackend, Message
 from fabro.llm.resolve import LevelChoice
 from fabro.storage.store import Write
@@ -61,6 +63,7 @@ class EngineDeps:
     rng: random.Random = field(default_factory=random.Random)
     artifacts: ArtifactWriter = field(default_factory=ArtifactWriter)
     output: OutputTap | None = None
+    governor: Governor = field(default_factory=Governor)  # the policy actions are checked by
 
     def __post_init__(self) -> None:
         # Handlers call the model only inside stage.side_effect("llm", ...) (effects.py).
@@ -78,6 +81,8 @@ class RunSpec:
     workflow_dir: Path | None = None  # folder of the workflow file (manager child files)
     vars: dict[str, str] = field(default_factory=dict)
     llm: LlmLevels = field(default_factory=LlmLevels)
+    workflow: str | None = None  # registry slug; None for submitted DOT (policy rules)
+    started_by: str | None = None  # who started the run; None for `fabro run` (policy rules)
     # Message history per thread id for fidelity `full` (engine.md §9.2 step 4). In memory on
     # purpose: recovery degrades the first stage's `full` to `summary:high` instead.
     threads: dict[str, list[Message]] = field(default_factory=dict)
@@ -144,6 +149,7 @@ class StageRun:
     watchdog: Watchdog
     engine: Engineish
     logs: list[str] = field(default_factory=list)
+    actions: int = 0  # the actions on the host gated so far (numbers their receipts' keys)
 
     @property
     def graph(self) -> Graph:
@@ -176,12 +182,18 @@ class StageRun:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def side_effect(self, kind: EffectKind, detail: str) -> SideEffect:
+    def side_effect(
+        self, kind: EffectKind, detail: str, gate: ActionGate | None = None
+    ) -> SideEffect:
         """The guard around anything this stage does outside the database (effects.py):
-        ``async with stage.side_effect("command", program):``."""
+        ``async with stage.side_effect("command", program, stage.gate(action)):``."""
         # A simulated model reaches nothing outside the process: nothing to wait for.
         quiet = kind == "llm" and self.deps.llm.simulated
-        return SideEffect(kind, detail, None if quiet else self.recorder.settle)
+        return SideEffect(kind, detail, None if quiet else self.recorder.settle, gate)
+
+    def gate(self, action: Action, *, repeat_safe: bool = True) -> ActionGate:
+        """The governance of ``action`` (governor.py), passed to ``side_effect``."""
+        return ActionGate(self, action, repeat_safe=repeat_safe)
 
     async def emit(self, *events: RunEvent) -> None:
         await self.recorder.emit(*events)

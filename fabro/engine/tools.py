@@ -23,6 +23,8 @@ from fabro.config import DEFAULT_COMMAND_ENV
 from fabro.engine.effects import require
 from fabro.engine.handlers.command import command_env, program, run_process
 from fabro.events.redact import Redactor, StreamRedactor
+from fabro.governance.actions import Action, ActionKind
+from fabro.governance.describe import file_action, shell_action
 from fabro.llm.provider import ToolSpec
 
 SHELL_TIMEOUT_S = 120
@@ -132,6 +134,27 @@ async def _run(
         return ToolResult(f"{exc.strerror or type(exc).__name__}: {exc.filename}", is_error=True)
     except ValueError as exc:  # UnicodeError too: a lone surrogate in a path or a content
         return ToolResult(f"Invalid argument: {exc}", is_error=True)
+
+
+FILE_TOOL_KINDS: dict[str, ActionKind] = {
+    "write_file": "file_write",
+    "read_file": "file_read",
+    "list_files": "file_read",
+}
+
+
+def tool_action(name: str, args: Mapping[str, Any], work_dir: Path) -> Action | None:
+    """What a tool call would do on the host, as the policy sees it; None when the call can
+    do nothing there (an unknown tool, a malformed argument: the tool answers an error)."""
+    if name == "shell":
+        command = args.get("command")
+        return shell_action(command) if isinstance(command, str) else None
+    kind = FILE_TOOL_KINDS.get(name)
+    raw = args.get("path", "." if name == "list_files" else None)
+    if kind is None or not isinstance(raw, str) or "\0" in raw:
+        return None
+    # The path as the tool resolves it, spelled out without touching the file system.
+    return file_action(kind, os.path.normpath(os.path.join(work_dir, raw)))
 
 
 # ---- shell -------------------------------------------------------------------------------

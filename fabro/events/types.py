@@ -228,6 +228,19 @@ class RunCancelled(RunEvent):
     node_id: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class PolicyDecision(RunEvent):
+    """fabro: a side effect the policy did not simply allow (ALERT, APPROVE, BLOCK), or one
+    not run again because its receipt shows it ran (DEDUP); every action has a receipt."""
+
+    stage: str
+    kind: str
+    action: str
+    decision: str
+    rule: str
+    receipt_id: str | None = None
+
+
 RUN_EVENT_TYPES: dict[str, type[RunEvent]] = {
     cls.variant: cls
     for cls in (
@@ -256,8 +269,12 @@ RUN_EVENT_TYPES: dict[str, type[RunEvent]] = {
         RunPaused,
         RunResumed,
         RunCancelled,
+        PolicyDecision,
     )
 }
+
+# Variants fabro adds to the original's event table (api.md); the others are the spec's.
+FABRO_EVENT_VARIANTS = frozenset({"PolicyDecision"})
 
 TERMINAL_EVENT_TYPES: tuple[type[RunEvent], ...] = (
     WorkflowRunCompleted,

@@ -169,6 +169,10 @@ class Progress:
     def on_RunPaused(self, data: dict[str, Any]) -> None:  # noqa: N802
         self.message("⏸ paused")
 
+    def on_PolicyDecision(self, data: dict[str, Any]) -> None:  # noqa: N802
+        action = printable(str(data["action"]).split("\n", 1)[0], 120)
+        self.line(f"  policy {data['decision']} {data['kind']} {action}")
+
     def output(self, stage_id: str, stream: str, text: str) -> None:
         """With --verbose, a command's output as it comes, each line prefixed with its stage
         (the engine hands it over in whole lines, redacted: EngineDeps.output)."""

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from fabro.storage import checkpoints, events, questions, runs, space, stages, steering
 from fabro.storage.db import Database
 from fabro.storage.questions import QuestionRecord
+from fabro.storage.receipts import ReceiptRecord, Receipts
 from fabro.storage.records import (
     CheckpointRecord,
     EventRecord,
@@ -244,6 +245,11 @@ class SqliteStore:
 
     async def oldest_pending(self, run_ids: Sequence[str]) -> dict[str, QuestionRecord]:
         return await questions.oldest_pending(self.db, run_ids)
+
+    # ---- receipts ----
+
+    async def receipt_by_key(self, idempotency_key: str) -> ReceiptRecord | None:
+        return await Receipts(self.db).by_key(idempotency_key)
 
     # ---- steering ----
 

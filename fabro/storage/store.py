@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from fabro.storage.checkpoints import Changes
 from fabro.storage.questions import QuestionRecord
@@ -53,6 +53,9 @@ from fabro.storage.stages import (
 )
 from fabro.storage.steering import SteeringRecord
 from fabro.storage.writer import WriteTx, outcome_of
+
+if TYPE_CHECKING:  # receipts.py builds its writes on Write, defined below
+    from fabro.storage.receipts import ReceiptRecord
 
 T = TypeVar("T")
 
@@ -275,6 +278,12 @@ class Store(Protocol):
 
     async def oldest_pending(self, run_ids: Sequence[str]) -> dict[str, QuestionRecord]:
         """The oldest pending question of each of ``run_ids`` that has one, in one read."""
+        ...
+
+    # ---- receipts (the writes are Writes the recorder commits: storage/receipts.py) ----
+
+    async def receipt_by_key(self, idempotency_key: str) -> ReceiptRecord | None:
+        """The newest receipt of an action by its idempotency key, DEDUPs skipped (recovery)."""
         ...
 
     # ---- steering ----

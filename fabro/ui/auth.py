@@ -26,12 +26,15 @@ from quart import Request, Response, after_this_request, g, redirect, render_tem
 from quart import url_for as quart_url_for
 from quart.typing import ResponseTypes
 
+from fabro.api.authorize import check_role
 from fabro.api.context import services
+from fabro.api.ratelimit import limit_request
 from fabro.auth.chain import Credentials, Principal
 from fabro.auth.jwt import JwtAuthenticator
 from fabro.auth.signin_links import LINK_PURPOSE
 from fabro.clock import SYSTEM_CLOCK, format_ts
 from fabro.errors import BadRequest, FabroError, Forbidden, Unauthorized
+from fabro.governance.roles import Role
 from fabro.storage.ui_sessions import UiSession, UiSessions
 from fabro.ui.blueprint import ui
 
@@ -44,6 +47,11 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Endpoints a browser reaches before it is signed in.
 PUBLIC_ENDPOINTS = frozenset({"ui.static", "ui.signin", "ui.signin_submit", "ui.signin_link"})
+# The UI routes whose role is not their method's (a page reads: viewer; a POST acts: operator).
+UI_ROLES: dict[str, Role | None] = {
+    "ui.signout": None,  # a principal with no role may still leave
+    "ui.new_run": Role.OPERATOR,  # a form for nothing but starting a run
+}
 MAX_TOKEN_FIELD = 16 * 1024  # a pasted token longer than this is no JWT of ours
 
 BAD_LINK = (
@@ -65,6 +73,12 @@ def signed_in() -> Principal:
 def signed_in_as() -> str | None:
     principal = g.get("principal")
     return principal.login if principal is not None else None
+
+
+def can_act() -> bool:
+    """Whether the signed-in principal may act (operator): templates hide the forms if not."""
+    role: Role | None = g.get("role")
+    return role is not None and role >= Role.OPERATOR
 
 
 def csrf_token() -> str:
@@ -98,8 +112,10 @@ async def require_sign_in() -> ResponseTypes | None:
     if not session_found and not await _open_mtls_session():
         here = request.full_path.rstrip("?") if request.method == "GET" else None
         return redirect(quart_url_for("ui.signin", next=safe_next(here)), 303)
+    limit_request(signed_in().login)  # the API's rate limits, for the signed-in principal
     if request.method not in SAFE_METHODS:
         await _check_csrf()
+    await _authorize()
     return None
 
 
@@ -122,6 +138,18 @@ def _back_link() -> str | None:
         return None
     target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
     return safe_next(target, default="") or None
+
+
+async def _authorize() -> None:
+    """The role check of every signed-in UI route, the API's own (fabro/api/authorize.py): a
+    page reads (viewer), a POST acts (operator, on its own runs with operators_own_runs_only),
+    unless UI_ROLES says otherwise."""
+    by_method = Role.VIEWER if request.method in SAFE_METHODS else Role.OPERATOR
+    needed = UI_ROLES.get(request.endpoint or "", by_method)
+    if needed is None:
+        return
+    run_id = (request.view_args or {}).get("run_id") if needed > Role.VIEWER else None
+    g.role = await check_role(needed, signed_in(), services(), run_id)
 
 
 async def _load_session(req: Request) -> bool:

@@ -24,7 +24,7 @@ from fabro.api.errors import envelope_response
 from fabro.api.request import as_body, json_body
 from fabro.api.runs import idempotency_key, submit_run
 from fabro.config import MAX_BODY_BYTES, LimitsSettings
-from fabro.errors import BadRequest, Conflict, FabroError
+from fabro.errors import BadRequest, Conflict, FabroError, UnprocessableEntity
 from fabro.ui.auth import signed_in
 from fabro.ui.blueprint import ui
 from fabro.ui.diagnose import SourceLine, diagnose, source_view
@@ -164,7 +164,7 @@ async def start_run_form() -> ResponseReturnValue:
         run, _ = await submit_run(body, raw, signed_in().login, key)
     except Conflict as refused:  # the key was used for another request
         return await _page(_fresh(form), status=409, error=refused.detail)
-    except BadRequest as refused:
+    except (BadRequest, UnprocessableEntity) as refused:  # 422: the policy blocks a stage
         return await _refused(form, refused)
     return redirect(url_for("ui.run_page", run_id=run.id), 303)
 
@@ -174,7 +174,7 @@ def _fresh(form: NewRunForm) -> NewRunForm:
     return replace(form, key=NewRunForm().key)
 
 
-async def _refused(form: NewRunForm, refused: BadRequest) -> Response:
+async def _refused(form: NewRunForm, refused: BadRequest | UnprocessableEntity) -> Response:
     """The form again with the user's input, the reason and the DOT's diagnostics (422)."""
     diagnostics: list[dict[str, Any]] = []
     lines: list[SourceLine | None] = []

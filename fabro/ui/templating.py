@@ -48,7 +48,11 @@ def status_label(status: str) -> str:
 
 
 def nav_links() -> list[tuple[str, str]]:
-    return [(endpoint, label) for endpoint, label in NAV if endpoint in current_app.view_functions]
+    return [
+        (endpoint, label)
+        for endpoint, label in NAV
+        if endpoint in current_app.view_functions and (endpoint != "ui.new_run" or auth.can_act())
+    ]
 
 
 @ui.app_context_processor
@@ -59,4 +63,5 @@ def ui_globals() -> dict[str, Any]:
         "status_label": status_label,
         "csrf_token": auth.csrf_token,
         "signed_in_as": auth.signed_in_as,
+        "can_act": auth.can_act,
     }

@@ -96,6 +96,7 @@ NODE_ATTRIBUTES: Final[dict[str, AttrType | None]] = {
     # command, human, parallel, wait, manager (§6.4)
     "script": None,
     "language": None,
+    "idempotent": BOOLEAN,  # fabro: false = not safe to repeat after a crash (governance)
     "human.default_choice": None,
     "join_policy": None,
     "error_policy": None,

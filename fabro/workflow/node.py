@@ -169,6 +169,12 @@ class Node(Attributed):
         return self._text("language") or "shell"
 
     @property
+    def idempotent(self) -> bool:
+        """A command that is safe to run again after a crash interrupted it; default true.
+        false: a receipt that shows it ran stops a second run (docs/governance.md)."""
+        return self._bool("idempotent", True)
+
+    @property
     def human_default_choice(self) -> str | None:
         """Target node used when a human question times out."""
         return self._text("human.default_choice")

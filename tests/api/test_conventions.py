@@ -50,6 +50,7 @@ async def test_every_route_answers_bad_input_in_the_envelope(
             "getUser",
             "retrieveServerConfiguration",
             "getAggregateUsage",
+            "verifyReceipts",
         }
         return
     assert_envelope(await response.get_json(), response.status_code)

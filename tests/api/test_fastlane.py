@@ -14,6 +14,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from fabro.api.fastlane import FastLane
+from fabro.api.ratelimit import CONFIG_KEY as RATE_LIMITER
 from fabro.auth.certs import init_certs
 from fabro.auth.chain import AuthChain
 from fabro.auth.mtls import MtlsAuthenticator
@@ -106,16 +107,24 @@ async def test_the_fast_lane_answers_exactly_as_the_quart_route(
     gated = await start(client, auth_headers, GATED)
     await wait_for_question(client, auth_headers, gated["id"])
     quart_calls.paths.clear()
+    app.config[RATE_LIMITER].clock = lambda: 30.0  # one window, 30 s before it resets
     for run_id in (done["id"], gated["id"]):
         fast = await call(app, f"/runs/{run_id}", headers)
         assert quart_calls.paths == []  # answered in front of Quart
         slow = await call(quart_calls.quart, f"/runs/{run_id}", headers)
-        assert fast == slow
+        # Each is counted: Quart's answer, the later one, has one request less remaining.
+        assert fast[0] == slow[0] and fast[2] == slow[2]
+        assert [name for name, _ in fast[1]] == [name for name, _ in slow[1]]
+        left = int(dict(fast[1])[b"ratelimit-remaining"])
+        assert int(dict(slow[1])[b"ratelimit-remaining"]) == left - 1
         status, sent_headers, body = fast
         assert status == 200
         assert dict(sent_headers) == {
             b"content-type": b"application/json; charset=utf-8",
             b"content-length": str(len(body)).encode(),
+            b"ratelimit-limit": b"6000",
+            b"ratelimit-remaining": str(left).encode(),
+            b"ratelimit-reset": b"30",
             b"cache-control": b"no-store",
             b"x-content-type-options": b"nosniff",
         }

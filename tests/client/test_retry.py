@@ -30,6 +30,7 @@ class Scripted(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Answer)
         self.script = list(script)
         self.seen: list[tuple[str, str, float]] = []
+        self.headers: list[dict[str, str]] = []
 
 
 class Answer(BaseHTTPRequestHandler):
@@ -39,6 +40,7 @@ class Answer(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         self.server.seen.append((self.command, self.path, time.monotonic()))
+        self.server.headers.append(dict(self.headers))
         status, headers = self.server.script.pop(0) if self.server.script else (200, {})
         body = (
             HEALTHY
@@ -100,8 +102,18 @@ def test_retries_end_with_the_last_error(serve: list[Scripted]) -> None:
 def test_a_request_not_safe_to_repeat_is_sent_once(serve: list[Scripted]) -> None:
     server = start(serve, (429, {"Retry-After": "0"}))
     with client(server) as fabro, pytest.raises(TooManyRequestsError):
-        fabro.steer_run("r", "go on")  # the same guidance twice would be read twice
-    assert [(method, path) for method, path, _ in server.seen] == [("POST", "/runs/r/steer")]
+        fabro.test_model("m")  # a model test spends tokens each time it is sent
+    assert [(method, path) for method, path, _ in server.seen] == [("POST", "/models/m/test")]
+
+
+def test_an_acting_request_is_retried_with_the_same_idempotency_key(
+    serve: list[Scripted],
+) -> None:
+    server = start(serve, (429, {"Retry-After": "0"}), (429, {"Retry-After": "0"}))
+    with client(server) as fabro:
+        fabro.steer_run("r", "go on")  # the server replays a repeat: read once
+    keys = {headers.get("Idempotency-Key") for headers in server.headers}
+    assert len(server.seen) == 3 and len(keys) == 1 and None not in keys
 
 
 def test_the_policy() -> None:

@@ -26,6 +26,7 @@ NAV = [
     "configuration.md",
     "cli.md",
     "security.md",
+    "governance.md",
     "operations.md",
     "architecture.md",
     "benchmarks.md",

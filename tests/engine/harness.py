@@ -12,6 +12,7 @@ from typing import Any
 
 from fabro.engine.assembly import AssembledRun, assemble_run
 from fabro.engine.control import RunControl
+from fabro.engine.governor import Governor
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.lifecycle import Lifecycle, NewRun, default_title
 from fabro.engine.outcome import Outcome
@@ -59,6 +60,7 @@ class Harness:
         llm: LlmBackend | None = None,
         dry_run: bool = False,
         env: Mapping[str, str] | None = None,
+        governor: Governor | None = None,
     ) -> EngineDeps:
         return EngineDeps(
             llm=llm or SimulatedBackend(),
@@ -68,6 +70,7 @@ class Harness:
             dry_run=dry_run,
             sleep=self.sleep,
             rng=random.Random(7),
+            governor=governor or Governor(),
         )
 
     async def create(

@@ -12,6 +12,7 @@ from fabro.events.types import (
     InterviewCompleted,
     InterviewStarted,
     InterviewTimeout,
+    PolicyDecision,
     RunCancelled,
     RunEvent,
     RunPaused,
@@ -65,6 +66,16 @@ def record(event: RunEvent, child_depth: int = 0) -> EventRecord:
             "finished: failed in 0.0 s (Script failed)",
         ),
         (RunCancelled(run_id=RUN), "finished: cancelled"),
+        (
+            PolicyDecision(
+                stage="ship",
+                kind="command",
+                action="git push\norigin",
+                decision="BLOCK",
+                rule="no-push",
+            ),
+            "policy BLOCK by rule no-push: command git push at stage ship",
+        ),
     ],
 )
 def test_each_transition_is_one_line(event: RunEvent, words: str) -> None:

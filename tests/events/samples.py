@@ -18,6 +18,7 @@ from fabro.events.types import (
     ParallelCompleted,
     ParallelEarlyTermination,
     ParallelStarted,
+    PolicyDecision,
     Prompt,
     RunCancelled,
     RunEvent,
@@ -122,6 +123,14 @@ SAMPLES: list[RunEvent] = [
     RunResumed(run_id=RUN_ID, reason="unpause"),
     RunCancelled(run_id=RUN_ID),
     RunCancelled(run_id=RUN_ID, node_id="plan"),
+    PolicyDecision(
+        stage="deploy",
+        kind="command",
+        action="git push origin main",
+        decision="BLOCK",
+        rule="no-push",
+        receipt_id="01JP3XKD8Y4V6T2M9Q0R5S7W1Z",
+    ),
 ]
 
 AGENT_SAMPLES: list[a.AgentEvent] = [

@@ -103,3 +103,10 @@ def test_verbose_shows_program_output_per_stage_and_quiet_shows_none() -> None:
     shown.output("build", "stdout", "hello\nworld\n")
     shown.output("build", "stderr", "\x1b[31moops\x1b[0m\n")
     assert lines(stream) == ["  [build] hello", "  [build] world", "  [build:stderr] oops"]
+
+
+def test_a_policy_decision_is_one_line_safe_for_a_terminal() -> None:
+    shown, stream, _ = progress(tty=False)
+    shown(event("PolicyDecision", stage="pay", kind="command", action="./charge\x1b[2J\nrest",
+                decision="DEDUP", rule="", receipt_id="R1"))  # fmt: skip
+    assert lines(stream) == ["  policy DEDUP command ./charge"]

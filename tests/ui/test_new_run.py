@@ -12,6 +12,9 @@ from quart.datastructures import FileStorage
 from quart.typing import TestClientProtocol as Client
 
 from fabro.config import MAX_BODY_BYTES, Settings
+from fabro.governance.policy import Policy
+from fabro.governance.rules import compile_rule
+from fabro.services import Services
 from tests.conftest import USER
 
 EMPTY = "digraph Empty {\n  start [shape=Mdiamond]\n  exit [shape=Msquare]\n  start -> exit\n}\n"
@@ -328,3 +331,23 @@ async def test_an_upload_over_the_source_limit_names_it(
     )
     assert response.status_code == 422
     assert "limits.max_source_bytes" in await response.get_data(as_text=True)
+
+
+async def test_a_workflow_the_policy_blocks_is_refused_with_the_reason(
+    ui_client: Client,
+    ui_csrf: str,
+    services: Services,
+    client: Client,
+    auth_headers: dict[str, str],
+) -> None:
+    services.policy.current = Policy(
+        [compile_rule({"name": "no-push", "decision": "block", "program": "git"})]
+    )
+    stage = 'push [shape=parallelogram, script="git push"]\n  start -> push -> exit'
+    blocked = EMPTY.replace("start -> exit", stage)
+    response = await submit(ui_client, ui_csrf, source="dot", dot_source=blocked)
+    assert response.status_code == 422
+    page = await response.get_data(as_text=True)
+    assert "policy_blocked: stage &#39;push&#39; runs &#39;git push&#39;, blocked by rule" in page
+    assert "digraph Empty {" in page and form_key(page)  # the form again, the input kept
+    assert await run_count(client, auth_headers) == 0

@@ -11,7 +11,16 @@ from typing import Annotated, Any
 
 from msgspec import Meta
 
-from fabro.api.bodies import catalog, common, completions, questions, runs, sessions, stages
+from fabro.api.bodies import (
+    catalog,
+    common,
+    completions,
+    questions,
+    receipts,
+    runs,
+    sessions,
+    stages,
+)
 from fabro.api.bodies.common import JsonObject, sse_frame
 from fabro.events.types import RUN_EVENT_TYPES
 
@@ -62,7 +71,7 @@ def _is_body(value: Any) -> bool:
 
 def _structs() -> dict[str, type[common.Body]]:
     found: dict[str, type[common.Body]] = {}
-    for module in (common, runs, questions, stages, completions, sessions, catalog):
+    for module in (common, runs, questions, stages, completions, sessions, catalog, receipts):
         for value in vars(module).values():
             if _is_body(value):
                 found[value.__name__] = value

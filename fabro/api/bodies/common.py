@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, Self, TypeVar, Union
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -56,6 +56,8 @@ class HealthResponse(Body):
 
 class UserResponse(Body):
     login: str
+    # The principal's role (fabro), when server.toml has a [roles] table (docs/governance.md).
+    role: Opt[Literal["viewer", "operator", "admin"]] = UNSET
 
 
 class ModelRef(Body):

@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from fabro.engine.effects import require
+from fabro.engine.governor import ActionRefused, AlreadyRan
 from fabro.engine.orphans import ProcessRecord
 from fabro.engine.outcome import Outcome, RetryableError
 from fabro.engine.retry import asks_for_retries
 from fabro.engine.stage import StageRun
 from fabro.events.redact import Redactor, StreamRedactor
+from fabro.governance.describe import command_action
 from fabro.storage.space import is_disk_full
 from fabro.workflow.model import Node
 
@@ -200,11 +202,13 @@ async def command(node: Node, stage: StageRun) -> Outcome:
         stage.deps.env, stage.deps.env_allowlist, stage.run_id, node.id, stage.work_dir
     )
     argv = program(language, script)
+    gate = stage.gate(command_action(script, language), repeat_safe=node.idempotent)
     started = stage.deps.clock.monotonic()
     try:
-        # The program may change the world: the guard starts it only once StageStarted is
-        # committed, so a crash can never leave a run of it without a trace.
-        async with stage.side_effect("command", argv[0]):
+        # The program may change the world: the guard starts it only once the policy allowed
+        # it and StageStarted and its receipt are committed, so a crash can never leave a run
+        # of it without a trace.
+        async with stage.side_effect("command", argv[0], gate):
             exit_code = await run_process(
                 argv,
                 cwd=stage.work_dir,
@@ -214,6 +218,13 @@ async def command(node: Node, stage: StageRun) -> Outcome:
                 timeout_s=timeout_ms / 1000,
                 run_dir=stage.spec.run_dir,
             )
+            gate.ended(failed=exit_code != 0, exit_status=exit_code)  # None: timed out
+    except ActionRefused as refused:
+        return Outcome.fail(refused.message)
+    except AlreadyRan as earlier:
+        if earlier.succeeded:
+            return Outcome.success(earlier.message)
+        return Outcome.fail(earlier.message)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the script
         if is_disk_full(exc):
             raise  # no room for its output: the run is held, the stage runs again later

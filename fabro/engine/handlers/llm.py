@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 # names are looked up when a stage runs, whichever of the two modules is imported first.
 from fabro.engine import tools as agent_tools_module
 from fabro.engine.directives import apply_directive, find_directive
+from fabro.engine.governor import ActionRefused
 from fabro.engine.outcome import Outcome, PermanentError, RetryableError
 from fabro.engine.stage import StageRun
 from fabro.engine.steering import Steering
@@ -319,10 +320,17 @@ async def _run_tool(
         stage.deps.env_allowlist,
         stage.redactor,
     )
-    # The tool's side effects come after its committed start.
-    async with stage.side_effect("tool", call.name):
-        started = stage.deps.clock.monotonic()
-        result = await agent_tools_module.run_tool(tools, call.name, ctx, dict(call.arguments))
+    action = agent_tools_module.tool_action(call.name, call.arguments, stage.work_dir)
+    gate = None if action is None else stage.gate(action)
+    started = stage.deps.clock.monotonic()
+    try:
+        # The tool's side effects come after the policy's decision and its committed start.
+        async with stage.side_effect("tool", call.name, gate):
+            result = await agent_tools_module.run_tool(tools, call.name, ctx, dict(call.arguments))
+            if gate is not None:
+                gate.ended(failed=result.is_error, result=result.output)
+    except ActionRefused as refused:  # the model reads why, and the stage goes on
+        result = agent_tools_module.ToolResult(refused.message, is_error=True)
     duration_ms = int((stage.deps.clock.monotonic() - started) * 1000)
     await stage.emit(
         Agent(
