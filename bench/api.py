@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 
 from bench.loadgen import (
+    UNLIMITED_RATES,
     LoadResult,
     ServerProc,
     SseSubscriber,
@@ -135,7 +136,7 @@ def server_toml(max_concurrent_runs: int) -> str:
     return (
         f"max_concurrent_runs = {max_concurrent_runs}\n"
         '[api]\nauthentication_strategies = ["jwt"]\n'
-        f'[web.auth]\nallowed_usernames = ["{USER}"]\n'
+        f'[web.auth]\nallowed_usernames = ["{USER}"]\n' + UNLIMITED_RATES
     )
 
 

@@ -11,6 +11,10 @@ each length, alternately and ``--repeat`` times each, it runs:
 - the same, with a side effect in every stage (``stage.side_effect``, see
   fabro/engine/effects.py), whose guard waits until everything before it is committed: the
   like-for-like figure with engines that commit every step;
+- the same, the side effect being a command that passes a gate (``stage.gate``, see
+  fabro/engine/governor.py) and runs nothing: with a receipt and no policy configured, then
+  with a receipt and a realistic policy of 20 rules allowing it (bench/governance.py). The
+  differences price the receipt and the policy check per side effect;
 - `fabro run` end to end, in a subprocess (see bench/fabro_run.py), less its start-up.
 
 It prints the median time per stage of each, its ratio to the baseline, the bytes stored per
@@ -40,9 +44,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import fabro_run
+from bench import fabro_run, governance
 from bench.report import verdict
 from fabro.engine.assembly import assemble_run
+from fabro.engine.governor import Governor
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.lifecycle import Lifecycle, NewRun
 from fabro.engine.outcome import Outcome
@@ -61,6 +66,7 @@ GOAL_MS = 0.4  # per durable stage, at every length
 GOAL_COMMITTED_MS = 0.5  # per stage with every stage committed, at every length
 GOAL_FABRO_RUN_MS = 0.5  # per stage of `fabro run`, start-up not counted, at every length
 GOAL_GROWTH = 1.2  # per-stage time, longest length / shortest
+GOAL_GOVERNANCE_MS = 0.2  # per side effect: the receipt, and the policy check
 LENGTHS = (1000, 5000)
 QUICK_LENGTHS = (50, 250)
 MIN_STAGES = fabro_run.TINY_STAGES + 1  # the `fabro run` row counts the stages past the tiny run
@@ -73,12 +79,32 @@ class Mode:
     label: str
     on_file: bool  # a database file (else an in-memory database)
     commit_each: bool = False  # a side effect in every stage
+    gated: bool = False  # the side effect is a command passing a gate: a receipt
+    policy: bool = False  # ... decided by bench/governance.py's policy
+    base: str | None = None  # the mode it adds to (what it costs more is priced)
 
 
 MODES = (
     Mode("memory", "in-memory database (baseline)", on_file=False),
     Mode("durable", "SQLite file (durable)", on_file=True),
     Mode("committed", "SQLite file, every stage committed", on_file=True, commit_each=True),
+    Mode(
+        "receipt",
+        "committed, with a receipt, no policy",
+        on_file=True,
+        commit_each=True,
+        gated=True,
+        base="committed",
+    ),
+    Mode(
+        "policy",
+        "committed, with a receipt and a policy",
+        on_file=True,
+        commit_each=True,
+        gated=True,
+        policy=True,
+        base="receipt",
+    ),
     Mode("fabro_run", "`fabro run` end to end", on_file=True),
 )
 
@@ -119,6 +145,11 @@ EVERY_STAGE_COMMITTED = {
     kinds.AGENT: effect_first(HANDLERS[kinds.AGENT]),
     kinds.PROMPT: effect_first(HANDLERS[kinds.PROMPT]),
 }
+EVERY_STAGE_GATED = {
+    **HANDLERS,
+    kinds.AGENT: governance.gated_first(HANDLERS[kinds.AGENT]),
+    kinds.PROMPT: governance.gated_first(HANDLERS[kinds.PROMPT]),
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +158,10 @@ class Measure:
     stored_bytes: int  # database file and stage folders (0 for the in-memory database)
     counted: int  # the stages ``seconds`` is for
     startup_s: float = 0.0  # `fabro run`: the tiny run's time, subtracted from ``seconds``
+    # A mode with a base: seconds more than the base's run of the same round (the median of
+    # these, not the difference of the medians: a round's runs are seconds apart, so a
+    # change in the machine's load between rounds cancels out).
+    added_s: float = 0.0
 
     @property
     def ms_per_stage(self) -> float:
@@ -142,9 +177,10 @@ async def run_once(
     data_dir: Path,
     stages: int,
     handlers: Mapping[str, StageHandler] | None = None,
+    governor: Governor | None = None,
 ) -> float:
     """Seconds to run the workflow once (``db_path`` None: an in-memory database; ``handlers``
-    None: the engine's own)."""
+    None: the engine's own; ``governor`` None: no policy)."""
     dot = bench_workflow(stages)
     graph = prepare(dot).graph
     db = await Database.open(":memory:" if db_path is None else str(db_path))
@@ -158,6 +194,7 @@ async def run_once(
             desk=QuestionDesk(store),
             env={},
             rng=random.Random(1),
+            governor=governor or Governor(),
         )
         assembled = await assemble_run(lifecycle, run, deps, handlers=handlers)
         assert assembled is not None
@@ -180,8 +217,11 @@ async def measure(mode: Mode, db_dir: Path, runs_dir: Path, stages: int, index: 
         return Measure(got.seconds, got.stored_bytes, counted, got.startup_s)
     data_dir = runs_dir / name
     db_path = db_dir / f"{name}.db" if mode.on_file else None
-    handlers = EVERY_STAGE_COMMITTED if mode.commit_each else None
-    seconds = await run_once(db_path, data_dir, stages, handlers)
+    handlers = None
+    if mode.commit_each:
+        handlers = EVERY_STAGE_GATED if mode.gated else EVERY_STAGE_COMMITTED
+    governor = governance.governed(governance.bench_policy()) if mode.policy else None
+    seconds = await run_once(db_path, data_dir, stages, handlers, governor)
     stored = folder_bytes(data_dir) + folder_bytes(db_dir, f"{name}.db*")
     return Measure(seconds, stored if mode.on_file else 0, stages)
 
@@ -209,12 +249,16 @@ def stage_files_ms(folder: Path, stages: int = PROBE_STAGES) -> float:
 Results = dict[tuple[int, str], Measure]
 
 
-def median(measures: list[Measure]) -> Measure:
+def median(measures: list[Measure], bases: list[Measure] | None = None) -> Measure:
+    """The median of ``measures``, and of what each took more than its round's base run."""
+    pairs = [] if bases is None else zip(measures, bases, strict=True)
+    added = [m.seconds - b.seconds for m, b in pairs]
     return Measure(
         statistics.median(m.seconds for m in measures),
         int(statistics.median(m.stored_bytes for m in measures)),
         measures[0].counted,
         statistics.median(m.startup_s for m in measures),
+        statistics.median(added) if added else 0.0,
     )
 
 
@@ -226,8 +270,9 @@ async def bench(lengths: tuple[int, ...], repeat: int, db_dir: Path, runs_dir: P
         for index in range(repeat):
             for mode in MODES:
                 runs[mode.key].append(await measure(mode, db_dir, runs_dir, stages, index))
-        for key, measures in runs.items():
-            results[(stages, key)] = median(measures)
+        for mode in MODES:
+            bases = None if mode.base is None else runs[mode.base]
+            results[(stages, mode.key)] = median(runs[mode.key], bases)
     return results
 
 
@@ -298,6 +343,17 @@ def report(
     def at_each(key: str, goal: float) -> str:
         return verdict(all(per(n, key) <= goal for n in lengths))
 
+    def governance_lines(name: str, key: str, how: str) -> list[str]:
+        # Per side effect: one in every stage but start and exit.
+        costs = [results[(n, key)].added_s / (n - 2) * 1000 for n in lengths]
+        at = ", ".join(f"{cost:.3f} ms at {n:,}" for cost, n in zip(costs, lengths, strict=True))
+        met = verdict(all(cost <= GOAL_GOVERNANCE_MS for cost in costs))
+        return [
+            f"{name} per side effect ({how}): {at}",
+            f"goal: <= {GOAL_GOVERNANCE_MS} ms per side effect for the {name}, at each length: "
+            f"{met}",
+        ]
+
     startup = ", ".join(f"{results[(n, 'fabro_run')].startup_s:.3f} s" for n in lengths)
     lines += [
         f"`fabro run` start-up (a {fabro_run.TINY_STAGES}-stage run, not counted): {startup}",
@@ -310,6 +366,7 @@ def report(
     lines += [
         f"{long:,}/{short:,} per stage: in-memory {growth('memory'):.2f}, durable "
         f"{growth('durable'):.2f}, every stage committed {growth('committed'):.2f}, "
+        f"with a receipt and a policy {growth('policy'):.2f}, "
         f"`fabro run` {growth('fabro_run'):.2f}; bytes stored {bytes_growth():.2f}",
         f"goal: <= {GOAL_MS} ms per durable stage at each length: {at_each('durable', GOAL_MS)}",
         f"goal: durable {long:,}/{short:,} <= {GOAL_GROWTH}: "
@@ -318,6 +375,8 @@ def report(
         f"{at_each('fabro_run', GOAL_FABRO_RUN_MS)}",
         f"goal: <= {GOAL_COMMITTED_MS} ms per stage with every stage committed, at each length: "
         f"{at_each('committed', GOAL_COMMITTED_MS)}",
+        *governance_lines("receipt", "receipt", "with a receipt - committed"),
+        *governance_lines("policy check", "policy", "with a receipt and a policy - with a receipt"),
     ]
     return "\n".join(lines)
 

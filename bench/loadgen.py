@@ -123,6 +123,13 @@ def _accepts(port: int) -> bool:
         return False
 
 
+# The benchmarks measure the server at full speed: limits no load here reaches, so that the
+# counting still runs on every request (its cost is measured) but never answers 429.
+UNLIMITED_RATES = (
+    "[rate_limits]\nreads = 1000000000\nwrites = 1000000000\nrun_starts = 1000000000\n"
+)
+
+
 def child_env(home: Path) -> dict[str, str]:
     """The environment without FABRO_* and LLM provider settings (simulated backend)."""
     dropped = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL")

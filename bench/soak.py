@@ -13,8 +13,16 @@ said, every answered gate announced); its witness file agreeing with them (a com
 most once per recorded execution: twice only when a crash interrupted it); the SSE client's
 log equal to a full replay; `PRAGMA integrity_check` ok and nothing left open in the database
 (soak_server.database_problems); no command process outliving a SIGTERM; no "database is
-locked", traceback or ERROR line in any server log. Prints a summary table and exits 1 on any
-violation (the work folder is then kept).
+locked", traceback or ERROR line in any server log.
+
+The server runs with a policy that allows the command stages' scripts and nothing else
+(soak_server.policy), so each command passes a gate and has a receipt. After every stop, and
+at the end, the receipts' hash chain must verify intact; at the end each run's receipts must
+agree with its witness file and events (soak_checks.audit_receipts: every executed command
+has exactly one receipt, `applied` once it ran to the end; none lacks its action, kind,
+decision and rule).
+
+Prints a summary table and exits 1 on any violation (the work folder is then kept).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,11 +53,15 @@ from bench.soak_checks import (
     RunAudit,
     SeenEvent,
     audit_events,
+    audit_receipts,
     audit_stream,
     audit_witness,
 )
 from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.events.sse import FrameParser
+from fabro.governance.receipts import VerifyReport
+from fabro.storage.db import Database
+from fabro.storage.receipts import NoReceipts, ReceiptRecord, Receipts, verify_file
 
 USER = "soak"
 REQUEST_TIMEOUT_S = 10.0
@@ -75,18 +87,22 @@ class Options:
 @dataclass(frozen=True)
 class Workflow:
     dot: str
-    commands: frozenset[str]
+    scripts: Mapping[str, str]  # command node -> its script
+
+    @property
+    def commands(self) -> frozenset[str]:
+        return frozenset(self.scripts)
 
 
 def make_workflow(rng: random.Random, witness: Path, name: str) -> Workflow:
     """A random run: a command chain, a parallel fan-out/fan-in, human gates, more commands."""
     lines = [f"digraph {name} {{", "  start [shape=Mdiamond]", "  exit [shape=Msquare]"]
-    commands: list[str] = []
+    scripts: dict[str, str] = {}
 
     def command(node: str) -> str:
         pause = rng.choice((0.05, 0.1, 0.2, 0.3, 0.5))
-        commands.append(node)
         script = f"sleep {pause}; echo {node} >> {witness}"
+        scripts[node] = script
         return f'  {node} [shape=parallelogram, script="{script}"]'
 
     path = ["start"]
@@ -113,7 +129,7 @@ def make_workflow(rng: random.Random, witness: Path, name: str) -> Workflow:
         ]
         path.append(after)
     edges.append(f"  {path[-1]} -> exit")
-    return Workflow("\n".join([*lines, *edges, "}"]), frozenset(commands))
+    return Workflow("\n".join([*lines, *edges, "}"]), scripts)
 
 
 @dataclass
@@ -129,6 +145,7 @@ class Run:
     poke: asyncio.Event = field(default_factory=asyncio.Event)  # look for questions now
     audit: RunAudit | None = None
     witness_lines: list[str] = field(default_factory=list)
+    receipts: list[ReceiptRecord] = field(default_factory=list)
 
 
 @dataclass
@@ -138,6 +155,8 @@ class Stats:
     cycles: int = 0
     restarts_s: list[float] = field(default_factory=list)
     sigterm_exit_s: list[float] = field(default_factory=list)
+    chain_checks: int = 0  # receipt chain verified intact (after each stop, and at the end)
+    chain_entries: int = 0  # at the last check
 
 
 class Violations(list[str]):
@@ -218,6 +237,7 @@ class Soak:
             await asyncio.sleep(self.rng.uniform(options.min_uptime_s, options.max_uptime_s))
             graceful = options.sigterm_every > 0 and cycle % options.sigterm_every == 0
             await self.stop_server(graceful)
+            await self.verify_chain(f"after cycle {cycle}")
             await self.start_server()
             self.stats.cycles = cycle
             if cycle % 10 == 0 or cycle == options.cycles:
@@ -227,6 +247,23 @@ class Soak:
                     f"{self.stats.terms} SIGTERM, {finished}/{len(self.runs)} runs finished",
                     flush=True,
                 )
+
+    async def verify_chain(self, when: str) -> VerifyReport | None:
+        """The receipts' hash chain as the stopped server left it (`fabro receipts verify
+        --data-dir` reads it the same way)."""
+        try:
+            report = await asyncio.to_thread(verify_file, self.data_dir / "fabro.db")
+        except NoReceipts as exc:
+            self.violations.add(f"receipts {when}: {exc}")
+            return None
+        if not report.ok:
+            self.violations.add(
+                f"receipt chain {when}: {report.problem} at seq {report.bad_seq}: {report.detail}"
+            )
+            return None
+        self.stats.chain_checks += 1
+        self.stats.chain_entries = report.entries_checked
+        return report
 
     # ---- HTTP with retries across restarts -----------------------------------------------
 
@@ -395,6 +432,7 @@ class Soak:
                 if self.server is not None:
                     await self.stop_server(graceful=True, final=True)
         self.check_database()
+        await self.check_receipts()
         self.check_logs()
 
     async def _drain(self) -> None:
@@ -451,6 +489,34 @@ class Soak:
         for problem in problems:
             self.violations.add(problem)
 
+    async def check_receipts(self) -> None:
+        """Each run's receipts against its witness file and events (soak_checks), and the
+        chain: intact, and holding the entries of these receipts and nothing else."""
+        report = await self.verify_chain("at the end")
+        db = await Database.open(self.data_dir / "fabro.db")
+        try:
+            for run in self.runs:
+                if run.run_id:
+                    run.receipts = await Receipts(db).for_run(run.run_id)
+        finally:
+            await db.close()
+        entries = 0
+        for run in self.runs:
+            entries += sum(1 if r.outcome is None else 2 for r in run.receipts)
+            if run.audit is None:
+                continue
+            scripts = run.workflow.scripts
+            rules = soak_server.POLICY_RULES
+            for problem in audit_receipts(
+                run.receipts, run.witness_lines, run.audit, scripts, rules
+            ):
+                self.violations.add(f"run {run.index} ({run.run_id}): {problem}")
+        if report is not None and report.entries_checked != entries:
+            self.violations.add(
+                f"the receipt chain has {report.entries_checked} entries, "
+                f"the runs' receipts {entries}"
+            )
+
     def check_logs(self) -> None:
         for problem in soak_server.log_problems(self.base / "logs"):
             self.violations.add(problem)
@@ -471,6 +537,7 @@ def summary(soak: Soak, wall_s: float) -> list[tuple[str, str]]:
     )
     restarts = soak.stats.restarts_s
     terms = soak.stats.sigterm_exit_s
+    outcomes = Counter(r.outcome or "open" for run in runs for r in run.receipts)
     return [
         ("seed", str(soak.options.seed)),
         ("cycles", str(soak.stats.cycles)),
@@ -483,6 +550,12 @@ def summary(soak: Soak, wall_s: float) -> list[tuple[str, str]]:
         ("witness lines", str(sum(len(lines) for lines in witness))),
         ("commands run twice / 3+ times", f"{repeats.get(2, 0)} / {three_plus}"),
         ("command runs before their StageStarted commit", str(unrecorded)),
+        ("receipts applied / open (interrupted)", f"{outcomes['applied']} / {outcomes['open']}"),
+        ("receipts failed / refused", f"{outcomes['failed']} / {outcomes['refused']}"),
+        (
+            "receipt chain verified intact",
+            f"{soak.stats.chain_checks} times, {soak.stats.chain_entries} entries at the end",
+        ),
         ("gate answers accepted", str(sum(run.answers for run in runs))),
         ("SSE reconnects", str(sum(run.reconnects for run in runs))),
         ("events checked", str(sum(len(run.seen) for run in runs))),
@@ -553,7 +626,10 @@ def main(argv: list[str] | None = None) -> int:
         for violation in soak.violations[:50]:
             print(f"- {violation}")
         return 1
-    print("\nOK: every run completed, no completed stage ran twice, every event exactly once")
+    print(
+        "\nOK: every run completed, no completed stage ran twice, every event exactly once, "
+        "every executed command one receipt"
+    )
     if not options.keep and options.workdir is None:
         shutil.rmtree(base, ignore_errors=True)
     return 0

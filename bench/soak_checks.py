@@ -10,15 +10,21 @@ ran. The reconnecting SSE client's log must hold every stored event exactly once
 handler may start before it is committed. So a crash between two recorded stages may still
 have interrupted the next one, the checkpoint's `next_node_id`, which then runs again without
 its first execution on record; it counts as an execution here (``unrecorded``).
+
+The soak runs with a policy, so every command stage passes a gate: its receipt (what it ran,
+the policy's decision, how it ended) begins before the command starts. A run's receipts must
+agree with its witness file and its events (``audit_receipts``).
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
+
+from fabro.storage.receipts import ReceiptRecord
 
 TERMINAL = frozenset({"WorkflowRunCompleted", "WorkflowRunFailed", "RunCancelled"})
 
@@ -212,3 +218,65 @@ def _gaps(seqs: Sequence[int]) -> str:
             around = list(seqs[max(index - 2, 0) : index + 3])
             return f"position {index} has {seq} (around: {around})"
     return f"{len(seqs)} in order"
+
+
+def audit_receipts(
+    receipts: Sequence[ReceiptRecord],
+    lines: Sequence[str],
+    audit: RunAudit,
+    scripts: Mapping[str, str],
+    rules: Set[str],
+) -> list[str]:
+    """A run's receipts against its witness file and its events: every executed command has
+    exactly one receipt, `applied` once it ran to the end, and no receipt lacks its action.
+
+    The witness line is a command's last step, and its receipt begins (committed with
+    everything before) before the command starts. So for each command stage:
+
+    - applied <= witness lines: an applied receipt's command exited 0, after its line;
+    - witness lines <= applied + open: each line was written by an execution that has a
+      receipt; one with no end is an execution a crash (or a SIGTERM) interrupted, whose line
+      may or may not have been written before it died. The stage then ran again, with a new
+      receipt (at-least-once: these commands are safe to repeat);
+    - applied + open <= executions of the stage (for a branch, of its parallel stage): one
+      receipt per execution, never two;
+    - a completed command stage has an applied receipt.
+    """
+    problems: list[str] = []
+    by_node: dict[str, Counter[str]] = {}
+    for receipt in receipts:
+        node = receipt.stage_id.split("-visit_")[0]
+        problems += [f"receipt {receipt.id} ({node}): {p}" for p in _lacks(receipt, scripts, rules)]
+        by_node.setdefault(node, Counter())[receipt.outcome or "open"] += 1
+    witnessed = Counter(lines)
+    for node in sorted(set(scripts) & (set(by_node) | set(witnessed) | audit.completed)):
+        got = by_node.get(node, Counter())
+        applied, open_, ran = got["applied"], got["open"], witnessed[node]
+        allowed = audit.runs_allowed(node)
+        where = f"command {node}: {applied} applied and {open_} open receipts, {ran} runs"
+        if not applied <= ran <= applied + open_:
+            problems.append(f"{where}: runs must be between applied and applied + open")
+        if applied + open_ > allowed:
+            problems.append(f"{where}: more receipts than its {allowed} executions")
+        if node in audit.completed and applied == 0:
+            problems.append(f"{where}: completed without an applied receipt")
+    return problems
+
+
+def _lacks(receipt: ReceiptRecord, scripts: Mapping[str, str], rules: Set[str]) -> list[str]:
+    """What a receipt of the soak lacks: its action (the stage's script exactly), a known
+    kind, a decision and the rule of the configured policy that reached it, an outcome that
+    is `applied` (with exit status 0) or none."""
+    lacks = []
+    script = scripts.get(receipt.stage_id.split("-visit_")[0])
+    if not receipt.action or receipt.action != script:
+        lacks.append(f"action {receipt.action[:80]!r} is not its stage's script {script!r}")
+    if receipt.kind != "command":
+        lacks.append(f"kind {receipt.kind!r}, not 'command'")
+    if receipt.decision != "ALLOW" or receipt.rule not in rules:
+        lacks.append(f"decision {receipt.decision!r} by rule {receipt.rule!r}, not a soak rule")
+    if receipt.outcome not in (None, "applied") or (
+        receipt.outcome == "applied" and receipt.exit_status != 0
+    ):
+        lacks.append(f"outcome {receipt.outcome!r} (exit status {receipt.exit_status})")
+    return lacks

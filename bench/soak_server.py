@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from pathlib import Path
 
-from bench.loadgen import ServerProc, child_env, free_port, python_command, spawn
+from bench.loadgen import UNLIMITED_RATES, ServerProc, child_env, free_port, python_command, spawn
 
 LOG_PATTERNS = ("database is locked", "Traceback", " ERROR ")
+# The soak's policy allows what its command stages run, `sleep N; echo NODE >> WITNESS`, and
+# nothing else: a configured policy blocks what no rule allows.
+POLICY_RULES = frozenset({"soak-sleep", "soak-echo", "soak-witness"})
+
+
+def policy(witness_dir: Path) -> str:
+    """The [policy] of the soak's server.toml (``witness_dir``: where the echoes write)."""
+    witness = json.dumps(f"{witness_dir}/*")  # a TOML basic string
+    return (
+        "[policy]\n"
+        '[[policy.rules]]\nname = "soak-sleep"\ndecision = "allow"\n'
+        'kinds = ["command"]\nprogram = "sleep"\n'
+        '[[policy.rules]]\nname = "soak-echo"\ndecision = "allow"\n'
+        'kinds = ["command"]\nprogram = "echo"\n'
+        '[[policy.rules]]\nname = "soak-witness"\ndecision = "allow"\n'
+        f'kinds = ["file_write"]\npaths = [{witness}]\n'
+    )
 
 
 def configure(base: Path, user: str, *, max_concurrent_runs: int) -> None:
-    """``base/server.toml``: JWT authentication for ``user``, room for every run in flight."""
+    """``base/server.toml``: JWT authentication for ``user``, room for every run in flight,
+    a policy that allows the soak's command stages (their witness files in ``base/witness``)."""
     (base / "server.toml").write_text(
         f"max_concurrent_runs = {max_concurrent_runs}\n"
         '[api]\nauthentication_strategies = ["jwt"]\n'
-        f'[web.auth]\nallowed_usernames = ["{user}"]\n',
+        f'[web.auth]\nallowed_usernames = ["{user}"]\n'
+        + UNLIMITED_RATES
+        + policy(base / "witness"),
         encoding="utf-8",
     )
 

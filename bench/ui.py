@@ -38,7 +38,15 @@ from typing import Any
 import httpx
 
 from bench.chromium import CHROMIUM, CHROMIUM_ARGS
-from bench.loadgen import ServerProc, child_env, free_port, percentile, python_command, spawn
+from bench.loadgen import (
+    UNLIMITED_RATES,
+    ServerProc,
+    child_env,
+    free_port,
+    percentile,
+    python_command,
+    spawn,
+)
 from bench.report import print_rows, verdict
 from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.clock import format_ts, parse_ts
@@ -115,7 +123,7 @@ def server_toml(data: Path, max_concurrent_runs: int) -> str:
         f'data_dir = "{data}"\n'
         f"max_concurrent_runs = {max_concurrent_runs}\n"
         '[api]\nauthentication_strategies = ["jwt"]\n'
-        f'[web.auth]\nallowed_usernames = ["{USER}"]\n'
+        f'[web.auth]\nallowed_usernames = ["{USER}"]\n' + UNLIMITED_RATES
     )
 
 

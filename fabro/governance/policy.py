@@ -152,13 +152,22 @@ class _Command:
 
 
 def _paths_match(rule: Rule, paths: Iterable[str | None], work_dir: str) -> _Match:
+    """Whether ``paths`` (None: not known statically) fall under the rule's globs.
+
+    Fail-closed both ways: an allowing rule needs *every* path inside its globs (no path at
+    all is inside); a stricter rule needs *any* one (`cat /tmp/x /etc/shadow` is caught by a
+    block on `/etc/**`, and `ls` with no path is not)."""
     if rule.paths is None:
         return _Match.YES
-    result = _Match.YES
+    every = rule.verdict is Verdict.ALLOW
+    result = _Match.YES if every else _Match.NO
     for path in paths:
         if path is None:
             result = _Match.MAYBE
-        elif not any(glob.matches(path, work_dir) for glob in rule.paths):
+        elif any(glob.matches(path, work_dir) for glob in rule.paths):
+            if not every:
+                return _Match.YES
+        elif every:
             return _Match.NO
     return result
 

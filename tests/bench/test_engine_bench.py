@@ -9,18 +9,25 @@ from pathlib import Path
 
 import pytest
 
-from bench import engine, fabro_run
+from bench import engine, fabro_run, governance
 from bench.engine import Measure, Results
 from fabro.engine.handlers import HANDLERS
 from fabro.engine.outcome import Outcome
 from fabro.engine.stage import StageRun
+from fabro.governance.actions import Decision, Subject, Verdict
+from fabro.governance.describe import command_action
+from fabro.storage.db import Database
+from fabro.storage.receipts import ReceiptFilter, Receipts
 from fabro.workflow import kinds
 from fabro.workflow.model import Node
 
+ALL = ReceiptFilter()
 LABELS = (
     "in-memory database (baseline)",
     "SQLite file (durable)",
     "SQLite file, every stage committed",
+    "committed, with a receipt, no policy",
+    "committed, with a receipt and a policy",
     "`fabro run` end to end",
 )
 
@@ -43,6 +50,10 @@ def test_a_quick_run_prints_every_row_as_numbers_at_both_lengths(
     assert "goal: <= 0.4 ms per durable stage at each length" in out
     assert "goal: <= 0.5 ms per stage for `fabro run` end to end, at each length" in out
     assert "goal: <= 0.5 ms per stage with every stage committed" in out
+    assert "receipt per side effect (with a receipt - committed): " in out
+    assert "goal: <= 0.2 ms per side effect for the receipt, at each length" in out
+    assert "policy check per side effect (with a receipt and a policy - with a receipt): " in out
+    assert "goal: <= 0.2 ms per side effect for the policy check, at each length" in out
     assert not list(tmp_path.iterdir())  # its folders are removed
 
 
@@ -83,6 +94,35 @@ async def test_the_committed_row_commits_every_stage_through_the_side_effect_gua
     assert committed_when_started == [(f"s{index}", index + 1) for index in range(10)]
 
 
+@pytest.mark.parametrize(("policy", "rule"), [(False, ""), (True, governance.ALLOWED_BY)])
+async def test_the_gated_rows_give_every_stage_one_applied_receipt_decided_by_the_policy(
+    tmp_path: Path, policy: bool, rule: str
+) -> None:
+    db_path = tmp_path / "bench.db"
+    governor = governance.governed(governance.bench_policy()) if policy else None
+    await engine.run_once(db_path, tmp_path / "data", 12, engine.EVERY_STAGE_GATED, governor)
+    db = await Database.open(str(db_path))
+    try:
+        (run_id,) = {r.run_id for r in (await Receipts(db).list(ALL, limit=99, offset=0)).items}
+        receipts = await Receipts(db).for_run(run_id)
+        assert (await Receipts(db).verify()).ok
+    finally:
+        await db.close()
+    assert [r.stage_id for r in receipts] == [f"s{index}" for index in range(10)]
+    got = {(r.kind, r.action, r.decision, r.rule, r.outcome, r.exit_status) for r in receipts}
+    assert got == {("command", governance.SCRIPT, "ALLOW", rule, "applied", 0)}
+
+
+def test_the_bench_policy_has_20_rules_and_allows_the_command_by_a_late_one() -> None:
+    policy = governance.bench_policy()
+    assert len(policy.rules) == 20
+    names = [rule.name for rule in policy.rules]
+    assert names.index(governance.ALLOWED_BY) >= 15
+    subject = Subject("r1", None, None, "/srv/work")
+    decision = policy.decide(command_action(governance.SCRIPT, "shell"), subject)
+    assert decision == Decision(Verdict.ALLOW, governance.ALLOWED_BY)
+
+
 def test_every_run_keeps_its_files_until_the_bench_ends(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,13 +145,24 @@ def test_a_fabro_run_that_fails_is_reported_with_its_output(tmp_path: Path) -> N
 
 
 def results(
-    durable_ms: tuple[float, float], committed_ms: float = 0.45, cli_ms: float = 0.45
+    durable_ms: tuple[float, float],
+    committed_ms: float = 0.45,
+    cli_ms: float = 0.45,
+    receipt_ms: float = 0.1,
+    policy_ms: float = 0.05,
 ) -> Results:
+    """Measures whose per-stage times are these (the gated rows: what they add per side
+    effect, one in each stage but start and exit)."""
     got: Results = {}
     for stages, durable in zip((1000, 5000), durable_ms, strict=True):
         got[(stages, "memory")] = Measure(0.3 * stages / 1000, 0, stages)
         got[(stages, "durable")] = Measure(durable * stages / 1000, 9000 * stages, stages)
-        got[(stages, "committed")] = Measure(committed_ms * stages / 1000, 9000 * stages, stages)
+        committed = committed_ms * stages / 1000
+        got[(stages, "committed")] = Measure(committed, 9000 * stages, stages)
+        added = receipt_ms * (stages - 2) / 1000
+        got[(stages, "receipt")] = Measure(committed + added, 9500 * stages, stages, 0, added)
+        more = policy_ms * (stages - 2) / 1000
+        got[(stages, "policy")] = Measure(committed + added + more, 9500 * stages, stages, 0, more)
         counted = stages - fabro_run.TINY_STAGES
         got[(stages, "fabro_run")] = Measure(cli_ms * counted / 1000, 9500 * stages, counted, 0.6)
     return got
@@ -179,3 +230,34 @@ def test_the_file_system_is_named_and_an_ext4_without_a_journal_is_told(
     journals = tmp_path / "jbd2"
     (journals / "vdb-8").mkdir(parents=True)
     assert engine.file_system(Path(folder), mounts, journals) == kind
+
+
+@pytest.mark.parametrize(
+    ("receipt_ms", "policy_ms", "receipt", "policy"),
+    [
+        (0.1, 0.05, "met", "met"),
+        (0.25, 0.05, "NOT met", "met"),
+        (0.1, 0.21, "met", "NOT met"),
+    ],
+)
+def test_the_receipt_and_the_policy_check_are_priced_per_side_effect(
+    receipt_ms: float, policy_ms: float, receipt: str, policy: str
+) -> None:
+    got = results((0.3, 0.3), receipt_ms=receipt_ms, policy_ms=policy_ms)
+    lines = engine.report(3, Path("/tmp"), Path("/tmp"), got).splitlines()
+    priced = next(line for line in lines if line.startswith("receipt per side effect"))
+    assert priced.endswith(f"{receipt_ms:.3f} ms at 1,000, {receipt_ms:.3f} ms at 5,000")
+    priced = next(line for line in lines if line.startswith("policy check per side effect"))
+    assert priced.endswith(f"{policy_ms:.3f} ms at 1,000, {policy_ms:.3f} ms at 5,000")
+    assert next(line for line in lines if "for the receipt" in line).endswith(f": {receipt}")
+    assert next(line for line in lines if "for the policy check" in line).endswith(f": {policy}")
+
+
+def test_what_a_mode_adds_is_the_median_of_its_rounds_not_the_difference_of_medians() -> None:
+    # The machine was busy in round 2, and again during the mode's run of round 3: the
+    # difference of the medians (2.1 - 1.0) would say 1.1 s, the rounds say 0.1 s.
+    bases = [Measure(seconds, 0, 100) for seconds in (1.0, 2.0, 1.0)]
+    measures = [Measure(seconds, 0, 100) for seconds in (1.1, 2.1, 2.1)]
+    got = engine.median(measures, bases)
+    assert (got.seconds, round(got.added_s, 9)) == (2.1, 0.1)
+    assert engine.median(measures).added_s == 0.0

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bench import soak_server
 from bench.soak import make_workflow
-from bench.soak_checks import SeenEvent, audit_events, audit_stream, audit_witness
+from bench.soak_checks import (
+    SeenEvent,
+    audit_events,
+    audit_receipts,
+    audit_stream,
+    audit_witness,
+)
+from fabro.config_file import FileSource
+from fabro.governance.actions import Subject, Verdict
+from fabro.governance.describe import command_action
+from fabro.governance.policy import Policy, read_policy
+from fabro.storage.receipts import ReceiptRecord
 from fabro.workflow.prepare import prepare
 
 
@@ -155,3 +171,112 @@ def test_generated_workflows_are_valid(tmp_path: Path) -> None:
         prepared = prepare(workflow.dot)
         assert prepared.ok, (workflow.dot, prepared.error_summary())
         assert workflow.commands <= set(prepared.graph.nodes)
+
+
+# ---- receipts ---------------------------------------------------------------------------------
+
+SCRIPTS = {"a": "sleep 0.1; echo a >> /w/run.txt", "b": "sleep 0.2; echo b >> /w/run.txt"}
+RULES = soak_server.POLICY_RULES
+
+
+def receipt(node: str, outcome: str | None = "applied", **changes: Any) -> ReceiptRecord:
+    base = ReceiptRecord(
+        id=f"R-{node}-{outcome}",
+        seq=1,
+        run_id="r",
+        stage_id=node,
+        attempt=1,
+        kind="command",
+        action=SCRIPTS[node],
+        decision="ALLOW",
+        rule="soak-sleep",
+        approver=None,
+        idempotency_key=f"r/{node}/1/1",
+        started_at="2026-12-06T00:00:00.000Z",
+        outcome=outcome,  # type: ignore[arg-type]
+        exit_status=0 if outcome == "applied" else None,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def a_then_b(interrupted: bool) -> list[SeenEvent]:
+    """start, a (interrupted once by a crash when asked), b, exit."""
+    crash = [started("a"), RECOVERY] if interrupted else []
+    return log(
+        QUEUED,
+        started("start"),
+        *completed("start", "a"),
+        *crash,
+        started("a"),
+        *completed("a", "b"),
+        started("b"),
+        *completed("b", "exit"),
+        DONE,
+    )
+
+
+def test_each_executed_command_has_one_applied_receipt() -> None:
+    audit = audit_events(a_then_b(interrupted=False))
+    assert audit_receipts([receipt("a"), receipt("b")], ["a", "b"], audit, SCRIPTS, RULES) == []
+    problems = audit_receipts([receipt("a")], ["a", "b"], audit, SCRIPTS, RULES)
+    assert problems == [
+        "command b: 0 applied and 0 open receipts, 1 runs: runs must be between applied and "
+        "applied + open",
+        "command b: 0 applied and 0 open receipts, 1 runs: completed without an applied receipt",
+    ]
+    twice = [receipt("a"), receipt("a"), receipt("b")]
+    assert audit_receipts(twice, ["a", "a", "b"], audit, SCRIPTS, RULES) == [
+        "command a: 2 applied and 0 open receipts, 2 runs: more receipts than its 1 executions"
+    ]
+    unseen = audit_receipts([receipt("a"), receipt("b")], ["b"], audit, SCRIPTS, RULES)
+    assert unseen == [
+        "command a: 1 applied and 0 open receipts, 0 runs: runs must be between applied and "
+        "applied + open"
+    ]
+
+
+@pytest.mark.parametrize("witnessed", [["a", "b"], ["a", "a", "b"]])
+def test_a_crash_leaves_an_open_receipt_and_the_command_runs_again(witnessed: list[str]) -> None:
+    # The interrupted execution may or may not have written its line before it died.
+    audit = audit_events(a_then_b(interrupted=True))
+    receipts = [receipt("a", None), receipt("a"), receipt("b")]
+    assert audit_receipts(receipts, witnessed, audit, SCRIPTS, RULES) == []
+    no_crash = audit_events(a_then_b(interrupted=False))
+    assert audit_receipts(receipts, witnessed, no_crash, SCRIPTS, RULES) == [
+        "command a: 1 applied and 1 open receipts, "
+        f"{len(witnessed) - 1} runs: more receipts than its 1 executions"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "lacks"),
+    [
+        ({"action": ""}, "action '' is not its stage's script"),
+        ({"action": "sleep 0.1"}, "action 'sleep 0.1' is not its stage's script"),
+        ({"kind": "shell"}, "kind 'shell', not 'command'"),
+        ({"rule": ""}, "decision 'ALLOW' by rule '', not a soak rule"),
+        ({"decision": "ALERT"}, "decision 'ALERT' by rule 'soak-sleep', not a soak rule"),
+        ({"outcome": "failed", "exit_status": 1}, "outcome 'failed' (exit status 1)"),
+        ({"exit_status": 2}, "outcome 'applied' (exit status 2)"),
+    ],
+)
+def test_a_receipt_that_lacks_its_action_or_decision_is_caught(
+    changes: dict[str, Any], lacks: str
+) -> None:
+    audit = audit_events(a_then_b(interrupted=False))
+    receipts = [receipt("a", **changes), receipt("b")]
+    problems = audit_receipts(receipts, ["a", "b"], audit, SCRIPTS, RULES)
+    assert any(p.startswith("receipt R-a-") and lacks in p for p in problems), problems
+
+
+def test_the_soak_policy_allows_its_commands_by_its_rules_and_nothing_else(tmp_path: Path) -> None:
+    document = tomllib.loads(soak_server.policy(tmp_path / "witness"))
+    policy = Policy.of(read_policy(FileSource(None, document), tmp_path, {}))
+    assert {rule.name for rule in policy.rules} == soak_server.POLICY_RULES
+    subject = Subject("r", None, "soak", str(tmp_path / "work"))
+    workflow = make_workflow(random.Random(5), tmp_path / "witness" / "run0001.txt", "Soak1")
+    for script in workflow.scripts.values():
+        decision = policy.decide(command_action(script, "shell"), subject)
+        assert decision.verdict is Verdict.ALLOW and decision.rule in soak_server.POLICY_RULES
+    for script in ("rm -rf /", "echo x >> /etc/passwd", f"sleep 1; cat {tmp_path}/secret"):
+        assert policy.decide(command_action(script, "shell"), subject).verdict is Verdict.BLOCK

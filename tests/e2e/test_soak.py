@@ -44,6 +44,11 @@ def test_short_soak_kills_and_terminates_then_checks_everything(tmp_path: Path) 
     assert done == total and int(total) >= 6
     assert int(row(output, "events checked")) > 0
     assert row(output, "integrity_check") == "ok"
+    # With a policy on: every command has its receipt, the chain verified after every stop.
+    applied, opened = row(output, "receipts applied / open (interrupted)").split(" / ")
+    assert int(applied) >= int(row(output, "witness lines")) - int(opened) > 0
+    assert row(output, "receipts failed / refused") == "0 / 0"
+    assert row(output, "receipt chain verified intact").startswith("4 times, ")
     assert row(output, "violations") == "0"
 
 

@@ -570,3 +570,24 @@ def test_an_unchanged_policy_in_server_toml_needs_no_restart(
     _rewrite(config, f'data_dir = "{tmp_path}"\n\n\n' + RULES)  # every rule moves down
     assert watcher.check_once()
     assert "restart" not in caplog.text
+
+
+def test_a_stricter_rule_on_paths_catches_any_operand_and_an_allowing_one_needs_every(
+    tmp_path: Path,
+) -> None:
+    policy = policy_of(
+        tmp_path,
+        "[policy]\n"
+        "[[policy.rules]]\nname = 'anything'\ndecision = 'allow'\nkinds = ['command']\n"
+        "[[policy.rules]]\nname = 'no-etc'\ndecision = 'block'\nkinds = ['command']\n"
+        "paths = ['/etc/**']\n"
+        "[[policy.rules]]\nname = 'rm-inside'\ndecision = 'allow'\nprogram = 'rm'\n"
+        "paths = ['{work_dir}/**']\n",
+    )
+    assert decide(policy, command_action("cat /tmp/x /etc/shadow", "shell")) == (
+        "BLOCK",
+        "no-etc",
+    )
+    assert decide(policy, command_action("cat /etc/$X", "shell")) == ("BLOCK", "no-etc")
+    assert decide(policy, command_action("ls", "shell")) == ("ALLOW", "anything")
+    assert decide(policy, command_action("cat /tmp/x", "shell")) == ("ALLOW", "anything")
