@@ -130,7 +130,8 @@ class ActionGate:
         if decision.verdict is Verdict.APPROVE:
             approver = await self._approval(decision)
         self.receipt_id = new_receipt_id()
-        events = [] if decision.verdict is Verdict.ALLOW else [self._event(decision)]
+        # ALERT is flagged here; APPROVE was when it was held (the receipt comes after).
+        events = [self._event(decision)] if decision.verdict is Verdict.ALERT else []
         stage.recorder.record(begin_receipt(self._start(decision, approver)), *events)
 
     def ended(

@@ -9,6 +9,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from fabro.engine.governor import Governor
 from fabro.engine.questions import Answer, QuestionDesk, StoredAnswers
 from fabro.governance.actions import Action, Decision, Subject, Verdict
@@ -310,3 +312,61 @@ async def test_a_repeatable_command_simply_runs_again(harness: Harness) -> None:
     result = await (await harness.resume(record)).run()
     assert result.status == "completed", result.error
     assert (work_dir(harness, record.id) / "log.txt").read_text() == "once\nonce\n"
+
+
+class OneTool:
+    """A model that makes one tool call, then ends."""
+
+    def __init__(self, call: ToolCall) -> None:
+        self.call = call
+        self.results: list[str] = []
+
+    @property
+    def simulated(self) -> bool:
+        return False
+
+    async def complete(self, request: LlmRequest, on_retry: OnRetry | None = None) -> LlmResponse:
+        answered = [m.text for m in request.messages if m.role == "tool"]
+        if not answered:
+            return LlmResponse(text="", model=request.model, tool_calls=(self.call,))
+        self.results = answered
+        return LlmResponse(text="Done.", model=request.model)
+
+
+TOOL_CALLS = {
+    "shell": ToolCall("c1", "shell", {"command": "echo made > made.txt"}),
+    "file_write": ToolCall("c1", "write_file", {"path": "made.txt", "content": "made\n"}),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(TOOL_CALLS))
+@pytest.mark.parametrize(
+    ("verdict", "runs", "outcome"),
+    [
+        (Verdict.ALLOW, True, "applied"),
+        (Verdict.ALERT, True, "applied"),
+        (Verdict.APPROVE, True, "applied"),  # approved by a person
+        (Verdict.BLOCK, False, "refused"),
+    ],
+)
+async def test_each_decision_for_a_tool_call_and_its_receipt(
+    harness: Harness, kind: str, verdict: Verdict, runs: bool, outcome: str
+) -> None:
+    model = OneTool(TOOL_CALLS[kind])
+    policy = Table(**{kind: verdict})
+    deps = harness.deps(llm=model, interviewer=StoredAnswers(), governor=governed(policy))
+    record = await harness.create(AGENT)
+    task = asyncio.create_task((await harness.engine(record, deps=deps)).run())
+    if verdict is Verdict.APPROVE:
+        question = await approve_when_asked(harness, deps.desk, record.id, "A")
+        assert f"holds this {kind} for approval" in question.text
+    assert (await asyncio.wait_for(task, 10)).status == "completed"
+    assert (work_dir(harness, record.id) / "made.txt").exists() is runs
+    [receipt] = await receipts_of(harness, record.id)
+    assert (receipt.kind, receipt.decision, receipt.outcome) == (kind, verdict.name, outcome)
+    assert receipt.rule == f"{kind}-{verdict.name.lower()}"
+    assert receipt.approver == ("op" if verdict is Verdict.APPROVE else None)
+    [result] = model.results
+    assert ("Blocked by policy" in result) is (verdict is Verdict.BLOCK)
+    flagged = [e["decision"] for e in await harness.of(record.id, "PolicyDecision")]
+    assert flagged == ([] if verdict is Verdict.ALLOW else [verdict.name])
