@@ -25,9 +25,9 @@ CREATE TABLE receipt_entries (
 );
 CREATE UNIQUE INDEX receipt_entries_by_receipt ON receipt_entries (receipt_id, entry);
 CREATE INDEX receipt_entries_by_run ON receipt_entries (run_id) WHERE entry = 'began';
-CREATE INDEX receipt_entries_by_kind ON receipt_entries (kind) WHERE entry = 'began';
-CREATE INDEX receipt_entries_by_decision ON receipt_entries (decision) WHERE entry = 'began';
-CREATE INDEX receipt_entries_by_time ON receipt_entries (started_at) WHERE entry = 'began';
+-- Only the lookups on a hot path are indexed: a run's receipts (the API, the soak) and an
+-- action's by its key (recovery). Filters by kind, decision or time scan newest first from
+-- the end of the chain: each index costs every receipt a page write (docs/benchmarks.md).
 CREATE INDEX receipt_entries_by_key ON receipt_entries (idempotency_key)
     WHERE entry = 'began' AND idempotency_key IS NOT NULL;
 
