@@ -21,6 +21,10 @@ run is read back at once, idempotent replays must name the run of their key, lis
 ordered and filtered, and event ids must follow the Last-Event-ID without a gap. After the load,
 every live run must reach its gate (none stuck) and answering "Done" everywhere must complete all.
 
+With ``--webhooks N``, N webhooks subscribed to every event type (one local receiver that
+checks each signature) must each receive every event the database holds once the runs are
+done: none missing, none under two delivery ids.
+
 The test fails (exit status 1) on any unexpected status or transport error, any broken check
 above, any "database is locked" in a response or in the server log, any traceback or WARNING,
 ERROR or CRITICAL line in the server log, and any run that failed or was cancelled.
@@ -43,11 +47,25 @@ import httpx
 
 from bench.api import Fabro, fabro_server
 from bench.loadclient import Client, Shared, run_body
+from bench.loadgen import WebhookSink, webhook_event_ids
 from bench.loadreport import Outcome, Tally, report, scan_log
 
 SEED_CONCURRENCY = 16
 LIVE_STATUSES = "queued,starting,running,paused"
 SETTLE_S = 60.0  # after the load, time for every live run to reach its gate, then to finish
+# After the drain, webhook deliveries are awaited as long as they keep arriving: the check
+# is that none is lost, whatever the backlog; a gap this long with none arriving fails it.
+DELIVERY_STALL_S = 30.0
+WEBHOOK_TYPES = [
+    "run.started",
+    "run.waiting",
+    "run.completed",
+    "run.failed",
+    "run.cancelled",
+    "stage.failed",
+    "policy.alert",
+    "receipt.written",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,47 @@ class Params:
     max_concurrent_runs: int
     seed: int
     keep: Path | None = None
+    webhooks: int = 0  # subscriptions to every event type, each with its own receiver path
+
+
+@dataclass
+class Hooks:
+    """`--webhooks N`: what the receivers got, against what the database says happened."""
+
+    sink: WebhookSink
+    db_path: Path
+    subscribed: int = 0
+    events: int = 0  # events each subscription should get
+    missing: int = 0  # summed over the subscriptions
+    twice: int = 0  # events received under two delivery ids
+    bad_signatures: int = 0
+    wait_s: float = 0.0  # from the drain's end until the last delivery arrived
+    load_s: float = 0.0  # from the first run's submission until the drain's end
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.subscribed != self.sink_count:
+            found.append(f"{self.sink_count - self.subscribed} webhooks not created")
+        if self.missing:
+            found.append(f"{self.missing} webhook deliveries missing")
+        if self.twice:
+            found.append(f"{self.twice} events delivered under two delivery ids")
+        if self.bad_signatures:
+            found.append(f"{self.bad_signatures} deliveries with a bad signature")
+        return found
+
+    @property
+    def sink_count(self) -> int:
+        return len(self.sink.secrets)
+
+    def line(self) -> str:
+        return (
+            f"webhooks: {self.subscribed} subscriptions to every event type; {self.events:,} "
+            f"events each; {self.sink.requests:,} deliveries received; missing {self.missing}, "
+            f"queued twice {self.twice}, bad signatures {self.bad_signatures}; the last "
+            f"arrived {self.wait_s:.1f} s after the drain "
+            f"({self.sink.requests / max(self.load_s + self.wait_s, 0.001):,.0f} deliveries/s)"
+        )
 
 
 # ---- phases ------------------------------------------------------------------------------------
@@ -162,7 +221,42 @@ async def final_state(fabro: Fabro, outcome: Outcome) -> None:
             offset += 100
 
 
-async def drive(fabro: Fabro, params: Params, shared: Shared, outcome: Outcome) -> None:
+async def subscribe(fabro: Fabro, hooks: Hooks) -> None:
+    async with fabro.client(timeout=60) as http:
+        for index in range(hooks.sink_count):
+            body = {"url": hooks.sink.url(index), "event_types": WEBHOOK_TYPES}
+            response = await http.post("/webhooks", json=body)
+            if response.status_code == 201:
+                hooks.sink.secrets[index] = response.json()["secret"]
+                hooks.subscribed += 1
+
+
+async def await_deliveries(hooks: Hooks) -> None:
+    """Until every subscription got every event the database holds (or DELIVERED_S)."""
+    started = time.perf_counter()
+    expected = await asyncio.to_thread(webhook_event_ids, hooks.db_path)
+    hooks.events = len(expected)
+    last_count, last_change = -1, started
+    while True:
+        missing = sum(len(expected - got) for got in hooks.sink.received()[: hooks.subscribed])
+        now = time.perf_counter()
+        if hooks.sink.requests != last_count:
+            last_count, last_change = hooks.sink.requests, now
+        if not missing or now - last_change > DELIVERY_STALL_S:
+            break
+        await asyncio.sleep(0.2)
+    hooks.wait_s = time.perf_counter() - started
+    hooks.missing = missing
+    hooks.twice = hooks.sink.twice_queued()
+    hooks.bad_signatures = hooks.sink.bad_signatures
+
+
+async def drive(
+    fabro: Fabro, params: Params, shared: Shared, outcome: Outcome, hooks: Hooks | None
+) -> None:
+    if hooks is not None:
+        await subscribe(fabro, hooks)
+    load_started = time.perf_counter()
     await seed_runs(fabro, shared, params.runs)
     outcome.runs_seeded = len(shared.run_ids)
     clients = [Client(fabro, shared) for _ in range(params.clients)]
@@ -178,18 +272,28 @@ async def drive(fabro: Fabro, params: Params, shared: Shared, outcome: Outcome) 
     await settle_and_drain(fabro, outcome)
     outcome.drain_s = time.perf_counter() - drain_started
     await final_state(fabro, outcome)
+    if hooks is not None:
+        hooks.load_s = time.perf_counter() - load_started
+        await await_deliveries(hooks)
 
 
-def run_load(params: Params, base: Path) -> tuple[Tally, Outcome]:
+def run_load(params: Params, base: Path) -> tuple[Tally, Outcome, Hooks | None]:
     shared = Shared(random.Random(params.seed))
     outcome = Outcome()
-    with fabro_server(base, "load", params.max_concurrent_runs) as fabro:
-        asyncio.run(drive(fabro, params, shared, outcome))
-    fabro.proc.stop()
+    hooks = None
+    if params.webhooks:
+        hooks = Hooks(WebhookSink(params.webhooks), base / "load" / "data" / "fabro.db")
+    try:
+        with fabro_server(base, "load", params.max_concurrent_runs) as fabro:
+            asyncio.run(drive(fabro, params, shared, outcome, hooks))
+        fabro.proc.stop()
+    finally:
+        if hooks is not None:
+            hooks.sink.close()
     outcome.server_exit = fabro.proc.process.returncode
     for stream in ("stdout", "stderr"):
         scan_log((base / "load" / f"load.{stream}.log").read_text(errors="replace"), outcome)
-    return shared.tally, outcome
+    return shared.tally, outcome, hooks
 
 
 def parse_args(argv: list[str] | None) -> Params:
@@ -211,9 +315,17 @@ def parse_args(argv: list[str] | None) -> Params:
     parser.add_argument(
         "--keep", type=Path, help="keep the server's data dir and logs in this (new) folder"
     )
+    parser.add_argument(
+        "--webhooks",
+        type=int,
+        default=0,
+        help="subscribe N webhooks to every event; every event must reach each, once",
+    )
     args = parser.parse_args(argv)
     limit = args.max_concurrent_runs or max(100, 4 * args.runs)
-    return Params(args.clients, args.duration, args.runs, limit, args.seed, args.keep)
+    return Params(
+        args.clients, args.duration, args.runs, limit, args.seed, args.keep, args.webhooks
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,17 +334,26 @@ def main(argv: list[str] | None = None) -> int:
     title = (
         f"load {stamp}: {params.clients} clients x {params.duration_s:g} s against fabro serve "
         f"on 127.0.0.1 ({params.runs} seeded runs, max_concurrent_runs = "
-        f"{params.max_concurrent_runs}, seed {params.seed})"
+        f"{params.max_concurrent_runs}, seed {params.seed}"
+        + (f", {params.webhooks} webhooks)" if params.webhooks else ")")
     )
     with tempfile.TemporaryDirectory(prefix="fabro-load-") as folder:
         base = Path(folder) if params.keep is None else params.keep
         base.mkdir(parents=True, exist_ok=True)
         try:
-            tally, outcome = run_load(params, base)
+            tally, outcome, hooks = run_load(params, base)
         except (RuntimeError, httpx.HTTPError) as exc:
             print(f"load failed: {exc}", file=sys.stderr)
             return 1
     text, passed = report(title, tally, outcome)
+    if hooks is not None:  # its line before the verdict, which its problems can turn
+        lines = text.splitlines()
+        problems = hooks.problems()
+        verdict = lines[-1]
+        if problems:
+            verdict = ("FAIL: " if passed else verdict + "; ") + "; ".join(problems)
+            passed = False
+        text = "\n".join([*lines[:-1], hooks.line(), verdict])
     print(text)
     return 0 if passed else 1
 

@@ -9,20 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
+import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 
 import fabro
 from fabro.events.sse import FrameParser
+from fabro.webhooks.events import (
+    VARIANTS,
+    fields_of,
+    receipt_event_id,
+    run_event_id,
+    run_event_type,
+)
+from fabro.webhooks.signing import signature
 
 READY_TIMEOUT_S = 30.0
 LISTENING = "listening on "
@@ -379,3 +392,88 @@ def _dechunk(buffer: bytes) -> tuple[bytes, bytes, bool]:
             return bytes(body), buffer, False
         body += buffer[start:end]
         buffer = buffer[end + 2 :]
+
+
+# ---- webhook receivers (`scripts/load --webhooks N`) ------------------------------------------
+
+
+class WebhookSink:
+    """One receiver on 127.0.0.1 for N subscriptions (``/hook/<i>``): it checks each delivery's
+    signature and counts, per subscription, the events received (by body id) and the delivery
+    ids seen for each, so that a lost or twice-queued event shows."""
+
+    def __init__(self, count: int) -> None:
+        self.secrets = [""] * count
+        self.events: list[dict[str, set[str]]] = [{} for _ in range(count)]  # id -> deliveries
+        self.bad_signatures = 0
+        self.requests = 0
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                index = int(self.path.rsplit("/", 1)[-1])
+                sink.receive(index, dict(self.headers), body)
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hook/{index}"
+
+    def receive(self, index: int, headers: dict[str, str], body: bytes) -> None:
+        stamp, _, given = headers.get("Fabro-Signature", "").partition(",v1=")
+        timestamp = int(stamp.removeprefix("t=") or 0)
+        good = abs(time.time() - timestamp) <= 300 and hmac.compare_digest(
+            signature(self.secrets[index], timestamp, body), given
+        )
+        event_id = json.loads(body)["id"]
+        with self.lock:
+            self.requests += 1
+            self.bad_signatures += not good
+            self.events[index].setdefault(event_id, set()).add(headers["Fabro-Delivery"])
+
+    def received(self) -> list[set[str]]:
+        with self.lock:
+            return [set(events) for events in self.events]
+
+    def twice_queued(self) -> int:
+        """Events that arrived under more than one delivery id (queued twice)."""
+        with self.lock:
+            return sum(len(ids) > 1 for events in self.events for ids in events.values())
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def webhook_event_ids(db_path: Path) -> set[str]:
+    """Every event a subscription to every type is sent, read from a server's database."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        marks = ",".join("?" * len(VARIANTS))
+        rows = conn.execute(
+            "SELECT run_id, seq, variant, payload FROM run_events"
+            f" WHERE child_depth = 0 AND variant IN ({marks})",
+            list(VARIANTS),
+        )
+        ids = {
+            run_event_id(run_id, seq)
+            for run_id, seq, variant, payload in rows
+            if run_event_type(variant, fields_of(variant, json.loads(payload)))
+        }
+        ids |= {receipt_event_id(seq) for (seq,) in conn.execute("SELECT seq FROM receipt_entries")}
+        return ids
+    finally:
+        conn.close()

@@ -8,16 +8,22 @@ from quart import Quart, Response, g, request
 
 from fabro.api import (
     artifacts,
+    audit,
     completions,
     discovery,
     events,
+    global_events,
     internals,
     models,
     questions,
     receipts,
     runs,
+    schedules,
+    secrets,
     sessions,
     stages,
+    usage,
+    webhooks,
     workflows,
 )
 from fabro.api import settings as settings_api
@@ -51,12 +57,18 @@ HANDLERS: dict[str, Handler] = {
     **questions.HANDLERS,
     **internals.HANDLERS,
     **stages.HANDLERS,
+    **usage.HANDLERS,
     **artifacts.HANDLERS,
     **workflows.HANDLERS,
     **models.HANDLERS,
     **completions.HANDLERS,
     **sessions.HANDLERS,
     **receipts.HANDLERS,
+    **schedules.HANDLERS,
+    **secrets.HANDLERS,
+    **audit.HANDLERS,
+    **global_events.HANDLERS,
+    **webhooks.HANDLERS,
 }
 
 
@@ -120,7 +132,7 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
         # Reads the body of a 202/204 only: empty, or a small JSON object (a 202 with one).
         if response.status_code in BODILESS_STATUSES and not await response.get_data():
             response.headers.pop("Content-Type", None)
-        return response
+        return audit.record_request(response)  # X-Request-Id, and the audit log's record
 
     # Requests with an Idempotency-Key still running finish before the database closes.
     app.after_serving(idempotency.drain)
@@ -138,6 +150,10 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
             opened: Services | None = app.config["FABRO_SERVICES"]
             if opened is not None:
                 await opened.close()
+
+    @app.before_serving
+    async def start_schedules() -> None:  # after open_services: the services exist by now
+        services().start_ticker(schedules.fire_starter(app))
 
     # `GET /runs/{id}` answers its 200s in front of Quart (see fabro/api/fastlane.py).
     app.asgi_app = FastLane(app, app.asgi_app)  # type: ignore[method-assign]

@@ -16,10 +16,12 @@ from typing import Any
 import click
 
 from fabro import __version__
+from fabro.cli_audit import audit
 from fabro.cli_keys import certs_group, token_command
 from fabro.cli_options import DATA_DIR_DEFAULT, F, data_dir_option, fail, option
 from fabro.cli_receipts import receipts
 from fabro.cli_runs import runs
+from fabro.cli_secrets import secrets
 from fabro.errors import StartupError
 from fabro.exit_codes import help_epilog
 
@@ -371,3 +373,11 @@ cli.add_command(runs)
 # ---- client commands: `fabro receipts ...` (issue 18), in fabro.cli_receipts ----
 
 cli.add_command(receipts)
+
+# ---- client commands: `fabro audit` (issue 19), in fabro.cli_audit ----
+
+cli.add_command(audit)
+
+# ---- client commands: `fabro secrets ...` (issue 19), in fabro.cli_secrets ----
+
+cli.add_command(secrets)

@@ -27,14 +27,24 @@ from fabro.governance.policy import PolicySource
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
+from fabro.schedules.ticker import FireStarter, Ticker
+from fabro.secrets.keyfile import key_path
+from fabro.secrets.vault import Vault
 from fabro.startup import open_database, prepare_data_dir
+from fabro.storage.audit import AuditLog
 from fabro.storage.db import Database
+from fabro.storage.event_feed import EventFeed
 from fabro.storage.idempotency import IdempotentRequests
 from fabro.storage.receipts import Receipts
+from fabro.storage.schedules import Schedules
+from fabro.storage.secrets import SecretRows
 from fabro.storage.sqlite_sessions import SqliteSessionStore
 from fabro.storage.sqlite_store import SqliteStore
 from fabro.storage.store import SessionStore, Store
 from fabro.storage.ui_sessions import UiSessions
+from fabro.storage.webhooks import WebhookStore
+from fabro.webhooks.sealing import KeyFileSealer, webhook_key_path
+from fabro.webhooks.service import Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +75,7 @@ class Services:
         auth: AuthChain,
         env: Mapping[str, str] | None = None,
         llm: LlmBackend | None = None,
+        provider_keys: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
         # The database both stores share, opened and closed here: the rest of fabro/ goes
@@ -75,6 +86,10 @@ class Services:
         self.ui_sessions = UiSessions(db)  # the web UI's sign-ins
         self.receipts = Receipts(db)  # reads and the chain's check (the engine writes them)
         self.idempotent_requests = IdempotentRequests(db)  # Idempotency-Key replays
+        self.schedules = Schedules(db)  # cron schedules and their fires (the ticker's)
+        self._ticker: asyncio.Task[None] | None = None
+        self.audit = AuditLog(db)  # who changed what, signed in, was refused
+        self.event_feed = EventFeed(db)  # every run's events in one order (GET /events)
         self.auth = auth
         self.env = dict(os.environ if env is None else env)
         # [llm] is the one section that hot-reloads; everything else is read from settings.
@@ -83,11 +98,15 @@ class Services:
         self.policy = PolicySource(settings.governance.policy)
         # One redactor for runs, chats and provider errors alike.
         self.redactor = Redactor(server_secrets(settings, self.env))
-        # Simulated with --dry-run or when no provider is configured (engine.md §10.3).
+        # Secrets, sealed at rest; each value joins the redactor when set and at start().
+        self.secrets = Vault(SecretRows(db), key_path(settings.data_dir), self.redactor)
+        # Simulated with --dry-run or when no provider is configured (engine.md §10.3); a
+        # provider key the environment lacks may come from a secret (read by open()).
+        llm_env = {**self.env, **(provider_keys or {})}
         self.llm = (
             llm
             if llm is not None
-            else choose_backend(self.env, dry_run=settings.dry_run, redactor=self.redactor)
+            else choose_backend(llm_env, dry_run=settings.dry_run, redactor=self.redactor)
         )
         self.runs = Scheduler(
             self.store,
@@ -100,8 +119,15 @@ class Services:
             redactor=self.redactor,
             env_allowlist=settings.commands.env_allowlist,
             governor=Governor(policy=self.policy),
+            secrets=self.secrets,
         )
         self.chats = SessionChats(self.sessions, self.llm, self.server_llm_default, self.redactor)
+        # Signed webhooks: queued from committed events, woken by the run bus (issue 19).
+        self.webhooks = Webhooks(
+            WebhookStore(db),
+            self.runs.bus,
+            sealer=KeyFileSealer(webhook_key_path(settings.data_dir)),
+        )
         self._tasks: list[asyncio.Task[Any]] = []
         self._started = False
         self._closed = False
@@ -122,7 +148,11 @@ class Services:
 
             auth = build_auth_chain(settings, env)
         db = await open_database(settings.db_path)
-        return cls(settings, db, auth, env)
+        # Provider keys from secrets are read once, here: one set later takes effect at the
+        # next start (the backend is chosen once). open() also finishes an interrupted rotation.
+        vault = Vault(SecretRows(db), key_path(settings.data_dir))
+        await vault.recover()
+        return cls(settings, db, auth, env, provider_keys=await vault.provider_keys(env))
 
     async def start(self) -> None:
         """Recover interrupted runs and start the scheduler (before the listener accepts)."""
@@ -130,7 +160,15 @@ class Services:
             self._started = True
             # Claims of requests a crash interrupted: no request of this process holds them.
             await self.idempotent_requests.release_pending()
+            await self.secrets.open()  # every secret redacted before a run resumes
             await self.runs.start()
+            await self.webhooks.start()
+
+    def start_ticker(self, start: FireStarter) -> None:
+        """Start the schedules' ticker (once); ``start`` starts a fire's run as POST /runs."""
+        if self._ticker is None and not self._closed:
+            ticker = Ticker(self.schedules, start)
+            self._ticker = asyncio.create_task(ticker.run_forever(), name="schedule-ticker")
 
     def start_config_watcher(self, env: Mapping[str, str], flags: Mapping[str, Any]) -> None:
         if self.settings.config_path is None:
@@ -157,6 +195,11 @@ class Services:
         The server calls this on SIGINT/SIGTERM, before the HTTP server drains its
         connections, so open SSE streams end instead of holding the drain while runs go on.
         """
+        if self._ticker is not None:  # no fire starts a run once the runs stop
+            self._ticker.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._ticker
+        await self.webhooks.close()
         await self.runs.close()
         await self.chats.close()
 

@@ -20,7 +20,7 @@ _HTTP_DETAILS = {
     404: "Not found.",
     405: "Method not allowed.",
     413: "Request body too large.",
-    415: "Content-Type must be application/json.",
+    415: "Content-Type must be application/json, application/yaml or application/toml.",
 }
 
 

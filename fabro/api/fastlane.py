@@ -21,6 +21,7 @@ from fabro.api.authorize import authorize
 from fabro.api.headers import DEFAULT_HEADERS, FIXED_HEADERS, JSON_CONTENT_TYPE
 from fabro.api.ratelimit import CONFIG_KEY as RATE_LIMITER
 from fabro.api.ratelimit import RateLimiter
+from fabro.api.request_ids import request_id_for
 from fabro.api.respond import encode
 from fabro.api.views import find_run_status
 from fabro.auth.chain import Credentials
@@ -71,6 +72,7 @@ class FastLane:
                         (b"content-length", b"%d" % len(body)),
                         *quota,  # where Quart's after_request puts them, before the common
                         *_ENCODED_COMMON,
+                        (b"x-request-id", _request_id(scope).encode()),  # the audit's, last
                     ]
                     await send({"type": "http.response.start", "status": 200, "headers": headers})
                     await send({"type": "http.response.body", "body": body, "more_body": False})
@@ -111,3 +113,8 @@ class FastLane:
             return None  # Quart's 429 (counting it again changes nothing: it is over)
         note_principal(scope, principal.login)
         return encode(status), [] if quota is None else quota.encoded()
+
+
+def _request_id(scope: HTTPScope) -> str:
+    given = next((v for n, v in scope["headers"] if n.lower() == b"x-request-id"), None)
+    return request_id_for(None if given is None else given.decode("latin-1"))

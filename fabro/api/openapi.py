@@ -10,6 +10,7 @@ import msgspec
 
 from fabro import __version__
 from fabro.api.bodies import FRAMES, STRUCTS, TYPES
+from fabro.api.formats import MEDIA_TYPES
 from fabro.api.operations import Component, Param, Route, component_name
 from fabro.api.routes import ROUTES
 from fabro.errors import STATUS_TITLES
@@ -132,9 +133,12 @@ def _operation(route: Route) -> dict[str, Any]:
     if params:
         operation["parameters"] = params
     if route.body:
+        # Each media type fabro.api.request reads, with the one schema (YAML and TOML bodies
+        # are validated as the JSON they stand for).
+        body = route.body
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _ref(route.body)}},
+            "content": {media: {"schema": _ref(body)} for media in MEDIA_TYPES},
         }
     if route.public:
         operation["security"] = []

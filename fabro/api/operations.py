@@ -111,3 +111,23 @@ RANGE = Param(
     {"type": "string", "pattern": "^bytes=([0-9]+-[0-9]*|-[0-9]+)$"},
     "One byte range: bytes=FIRST-LAST, bytes=FIRST- or bytes=-N (fabro).",
 )
+USAGE_PARAMS = (
+    Param(
+        "group_by",
+        "query",
+        {"type": "string", "pattern": "^(day|model|workflow|user)(,(day|model|workflow|user))*$"},
+        "Comma-separated groupings (day, model, workflow, user): adds `groups` (fabro).",
+    ),
+    Param(
+        "since",
+        "query",
+        {"type": "string"},
+        "Only usage from then on: a date (UTC) or an RFC 3339 time (fabro).",
+    ),
+    Param(
+        "until",
+        "query",
+        {"type": "string"},
+        "Only usage before then: a date (its whole day included) or an RFC 3339 time (fabro).",
+    ),
+)

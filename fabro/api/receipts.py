@@ -3,36 +3,16 @@ check."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from quart import request
 
 from fabro.api.bodies.receipts import PaginatedReceiptList, Receipt, ReceiptChainReport
 from fabro.api.context import Handler, services
 from fabro.api.lookup import run_or_404
 from fabro.api.pagination import page_params
-from fabro.api.request import query_choice
-from fabro.clock import format_ts
+from fabro.api.request import query_choice, query_moment
 from fabro.errors import BadRequest, NotFound
 from fabro.governance.actions import ACTION_KINDS
 from fabro.storage.receipts import DECISIONS, ReceiptFilter
-
-
-def _query_time(name: str) -> str | None:
-    """An RFC 3339 time with its offset (`2026-03-01T10:00:00Z`) as fabro stores times."""
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise BadRequest(
-            f"Query parameter '{name}' must be an RFC 3339 time with an offset, "
-            "e.g. 2026-03-01T10:00:00Z."
-        )
-    return format_ts(moment)
 
 
 def _decision() -> str | None:
@@ -51,8 +31,8 @@ def _filter() -> ReceiptFilter:
         run_id=request.args.get("run") or None,
         kind=kind or None,
         decision=_decision(),
-        since=_query_time("since"),
-        until=_query_time("until"),
+        since=query_moment("since"),
+        until=query_moment("until", end=True),
     )
 
 

@@ -1,15 +1,19 @@
-"""Reading requests: JSON bodies as typed bodies, and query parameters, with api.md §2 errors."""
+"""Reading requests: bodies (JSON, YAML or TOML) as typed bodies, and query parameters, with
+api.md §2 errors."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import msgspec
 from quart import request
 
 from fabro.api.bodies.explain import explain
+from fabro.api.formats import MEDIA_TYPES, Dated, parse_document, refuse_dates
+from fabro.clock import format_ts
 from fabro.errors import BadRequest, UnsupportedMediaType
 
 B = TypeVar("B", bound=msgspec.Struct)
@@ -23,19 +27,22 @@ MAX_JSON_DEPTH = 64
 # Python's own limit for turning digits into an int (json.loads raises ValueError past it);
 # longer numbers would cost quadratic time to convert.
 MAX_JSON_INT_DIGITS = 4300
+UNSUPPORTED = "Content-Type must be application/json, application/yaml or application/toml."
 
 
 async def json_body() -> dict[str, Any]:
-    """The request body as a JSON object (415, 413 and 400 per api.md §2)."""
-    mimetype = (request.mimetype or "").lower()
-    if mimetype != "application/json":
-        raise UnsupportedMediaType("Content-Type must be application/json.")
+    """The request body as an object of JSON's values, read from JSON, YAML or TOML by its
+    Content-Type (``fabro.api.formats``): 415, 413 and 400 per api.md §2."""
+    kind = MEDIA_TYPES.get((request.mimetype or "").lower())
+    if kind is None:
+        raise UnsupportedMediaType(UNSUPPORTED)
     raw = await request.get_data(as_text=False)
     if not raw or not raw.strip():
         raise BadRequest("Request body is required.")
-    body = parse_json(raw)
+    body = parse_json(raw) if kind == "json" else await parse_document(raw, kind)
     if not isinstance(body, dict):
-        raise BadRequest("Request body must be a JSON object.")
+        shape = {"json": "a JSON object", "yaml": "a YAML mapping"}[kind]  # TOML always is
+        raise BadRequest(f"Request body must be {shape}.")
     return body
 
 
@@ -137,13 +144,17 @@ def as_body(body: dict[str, Any], shape: type[B]) -> B:
     Unknown fields are ignored; null counts as an absent optional field.
     """
     try:
-        return msgspec.convert(body, shape)
+        typed = msgspec.convert(body, shape)
     except msgspec.ValidationError as exc:
         raise BadRequest(explain(str(exc), body)) from None
+    if isinstance(body, Dated):  # a date that passed sits where any JSON value may go
+        refuse_dates(body)
+    return typed
 
 
 async def read_body(shape: type[B]) -> B:
-    """The request's JSON object body as ``shape`` (415, 413 and 400 per api.md §2)."""
+    """The request's object body (JSON, YAML or TOML) as ``shape`` (415, 413 and 400 per
+    api.md §2)."""
     return as_body(await json_body(), shape)
 
 
@@ -179,3 +190,30 @@ def query_enum_list(name: str, allowed: tuple[str, ...]) -> list[str]:
         if value not in allowed:
             raise BadRequest(f"Query parameter '{name}' has unknown value '{value}'.")
     return values
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def query_moment(name: str, *, end: bool = False) -> str | None:
+    """A date (`2026-12-01`) or an RFC 3339 time as a stored timestamp (UTC, milliseconds).
+
+    A date is the start of that UTC day, or with ``end`` the start of the next one, so that a
+    range given in dates holds its last day: the bound ``end`` names is the first moment out.
+    """
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        if _DATE.fullmatch(raw):
+            day = date.fromisoformat(raw) + timedelta(days=1 if end else 0)
+            return format_ts(datetime.combine(day, datetime.min.time(), tzinfo=UTC))
+        if _RFC3339.fullmatch(raw):
+            return format_ts(datetime.fromisoformat(raw.upper().replace("Z", "+00:00")))
+    except (ValueError, OverflowError):
+        pass
+    raise BadRequest(
+        f"Query parameter '{name}' must be a date (YYYY-MM-DD) or an RFC 3339 time"
+        " (2026-12-01T10:00:00Z)."
+    )

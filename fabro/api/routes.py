@@ -72,11 +72,16 @@ from fabro.api.operations import (
     RANGE,
     STATUS_FILTER,
     TAIL,
+    USAGE_PARAMS,
     WORKFLOW_FILTER,
     Param,
     Route,
 )
+from fabro.api.routes_audit import AUDIT_ROUTES
 from fabro.api.routes_receipts import RECEIPT_ROUTES
+from fabro.api.routes_schedules import SCHEDULE_ROUTES
+from fabro.api.routes_secrets import SECRET_ROUTES
+from fabro.api.routes_webhooks import WEBHOOK_ROUTES
 from fabro.governance.roles import Role
 
 ROUTES: tuple[Route, ...] = (
@@ -677,6 +682,7 @@ ROUTES: tuple[Route, ...] = (
         "REAL",
         200,
         AggregateUsage,
+        params=USAGE_PARAMS,
         role=Role.VIEWER,
     ),
     Route(
@@ -727,6 +733,10 @@ ROUTES: tuple[Route, ...] = (
         role=Role.ADMIN,
     ),
     *RECEIPT_ROUTES,
+    *SCHEDULE_ROUTES,
+    *SECRET_ROUTES,
+    *AUDIT_ROUTES,
+    *WEBHOOK_ROUTES,
 )
 
 PUBLIC_ENDPOINTS = frozenset(route.operation_id for route in ROUTES if route.public)

@@ -1,4 +1,4 @@
-"""Stage views of a run (api.md §6.12-§6.15, §8): stages, turns, usage, retro, aggregate usage.
+"""Stage views of a run (api.md §6.12-§6.15): stages, turns, usage, retro.
 
 The bodies are computed by plain functions of the stored stage rows; the handlers only load
 them.
@@ -12,8 +12,7 @@ from typing import Literal, cast
 import msgspec
 from msgspec import UNSET
 
-from fabro.api.bodies.catalog import AggregateUsage
-from fabro.api.bodies.common import IdName, ModelRef, UsageByModel, UsageNumbers
+from fabro.api.bodies.common import IdName, ModelRef, UsageByModel
 from fabro.api.bodies.stages import (
     PaginatedRunStageList,
     PaginatedStageTurnList,
@@ -30,6 +29,7 @@ from fabro.api.bodies.stages import (
 from fabro.api.context import Handler, services
 from fabro.api.lookup import run_or_404
 from fabro.api.pagination import page_params
+from fabro.api.usage import money, numbers
 from fabro.clock import parse_ts
 from fabro.engine.routing import stage_id
 from fabro.errors import NotFound
@@ -160,14 +160,6 @@ def turn_json(turn: TurnRecord) -> StageTurn:
 # ---- usage -----------------------------------------------------------------------------------
 
 
-def _money(value: float) -> float:
-    return round(float(value), 10)  # sums of float prices pick up noise in the last digits
-
-
-def _numbers(input_tokens: int, output_tokens: int, cost: float) -> UsageNumbers:
-    return UsageNumbers(input_tokens=input_tokens, output_tokens=output_tokens, cost=_money(cost))
-
-
 def _by_model(used: Iterable[StageRecord]) -> list[UsageByModel]:
     groups: dict[str, list[StageRecord]] = {}
     for stage in used:
@@ -176,7 +168,7 @@ def _by_model(used: Iterable[StageRecord]) -> list[UsageByModel]:
         UsageByModel(
             model=ModelRef(id=model),
             stages=len(group),
-            usage=_numbers(
+            usage=numbers(
                 sum(s.input_tokens for s in group),
                 sum(s.output_tokens for s in group),
                 sum((s.cost or 0.0 for s in group), 0.0),
@@ -193,7 +185,7 @@ def run_usage(records: Sequence[StageRecord]) -> RunUsage:
         UsageStage(
             stage=IdName(id=stage.stage_id, name=stage.name),
             model=ModelRef(id=stage.model or ""),
-            usage=_numbers(stage.input_tokens, stage.output_tokens, stage.cost or 0.0),
+            usage=numbers(stage.input_tokens, stage.output_tokens, stage.cost or 0.0),
             runtime_secs=(stage.duration_ms or 0) / 1000,
         )
         for stage in used
@@ -202,7 +194,7 @@ def run_usage(records: Sequence[StageRecord]) -> RunUsage:
         "runtime_secs": sum(stage.duration_ms or 0 for stage in used) / 1000,
         "input_tokens": sum(stage.input_tokens for stage in used),
         "output_tokens": sum(stage.output_tokens for stage in used),
-        "cost": _money(sum((stage.cost or 0.0 for stage in used), 0.0)),
+        "cost": money(sum((stage.cost or 0.0 for stage in used), 0.0)),
     }
     return RunUsage(stages=items, totals=totals, by_model=_by_model(used))
 
@@ -219,7 +211,7 @@ def _stage_retro(stage: StageRecord) -> StageRetro:
         status=outcome.get("status", "fail"),
         duration_ms=stage.duration_ms or 0,
         retries=max(stage.attempts - 1, 0),
-        cost=UNSET if stage.cost is None else _money(stage.cost),
+        cost=UNSET if stage.cost is None else money(stage.cost),
         notes=outcome.get("notes") or UNSET,
         failure_reason=failure.get("message") or UNSET,
         files_touched=list(outcome.get("files_touched") or []),
@@ -249,7 +241,7 @@ def retro(run: RunRecord, records: Sequence[StageRecord]) -> RetroDetail | None:
     failed = sum(1 for item in items if item.status == "fail")
     stats = RetroStats(
         total_duration_ms=_elapsed_ms(run.started_at, run.finished_at),
-        total_cost=_money(total_cost) if total_cost > 0 else UNSET,
+        total_cost=money(total_cost) if total_cost > 0 else UNSET,
         total_retries=sum(item.retries for item in items),
         files_touched=sorted({path for item in items for path in item.files_touched}),
         stages_completed=sum(1 for item in items if item.status in SUCCESSFUL),
@@ -300,31 +292,9 @@ async def retrieve_retro(id: str) -> RetroDetail | None:
     return retro(run, await services().store.list_stages(run.id))
 
 
-async def get_aggregate_usage() -> AggregateUsage:
-    store = services().store
-    models = await store.usage_by_model()
-    totals = {
-        "runs": await store.count_started_runs(),
-        "input_tokens": sum(m.input_tokens for m in models),
-        "output_tokens": sum(m.output_tokens for m in models),
-        "cost": _money(sum((m.cost for m in models), 0.0)),
-        "runtime_secs": sum(m.runtime_ms for m in models) / 1000,
-    }
-    by_model = [
-        UsageByModel(
-            model=ModelRef(id=m.model),
-            stages=m.stages,
-            usage=_numbers(m.input_tokens, m.output_tokens, m.cost),
-        )
-        for m in models
-    ]
-    return AggregateUsage(totals=totals, by_model=by_model)
-
-
 HANDLERS: dict[str, Handler] = {
     "listRunStages": list_run_stages,
     "listStageTurns": list_stage_turns,
     "retrieveRunUsage": retrieve_run_usage,
     "retrieveRetro": retrieve_retro,
-    "getAggregateUsage": get_aggregate_usage,
 }

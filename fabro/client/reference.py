@@ -81,6 +81,7 @@ def _methods() -> Iterator[str]:
 def _following() -> Iterator[str]:
     for method in (
         SyncTransport.stream_run_events,
+        SyncTransport.stream_events,
         SyncTransport.wait_for_run,
         SyncTransport.stream_session_events,
         SyncTransport.cancel_runs,

@@ -1,6 +1,7 @@
 """Following an event stream (a run's `GET /runs/{id}/events`, a chat session's
-`GET /sessions/{id}/events`) without missing or repeating an event: the part both clients
-share, with no I/O (the clients only open connections and read lines).
+`GET /sessions/{id}/events`, every run's `GET /events`) without missing or repeating an
+event: the part both clients share, with no I/O (the clients only open connections and read
+lines).
 
 A stream is read until the server says there is nothing more to send: a 410 to a request
 made after everything was seen (a run's stream ends after its last event, and a reconnect
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -56,13 +58,50 @@ class StreamedSessionEvent:
 
 
 def run_event(frame: Frame, seq: int) -> StreamedRunEvent:
-    payload = json.loads(frame.data)
+    return _run_event(json.loads(frame.data), seq)
+
+
+def _run_event(payload: Any, seq: int) -> StreamedRunEvent:
     variant = next(iter(payload), "") if isinstance(payload, dict) else str(payload)
     try:
         event: RunEvent | None = event_from_json(payload)
     except (ValueError, TypeError, KeyError):
         event = None
     return StreamedRunEvent(seq, variant, payload, event)
+
+
+@dataclass(frozen=True)
+class StreamedGlobalEvent:
+    """One event of the global stream (`GET /events`): its global position (its SSE id, the
+    ``after`` to resume from), its run, its sequence in that run, and the event itself."""
+
+    position: int
+    run_id: str
+    event: StreamedRunEvent
+
+
+def global_event(frame: Frame, position: int) -> StreamedGlobalEvent:
+    wrapped = json.loads(frame.data)
+    event = _run_event(wrapped["event"], int(wrapped["seq"]))
+    return StreamedGlobalEvent(position, str(wrapped["run_id"]), event)
+
+
+def events_path(
+    run: str | None = None,
+    workflow: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    types: Iterable[str] = (),
+) -> str:
+    """The path of `GET /events` with its filters."""
+    params: list[tuple[str, str]] = []
+    if run is not None:
+        params.append(("run", run))
+    if workflow is not None:
+        params.append(("workflow", workflow))
+    params += [("label", f"{key}:{value}") for key, value in (labels or {}).items()]
+    if names := ",".join(types):
+        params.append(("type", names))
+    return "/events" + (f"?{urlencode(params)}" if params else "")
 
 
 def session_event(frame: Frame, seq: int) -> StreamedSessionEvent:

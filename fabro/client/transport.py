@@ -27,8 +27,11 @@ from fabro.client.retry import RetryPolicy
 from fabro.client.streams import (
     STREAM_TIMEOUT,
     EventFollower,
+    StreamedGlobalEvent,
     StreamedRunEvent,
     StreamedSessionEvent,
+    events_path,
+    global_event,
     run_event,
     session_event,
 )
@@ -179,6 +182,24 @@ class SyncTransport(Configured[httpx.Client]):
         path = f"/sessions/{segment(session_id)}/events"
         return self.follow(EventFollower(self.settings, path, after, session_event), None)
 
+    def stream_events(
+        self,
+        *,
+        after: int = 0,
+        run: str | None = None,
+        workflow: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        types: Iterable[str] = (),
+        timeout: float | None = None,
+    ) -> Iterator[StreamedGlobalEvent]:
+        """Every run's events after the global position ``after`` (an event's ``position``),
+        each exactly once and in order, or those of one ``run``, of one registry ``workflow``'s
+        runs, of runs with every one of ``labels``, of the event ``types`` (variants); the
+        stream stays open, reconnecting with Last-Event-ID across server restarts: stop
+        reading when done. ``timeout``: seconds in all (TimeoutError after)."""
+        path = events_path(run, workflow, labels, types)
+        return self.follow(EventFollower(self.settings, path, after, global_event), timeout)
+
     def follow(self, follower: EventFollower[E], timeout: float | None) -> Iterator[E]:
         """The events of ``follower``'s stream, over as many connections as it takes."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -295,6 +316,20 @@ class AsyncTransport(Configured[httpx.AsyncClient]):
         """As ``SyncTransport.stream_session_events``, as an async iterator."""
         path = f"/sessions/{segment(session_id)}/events"
         return self.follow(EventFollower(self.settings, path, after, session_event), None)
+
+    def stream_events(
+        self,
+        *,
+        after: int = 0,
+        run: str | None = None,
+        workflow: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        types: Iterable[str] = (),
+        timeout: float | None = None,
+    ) -> AsyncIterator[StreamedGlobalEvent]:
+        """As ``SyncTransport.stream_events``, as an async iterator."""
+        path = events_path(run, workflow, labels, types)
+        return self.follow(EventFollower(self.settings, path, after, global_event), timeout)
 
     async def follow(
         self,

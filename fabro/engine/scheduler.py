@@ -34,6 +34,7 @@ from fabro.events.bus import EventBus
 from fabro.events.redact import Redactor, secret_values
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
+from fabro.secrets.source import NoSecrets, SecretSource
 from fabro.storage import space
 from fabro.storage.records import EventRecord, RunRecord
 from fabro.storage.store import ACTIVE, IdempotencyCheck, RunNotActive, Store
@@ -50,6 +51,8 @@ TERMINAL_VARIANTS = frozenset({"WorkflowRunCompleted", "WorkflowRunFailed", "Run
 # starts with "*"), so a view of all runs (the web UI's board) follows them with one
 # subscription. A run's own changes count at depth 0; a question waits for a person at any.
 STATES_KEY = "*states"
+# Every event of every run, too: the global stream (api/global_events.py) wakes up on them.
+EVENTS_KEY = "*events"
 STATE_VARIANTS = frozenset({"RunQueued", "WorkflowRunStarted", "RunPaused", "RunResumed"})
 QUESTION_VARIANTS = frozenset({"InterviewStarted", "InterviewCompleted", "InterviewTimeout"})
 _RUN_STATE_VARIANTS = STATE_VARIANTS | TERMINAL_VARIANTS
@@ -79,6 +82,7 @@ class Scheduler:
         env_allowlist: Sequence[str] = DEFAULT_COMMAND_ENV,
         clock: Clock | None = None,
         governor: Governor | None = None,
+        secrets: SecretSource | None = None,
     ) -> None:
         self.store = store
         self.max_concurrent_runs = max_concurrent_runs
@@ -97,6 +101,7 @@ class Scheduler:
             env_allowlist=tuple(env_allowlist),
             clock=self.clock,  # the engines' time: a test can give its own
             governor=governor or Governor(),
+            secrets=secrets or NoSecrets(),
         )
         self.llm_settings = llm_settings
         self._active: dict[str, ActiveRun] = {}
@@ -114,6 +119,7 @@ class Scheduler:
         """Hand a committed event to live subscribers; end the stream after a terminal one."""
         log_transition(record)
         self.bus.publish(record.run_id, record.seq, record)
+        self.bus.publish(EVENTS_KEY, record.seq, record)
         if record.variant in QUESTION_VARIANTS or (
             record.child_depth == 0 and record.variant in _RUN_STATE_VARIANTS
         ):

@@ -22,6 +22,7 @@ from fabro.events.types import RunEvent
 from fabro.governance.actions import Action
 from fabro.llm.provider import LlmBackend, Message
 from fabro.llm.resolve import LevelChoice
+from fabro.secrets.source import NoSecrets, SecretSource
 from fabro.storage.store import Write
 from fabro.workflow.model import Graph, Node
 
@@ -64,6 +65,8 @@ class EngineDeps:
     artifacts: ArtifactWriter = field(default_factory=ArtifactWriter)
     output: OutputTap | None = None
     governor: Governor = field(default_factory=Governor)  # the policy actions are checked by
+    # The secrets stages name (`secrets="A, B"`): the server's vault; none for `fabro run`.
+    secrets: SecretSource = field(default_factory=NoSecrets)
 
     def __post_init__(self) -> None:
         # Handlers call the model only inside stage.side_effect("llm", ...) (effects.py).

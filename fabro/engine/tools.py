@@ -47,6 +47,7 @@ class ToolContext:
     run_dir: Path | None = None  # where running programs are recorded (engine/orphans.py)
     env_allowlist: tuple[str, ...] = DEFAULT_COMMAND_ENV
     redactor: Redactor = field(default_factory=Redactor)  # the run's
+    secrets: Mapping[str, str] = field(default_factory=dict)  # the stage's (secrets="A, B")
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,9 @@ async def shell(ctx: ToolContext, args: dict[str, Any]) -> ToolResult:
     exit_code = await run_process(
         program("shell", command),
         cwd=ctx.work_dir,
-        env=command_env(ctx.env, ctx.env_allowlist, ctx.run_id, ctx.node_id, ctx.work_dir),
+        env=command_env(
+            ctx.env, ctx.env_allowlist, ctx.run_id, ctx.node_id, ctx.work_dir, ctx.secrets
+        ),
         out=out,
         err=err,
         timeout_s=timeout_s,

@@ -1,8 +1,9 @@
 """Secret redaction (engine.md §12), and text made storable where it enters fabro.
 
-Every string of a JSON-like value is rewritten, in order: exact secret values taken from the
-environment, well-known token patterns, bearer tokens, then ``key=value`` style secrets. Keys of
-objects are never changed. Replacements use the literal ``[REDACTED]``.
+Every string of a JSON-like value is rewritten, in order: exact secret values (taken from the
+environment, and the server's secrets as they are set: ``Redactor.add``), well-known token
+patterns, bearer tokens, then ``key=value`` style secrets. Keys of objects are never changed.
+Replacements use the literal ``[REDACTED]``.
 
 Text from outside (a program's output, a model's reply, a tool's result, a chat turn) is
 *cleaned* where it enters (``Redactor.clean``): made storable, then redacted, so that every copy
@@ -173,12 +174,27 @@ def secret_texts(values: Iterable[str]) -> frozenset[str]:
     return frozenset(value for value in found if len(value) >= MIN_SECRET_LENGTH)
 
 
+class _Memo:
+    """Results remembered for one set of secret values (replaced whole when the set grows)."""
+
+    __slots__ = ("last", "short")
+
+    def __init__(self) -> None:
+        # The last long string redacted and its result: a prompt or a response whose event
+        # needs a walk (Redactor.encode_own) is redacted again as its stored turn.
+        self.last: tuple[str, str] = ("", "")
+        self.short: dict[str, str] = {}
+
+
 class Redactor:
-    """Redacts strings for one fixed set of secret values."""
+    """Redacts strings for a set of secret values, which may grow (``add``), never shrink."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._compile({s for s in secrets if len(s) >= MIN_SECRET_LENGTH})
+
+    def _compile(self, secrets: set[str]) -> None:
         # Longest first, so a secret that contains another one is replaced whole.
-        ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+        ordered = sorted(secrets, key=len, reverse=True)
         self._secrets = ordered
         self.longest = len(ordered[0]) if ordered else 0
         self._initials = frozenset(secret[0] for secret in ordered)
@@ -187,28 +203,38 @@ class Redactor:
         # character, so a string holding a secret holds its escaped form once encoded.
         escaped = [jsontext.dumps(secret)[1:-1] for secret in ordered]
         self._exact_in_json = re.compile("|".join(map(re.escape, escaped))) if ordered else None
-        # The last long string redacted and its result: a prompt or a response whose event
-        # needs a walk (Redactor.encode_own) is redacted again as its stored turn.
-        self._last: tuple[str, str] = ("", "")
-        self._short: dict[str, str] = {}
+        # Last, after the patterns: a result remembered meanwhile (by another thread, with the
+        # old patterns) went into the memo replaced here, never into the one used from now on.
+        self._memo = _Memo()
+
+    def add(self, secrets: Iterable[str]) -> bool:
+        """Redact ``secrets`` too from now on (a secret set while runs go on); True when the
+        set grew. Values shorter than MIN_SECRET_LENGTH are left out, as at creation."""
+        known = set(self._secrets)
+        grown = known | {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+        if len(grown) == len(known):
+            return False
+        self._compile(grown)
+        return True
 
     def text(self, text: str) -> str:
         """One string with every secret replaced."""
         if len(text) < MIN_SECRET_LENGTH:
             return text  # shorter than any secret and any pattern
+        memo = self._memo
         if len(text) < _REMEMBERED_LENGTH:
             # Short strings recur (node names, statuses, models): remembered by value.
-            known = self._short.get(text)
+            known = memo.short.get(text)
             if known is None:
-                if len(self._short) >= _SHORT_MEMO_SIZE:
-                    self._short = {}
-                known = self._short[text] = self._redact(text)
+                if len(memo.short) >= _SHORT_MEMO_SIZE:
+                    memo.short = {}
+                known = memo.short[text] = self._redact(text)
             return known
-        last = self._last
+        last = memo.last
         if text is last[0]:
             return last[1]
         redacted = self._redact(text)
-        self._last = (text, redacted)  # one assignment: a consistent pair for any thread
+        memo.last = (text, redacted)  # one assignment: a consistent pair for any thread
         return redacted
 
     def clean(self, text: str) -> str:

@@ -32,6 +32,7 @@ from fabro.llm.resolve import LevelChoice
 from fabro.llm.router import choose_backend, close_backend
 from fabro.llm.simulated import NO_PROVIDER_WARNING
 from fabro.process import tune_collector
+from fabro.secrets.source import FixedSecrets, RedactedSecrets
 from fabro.standalone.failures import failure_report
 from fabro.standalone.progress import Progress, elapsed
 from fabro.standalone.prompt import NonInteractive, PipedAnswers, TerminalInterviewer
@@ -222,6 +223,8 @@ class StandaloneRun:
             # variables whose names say they hold a secret (the server passes an allow-list).
             env_allowlist=tuple(name for name in options.env if not is_secret_env_name(name)),
             output=self.progress.output,  # shown with --verbose
+            # `secrets="A, B"` names variables of your own environment here (no vault).
+            secrets=RedactedSecrets(FixedSecrets(options.env), self.redactor),
         )
         env_default = LevelChoice(options.env.get("FABRO_MODEL"), options.env.get("FABRO_PROVIDER"))
         engine = build_engine(lifecycle, run, claim.work_dir, deps, server_default=env_default)

@@ -182,8 +182,8 @@ class SqliteStore:
     async def queue_positions(self) -> dict[str, int]:
         return await runs.queue_positions(self.db)
 
-    async def count_started_runs(self) -> int:
-        return await stages.count_started_runs(self.db)
+    async def count_started_runs(self, since: str | None = None, until: str | None = None) -> int:
+        return await stages.count_started_runs(self.db, since, until)
 
     # ---- events ----
 
@@ -397,8 +397,10 @@ class SqliteStore:
     async def usage_by_model(self, run_ids: Sequence[str] | None = None) -> list[UsageTotals]:
         return await stages.usage_by_model(self.db, run_ids)
 
-    async def usage_by(self, grouping: str, since: str | None = None) -> list[UsageGroup]:
-        return await stages.usage_by(self.db, grouping, since)
+    async def usage_by(
+        self, groupings: tuple[str, ...], since: str | None = None, until: str | None = None
+    ) -> list[UsageGroup]:
+        return await stages.usage_by(self.db, groupings, since, until)
 
     async def list_stages(self, run_id: str) -> list[StageRecord]:
         return await stages.list_stages(self.db, run_id)

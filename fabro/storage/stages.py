@@ -259,25 +259,36 @@ async def usage_by_model(db: Database, run_ids: Sequence[str] | None = None) -> 
     return [UsageTotals(**dict(row)) for row in rows]
 
 
-async def count_started_runs(db: Database) -> int:
-    """Runs that have left `queued` (the `runs` total of GET /usage, api.md §8)."""
-    row = await db.fetchone("SELECT COUNT(*) FROM runs WHERE status != 'queued'")
+async def count_started_runs(
+    db: Database, since: str | None = None, until: str | None = None
+) -> int:
+    """Runs that have left `queued` (the `runs` total of GET /usage, api.md §8); with a range,
+    those that started in it (``since`` included, ``until`` not)."""
+    if since is None and until is None:
+        row = await db.fetchone("SELECT COUNT(*) FROM runs WHERE status != 'queued'")
+        return int(row[0]) if row else 0
+    where, params = _range("started_at", since, until)
+    row = await db.fetchone(f"SELECT COUNT(*) FROM runs WHERE {where}", params)
     return int(row[0]) if row else 0
 
 
-# What a stage's usage is grouped by on the UI's usage page: the SQL for each grouping key.
-# A stage counts on the (UTC) day it finished, or started when it has not finished.
-_STAGE_DAY = "substr(COALESCE(s.finished_at, s.started_at), 1, 10)"
+# What a stage's usage is grouped by (GET /usage's `group_by`, the UI's usage page): the SQL
+# for each grouping key. A stage counts on the (UTC) day it finished, or started when it has
+# not finished; a NULL workflow is a run of pasted or uploaded DOT, a NULL user a run whose
+# creator is not known.
+_STAGE_TIME = "COALESCE(s.finished_at, s.started_at)"
 USAGE_GROUPINGS: dict[str, str] = {
-    "day": _STAGE_DAY,
+    "day": f"substr({_STAGE_TIME}, 1, 10)",
     "model": "s.model",
-    "workflow": "COALESCE(r.workflow_slug, '')",  # '': a run of pasted or uploaded DOT
+    "workflow": "r.workflow_slug",
+    "user": "r.created_by",
 }
+RUN_GROUPINGS = frozenset({"workflow", "user"})  # those read from the run's row
 
 
 @dataclass(frozen=True)
 class UsageGroup:
-    key: str
+    keys: tuple[str | None, ...]  # one value per grouping, in the order they were asked for
     runs: int
     stages: int
     input_tokens: int
@@ -286,20 +297,52 @@ class UsageGroup:
     runtime_ms: int
 
 
-async def usage_by(db: Database, grouping: str, since: str | None = None) -> list[UsageGroup]:
-    """Usage of the stages that have a model, summed per ``grouping`` (a key of
-    USAGE_GROUPINGS) and ordered by it; with ``since``, only stages counted on or after it."""
-    key = USAGE_GROUPINGS[grouping]  # a KeyError for anything else: never SQL from a caller
-    where = "WHERE s.model IS NOT NULL"
-    params: list[Any] = []
-    if since is not None:
-        where += " AND COALESCE(s.finished_at, s.started_at) >= ?"
-        params.append(since)
-    rows = await db.fetchall(
-        f"SELECT {key} AS key, COUNT(DISTINCT s.run_id) AS runs, COUNT(*) AS stages,"
+async def usage_by(
+    db: Database, groupings: tuple[str, ...], since: str | None = None, until: str | None = None
+) -> list[UsageGroup]:
+    """Usage of the stages that have a model, summed per combination of ``groupings`` (keys
+    of USAGE_GROUPINGS) and ordered by them; with ``since`` and ``until`` (RFC 3339 UTC, as
+    stored), only the stages counted from ``since`` on and before ``until``."""
+    sql, params = usage_query(groupings, since, until)
+    return [_usage_group(row, len(groupings)) for row in await db.fetchall(sql, params)]
+
+
+def usage_query(
+    groupings: tuple[str, ...], since: str | None, until: str | None
+) -> tuple[str, list[Any]]:
+    """The SQL of ``usage_by`` and its parameters (a KeyError for an unknown grouping: never
+    SQL from a caller)."""
+    keys = [USAGE_GROUPINGS[grouping] for grouping in groupings]
+    if not keys:
+        raise KeyError("no grouping")
+    columns = ", ".join(f"{key} AS k{n}" for n, key in enumerate(keys))
+    names = ", ".join(f"k{n}" for n in range(len(keys)))
+    where, params = _range(_STAGE_TIME, since, until)
+    # Only a run's own groupings need its row; the stages' columns are all in stages_usage.
+    join = " JOIN runs r ON r.id = s.run_id" if RUN_GROUPINGS & set(groupings) else ""
+    sql = (
+        f"SELECT {columns}, COUNT(DISTINCT s.run_id) AS runs, COUNT(*) AS stages,"
         " SUM(s.input_tokens) AS input_tokens, SUM(s.output_tokens) AS output_tokens,"
         " COALESCE(SUM(s.cost), 0) AS cost, COALESCE(SUM(s.duration_ms), 0) AS runtime_ms"
-        f" FROM stages s JOIN runs r ON r.id = s.run_id {where} GROUP BY key ORDER BY key",
-        params,
+        f" FROM stages s{join} WHERE s.model IS NOT NULL AND {where}"
+        f" GROUP BY {names} ORDER BY {names}"
     )
-    return [UsageGroup(**dict(row)) for row in rows]
+    return sql, params
+
+
+def _usage_group(row: Row, width: int) -> UsageGroup:
+    values = dict(row)
+    keys = tuple(values.pop(f"k{n}") for n in range(width))
+    return UsageGroup(keys, **values)
+
+
+def _range(column: str, since: str | None, until: str | None) -> tuple[str, list[Any]]:
+    """A WHERE clause keeping ``column`` in [since, until) (either end may be open)."""
+    clauses, params = ["1"], []
+    if since is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append(f"{column} < ?")
+        params.append(until)
+    return " AND ".join(clauses), params

@@ -221,8 +221,9 @@ class Store(Protocol):
         """The ``queue_position`` of every queued run, in one read."""
         ...
 
-    async def count_started_runs(self) -> int:
-        """Runs that have left ``queued`` (the ``runs`` total of GET /usage)."""
+    async def count_started_runs(self, since: str | None = None, until: str | None = None) -> int:
+        """Runs that have left ``queued`` (the ``runs`` total of GET /usage); with a range,
+        those that started from ``since`` on and before ``until``."""
         ...
 
     # ---- events ----
@@ -393,9 +394,12 @@ class Store(Protocol):
         """Usage of the stages that have a model, summed per model (of ``run_ids``, or all)."""
         ...
 
-    async def usage_by(self, grouping: str, since: str | None = None) -> list[UsageGroup]:
-        """Usage of the stages that have a model, summed per ``day`` (UTC), ``model`` or
-        ``workflow`` (slug; '' for pasted DOT), counting stages from ``since`` on."""
+    async def usage_by(
+        self, groupings: tuple[str, ...], since: str | None = None, until: str | None = None
+    ) -> list[UsageGroup]:
+        """Usage of the stages that have a model, summed per combination of ``day`` (UTC),
+        ``model``, ``workflow`` (slug; None for pasted DOT) and ``user``, counting the stages
+        from ``since`` on and before ``until``."""
         ...
 
     async def list_stages(self, run_id: str) -> list[StageRecord]:

@@ -17,10 +17,12 @@ def register_ui(app: Quart) -> None:
     """Add the UI's pages, static files and headers to ``app``."""
     # Imported for their routes on the blueprint.
     from fabro.ui import (  # noqa: F401
+        audit_page,
         auth,
         board,
         new_run,
         run_page,
+        schedules_page,
         templating,
         usage_page,
         workflows_pages,

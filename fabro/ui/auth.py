@@ -26,6 +26,7 @@ from quart import Request, Response, after_this_request, g, redirect, render_tem
 from quart import url_for as quart_url_for
 from quart.typing import ResponseTypes
 
+from fabro.api.audit import audit_action
 from fabro.api.authorize import check_role
 from fabro.api.context import services
 from fabro.api.ratelimit import limit_request
@@ -51,6 +52,7 @@ PUBLIC_ENDPOINTS = frozenset({"ui.static", "ui.signin", "ui.signin_submit", "ui.
 UI_ROLES: dict[str, Role | None] = {
     "ui.signout": None,  # a principal with no role may still leave
     "ui.new_run": Role.OPERATOR,  # a form for nothing but starting a run
+    "ui.audit": Role.ADMIN,  # the audit log
 }
 MAX_TOKEN_FIELD = 16 * 1024  # a pasted token longer than this is no JWT of ours
 
@@ -311,6 +313,7 @@ async def _start_session(login: str, method: str) -> None:
     """Open a session for ``login`` and have this request's response set its cookie."""
     cookie, session = await open_session(services().ui_sessions, login, method)
     g.principal = _principal(session)
+    audit_action(f"ui.signin.{method}")  # recorded, even when it answers a GET
     g.ui_cookie = cookie
     secure = request.scheme == "https"
 

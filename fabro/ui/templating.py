@@ -6,7 +6,7 @@ from typing import Any
 
 from quart import current_app
 
-from fabro.ui import auth
+from fabro.ui import audit_page, auth
 from fabro.ui.blueprint import ui
 
 # (endpoint, label) in the order of the navigation bar; a page not built yet is left out.
@@ -15,6 +15,7 @@ NAV = (
     ("ui.new_run", "New run"),
     ("ui.workflows", "Workflows"),
     ("ui.usage", "Usage"),
+    ("ui.audit", "Audit log"),
 )
 
 # Every status a run, stage or question can show: an icon (hidden from screen readers) and
@@ -51,8 +52,15 @@ def nav_links() -> list[tuple[str, str]]:
     return [
         (endpoint, label)
         for endpoint, label in NAV
-        if endpoint in current_app.view_functions and (endpoint != "ui.new_run" or auth.can_act())
+        if endpoint in current_app.view_functions and _shown(endpoint)
     ]
+
+
+def _shown(endpoint: str) -> bool:
+    """Whether the signed-in principal may open the page (a viewer sees no "New run")."""
+    if endpoint == "ui.new_run":
+        return auth.can_act()
+    return endpoint != "ui.audit" or audit_page.is_admin()
 
 
 @ui.app_context_processor

@@ -60,17 +60,17 @@ def first_day(days: int, today: date) -> date:
 
 def every_day(rows: Sequence[UsageGroup], start: date, today: date) -> list[UsageGroup]:
     """One row per day from ``start`` to ``today``: the stored ones, zeros for the rest."""
-    stored = {row.key: row for row in rows}
+    stored = {row.keys[0]: row for row in rows}
     filled = []
     for offset in range((today - start).days + 1):
         day = (start + timedelta(days=offset)).isoformat()
-        filled.append(stored.get(day) or UsageGroup(day, 0, 0, 0, 0, 0.0, 0))
+        filled.append(stored.get(day) or UsageGroup((day,), 0, 0, 0, 0, 0.0, 0))
     return filled
 
 
 def section(key: str, title: str, column: str, rows: list[UsageGroup]) -> Section:
     """A grouping's charts (columns for days, bars for the rest) and table rows."""
-    labels = [row.key or PASTED for row in rows]
+    labels = [row.keys[0] or PASTED for row in rows]
     short = [label[5:] if key == "day" else None for label in labels]  # `12-06`
     pairs = list(zip(labels, short, rows, strict=True))
     tokens_bars = [Bar(label, tokens(row), f"{tokens(row):,}", cut) for label, cut, row in pairs]
@@ -98,9 +98,9 @@ async def usage_page() -> Any:
     start = first_day(days, today)
     since = format_ts(datetime.combine(start, datetime.min.time(), tzinfo=UTC))
     store = services().store
-    by_day = every_day(await store.usage_by("day", since), start, today)
-    by_model = await store.usage_by("model", since)
-    by_workflow = await store.usage_by("workflow", since)
+    by_day = every_day(await store.usage_by(("day",), since), start, today)
+    by_model = await store.usage_by(("model",), since)
+    by_workflow = await store.usage_by(("workflow",), since)
     totals = {
         "stages": sum(row.stages for row in by_model),
         "input_tokens": sum(row.input_tokens for row in by_model),

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from fabro.workflow.value import Value
 
 _INT_TEXT = re.compile(r"-?[0-9]+")
+# A secret's name (fabro/secrets): the name of the environment variable a stage receives.
+SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _DURATION_TEXT = re.compile(r"([0-9]+)(ms|s|m|h|d)?")
 _DURATION_TOKEN = re.compile(r"([0-9]+)(ms|s|m|h|d)")
 _UNIT_MS: Final = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1000}
@@ -65,6 +67,7 @@ GRAPH_ATTRIBUTES: Final[dict[str, AttrType | None]] = {
     "loop_restart_signature_limit": POSITIVE,
     "default_model": None,
     "default_provider": None,
+    "secrets": None,  # fabro: secrets every command and agent stage receives (issue 19)
 }
 
 NODE_ATTRIBUTES: Final[dict[str, AttrType | None]] = {
@@ -97,6 +100,7 @@ NODE_ATTRIBUTES: Final[dict[str, AttrType | None]] = {
     "script": None,
     "language": None,
     "idempotent": BOOLEAN,  # fabro: false = not safe to repeat after a crash (governance)
+    "secrets": None,  # fabro: `secrets="DB_PASSWORD, API_TOKEN"`, the stage's variables
     "human.default_choice": None,
     "join_policy": None,
     "error_policy": None,
@@ -193,3 +197,11 @@ def type_error(value: Value, attr_type: AttrType) -> str | None:
     if convert(value, attr_type) is not None:
         return None
     return f"must be {attr_type.phrase} (got '{value.text}')"
+
+
+def secret_names(text: str | None) -> list[str]:
+    """The names of a `secrets` attribute: comma-separated, spaces around them ignored, empty
+    items skipped; invalid names are kept (validation reports them, `SECRET_NAME`)."""
+    if not text:
+        return []
+    return list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))

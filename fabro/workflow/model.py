@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabro.workflow.attributes import to_int
+from fabro.workflow.attributes import secret_names, to_int
 from fabro.workflow.node import Node
 from fabro.workflow.value import JSON, Attributed, Attrs, Value, attrs_from_json, attrs_json
 
@@ -211,6 +211,15 @@ class Graph(Attributed):
     def default_provider(self) -> str | None:
         """Last-resort provider."""
         return self._text("default_provider")
+
+    @property
+    def secrets(self) -> list[str]:
+        """fabro: the secrets every command and agent stage receives (`secrets="A, B"`)."""
+        return secret_names(self.get("secrets"))
+
+    def secrets_for(self, node: Node) -> list[str]:
+        """The secrets ``node`` receives: the graph's, then its own."""
+        return list(dict.fromkeys([*self.secrets, *node.secrets]))
 
     def max_retries_for(self, node: Node) -> int:
         """The node's `max_retries`, else the graph's `default_max_retry`."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fabro.workflow import kinds
-from fabro.workflow.attributes import to_int
+from fabro.workflow.attributes import secret_names, to_int
 from fabro.workflow.value import JSON, Attributed, Attrs, attrs_from_json, attrs_json
 
 
@@ -173,6 +173,12 @@ class Node(Attributed):
         """A command that is safe to run again after a crash interrupted it; default true.
         false: a receipt that shows it ran stops a second run (docs/governance.md)."""
         return self._bool("idempotent", True)
+
+    @property
+    def secrets(self) -> list[str]:
+        """fabro: the secrets this stage receives as environment variables (`secrets="A, B"`),
+        besides the graph's; a command or agent stage fails if one is not set."""
+        return secret_names(self.get("secrets"))
 
     @property
     def human_default_choice(self) -> str | None:

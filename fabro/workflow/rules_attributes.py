@@ -16,6 +16,8 @@ from fabro.workflow.attributes import (
     GRAPH_ATTRIBUTES,
     GRAPHVIZ_ATTRIBUTES,
     NODE_ATTRIBUTES,
+    SECRET_NAME,
+    secret_names,
 )
 from fabro.workflow.diagnostics import ERROR, WARNING, Diagnostic
 from fabro.workflow.value import Value
@@ -93,3 +95,26 @@ def shape_known(s: Subject) -> Diagnostics:
             f"as an agent stage{did_you_mean(shape, kinds.SHAPE_KINDS)}"
         )
         yield Diagnostic("shape_known", WARNING, message, node_id=node.id)
+
+
+# 28
+def secret_names_valid(s: Subject) -> Diagnostics:
+    """Each name of a `secrets` attribute is a secret's name (an environment variable's:
+    letters, digits and `_`, not starting with a digit, at most 128), else no stage could
+    ever receive it."""
+    graph = s.graph
+    for name in secret_names(graph.get("secrets")):
+        if not SECRET_NAME.fullmatch(name):
+            yield Diagnostic("secret_names_valid", ERROR, f"Graph {_bad_secret(name)}")
+    for node in graph.nodes.values():
+        for name in secret_names(node.get("secrets")):
+            if not SECRET_NAME.fullmatch(name):
+                message = f"Node '{node.id}' {_bad_secret(name)}"
+                yield Diagnostic("secret_names_valid", ERROR, message, node_id=node.id)
+
+
+def _bad_secret(name: str) -> str:
+    return (
+        f"names secret '{name}', which is not a valid secret name (letters, digits and _, "
+        "not starting with a digit, at most 128 characters)"
+    )

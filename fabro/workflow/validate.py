@@ -21,7 +21,12 @@ from fabro.workflow.conditions import parse_condition
 from fabro.workflow.diagnostics import ERROR, WARNING, Diagnostic
 from fabro.workflow.errors import ConditionSyntaxError, StylesheetSyntaxError
 from fabro.workflow.model import Edge, Graph, Node
-from fabro.workflow.rules_attributes import attribute_known, script_on_command_nodes, shape_known
+from fabro.workflow.rules_attributes import (
+    attribute_known,
+    script_on_command_nodes,
+    secret_names_valid,
+    shape_known,
+)
 from fabro.workflow.rules_routing import (
     failure_falls_through,
     outcome_value,
@@ -407,6 +412,7 @@ FABRO_RULES: tuple[RuleFunction, ...] = (
     unconditional_edge_count,
     outcome_value,
     failure_falls_through,
+    secret_names_valid,
 )
 
 RULES: tuple[RuleFunction, ...] = (

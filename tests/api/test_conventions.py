@@ -51,6 +51,8 @@ async def test_every_route_answers_bad_input_in_the_envelope(
             "retrieveServerConfiguration",
             "getAggregateUsage",
             "verifyReceipts",
+            "rotateSecrets",  # takes no body: a new key, whatever is sent
+            "verifyAuditLogs",
         }
         return
     assert_envelope(await response.get_json(), response.status_code)
@@ -62,6 +64,13 @@ async def test_every_route_answers_bad_input_in_the_envelope(
 async def test_every_spec_route_is_routable(
     client: Client, auth_headers: dict[str, str], route: Route
 ) -> None:
+    if route.method == "GET" and route.events and not route.path_params:  # it never ends
+        async with client.request(concrete(route), headers=auth_headers) as stream:
+            await stream.send_complete()
+            await stream.receive()
+            await stream.disconnect()
+        assert stream.status_code == 200
+        return
     response = await client.open(concrete(route), method=route.method, headers=auth_headers)
     assert response.status_code not in (404, 405) or route.path_params, response.status_code
     if response.status_code in (404, 405):  # a resource lookup, not a routing miss

@@ -140,10 +140,10 @@ def test_receipts_are_paged(served: Served) -> None:
          "file_read, network."),
         ("decision=maybe", "Query parameter 'decision' must be one of: ALLOW, ALERT, APPROVE, "
          "BLOCK, DEDUP."),
-        ("since=yesterday", "Query parameter 'since' must be an RFC 3339 time with an offset, "
-         "e.g. 2026-03-01T10:00:00Z."),
-        ("until=2026-03-01T10:00:00", "Query parameter 'until' must be an RFC 3339 time with "
-         "an offset, e.g. 2026-03-01T10:00:00Z."),
+        ("since=yesterday", "Query parameter 'since' must be a date (YYYY-MM-DD) or an RFC "
+         "3339 time (2026-12-01T10:00:00Z)."),
+        ("until=2026-03-01T10:00:00", "Query parameter 'until' must be a date (YYYY-MM-DD) or "
+         "an RFC 3339 time (2026-12-01T10:00:00Z)."),
         ("page[limit]=x", "Query parameter 'page[limit]' must be an integer."),
     ],
 )  # fmt: skip

@@ -76,7 +76,10 @@ def path_of(route: Route) -> str:
 
 def call(client: httpx.Client, route: Route) -> httpx.Response:
     body = {} if route.method in ("POST", "PUT", "PATCH") else None
-    return client.request(route.method, path_of(route), json=body)
+    with client.stream(route.method, path_of(route), json=body) as response:
+        if not (route.events and response.status_code == 200):
+            response.read()  # an event stream that opened is left unread: it never ends
+    return response
 
 
 def refusal(needed: Role, user: str) -> str:

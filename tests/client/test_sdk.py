@@ -5,10 +5,12 @@ answer making one run, and mutual TLS."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +18,12 @@ from fabro.api.bodies.questions import ApiQuestion
 from fabro.api.bodies.runs import RunStatusResponse, StartRunResponse
 from fabro.cli import cli
 from fabro.client import AsyncFabroClient, FabroClient, calls
-from fabro.client.errors import ConflictError, FabroConnectionError, NotFoundError
+from fabro.client.errors import (
+    BadRequestError,
+    ConflictError,
+    FabroConnectionError,
+    NotFoundError,
+)
 from tests.client.conftest import GATE
 from tests.e2e.serverproc import ServerProcess, start_server
 
@@ -74,6 +81,30 @@ def test_the_server_and_the_runs(fabro: FabroClient, tmp_path: Path) -> None:
     assert fabro.get_graph(run.id).lstrip().startswith((b"<?xml", b"<svg"))
     assert fabro.get_usage() is not None
     assert started.id in [item.id for item in fabro.list_runs(status=["completed"])]
+
+
+PROMPT = """digraph Prompt {
+  start [shape=Mdiamond]
+  work [label="Work", prompt="Say hello"]
+  exit [shape=Msquare]
+  start -> work -> exit
+}"""
+
+
+def test_usage_rolled_up_by_user_and_model_over_a_range(fabro: FabroClient) -> None:
+    run = fabro.start_run(PROMPT)
+    assert wait_until(fabro, run.id, {"completed"}).status == "completed"
+    today = datetime.now(UTC).date()
+    usage = fabro.get_usage(group_by=["user", "model"], since=today, until=today)
+    assert usage.groups, usage
+    assert {group.user for group in usage.groups} == {"alice"}
+    assert sum(group.stages for group in usage.groups) == sum(m.stages for m in usage.by_model)
+    later = datetime.now(UTC) + timedelta(days=1)
+    assert fabro.get_usage(group_by=["day"], since=later).groups == []
+    assert fabro.get_usage().groups is msgspec.UNSET  # the original's answer without them
+    with pytest.raises(BadRequestError) as refused:
+        fabro.get_usage(group_by=["week"])
+    assert refused.value.detail == "Query parameter 'group_by' has unknown value 'week'."
 
 
 def test_controls_steer_and_the_registry(fabro: FabroClient) -> None:

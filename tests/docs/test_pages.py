@@ -27,6 +27,8 @@ NAV = [
     "cli.md",
     "security.md",
     "governance.md",
+    "secrets.md",
+    "webhooks.md",
     "operations.md",
     "architecture.md",
     "benchmarks.md",

@@ -374,3 +374,16 @@ def test_encode_own_always_agrees_with_walking(payload: dict[str, Any]) -> None:
     redactor = Redactor([SECRET, "plain-secret-value"])
     expected = _walked(redactor, payload)
     assert redactor.encode_own([payload]) == [expected]
+
+
+def test_a_redactor_grows_at_run_time_and_forgets_no_remembered_result() -> None:
+    redactor = Redactor(["first-secret-value"])
+    short, long = "id new-secret-1", "x" * 80 + " new-secret-1 " + "y"
+    assert redactor.text(short) == short and redactor.text(long) == long  # remembered as is
+    assert redactor.add(["new-secret-1", "short"]) is True
+    assert redactor.add(["new-secret-1"]) is False  # known already
+    assert redactor.text(short) == f"id {REDACTED}"
+    assert redactor.text(long) == "x" * 80 + f" {REDACTED} " + "y"
+    assert redactor.text("a short one") == "a short one"  # under MIN_SECRET_LENGTH: left out
+    assert redactor.text("first-secret-value") == REDACTED
+    assert redactor.longest == len("first-secret-value")

@@ -61,7 +61,7 @@ MAX_STREAM_EVENTS = 20
 MAX_CONCURRENT_RUNS = 3
 KNOWN_PROBABILITY = 0.5
 LATER_EXAMPLES = 5
-STREAMS = {"streamRunEvents", "streamSessionEvents", "createCompletion"}
+STREAMS = {"streamRunEvents", "streamSessionEvents", "streamEvents", "createCompletion"}
 LATER = {route.operation_id for route in ROUTES if route.mark == "LATER"}
 USER = "alice"
 

@@ -47,7 +47,15 @@ VALID_BODIES = {
     "createCompletion": {
         "messages": [{"role": "user", "content": [{"kind": "text", "data": "@@HOLE@@"}]}]
     },
+    # issue 19: the body is read before the resource is looked up, so no resource is needed
+    "createWorkflowSchedule": {"cron": "@daily", "goal": "@@HOLE@@"},
+    "updateWorkflowSchedule": {"goal": "@@HOLE@@"},
+    "createWebhook": {"url": "http://127.0.0.1:9/hook", "event_types": ["@@HOLE@@"]},
+    "updateWebhook": {"url": "@@HOLE@@"},
+    "setSecret": {"value": "@@HOLE@@"},
 }
+# Path parameters of the routes that need no real resource behind them.
+OTHER_IDS = {"name": "BAD_JSON", "id": "01JP3XKD8Y4V6T2M9Q0R5S7W1Z"}
 BODY_ROUTES = [route for route in ROUTES if route.body is not None and route.mark == "REAL"]
 
 
@@ -64,12 +72,13 @@ async def paths(client: Client, auth_headers: dict[str, str]) -> dict[str, str]:
     assert session.status_code == 201
     run_ids = {"id": run["id"], "qid": question["id"]}
     session_ids = {"id": (await session.get_json())["id"]}
-    return {
-        route.operation_id: route.path.format(
-            **(session_ids if route.path.startswith("/sessions") else run_ids)
-        )
-        for route in BODY_ROUTES
-    }
+
+    def ids(route: Route) -> dict[str, str]:
+        if route.path.startswith("/runs/"):
+            return run_ids
+        return session_ids if route.path.startswith("/sessions") else OTHER_IDS
+
+    return {route.operation_id: route.path.format(**ids(route)) for route in BODY_ROUTES}
 
 
 def bodies(route: Route, value: str) -> list[bytes]:

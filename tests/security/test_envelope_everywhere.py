@@ -172,7 +172,10 @@ async def test_no_route_redirects_or_answers_html(
     client: Client, auth_headers: dict[str, str], route: Route
 ) -> None:
     """Werkzeug drops leading slashes (`//runs` is `/runs`); every other variant is a 404."""
+    endless = route.method == "GET" and route.events is not None and not route.path_params
     for path in slash_variants(route):
+        if endless and path.startswith("//"):
+            continue  # `//events` is `/events`: a stream that opens and never ends
         response = await client.open(path, method=route.method, headers=auth_headers)
         body = await response.get_data()
         where = f"{route.method} {path}"

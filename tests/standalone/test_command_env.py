@@ -38,3 +38,35 @@ def test_programs_inherit_the_users_environment_without_secrets(tmp_path: Path) 
     names = {line.split("=", 1)[0] for line in seen.read_text().splitlines()}
     assert "KUBECONFIG" in names
     assert "DEPLOY_TOKEN" not in names
+
+
+def test_a_stage_gets_the_secrets_it_names_from_your_environment_redacted(
+    tmp_path: Path,
+) -> None:
+    seen = tmp_path / "seen.txt"
+    flow = tmp_path / "secret.dot"
+    flow.write_text(
+        FLOW.replace(
+            'script="env > %s"',
+            'secrets="PLAIN_NAME", script="echo $PLAIN_NAME > %s; echo $PLAIN_NAME"',
+        )
+        % seen,
+        encoding="utf-8",
+    )
+    value = "s3cret-value-from-my-shell"
+    env = {**base_env(tmp_path), "PLAIN_NAME": value}
+    data = tmp_path / "d"
+    done = subprocess.run(
+        [sys.executable, "-m", "fabro", "run", str(flow), "--data-dir", str(data), "-v"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert seen.read_text().strip() == value  # the program got it
+    assert value not in done.stdout + done.stderr  # the display did not
+    for path in data.rglob("*"):
+        if path.is_file():
+            assert value.encode() not in path.read_bytes(), path

@@ -85,3 +85,22 @@ async def test_a_rerun_stage_started_finished_replaces_its_row_and_turns(db: Dat
     )
     assert row.outcome == FINISH.outcome and row.input_tokens == 5 and row.reasoning_tokens == 1
     assert [(t.n, t.content) for t in await stages.list_turns(db, "R1", "a@1")] == [(1, "new")]
+
+
+@pytest.mark.parametrize(
+    "groupings",
+    [("model",), ("day",), ("workflow",), ("user",), ("day", "model", "workflow", "user")],
+)
+@pytest.mark.parametrize("since", [None, "2026-12-01T00:00:00.000Z"])
+async def test_usage_roll_ups_read_the_usage_index_and_never_the_stage_rows(
+    db: Database, groupings: tuple[str, ...], since: str | None
+) -> None:
+    sql, params = stages.usage_query(groupings, since, None)
+    plan = [row[3] for row in await db.fetchall("EXPLAIN QUERY PLAN " + sql, params)]
+    on_stages = [step for step in plan if step.startswith(("SCAN s ", "SEARCH s "))]
+    assert on_stages, plan
+    assert all("USING COVERING INDEX stages_usage" in step for step in on_stages), plan
+    # A run's row is read only for what comes from it, and through an index.
+    on_runs = [step for step in plan if step.startswith(("SCAN r", "SEARCH r"))]
+    assert bool(on_runs) == bool(stages.RUN_GROUPINGS & set(groupings)), plan
+    assert all("USING" in step for step in on_runs), plan

@@ -29,6 +29,7 @@ from fabro.storage.sqlite_store import SqliteStore
 from fabro.storage.stages import StageFinish, StageRecord
 from fabro.storage.store import IdempotencyCheck, IdempotencyConflict, SessionStore, Store, Write
 from tests.storage.rows import make_run
+from tests.storage.usage_rows import seed_usage
 
 
 @pytest.fixture
@@ -400,35 +401,43 @@ async def test_stage_rows_turns_and_usage_are_read_back(store: Store) -> None:
     assert await store.usage_by_model(["R2"]) == []
 
 
-async def test_usage_is_summed_by_day_model_and_workflow_from_a_day_on(store: Store) -> None:
-    registry = dataclasses.replace(make_run("R1"), workflow_slug="fix")
-    await store.create_run(registry, queued)
-    await store.create_run(make_run("R2"), queued)  # pasted DOT: no slug
+async def test_usage_is_summed_per_grouping_over_a_range(store: Store) -> None:
+    await seed_usage(store)  # the table in tests/storage/usage_rows.py
 
-    async def add(run: str, stage: str, model: str | None, finished: str, cost: float) -> None:
-        row = StageRecord(run, stage, stage, stage, 1, 0, "running", finished)
-        usage = {"input_tokens": 10, "output_tokens": 5}
-        done = StageFinish("completed", finished, 100, 1, {}, model, usage, cost)
-        await store.commit(store.start_stage(row, done))
+    def rows(groups: list[stages.UsageGroup]) -> list[tuple[object, ...]]:
+        return [
+            (*g.keys, g.runs, g.stages, g.input_tokens, g.output_tokens, g.cost) for g in groups
+        ]
 
-    await add("R1", "a", "m1", "2026-12-01T10:00:00.000Z", 1.0)
-    await add("R1", "b", "m2", "2026-12-02T23:59:59.999Z", 2.0)
-    await add("R2", "c", "m1", "2026-12-02T00:00:00.000Z", 4.0)
-    await add("R2", "d", None, "2026-12-02T00:00:00.000Z", 8.0)  # no model: not usage
-    by_day = await store.usage_by("day")
-    assert [(g.key, g.runs, g.stages, g.input_tokens, g.cost) for g in by_day] == [
-        ("2026-12-01", 1, 1, 10, 1.0),
-        ("2026-12-02", 2, 2, 20, 6.0),
+    assert rows(await store.usage_by(("day",))) == [
+        ("2026-12-01", 1, 1, 10, 1, 1.0),
+        ("2026-12-02", 2, 2, 60, 6, 6.0),
+        ("2026-12-03", 1, 1, 80, 8, 16.0),
     ]
-    by_model = await store.usage_by("model", since="2026-12-02T00:00:00.000Z")
-    assert [(g.key, g.stages, g.output_tokens, g.runtime_ms) for g in by_model] == [
-        ("m1", 1, 5, 100),
-        ("m2", 1, 5, 100),
+    by_model = await store.usage_by(("model",), since="2026-12-02T00:00:00.000Z")
+    assert rows(by_model) == [("m1", 2, 2, 120, 12, 20.0), ("m2", 1, 1, 20, 2, 2.0)]
+    assert [g.runtime_ms for g in by_model] == [200, 100]
+    assert rows(await store.usage_by(("workflow",))) == [
+        (None, 1, 1, 40, 4, 4.0),  # pasted DOT
+        ("fix", 2, 3, 110, 11, 19.0),
     ]
-    by_workflow = await store.usage_by("workflow")
-    assert [(g.key, g.runs, g.cost) for g in by_workflow] == [("", 1, 4.0), ("fix", 1, 3.0)]
+    assert rows(await store.usage_by(("user",))) == [
+        ("alice", 1, 2, 30, 3, 3.0),
+        ("bob", 2, 2, 120, 12, 20.0),
+    ]
+    # Two groupings, and a range that ends (before) the last millisecond of 12-02.
+    in_range = await store.usage_by(
+        ("user", "day"), "2026-12-02T00:00:00.000Z", "2026-12-02T23:59:59.999Z"
+    )
+    assert rows(in_range) == [("bob", "2026-12-02", 1, 1, 40, 4, 4.0)]
+    assert await store.usage_by(("day",), "2026-12-04T00:00:00.000Z") == []
+    assert await store.count_started_runs() == 3
+    assert await store.count_started_runs("2026-12-02T00:00:00.000Z") == 2
+    assert await store.count_started_runs(None, "2026-12-02T08:00:00.000Z") == 1
     with pytest.raises(KeyError):
-        await store.usage_by("model; DROP TABLE runs")
+        await store.usage_by(("model; DROP TABLE runs",))
+    with pytest.raises(KeyError):
+        await store.usage_by(())
 
 
 # ---- chat sessions ----

@@ -94,6 +94,41 @@ CASES: dict[str, tuple[str, Expected, str]] = {
         ' t [shape=note, type=command, script="true"]\n c [shape=diamond]\n'
         " start -> t -> c -> exit\n}",
     ),
+    "secret_names_valid": (
+        flow(
+            'deploy [shape=parallelogram, script="make", secrets="DB_PASSWORD, 9LIVES, A-B"]\n'
+            " start -> deploy -> exit",
+            graph_attrs='secrets="API_TOKEN,bad name"',
+        ),
+        [
+            (
+                "error",
+                None,
+                None,
+                "Graph names secret 'bad name', which is not a valid secret name (letters, "
+                "digits and _, not starting with a digit, at most 128 characters)",
+            ),
+            (
+                "error",
+                "deploy",
+                None,
+                "Node 'deploy' names secret '9LIVES', which is not a valid secret name "
+                "(letters, digits and _, not starting with a digit, at most 128 characters)",
+            ),
+            (
+                "error",
+                "deploy",
+                None,
+                "Node 'deploy' names secret 'A-B', which is not a valid secret name "
+                "(letters, digits and _, not starting with a digit, at most 128 characters)",
+            ),
+        ],
+        flow(
+            'deploy [shape=parallelogram, script="make", secrets=" DB_PASSWORD , _x9,"]\n'
+            " start -> deploy -> exit",
+            graph_attrs='secrets="API_TOKEN"',
+        ),
+    ),
 }
 
 

@@ -12,14 +12,19 @@ from typing import Annotated, Any
 from msgspec import Meta
 
 from fabro.api.bodies import (
+    audit,
     catalog,
     common,
     completions,
+    events,
     questions,
     receipts,
     runs,
+    schedules,
+    secrets,
     sessions,
     stages,
+    webhooks,
 )
 from fabro.api.bodies.common import JsonObject, sse_frame
 from fabro.events.types import RUN_EVENT_TYPES
@@ -51,6 +56,7 @@ TYPES: dict[str, Any] = {
 # No event: lines (api.md §6.8): every run event frame has the default type.
 FRAMES: dict[str, dict[str, Any]] = {
     "RunEventFrame": sse_frame(_ref("RunEvent"), ("message",), with_id=True),
+    "GlobalEventFrame": sse_frame(_ref("GlobalEvent"), ("message",), with_id=True),
     "SessionEventFrame": sse_frame({"type": "object"}, sessions.SESSION_EVENTS, with_id=True),
     "CompletionStreamFrame": sse_frame(
         _ref("StreamEventType"), ("stream_event", "ping"), with_id=False
@@ -71,7 +77,11 @@ def _is_body(value: Any) -> bool:
 
 def _structs() -> dict[str, type[common.Body]]:
     found: dict[str, type[common.Body]] = {}
-    for module in (common, runs, questions, stages, completions, sessions, catalog, receipts):
+    for module in (
+        *(common, runs, questions, stages, completions, sessions, catalog, receipts),
+        *(audit, events, secrets, webhooks),
+        *(schedules,),
+    ):
         for value in vars(module).values():
             if _is_body(value):
                 found[value.__name__] = value

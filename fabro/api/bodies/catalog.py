@@ -14,6 +14,7 @@ from fabro.api.bodies.common import (
     Opt,
     Page,
     UsageByModel,
+    UsageNumbers,
     WorkflowRef,
 )
 from fabro.api.bodies.runs import RunConfiguration
@@ -158,9 +159,24 @@ class PaginatedHistoryEntryList(Page[HistoryEntry]):
     pass
 
 
+class UsageGroupTotals(Body, kw_only=True):
+    """One group of `GET /usage?group_by=...`: the value of each grouping asked for, then the
+    group's totals (fabro)."""
+
+    day: Opt[str] = UNSET  # UTC, YYYY-MM-DD
+    model: Opt[str] = UNSET
+    workflow: Opt[str | None] = UNSET  # the registry slug; null: pasted or uploaded DOT
+    user: Opt[str | None] = UNSET  # who started the runs; null: not known
+    runs: int
+    stages: int
+    usage: UsageNumbers
+    runtime_secs: float
+
+
 class AggregateUsage(Body):
     totals: JsonObject
     by_model: list[UsageByModel]
+    groups: Opt[list[UsageGroupTotals]] = UNSET  # with `group_by` only (fabro)
 
 
 class ServerConfiguration(Body):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import date, datetime, time
 from typing import Any
 
 _WHERE = re.compile(r" - at `(key` in `)?\$(.*)`$")
@@ -139,10 +140,23 @@ def _is_null(value: Any) -> bool:
     return value is None
 
 
+# Before date: a datetime is a date too.
+_KINDS: tuple[tuple[type, str], ...] = (
+    (bool, "bool"),
+    (int, "int"),
+    (float, "float"),
+    (str, "str"),
+    (datetime, "datetime"),
+    (date, "date"),
+    (time, "time"),
+)
+
+
 def _json_kind(value: Any) -> str:
+    """``value``'s type as msgspec names it (dates and times come from YAML and TOML bodies)."""
     if value is None:
         return "null"
-    for kind, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str")):
+    for kind, name in _KINDS:
         if isinstance(value, kind):
             return name
     return "array" if isinstance(value, list) else "object"

@@ -22,6 +22,7 @@ from fabro.engine.retry import asks_for_retries
 from fabro.engine.stage import StageRun
 from fabro.events.redact import Redactor, StreamRedactor
 from fabro.governance.describe import command_action
+from fabro.secrets.source import MissingSecret, stage_secrets
 from fabro.storage.space import is_disk_full
 from fabro.workflow.model import Node
 
@@ -33,11 +34,18 @@ _CHUNK = 65_536
 
 
 def command_env(
-    env: Mapping[str, str], allowlist: Sequence[str], run_id: str, node_id: str, work_dir: Path
+    env: Mapping[str, str],
+    allowlist: Sequence[str],
+    run_id: str,
+    node_id: str,
+    work_dir: Path,
+    secrets: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The variables of ``allowlist`` found in the server's environment, plus the FABRO_*
-    stage variables: a program never sees a provider key or token it was not given."""
+    """The variables of ``allowlist`` found in the server's environment, the stage's
+    ``secrets`` (those it names), plus the FABRO_* stage variables: a program never sees a
+    provider key or token it was not given."""
     kept = {name: env[name] for name in allowlist if name in env}
+    kept.update(secrets or {})
     kept.update({"FABRO_RUN_ID": run_id, "FABRO_NODE_ID": node_id, "FABRO_WORK_DIR": str(work_dir)})
     return kept
 
@@ -191,6 +199,10 @@ async def command(node: Node, stage: StageRun) -> Outcome:
             f"[Simulated] Command skipped: {script}",
             context_updates={"command.output": "", "command.stderr": "", "command.exit_code": 0},
         )
+    try:
+        secrets = await stage_secrets(stage.deps.secrets, stage.graph, node)
+    except MissingSecret as missing:
+        return Outcome.fail(missing.message(node.id))  # before anything runs
     timeout_ms = node.timeout_ms or DEFAULT_TIMEOUT_MS
     folder = stage.stage_dir
     _write_json(folder / "script_invocation.json", {
@@ -199,7 +211,7 @@ async def command(node: Node, stage: StageRun) -> Outcome:
     out = _Capture(folder / "stdout.log", stage.redactor, _tap(stage, "stdout"))
     err = _Capture(folder / "stderr.log", stage.redactor, _tap(stage, "stderr"))
     env = command_env(
-        stage.deps.env, stage.deps.env_allowlist, stage.run_id, node.id, stage.work_dir
+        stage.deps.env, stage.deps.env_allowlist, stage.run_id, node.id, stage.work_dir, secrets
     )
     argv = program(language, script)
     gate = stage.gate(command_action(script, language), repeat_safe=node.idempotent)

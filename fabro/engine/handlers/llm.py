@@ -36,6 +36,7 @@ from fabro.events.types import Agent, Prompt, StageUsage
 from fabro.llm.provider import LlmError, LlmRequest, Message, RetryNotice, ToolCall, ToolSpec
 from fabro.llm.resolve import LevelChoice, Resolved, resolve_model
 from fabro.llm.usage import Usage, cost
+from fabro.secrets.source import MissingSecret, stage_secrets
 from fabro.workflow.model import Node
 
 if TYPE_CHECKING:
@@ -103,6 +104,14 @@ async def agent(node: Node, stage: StageRun) -> Outcome:
 
 
 async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Outcome:
+    try:
+        # The agent's shell tool runs with them; a prompt stage only needs them set. A dry
+        # run runs no tool (and skips command stages before their secrets are looked at).
+        secrets = (
+            {} if stage.deps.dry_run else await stage_secrets(stage.deps.secrets, stage.graph, node)
+        )
+    except MissingSecret as missing:
+        return Outcome.fail(missing.message(node.id))  # before anything runs
     resolved = resolve_stage_model(node, stage)
     if resolved.model is None:
         raise PermanentError(f"No model known for provider '{resolved.provider}'")
@@ -208,7 +217,7 @@ async def _llm_stage(node: Node, stage: StageRun, tools: dict[str, Tool]) -> Out
         messages.append(Message("assistant", response_text, tool_calls=response.tool_calls))
         uses = []
         for call in response.tool_calls:
-            result, duration_ms = await _run_tool(stage, node, tools, call)
+            result, duration_ms = await _run_tool(stage, node, tools, call, secrets)
             if result.written:
                 files_touched.append(result.written)
             messages.append(
@@ -301,7 +310,7 @@ class StatusFile:
 
 
 async def _run_tool(
-    stage: StageRun, node: Node, tools: dict[str, Tool], call: ToolCall
+    stage: StageRun, node: Node, tools: dict[str, Tool], call: ToolCall, secrets: dict[str, str]
 ) -> tuple[ToolResult, int]:
     await stage.emit(
         Agent(
@@ -319,6 +328,7 @@ async def _run_tool(
         stage.spec.run_dir,
         stage.deps.env_allowlist,
         stage.redactor,
+        secrets,
     )
     action = agent_tools_module.tool_action(call.name, call.arguments, stage.work_dir)
     gate = None if action is None else stage.gate(action)

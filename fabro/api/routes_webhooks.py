@@ -1,0 +1,113 @@
+"""The route table's rows for webhooks (issue 19), appended to ``fabro.api.routes.ROUTES``.
+
+Every row is admin: a subscription sends run data to any URL it names."""
+
+from __future__ import annotations
+
+from fabro.api.bodies.webhooks import (
+    CreatedWebhook,
+    CreateWebhookRequest,
+    PaginatedWebhookDeliveryList,
+    PaginatedWebhookList,
+    UpdateWebhookRequest,
+    Webhook,
+    WebhookDelivery,
+)
+from fabro.api.operations import Route
+from fabro.governance.roles import Role
+
+WEBHOOK_ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST",
+        "/webhooks",
+        "createWebhook",
+        "Webhooks",
+        "Subscribe a URL to events; the answer shows the signing secret, once (fabro)",
+        "REAL",
+        201,
+        CreatedWebhook,
+        body=CreateWebhookRequest,
+        location=True,
+        role=Role.ADMIN,
+    ),
+    Route(
+        "GET",
+        "/webhooks",
+        "listWebhooks",
+        "Webhooks",
+        "Webhook subscriptions, newest first (fabro)",
+        "REAL",
+        200,
+        PaginatedWebhookList,
+        paginated=True,
+        role=Role.ADMIN,
+    ),
+    Route(
+        "GET",
+        "/webhooks/{id}",
+        "retrieveWebhook",
+        "Webhooks",
+        "A webhook subscription (fabro)",
+        "REAL",
+        200,
+        Webhook,
+        role=Role.ADMIN,
+    ),
+    Route(
+        "PATCH",
+        "/webhooks/{id}",
+        "updateWebhook",
+        "Webhooks",
+        "Change a subscription's URL, event types or filters; enable or disable it (fabro)",
+        "REAL",
+        200,
+        Webhook,
+        body=UpdateWebhookRequest,
+        role=Role.ADMIN,
+    ),
+    Route(
+        "DELETE",
+        "/webhooks/{id}",
+        "deleteWebhook",
+        "Webhooks",
+        "Delete a subscription and its delivery log (fabro)",
+        "REAL",
+        204,
+        None,
+        role=Role.ADMIN,
+    ),
+    Route(
+        "POST",
+        "/webhooks/{id}/test",
+        "testWebhook",
+        "Webhooks",
+        "Send the subscription a ping delivery (fabro)",
+        "REAL",
+        202,
+        WebhookDelivery,
+        role=Role.ADMIN,
+    ),
+    Route(
+        "GET",
+        "/webhooks/{id}/deliveries",
+        "listWebhookDeliveries",
+        "Webhooks",
+        "A subscription's delivery log, newest first (fabro)",
+        "REAL",
+        200,
+        PaginatedWebhookDeliveryList,
+        paginated=True,
+        role=Role.ADMIN,
+    ),
+    Route(
+        "POST",
+        "/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        "redeliverWebhookDelivery",
+        "Webhooks",
+        "Send a delivery again, with the same delivery id (fabro)",
+        "REAL",
+        202,
+        WebhookDelivery,
+        role=Role.ADMIN,
+    ),
+)
