@@ -49,6 +49,7 @@ from bench.api import Fabro, fabro_server
 from bench.loadclient import Client, Shared, run_body
 from bench.loadgen import WebhookSink, webhook_event_ids
 from bench.loadreport import Outcome, Tally, report, scan_log
+from fabro.webhooks.events import EVENT_TYPES
 
 SEED_CONCURRENCY = 16
 LIVE_STATUSES = "queued,starting,running,paused"
@@ -56,16 +57,7 @@ SETTLE_S = 60.0  # after the load, time for every live run to reach its gate, th
 # After the drain, webhook deliveries are awaited as long as they keep arriving: the check
 # is that none is lost, whatever the backlog; a gap this long with none arriving fails it.
 DELIVERY_STALL_S = 30.0
-WEBHOOK_TYPES = [
-    "run.started",
-    "run.waiting",
-    "run.completed",
-    "run.failed",
-    "run.cancelled",
-    "stage.failed",
-    "policy.alert",
-    "receipt.written",
-]
+WEBHOOK_TYPES = list(EVENT_TYPES)
 
 
 @dataclass(frozen=True)

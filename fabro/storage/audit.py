@@ -29,6 +29,7 @@ from fabro.governance.receipts import (
 )
 from fabro.storage.connection import Row
 from fabro.storage.db import Database
+from fabro.storage.filters import conditions
 from fabro.storage.records import Page
 from fabro.storage.writer import WriteTx
 
@@ -107,18 +108,15 @@ def _record(row: Row) -> AuditRecord:
 
 
 def _conditions(match: AuditFilter) -> tuple[str, list[Any]]:
-    parts: list[str] = []
-    params: list[Any] = []
-    for sql, value in (
-        ("principal = ?", match.principal),
-        ("action = ?", match.action),
-        ("result = ?", match.result),
-        ("at >= ?", match.since),
-        ("at < ?", match.until),
-    ):
-        if value is not None:
-            parts.append(sql)
-            params.append(value)
+    parts, params = conditions(
+        (
+            ("principal = ?", match.principal),
+            ("action = ?", match.action),
+            ("result = ?", match.result),
+            ("at >= ?", match.since),
+            ("at < ?", match.until),
+        )
+    )
     return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
 

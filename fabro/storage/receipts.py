@@ -34,6 +34,7 @@ from fabro.governance.receipts import (
 )
 from fabro.storage.connection import Row
 from fabro.storage.db import Database
+from fabro.storage.filters import conditions
 from fabro.storage.records import Page
 from fabro.storage.store import Write
 from fabro.storage.writer import WriteTx
@@ -240,19 +241,16 @@ def _receipt(row: Row) -> ReceiptRecord:
 
 def _conditions(match: ReceiptFilter) -> tuple[str, list[Any]]:
     """The SQL conditions of ``match`` on the began entry ``b``, and their parameters."""
-    parts: list[str] = []
-    params: list[Any] = []
-    for sql, value in (
-        ("b.run_id = ?", match.run_id),
-        ("b.kind = ?", match.kind),
-        ("b.decision = ?", match.decision),
-        ("b.started_at >= ?", match.since),
-        ("b.started_at < ?", match.until),
-    ):
-        if value is not None:
-            parts.append(f" AND {sql}")
-            params.append(value)
-    return "".join(parts), params
+    parts, params = conditions(
+        (
+            ("b.run_id = ?", match.run_id),
+            ("b.kind = ?", match.kind),
+            ("b.decision = ?", match.decision),
+            ("b.started_at >= ?", match.since),
+            ("b.started_at < ?", match.until),
+        )
+    )
+    return "".join(f" AND {sql}" for sql in parts), params
 
 
 class Receipts:

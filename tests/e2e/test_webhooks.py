@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from fabro.webhooks.events import (
+    EVENT_TYPES,
     RUN_EVENT_TYPES,
     fields_of,
     receipt_event_id,
@@ -20,16 +21,7 @@ from tests.e2e.conftest import StartServer
 from tests.e2e.runs_support import jwt_server, start_run, wait_for_status, wait_until
 from tests.webhooks.receiver import receiver
 
-ALL_TYPES = [
-    "run.started",
-    "run.waiting",
-    "run.completed",
-    "run.failed",
-    "run.cancelled",
-    "stage.failed",
-    "policy.alert",
-    "receipt.written",
-]
+ALL_TYPES = list(EVENT_TYPES)
 # Two commands (four receipt entries) and the run's start and end.
 WORK = """digraph Work {
   start [shape=Mdiamond]

@@ -13,6 +13,7 @@ from typing import Any
 from quart.typing import TestClientProtocol as Client
 
 from fabro.services import Services
+from fabro.webhooks.events import EVENT_TYPES
 from fabro.webhooks.retry import RetryPolicy
 from fabro.webhooks.sealing import KeyFileSealer
 from fabro.webhooks.signing import signature_header
@@ -20,16 +21,7 @@ from tests.api.internals_helpers import FAILING
 from tests.api.runs_helpers import LINEAR, start, wait_for
 from tests.webhooks.receiver import DROP, Receiver, documented_verify, receiver
 
-ALL_TYPES = [
-    "run.started",
-    "run.waiting",
-    "run.completed",
-    "run.failed",
-    "run.cancelled",
-    "stage.failed",
-    "policy.alert",
-    "receipt.written",
-]
+ALL_TYPES = list(EVENT_TYPES)
 FAST = RetryPolicy(first_retry_s=0.05, max_retry_s=0.2)
 
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
+from fabro.api.bodies.webhooks import WebhookEventType
 from fabro.clock import now_ts
 from fabro.storage import runs
 from fabro.storage.db import Database
 from fabro.storage.events import append_events
 from fabro.storage.records import NewEvent
 from fabro.storage.webhooks import NewWebhook, WebhookStore
-from fabro.webhooks.events import fields_of, run_event_type
+from fabro.webhooks.events import EVENT_TYPES, fields_of, run_event_type
 from tests.storage.rows import make_run
 
 
@@ -123,3 +124,7 @@ async def test_without_subscriptions_the_cursor_skips_ahead(store: WebhookStore)
     assert await store.behind()
     assert (await store.dispatch()).queued == 0
     assert not await store.behind()
+
+
+def test_the_api_names_exactly_the_event_types_the_dispatcher_sends() -> None:
+    assert get_args(WebhookEventType) == EVENT_TYPES
