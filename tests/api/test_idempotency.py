@@ -49,6 +49,13 @@ async def gated_run(client: Client, headers: dict[str, str]) -> tuple[str, str]:
 
 
 async def completions(services: Services, run_id: str) -> int:
+    """How many answers the run took, once it has ended (an answer's 204 comes when it is
+    stored; the engine commits its InterviewCompleted a moment later)."""
+    for _ in range(500):
+        run = await services.store.get_run(run_id)
+        if run is not None and run.status in ("completed", "failed", "cancelled"):
+            break
+        await asyncio.sleep(0.01)
     events = await services.store.events_after(run_id, 0)
     return sum(1 for event in events if event.variant == "InterviewCompleted")
 
