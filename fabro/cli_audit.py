@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fabro.cli_options import option
-from fabro.cli_runs import _client_call, _connection, client_options
+from fabro.cli_options import listing_options, option
+from fabro.cli_runs import client_call, client_options, connection_of
 
 if TYPE_CHECKING:
     from fabro.client.runs import Output
@@ -33,16 +33,7 @@ FILTERS = ("principal", "action", "result", "since", "until")
     show_default="every result",
     help="Only this result: ok, refused (401, 403) or failed (any other error).",
 )
-@option("--since", metavar="TIME", help="Only records at or after this RFC 3339 time.")
-@option("--until", metavar="TIME", help="Only records before this RFC 3339 time.")
-@option(
-    "--limit",
-    metavar="N",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default="50",
-    help="Print at most N records.",
-)
+@listing_options("records", "records")
 @option("--verify", is_flag=True, help="Check the log's hash chain instead of listing it.")
 @option("--json", "as_json", is_flag=True, help="Print the records (or the check) as JSON.")
 @client_options()
@@ -51,10 +42,10 @@ def audit(**params: Any) -> None:
     filters = {name: params.pop(name) for name in FILTERS}
     limit, verify, as_json = params.pop("limit"), params.pop("verify"), params.pop("as_json")
     if verify:
-        _client_call(_connection(params), lambda c, o: _verify(c, o, as_json=as_json))
+        client_call(connection_of(params), lambda c, o: _verify(c, o, as_json=as_json))
         return
-    _client_call(
-        _connection(params),
+    client_call(
+        connection_of(params),
         lambda c, o: _list(c, o, filters, limit=limit, as_json=as_json),
         usage_on_400=True,
     )

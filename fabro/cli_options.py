@@ -80,3 +80,36 @@ def data_dir_option(help_text: str) -> Callable[[F], F]:
         show_default=DATA_DIR_DEFAULT,
         help=help_text,
     )
+
+
+def listing_options(items: str, moments: str) -> Callable[[F], F]:
+    """``--since``, ``--until`` and ``--limit`` of a command that lists ``items`` (newest
+    first), whose times are those of ``moments`` ("records", "actions started")."""
+
+    def apply(command: F) -> F:
+        for decorate in reversed(
+            (
+                option(
+                    "--since",
+                    metavar="TIME",
+                    help=f"Only {moments} at or after this date or RFC 3339 time.",
+                ),
+                option(
+                    "--until",
+                    metavar="TIME",
+                    help=f"Only {moments} before this RFC 3339 time (a date: to its end).",
+                ),
+                option(
+                    "--limit",
+                    metavar="N",
+                    type=click.IntRange(min=1),
+                    default=50,
+                    show_default="50",
+                    help=f"Print at most N {items}.",
+                ),
+            )
+        ):
+            command = decorate(command)
+        return command
+
+    return apply

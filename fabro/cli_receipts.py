@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fabro.cli_options import fail, option
-from fabro.cli_runs import _client_call, _connection, client_options
+from fabro.cli_options import fail, listing_options, option
+from fabro.cli_runs import client_call, client_options, connection_of
 
 if TYPE_CHECKING:
     from fabro.client.runs import Output
@@ -50,16 +50,7 @@ def receipts() -> None:
     show_default="every decision",
     help="Only this decision: ALLOW, ALERT, APPROVE, BLOCK or DEDUP.",
 )
-@option("--since", metavar="TIME", help="Only actions started at or after this RFC 3339 time.")
-@option("--until", metavar="TIME", help="Only actions started before this RFC 3339 time.")
-@option(
-    "--limit",
-    metavar="N",
-    type=click.IntRange(min=1),
-    default=50,
-    show_default="50",
-    help="Print at most N receipts.",
-)
+@listing_options("receipts", "actions started")
 @option("--json", "as_json", is_flag=True, help="Print the receipts as a JSON array.")
 @client_options()
 def receipts_list(**params: Any) -> None:
@@ -67,8 +58,8 @@ def receipts_list(**params: Any) -> None:
     names = ("run", "kind", "decision", "since", "until")
     filters = {name: params.pop(name) for name in names}
     limit, as_json = params.pop("limit"), params.pop("as_json")
-    _client_call(
-        _connection(params),
+    client_call(
+        connection_of(params),
         lambda c, o: _list(c, o, filters, limit=limit, as_json=as_json),
         usage_on_400=True,
     )
@@ -117,7 +108,7 @@ def _first_line(action: str) -> str:
 @client_options()
 def receipts_show(receipt_id: str, as_json: bool, **params: Any) -> None:
     """Show a receipt: the action, the policy's decision, and how it ended."""
-    _client_call(_connection(params), lambda c, o: _show(c, o, receipt_id, as_json=as_json))
+    client_call(connection_of(params), lambda c, o: _show(c, o, receipt_id, as_json=as_json))
 
 
 def _show(client: FabroClient, output: Output, receipt_id: str, *, as_json: bool) -> int:
@@ -149,8 +140,8 @@ def _show(client: FabroClient, output: Output, receipt_id: str, *, as_json: bool
 def receipts_verify(data_dir: str | None, as_json: bool, **params: Any) -> None:
     """Check the receipts' hash chain; exit 1 naming the first bad entry if it is broken."""
     if data_dir is None:
-        connection = _connection({**params, "data_dir": None})
-        _client_call(connection, lambda c, o: _report(_remote(c), o, as_json=as_json))
+        connection = connection_of({**params, "data_dir": None})
+        client_call(connection, lambda c, o: _report(_remote(c), o, as_json=as_json))
         return
     from fabro.client.runs import Output
     from fabro.storage.receipts import NoReceipts, verify_file

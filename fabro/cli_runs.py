@@ -65,7 +65,7 @@ def client_options(*, key_alias: bool = True, data_dir: bool = True) -> Callable
     return apply
 
 
-def _connection(params: dict[str, Any]) -> dict[str, Any]:
+def connection_of(params: dict[str, Any]) -> dict[str, Any]:
     """The SDK client's arguments from the `client_options` flags."""
     return {
         "server": params.pop("server"),
@@ -77,13 +77,13 @@ def _connection(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _client_call(
+def client_call(
     connection: dict[str, Any],
     call: Callable[[FabroClient, Output], int],
     *,
     usage_on_400: bool = False,
 ) -> None:
-    """Open a FabroClient on ``connection`` (``_connection``'s arguments), run
+    """Open a FabroClient on ``connection`` (``connection_of``'s arguments), run
     ``call(client, output)``, exit with its status.
 
     ``usage_on_400``: a 400 means the request itself was wrong (`runs start`: a workflow that
@@ -142,7 +142,7 @@ def runs_list(**params: Any) -> None:
     from fabro.client import runs as commands
 
     options = {k: params.pop(k) for k in ("status", "workflow", "limit", "offset", "as_json")}
-    _client_call(_connection(params), lambda c, o: commands.list_runs(c, o, **options))
+    client_call(connection_of(params), lambda c, o: commands.list_runs(c, o, **options))
 
 
 @runs.command(name="show")
@@ -153,7 +153,9 @@ def runs_show(run_id: str, as_json: bool, **params: Any) -> None:
     """Show a run, the question it waits on, and its stages."""
     from fabro.client import runs as commands
 
-    _client_call(_connection(params), lambda c, o: commands.show_run(c, o, run_id, as_json=as_json))
+    client_call(
+        connection_of(params), lambda c, o: commands.show_run(c, o, run_id, as_json=as_json)
+    )
 
 
 @runs.command(name="start")
@@ -218,8 +220,8 @@ def runs_start(
         fail(str(exc), USAGE)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    connection = _connection(params)
-    _client_call(
+    connection = connection_of(params)
+    client_call(
         connection,
         lambda c, o: _start(
             c, o, connection, body, follow=follow, verbose=verbose, as_json=as_json
@@ -267,7 +269,7 @@ def runs_cancel(run_id: str, **params: Any) -> None:
     """Cancel a run."""
     from fabro.client import runs as commands
 
-    _client_call(_connection(params), lambda c, o: commands.transition(c, o, run_id, "cancel"))
+    client_call(connection_of(params), lambda c, o: commands.transition(c, o, run_id, "cancel"))
 
 
 @runs.command(name="pause")
@@ -277,7 +279,7 @@ def runs_pause(run_id: str, **params: Any) -> None:
     """Pause a run at its next stage boundary."""
     from fabro.client import runs as commands
 
-    _client_call(_connection(params), lambda c, o: commands.transition(c, o, run_id, "pause"))
+    client_call(connection_of(params), lambda c, o: commands.transition(c, o, run_id, "pause"))
 
 
 @runs.command(name="unpause")
@@ -287,7 +289,7 @@ def runs_unpause(run_id: str, **params: Any) -> None:
     """Let a paused run go on."""
     from fabro.client import runs as commands
 
-    _client_call(_connection(params), lambda c, o: commands.transition(c, o, run_id, "unpause"))
+    client_call(connection_of(params), lambda c, o: commands.transition(c, o, run_id, "unpause"))
 
 
 @runs.command(name="events")
@@ -301,8 +303,8 @@ def runs_events(run_id: str, after: int, as_json: bool, **params: Any) -> None:
     """Print a run's events until it has no more, across dropped connections and restarts."""
     from fabro.client import runs as commands
 
-    _client_call(
-        _connection(params),
+    client_call(
+        connection_of(params),
         lambda c, o: commands.follow_events(c, o, run_id, after=after, as_json=as_json),
     )
 
@@ -341,8 +343,8 @@ def runs_logs(
     """Print what a run's stages wrote: command output, LLM responses."""
     from fabro.client.logs import show_logs
 
-    _client_call(
-        _connection(params),
+    client_call(
+        connection_of(params),
         lambda c, o: show_logs(
             c, o.out, run_id, stage=stage, names=names, tail=tail, follow=follow
         ),
@@ -365,7 +367,7 @@ def runs_answer(run_id: str, qid: str, value: str | None, **params: Any) -> None
     key, keys = take(params, "option_key"), take(params, "option_keys")
     if sum(x is not None for x in (key, keys, value)) != 1:
         raise click.UsageError("give exactly one of --option-key, --option-keys, --value")
-    _client_call(
-        _connection(params),
+    client_call(
+        connection_of(params),
         lambda c, o: commands.answer_question(c, o, run_id, qid, key=key, keys=keys, value=value),
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from fabro.cli_options import fail, option
-from fabro.cli_runs import _client_call, _connection, client_options
+from fabro.cli_runs import client_call, client_options, connection_of
 
 if TYPE_CHECKING:
     from fabro.client.runs import Output
@@ -33,7 +33,7 @@ def secrets() -> None:
 def secrets_set(name: str, **params: Any) -> None:
     """Set a secret; its value comes from standard input (or a hidden prompt at a terminal)."""
     value = _read_value()
-    _client_call(_connection(params), lambda c, o: _set(c, o, name, value), usage_on_400=True)
+    client_call(connection_of(params), lambda c, o: _set(c, o, name, value), usage_on_400=True)
 
 
 def _read_value() -> str:
@@ -60,7 +60,7 @@ def _set(client: FabroClient, output: Output, name: str, value: str) -> int:
 @client_options()
 def secrets_list(as_json: bool, **params: Any) -> None:
     """List the secrets' names and dates, by name."""
-    _client_call(_connection(params), lambda c, o: _list(c, o, as_json=as_json))
+    client_call(connection_of(params), lambda c, o: _list(c, o, as_json=as_json))
 
 
 def _list(client: FabroClient, output: Output, *, as_json: bool) -> int:
@@ -89,7 +89,7 @@ def secrets_rm(name: str, **params: Any) -> None:
         output.line(f"{name}: deleted")
         return 0
 
-    _client_call(_connection(params), remove, usage_on_400=True)
+    client_call(connection_of(params), remove, usage_on_400=True)
 
 
 @secrets.command(name="rotate")
@@ -102,4 +102,4 @@ def secrets_rotate(**params: Any) -> None:
         output.line(f"rotated: {done.resealed} values re-sealed under key {done.key_id}")
         return 0
 
-    _client_call(_connection(params), rotate)
+    client_call(connection_of(params), rotate)
