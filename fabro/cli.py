@@ -163,7 +163,8 @@ def serve(config_path: str | None, **flags: Any) -> None:
     import asyncio
     import os
 
-    from fabro.config import KNOWN_PROVIDERS, default_config_path, load_dotenv, load_settings
+    from fabro.config import KNOWN_PROVIDERS, default_config_path, load_settings
+    from fabro.config_file import load_dotenv
     from fabro.process import tune_collector
     from fabro.server import configure_logging
     from fabro.server import serve as run_server

@@ -261,24 +261,6 @@ def default_config_path(env: Mapping[str, str]) -> Path:
     return home_dir(env) / ".fabro" / "server.toml"
 
 
-def load_dotenv(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
-    """Load KEY=VALUE lines from ``path`` without overriding variables already set."""
-    try:
-        text = config_file.utf8_text(path)
-    except OSError:
-        return
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        key, value = key.strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        if key and key not in environ:
-            environ[key] = value
-
-
 def load_settings(
     config: str | Path | None = None,
     env: Mapping[str, str] | None = None,

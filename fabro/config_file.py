@@ -3,6 +3,7 @@ the parsed document whose errors name the file and line."""
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -46,6 +47,24 @@ def utf8_text(path: Path) -> str:
         raise StartupError(
             f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})"
         ) from None
+
+
+def load_dotenv(path: Path, environ: dict[str, str] | os._Environ[str]) -> None:
+    """Load KEY=VALUE lines from ``path`` without overriding variables already set."""
+    try:
+        text = utf8_text(path)
+    except OSError:
+        return
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if key and key not in environ:
+            environ[key] = value
 
 
 class FileSource:

@@ -15,9 +15,9 @@ from fabro.config import (
     OPTIONS,
     LimitsSettings,
     LlmSettings,
-    load_dotenv,
     load_settings,
 )
+from fabro.config_file import load_dotenv
 from fabro.config_watch import ConfigWatcher
 from fabro.errors import StartupError
 

@@ -57,7 +57,8 @@ def _doc(function: Callable[..., Any]) -> str:
 
 
 def _methods() -> Iterator[str]:
-    for name, member in vars(Endpoints).items():
+    # Area by area, in the order of Endpoints' bases (fabro/client/endpoints/__init__.py).
+    for member in (m for area in Endpoints.__mro__ for m in vars(area).values()):
         if isinstance(member, Endpoint):
             result = _result(member.build)
             returns = "nothing" if result == "None" else f"`{result}`"
@@ -75,7 +76,6 @@ def _methods() -> Iterator[str]:
                 f"### `{_signature(member.build)}`\n\nYields every `{result}`, page after "
                 f"page.\n\n{_doc(member.build)}\n"
             )
-        del name
 
 
 def _following() -> Iterator[str]:

@@ -1,7 +1,7 @@
 """``FabroClient`` and ``AsyncFabroClient``: the Python SDK (docs/client.md).
 
 Both are the same ``Endpoints`` over a different transport: every method, its arguments, its
-request and its typed result are written once (fabro/client/endpoints.py); how a client finds
+request and its typed result are written once (fabro/client/endpoints/); how a client finds
 its server and credentials is ``Configured`` (fabro/client/transport.py).
 """
 

@@ -21,7 +21,8 @@ from fabro.auth.client import (
     resolve_client_settings,
 )
 from fabro.client.calls import Call, PagedCall, StreamCall
-from fabro.client.endpoints import Endpoints, run_path, segment
+from fabro.client.endpoints import Endpoints
+from fabro.client.endpoints.shared import run_path, segment
 from fabro.client.errors import FabroApiError, FabroConnectionError, api_error
 from fabro.client.retry import RetryPolicy
 from fabro.client.streams import (

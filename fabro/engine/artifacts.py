@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from fabro.events.redact import storable
+from fabro.events.storable import storable
 
 log = logging.getLogger(__name__)
 

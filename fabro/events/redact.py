@@ -1,4 +1,4 @@
-"""Secret redaction (engine.md §12), and text made storable where it enters fabro.
+"""Secret redaction (engine.md §12): secrets replaced wherever they appear in text.
 
 Every string of a JSON-like value is rewritten, in order: exact secret values (taken from the
 environment, and the server's secrets as they are set: ``Redactor.add``), well-known token
@@ -6,9 +6,10 @@ patterns, bearer tokens, then ``key=value`` style secrets. Keys of objects are n
 Replacements use the literal ``[REDACTED]``.
 
 Text from outside (a program's output, a model's reply, a tool's result, a chat turn) is
-*cleaned* where it enters (``Redactor.clean``): made storable, then redacted, so that every copy
-made of it later (context, checkpoint, stage rows and files, the next prompt) is clean. Text
-that arrives in pieces goes through a ``StreamRedactor``, which finds a secret cut in two.
+*cleaned* where it enters (``Redactor.clean``): made storable (fabro/events/storable.py), then
+redacted, so that every copy made of it later (context, checkpoint, stage rows and files, the
+next prompt) is clean. Text that arrives in pieces goes through a ``StreamRedactor``, which
+finds a secret cut in two.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
 
 from fabro import jsontext
+from fabro.events.storable import storable, storable_value
 
 REDACTED = "[REDACTED]"
 
@@ -71,10 +73,6 @@ _KEY_VALUE = re.compile(
     r"(?i)(api[_-]?key|secret|token|password)([\"']?\s*[:=]\s*[\"']?)([^\s\"',]{8,})"
 )
 
-# Lone surrogates: Python strings may hold them (a JSON `\ud800` escape decodes to one), UTF-8
-# cannot encode them, so neither SQLite nor a file can take a string that holds one.
-_SURROGATE = re.compile("[\ud800-\udfff]")
-REPLACEMENT = "\ufffd"
 # Text of a stream passed on a line at a time waits at most this long for the line's end.
 LINE_HOLD = 65_536
 # Held back at the end of a streamed piece: the start of a secret value, from this many
@@ -128,28 +126,6 @@ def is_secret_env_name(name: str) -> bool:
         return False
     # Case-insensitive for the prefix as well: treating more names as secret is the safe side.
     return upper.endswith(_SECRET_SUFFIXES) or upper.startswith(_SECRET_PREFIXES)
-
-
-def storable(text: str) -> str:
-    """``text`` with every lone surrogate replaced by U+FFFD, so that UTF-8 can encode it."""
-    if text.isascii():
-        return text
-    return _SURROGATE.sub(REPLACEMENT, text)
-
-
-def storable_value(value: T) -> T:
-    """A JSON-like value with every string in it (keys too) made storable."""
-    return cast(T, _storable(value))
-
-
-def _storable(value: Any) -> Any:
-    if isinstance(value, str):
-        return storable(value)
-    if isinstance(value, dict):
-        return {_storable(key): _storable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_storable(item) for item in value)
-    return value
 
 
 def secret_values(env: Mapping[str, str], names: Iterable[str] = ()) -> frozenset[str]:

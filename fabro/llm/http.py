@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from fabro.events.redact import storable, storable_value
 from fabro.events.sse import Frame, aparse_stream
+from fabro.events.storable import storable, storable_value
 from fabro.llm.provider import (
     LlmError,
     LlmRequest,

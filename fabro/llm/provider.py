@@ -13,7 +13,7 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from fabro.events.redact import storable_value
+from fabro.events.storable import storable_value
 from fabro.llm.usage import Usage
 
 Role = Literal["system", "user", "assistant", "tool"]

@@ -1,4 +1,4 @@
-"""The dispatcher: turns committed events into deliveries (``WebhookStore.dispatch``).
+"""The dispatcher: turns committed events into deliveries (``DeliveryQueue.dispatch``).
 
 The database is the source of truth: each pass reads after the stored cursor, so nothing
 the bus drops or a crash interrupts is lost. The in-process bus only says *when* to look:
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from fabro.engine.scheduler import EVENTS_KEY
 from fabro.events.bus import EventBus, SubscriberOverflow
 from fabro.storage.records import EventRecord
-from fabro.storage.webhooks import WebhookStore
+from fabro.storage.webhook_queue import DeliveryQueue
 from fabro.webhooks.events import VARIANTS
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,14 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: WebhookStore,
+        queue: DeliveryQueue,
         bus: EventBus[EventRecord] | None,
         queued: Callable[[], None],
         *,
         poll_s: float = POLL_S,
         batch: int = BATCH,
     ) -> None:
-        self.store = store
+        self.queue = queue
         self.bus = bus
         self.queued = queued  # told when deliveries were queued (wakes the sender)
         self.poll_s = poll_s
@@ -71,8 +71,8 @@ class Dispatcher:
     async def pass_once(self) -> int:
         """Dispatch everything committed so far; the number of deliveries queued."""
         queued = 0
-        while await self.store.behind():
-            done = await self.store.dispatch(self.batch)
+        while await self.queue.behind():
+            done = await self.queue.dispatch(self.batch)
             queued += done.queued
             if done.queued:
                 self.queued()

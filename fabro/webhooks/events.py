@@ -1,6 +1,6 @@
 """Which stored events a webhook can subscribe to, and the body a receiver gets for each.
 
-Pure: the dispatcher (fabro/storage/webhooks.py) calls these on rows it reads in its
+Pure: the dispatcher (fabro/storage/webhook_queue.py) calls these on rows it reads in its
 transaction, so what is sent is decided once, when the event is queued.
 """
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import httpx
 
-from fabro.storage.webhooks import AttemptResult, DueDelivery, WebhookStore
+from fabro.storage.webhook_queue import AttemptResult, DeliveryQueue, DueDelivery
 from fabro.webhooks.retry import RetryPolicy
 from fabro.webhooks.signing import signature_header
 
@@ -39,7 +39,7 @@ class Sender:
 
     def __init__(
         self,
-        store: WebhookStore,
+        queue: DeliveryQueue,
         open_secret: Callable[[DueDelivery], str],
         policy: RetryPolicy,
         *,
@@ -48,7 +48,7 @@ class Sender:
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
+        self.queue = queue
         self.open_secret = open_secret
         self.policy = policy
         self.max_in_flight = max_in_flight
@@ -97,7 +97,7 @@ class Sender:
         # one read per delivery that finishes.
         if free <= 0 or (self._in_flight and free < self.max_in_flight // 2):
             return
-        for due in await self.store.due(free, exclude=list(self._in_flight)):
+        for due in await self.queue.due(free, exclude=list(self._in_flight)):
             self._in_flight[due.id] = asyncio.create_task(
                 self._deliver(client, due), name="webhook-delivery"
             )
@@ -105,7 +105,7 @@ class Sender:
     async def _idle_s(self) -> float:
         if len(self._in_flight) >= self.max_in_flight // 2:
             return IDLE_S  # a finishing delivery wakes us
-        next_due = await self.store.next_due_s()
+        next_due = await self.queue.next_due_s()
         if next_due is None:
             return IDLE_S
         return min(max(next_due - self.clock(), 0.0), IDLE_S)
@@ -114,12 +114,12 @@ class Sender:
         now = self.clock()
         if now - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = now
-            await self.store.prune(now - KEEP_S)
+            await self.queue.prune(now - KEEP_S)
 
     async def _deliver(self, client: httpx.AsyncClient, due: DueDelivery) -> None:
         try:
             result = await self.attempt(client, due)
-            await self.store.record(result, self.policy)
+            await self.queue.record(result, self.policy)
             if not result.ok:
                 log.info(
                     "webhook %s delivery %s attempt %d failed: %s",

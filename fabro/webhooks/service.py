@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 from fabro.events.bus import EventBus
 from fabro.storage.records import EventRecord, Page
+from fabro.storage.webhook_queue import DueDelivery
 from fabro.storage.webhooks import (
     DeliveryRecord,
-    DueDelivery,
     NewWebhook,
     WebhookChanges,
     WebhookRecord,
@@ -65,8 +65,8 @@ class Webhooks:
         self.store = store
         self.sealer = sealer
         self.policy = policy or RetryPolicy()
-        self.sender = Sender(store, self._secret_of, self.policy, **sender_options)
-        self.dispatcher = Dispatcher(store, bus, self.sender.wake)
+        self.sender = Sender(store.queue, self._secret_of, self.policy, **sender_options)
+        self.dispatcher = Dispatcher(store.queue, bus, self.sender.wake)
         if poll_s is not None:
             self.dispatcher.poll_s = poll_s
         self._tasks: list[asyncio.Task[None]] = []

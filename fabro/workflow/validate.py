@@ -1,7 +1,8 @@
 """Validation rules (workflow-language.md §11): one function per rule, listed in `RULES`.
 
-Rules 1-24 are here; fabro's rules 25-30, for what would otherwise run silently the wrong
-way, are in `rules_attributes` and `rules_routing`.
+Rules 7-22 and 24 are here, and the graph's shape (rules 1-6 and 23) in `rules_structure`;
+fabro's rules 25-30, for what would otherwise run silently the wrong way, are in
+`rules_attributes` and `rules_routing`.
 
 Each rule takes a `Subject` (the prepared graph plus what preparation learned) and yields
 diagnostics; rules run in the order of `RULES`, and within a rule items come in node order
@@ -31,6 +32,15 @@ from fabro.workflow.rules_routing import (
     failure_falls_through,
     outcome_value,
     unconditional_edge_count,
+)
+from fabro.workflow.rules_structure import (
+    dead_end,
+    edge_target_exists,
+    exit_no_outgoing,
+    reachability,
+    start_no_incoming,
+    start_node,
+    terminal_node,
 )
 from fabro.workflow.stylesheet import Rule, parse_stylesheet
 from fabro.workflow.variables import UndefinedVariable
@@ -75,80 +85,6 @@ def _node_warning(rule: str, node: Node, message: str) -> Diagnostic:
 
 def _edge_diagnostic(rule: str, severity: str, edge: Edge, message: str) -> Diagnostic:
     return Diagnostic(rule, severity, message, edge=(edge.source, edge.target))
-
-
-# 1
-def start_node(s: Subject) -> Diagnostics:
-    """Exactly one start node (shape Mdiamond or id start/Start)."""
-    count = sum(1 for node in s.graph.nodes.values() if node.is_start_candidate)
-    if count == 0:
-        message = "Pipeline must have exactly one start node (shape=Mdiamond or id start/Start)"
-        yield Diagnostic("start_node", ERROR, message)
-    elif count > 1:
-        message = f"Pipeline has {count} start nodes but must have exactly one"
-        yield Diagnostic("start_node", ERROR, message)
-
-
-# 2
-def terminal_node(s: Subject) -> Diagnostics:
-    """Exactly one terminal node."""
-    count = len(s.graph.terminal_nodes())
-    if count == 0:
-        message = "Pipeline must have exactly one terminal node (shape=Msquare or id exit/end)"
-        yield Diagnostic("terminal_node", ERROR, message)
-    elif count > 1:
-        message = f"Pipeline must have exactly one terminal node, found {count}"
-        yield Diagnostic("terminal_node", ERROR, message)
-
-
-# 3
-def reachability(s: Subject) -> Diagnostics:
-    """Every node is reachable from the run-time start node (skipped without one)."""
-    start = s.graph.start_node()
-    if start is None:
-        return
-    seen = {start.id}
-    stack = [start.id]
-    while stack:
-        for edge in s.graph.outgoing(stack.pop()):
-            if edge.target not in seen:
-                seen.add(edge.target)
-                stack.append(edge.target)
-    for node in s.graph.nodes.values():
-        if node.id not in seen:
-            message = f"Node '{node.id}' is not reachable from the start node"
-            yield _node_warning("reachability", node, message)
-
-
-# 4
-def edge_target_exists(s: Subject) -> Diagnostics:
-    """Both ends of every edge exist (only graphs built in code can break this)."""
-    nodes = s.graph.nodes
-    for edge in s.graph.edges:
-        if edge.source not in nodes:
-            message = f"Edge source '{edge.source}' references non-existent node"
-            yield _edge_diagnostic("edge_target_exists", ERROR, edge, message)
-        if edge.target not in nodes:
-            message = f"Edge from '{edge.source}' targets non-existent node '{edge.target}'"
-            yield _edge_diagnostic("edge_target_exists", ERROR, edge, message)
-
-
-# 5
-def start_no_incoming(s: Subject) -> Diagnostics:
-    """The run-time start node has no incoming edges."""
-    start = s.graph.start_node()
-    if start is not None and (count := len(s.graph.incoming(start.id))):
-        message = f"Start node '{start.id}' has {count} incoming edge(s) but must have none"
-        yield _node_error("start_no_incoming", start, message)
-
-
-# 6
-def exit_no_outgoing(s: Subject) -> Diagnostics:
-    """Terminal nodes have no outgoing edges."""
-    for node in s.graph.terminal_nodes():
-        if count := len(s.graph.outgoing(node.id)):
-            message = f"Exit node '{node.id}' has {count} outgoing edge(s) but must have none"
-            yield _node_error("exit_no_outgoing", node, message)
 
 
 # 7
@@ -375,18 +311,6 @@ def attribute_type(s: Subject) -> Diagnostics:
             if edge_type is not None and (problem := type_error(value, edge_type)):
                 message = f"Attribute '{key}' on edge {edge.describe()} {problem}"
                 yield _edge_diagnostic("attribute_type", ERROR, edge, message)
-
-
-# 23
-def dead_end(s: Subject) -> Diagnostics:
-    """Non-terminal nodes have somewhere to go."""
-    for node in s.graph.nodes.values():
-        if not node.is_terminal and not s.graph.outgoing(node.id):
-            message = (
-                f"Node '{node.id}' has no outgoing edges and is not an exit node; "
-                "the run ends there"
-            )
-            yield _node_warning("dead_end", node, message)
 
 
 # 24

@@ -20,7 +20,7 @@ def test_the_reference_page_is_generated_from_the_code() -> None:
 
 def test_every_method_is_in_the_reference() -> None:
     page = PAGE.read_text(encoding="utf-8")
-    methods = [name for name in vars(Endpoints) if not name.startswith("_")]
+    methods = [name for name in dir(Endpoints) if not name.startswith("_")]
     assert len(methods) >= 30
     for name in [*methods, "stream_run_events", "wait_for_run"]:
         assert f"### `{name}(" in page, name

@@ -17,7 +17,7 @@ from fabro.config import Settings
 from fabro.engine.artifacts import ArtifactWriter
 from fabro.engine.outcome import Outcome
 from fabro.engine.stage import StageRun
-from fabro.events.redact import storable
+from fabro.events.storable import storable
 from fabro.services import Services
 from fabro.storage import stages
 from fabro.storage.db import Database

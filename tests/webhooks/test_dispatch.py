@@ -83,7 +83,7 @@ async def test_each_event_is_queued_once_for_each_subscription_that_wants_it(
         team="web",
     )
     await add_run(store, "R2", event("WorkflowRunCompleted", duration_ms=1, artifact_count=0))
-    done = await store.dispatch()
+    done = await store.queue.dispatch()
     assert (done.queued, done.more) == (5, False)
     assert await queued(store) == sorted(
         [
@@ -94,17 +94,17 @@ async def test_each_event_is_queued_once_for_each_subscription_that_wants_it(
             (web_only, "evt_R1_5"),
         ]
     )
-    assert not await store.behind()
-    assert (await store.dispatch()).queued == 0  # the cursor moved: nothing twice
+    assert not await store.queue.behind()
+    assert (await store.queue.dispatch()).queued == 0  # the cursor moved: nothing twice
 
 
 async def test_a_batch_moves_the_cursor_only_as_far_as_it_read(store: WebhookStore) -> None:
     await subscribe(store, "run.started")
     for n in range(5):
         await add_run(store, f"R{n}", event("WorkflowRunStarted", name="G", run_id=f"R{n}"))
-    first = await store.dispatch(batch=2)
+    first = await store.queue.dispatch(batch=2)
     assert (first.queued, first.more) == (2, True)
-    while (await store.dispatch(batch=2)).more:
+    while (await store.queue.dispatch(batch=2)).more:
         pass
     assert len(await queued(store)) == 5
 
@@ -115,15 +115,15 @@ async def test_a_new_subscription_gets_only_what_is_committed_after_it(
     await add_run(store, "old", event("WorkflowRunStarted", name="G", run_id="old"))
     hook = await subscribe(store, "run.started")
     await add_run(store, "new", event("WorkflowRunStarted", name="G", run_id="new"))
-    await store.dispatch()
+    await store.queue.dispatch()
     assert await queued(store) == [(hook, "evt_new_1")]
 
 
 async def test_without_subscriptions_the_cursor_skips_ahead(store: WebhookStore) -> None:
     await add_run(store, "R", event("WorkflowRunStarted", name="G", run_id="R"))
-    assert await store.behind()
-    assert (await store.dispatch()).queued == 0
-    assert not await store.behind()
+    assert await store.queue.behind()
+    assert (await store.queue.dispatch()).queued == 0
+    assert not await store.queue.behind()
 
 
 def test_the_api_names_exactly_the_event_types_the_dispatcher_sends() -> None:
