@@ -32,8 +32,8 @@ from fabro.llm.catalog import (
 from fabro.llm.provider import LlmBackend, LlmError, LlmRequest, Message, TextDelta
 from fabro.llm.resolve import LevelChoice, resolve_model
 from fabro.llm.router import streaming
+from fabro.storage.session_store import SessionStore
 from fabro.storage.sessions import SessionEventRecord, SessionRecord
-from fabro.storage.store import SessionStore
 
 log = logging.getLogger(__name__)
 

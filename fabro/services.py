@@ -38,9 +38,10 @@ from fabro.storage.idempotency import IdempotentRequests
 from fabro.storage.receipts import Receipts
 from fabro.storage.schedules import Schedules
 from fabro.storage.secrets import SecretRows
+from fabro.storage.session_store import SessionStore
 from fabro.storage.sqlite_sessions import SqliteSessionStore
 from fabro.storage.sqlite_store import SqliteStore
-from fabro.storage.store import SessionStore, Store
+from fabro.storage.store import Store
 from fabro.storage.ui_sessions import UiSessions
 from fabro.storage.webhooks import WebhookStore
 from fabro.webhooks.sealing import KeyFileSealer, webhook_key_path

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from fabro.storage import checkpoints, events, questions, runs, space, stages, steering
+from fabro.storage import events, questions, run_commits, runs, space, stages, steering
 from fabro.storage.db import Database
 from fabro.storage.questions import QuestionRecord
 from fabro.storage.receipts import ReceiptRecord, Receipts
@@ -31,13 +30,11 @@ from fabro.storage.stages import (
 )
 from fabro.storage.steering import SteeringRecord
 from fabro.storage.store import (
-    ACTIVE,
     UNFINISHED,
     IdempotencyCheck,
     IdempotencyConflict,
     Moved,
     RunCommit,
-    RunNotActive,
     Write,
 )
 from fabro.storage.writer import WriteTx
@@ -314,7 +311,7 @@ class SqliteStore:
     # ---- a run recorder's commits ----
 
     def run_commit(self, run_id: str, commit: RunCommit) -> Write[list[EventRecord]]:
-        return functools.partial(_run_commit, run_id=run_id, commit=commit)
+        return functools.partial(run_commits.run_commit, run_id=run_id, commit=commit)
 
     def start_stage(self, stage: StageRecord, finish: StageFinish | None = None) -> Write[None]:
         return functools.partial(stages.start_stage, stage=stage, finish=finish)
@@ -358,24 +355,15 @@ class SqliteStore:
         stage_status: str | None,
         terminal_stage: StageRecord | None,
     ) -> Write[None]:
-        def write(tx: WriteTx) -> None:
-            if terminal_stage is not None:
-                finish = StageFinish("completed", ts, 0, 1, {"status": "success", "duration_ms": 0})
-                stages.start_stage(tx, terminal_stage, finish)
-            if stage_status:
-                stages.close_running_stages(tx, run_id, stage_status, ts)
-            questions.withdraw_pending(tx, run_id, ts)
-            runs.update_run(
-                tx,
-                run_id,
-                status=status,
-                error_message=error_message,
-                finished_at=ts,
-                updated_at=ts,
-                owner_pid=None,
-            )
-
-        return write
+        return functools.partial(
+            run_commits.finish_run,
+            run_id=run_id,
+            status=status,
+            ts=ts,
+            error_message=error_message,
+            stage_status=stage_status,
+            terminal_stage=terminal_stage,
+        )
 
     def submit(
         self,
@@ -410,46 +398,6 @@ class SqliteStore:
 
     async def list_turns(self, run_id: str, stage_id: str) -> list[TurnRecord]:
         return await stages.list_turns(self.db, run_id, stage_id)
-
-
-# The guard of every recorder commit, with the run's last event sequence (one statement).
-_GUARD = (
-    "SELECT status, (SELECT COALESCE(MAX(seq), 0) FROM run_events WHERE run_id = ?)"
-    " FROM runs WHERE id = ?"
-)
-
-
-def _run_commit(tx: WriteTx, *, run_id: str, commit: RunCommit) -> list[EventRecord]:
-    row = tx.fetchone(_GUARD, [run_id, run_id])
-    if row is None or row[0] not in ACTIVE:
-        raise RunNotActive(run_id)
-    for write in commit.writes:
-        write(tx)
-    if commit.turns:
-        stages.insert_turns(
-            tx,
-            [
-                (
-                    run_id,
-                    turn.stage_id,
-                    turn.n,
-                    turn.kind,
-                    turn.content,
-                    None if turn.tools is None else json.dumps(turn.tools, ensure_ascii=False),
-                    turn.created_at,
-                )
-                for turn in commit.turns
-            ],
-        )
-    if commit.node is not None:
-        node_id, ts = commit.node
-        runs.update_run(tx, run_id, current_node=node_id, updated_at=ts)
-    update = commit.checkpoint
-    if update is not None:
-        checkpoints.save(
-            tx, run_id, update.changes, update.ts, update.current_node, update.next_node_id
-        )
-    return events.append_events(tx, run_id, commit.events, commit.stamps, int(row[1]))
 
 
 def _remembered_run(tx: WriteTx, idempotency: IdempotencyCheck) -> RunRecord | None:

@@ -23,11 +23,12 @@ from fabro.storage import stages
 from fabro.storage.db import Database
 from fabro.storage.questions import QuestionRecord
 from fabro.storage.records import NewEvent, RunRecord
+from fabro.storage.session_store import SessionStore
 from fabro.storage.sessions import SessionRecord
 from fabro.storage.sqlite_sessions import SqliteSessionStore
 from fabro.storage.sqlite_store import SqliteStore
 from fabro.storage.stages import StageFinish, StageRecord
-from fabro.storage.store import IdempotencyCheck, IdempotencyConflict, SessionStore, Store, Write
+from fabro.storage.store import IdempotencyCheck, IdempotencyConflict, Store, Write
 from tests.storage.rows import make_run
 from tests.storage.usage_rows import seed_usage
 
