@@ -350,10 +350,12 @@ class Engine:
             )
         total_cost = await self._total_cost()
         await self.deps.artifacts.flush()
+        # A folder per stage: thousands to list in a long run, so not on the event loop.
+        artifact_count = await asyncio.to_thread(count_files, self.spec.run_dir / "nodes")
         events.append(
             WorkflowRunCompleted(
                 duration_ms=self._duration_ms(),
-                artifact_count=count_files(self.spec.run_dir / "nodes"),
+                artifact_count=artifact_count,
                 total_cost=total_cost if total_cost > 0 else None,
             )
         )

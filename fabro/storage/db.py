@@ -146,8 +146,11 @@ class Database:
             queue_it()
 
     def hurry(self) -> None:
-        """Have the queued writes committed now (on the event loop's next turn)."""
-        self._schedule_wake(asyncio.get_running_loop(), 0.0)
+        """Have the queued writes committed now: the caller is about to wait for them, so
+        nothing it does before the wait could join their commit."""
+        if self._deferred:
+            self._queue_deferred()
+        self._wake_writer()
 
     def _schedule_wake(self, loop: asyncio.AbstractEventLoop, within_s: float) -> None:
         # The writer thread is woken on the loop's next turn at the earliest, not at once: the
