@@ -18,6 +18,7 @@ from fabro.ui.auth import COOKIE
 from tests.e2e.conftest import StartServer
 from tests.e2e.serverproc import REPO_ROOT, ServerProcess, base_env
 
+CN = "dana-from-cert"
 LINK_LINE = re.compile(r"^  Sign in to the web UI: (\S+)$", re.MULTILINE)
 
 
@@ -62,24 +63,28 @@ def test_a_client_certificate_signs_a_browser_in_under_mutual_tls(
     fabro_server: StartServer, tmp_path: Path
 ) -> None:
     pki = tmp_path / "certs"
-    made = CliRunner().invoke(cli, ["certs", "init", "--dir", str(pki), "--client-cn", "alice"])
+    # A CN that is neither the OS user nor the tests' usual name: the session must carry it.
+    made = CliRunner().invoke(cli, ["certs", "init", "--dir", str(pki), "--client-cn", CN])
     assert made.exit_code == 0, made.output
     config = (
         '[api]\nauthentication_strategies = ["jwt", "mtls"]\n'
         f'[api.tls]\ncert = "{pki / "server.crt"}"\nkey = "{pki / "server.key"}"\n'
-        f'ca = "{pki / "ca.crt"}"\n[web.auth]\nallowed_usernames = ["alice"]\n'
+        f'ca = "{pki / "ca.crt"}"\n[web.auth]\nallowed_usernames = ["alice", "{CN}"]\n'
     )
     ensure_key_pair(tmp_path / "tls" / "data" / "keys")  # jwt too: certificates are optional
     server = fabro_server(workdir=tmp_path / "tls", config=config, ca=pki / "ca.crt")
     signed = sign_in(
         server,
         "/ui/signin?next=/ui/runs/new",
-        cert=pki / "client-alice.crt",
-        key=pki / "client-alice.key",
+        cert=pki / f"client-{CN}.crt",
+        key=pki / f"client-{CN}.key",
     )
     assert signed.status_code == 303 and signed.headers["location"] == "/ui/runs/new"
     set_cookie = signed.headers["set-cookie"]
     assert "Secure" in set_cookie and "HttpOnly" in set_cookie  # TLS: the cookie stays on it
+    # The session alone, without the certificate, is the certificate's CN.
+    with server.client(cookies={COOKIE: signed.cookies[COOKIE]}) as http:
+        assert http.get("/user").json() == {"login": CN}
     without = sign_in(server, "/ui/signin")
     assert without.status_code == 200  # no certificate: the sign-in page, no session
     assert COOKIE not in without.cookies

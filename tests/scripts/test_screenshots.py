@@ -11,7 +11,18 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["board", "run", "stage", "new-run", "workflows", "workflow", "usage", "signin"]
+PAGES = [
+    "board",
+    "run",
+    "stage",
+    "new-run",
+    "workflows",
+    "workflow",
+    "schedules",
+    "usage",
+    "audit",
+    "signin",
+]
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -34,7 +45,7 @@ def test_the_script_copies_a_screenshot_of_every_page(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert f"screenshots: 10 PNG files in {tmp_path}/" in done.stderr
+    assert f"screenshots: 12 PNG files in {tmp_path}/" in done.stderr
     names = sorted(path.stem for path in tmp_path.glob("*.png"))
     assert names == sorted([*PAGES, "run-graph", "board-phone"])
     for name in PAGES:

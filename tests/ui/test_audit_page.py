@@ -50,6 +50,8 @@ async def test_an_admin_reads_the_log_with_filters(app: Quart, services: Service
     page = await (await alice.get("/ui/audit")).get_data(as_text=True)
     assert "req-ok" in page and "req-refused" in page and "10.0.0.7" in page
     assert page.index("req-refused") < page.index("req-ok")  # newest first
+    # The stored UTC time, for common.js to write in the viewer's zone (as on every page).
+    assert '<time datetime="2026-03-01T10:00:00.000Z">' in page and "(UTC)" not in page
     only = await (await alice.get("/ui/audit?result=refused")).get_data(as_text=True)
     assert "req-refused" in only and "req-ok" not in only
     bad = await alice.get("/ui/audit?since=yesterday")

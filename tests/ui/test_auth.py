@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from quart import Quart
@@ -12,9 +15,11 @@ from quart.typing import TestClientProtocol as Client
 
 from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.auth.signin_links import LINK_TTL_S, signin_link
+from fabro.clock import SYSTEM_CLOCK, format_ts
 from fabro.config import Settings
 from fabro.services import Services
-from fabro.ui.auth import BAD_CSRF, BAD_LINK, COOKIE
+from fabro.storage.ui_sessions import UiSession
+from fabro.ui.auth import BAD_CSRF, BAD_LINK, COOKIE, SESSION_TTL
 from tests.api.runs_helpers import LINEAR
 from tests.conftest import USER
 from tests.ui.conftest import csrf_of, open_session
@@ -135,12 +140,38 @@ async def test_unsafe_api_requests_by_cookie_need_the_csrf_header(
     assert made.status_code == 201
 
 
-async def test_an_expired_or_unknown_cookie_is_no_sign_in(app: Quart, services: Services) -> None:
+async def test_an_unknown_cookie_is_no_sign_in(app: Quart) -> None:
     client = app.test_client()
     client.set_cookie("localhost", COOKIE, "made-up")
     assert (await client.get("/user")).status_code == 401
     signin = await client.post("/ui/signout", form={"csrf_token": csrf_of("made-up")})
     assert signin.status_code == 303 and signin.headers["Location"].startswith("/ui/signin")
+
+
+async def test_a_session_past_its_expiry_is_no_sign_in(app: Quart, services: Services) -> None:
+    now = SYSTEM_CLOCK.now()
+    cookies = {}
+    for name, expires in (("live", now + timedelta(minutes=1)), ("expired", now)):
+        cookies[name] = secrets.token_urlsafe(32)
+        await services.ui_sessions.open(
+            UiSession(
+                id_hash=hashlib.sha256(cookies[name].encode()).hexdigest(),
+                login=USER,
+                method="token",
+                created_at=format_ts(now - SESSION_TTL),
+                expires_at=format_ts(expires),
+            )
+        )
+    live, expired = app.test_client(), app.test_client()
+    live.set_cookie("localhost", COOKIE, cookies["live"])
+    expired.set_cookie("localhost", COOKIE, cookies["expired"])
+    assert (await live.get("/user")).status_code == 200  # the same session, a minute younger
+    assert (await live.get("/ui/")).status_code == 200
+    api = await expired.get("/user")
+    assert api.status_code == 401 and (await api.get_json())["errors"][0]["status"] == "401"
+    page = await expired.get("/ui/")
+    assert page.status_code == 303
+    assert page.headers["Location"] == "/ui/signin?next=/ui/"
 
 
 async def test_ui_pages_carry_the_security_headers_and_no_inline_script(app: Quart) -> None:

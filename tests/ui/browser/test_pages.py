@@ -32,6 +32,7 @@ from tests.ui.browser.conftest import (
 from tests.ui.browser.fake_openai import fake_openai
 from tests.ui.browser.test_new_run import BROKEN
 from tests.ui.browser.workflows import FAILING, SLEEP
+from tests.ui.routes import ui_rules, url_map
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 BLOCKING = ("serious", "critical")
@@ -83,6 +84,11 @@ def runs(fabro: Fabro, browser: Browser, signed_in: StorageState) -> Iterator[Ru
         fabro.wait_for_run(run_id, lambda run, status=status: run["status"] == status)
     fabro.wait_for_run(running, lambda run: run.get("current_node") == "nap")
     fabro.wait_for_question(waiting)
+    # One schedule for the schedules page's table (monthly, so it never fires mid-test in
+    # practice; a fire would only add a run).
+    schedule = {"cron": "0 6 1 * *", "title": "Monthly release notes", "labels": labels}
+    response = fabro.http.post("/workflows/hello/schedules", json=schedule)
+    assert response.status_code == 201, response.text
     context = browser.new_context(base_url=fabro.url, storage_state=signed_in)
     page = context.new_page()
     page.goto(f"/ui/runs/{completed}")
@@ -94,7 +100,28 @@ def runs(fabro: Fabro, browser: Browser, signed_in: StorageState) -> Iterator[Ru
 
 
 # Every page, by the name of its screenshot; the sign-in page is seen signed out.
-PAGES = ("board", "run", "stage", "new-run", "workflows", "workflow", "usage", "signin")
+PAGES = (
+    "board",
+    "run",
+    "stage",
+    "new-run",
+    "workflows",
+    "workflow",
+    "schedules",
+    "usage",
+    "audit",
+    "signin",
+)
+# The GET rules under /ui/ that answer with no page of their own (each says what it is
+# instead); any other is a page, and must be in PAGES (test_every_page_is_checked).
+NOT_PAGES = {
+    "ui.static": "the stylesheet, scripts and icons",
+    "ui.signin_link": "signs in, then redirects to the board",
+    "ui.board_card": "one card, which the board's script swaps in",
+    "ui.board_cards": "a column's next cards (Show more)",
+    "ui.board_events": "the board's Server-Sent Events",
+    "ui.run_live": "the run page's live parts, which its script swaps in",
+}
 
 
 def page_paths(runs: Runs) -> dict[str, str]:
@@ -105,7 +132,9 @@ def page_paths(runs: Runs) -> dict[str, str]:
         "new-run": "/ui/runs/new",
         "workflows": "/ui/workflows",
         "workflow": "/ui/workflows/hello",
+        "schedules": "/ui/workflows/hello/schedules",
         "usage": "/ui/usage",
+        "audit": "/ui/audit",
         "signin": "/ui/signin",
     }
     assert tuple(paths) == PAGES
@@ -122,6 +151,10 @@ def settle(page: Page, name: str) -> None:
         expect(page.locator("#run-questions .question-text")).to_be_visible()
     elif name == "board":
         expect(page.locator(".board-card").first).to_be_visible()
+    elif name == "schedules":
+        expect(page.locator("#schedules tbody time[data-localised]")).to_have_count(1)
+    elif name == "audit":
+        expect(page.locator("#audit-table tbody time[data-localised]").first).to_be_visible()
     page.evaluate("document.fonts.ready")
 
 
@@ -200,6 +233,21 @@ def test_every_page_passes_axe_core(
         f"{name}: {line}" for name, lines in found.items() for line in lines
     )
     watch.check()
+
+
+def test_every_page_is_checked() -> None:
+    """Each GET rule under /ui/ that renders a page (all but NOT_PAGES) is one of PAGES, so a
+    page added later is checked by axe-core and photographed, or this fails."""
+    sample = Runs(*(f"sample-{name}" for name in ("c", "f", "x", "r", "w", "s")))
+    adapter = url_map().bind("localhost")
+    opened = [adapter.match(path, "GET")[0] for path in page_paths(sample).values()]
+    served = {rule.endpoint: rule.rule for rule in ui_rules("GET")}
+    assert set(NOT_PAGES) <= set(served), "NOT_PAGES names a rule that is gone"
+    unchecked = sorted(
+        rule for endpoint, rule in served.items() if endpoint not in {*opened, *NOT_PAGES}
+    )
+    assert unchecked == [], f"pages that test_pages.py never opens (add them to PAGES): {unchecked}"
+    assert len(set(opened)) == len(PAGES), "two of PAGES are the same page"
 
 
 def screenshot_names() -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from playwright.sync_api import Browser, StorageState
+from playwright.sync_api import Browser, Locator, StorageState
 
 from tests.ui.browser.conftest import Fabro, Watch, new_context
 from tests.ui.browser.workflows import GATE
@@ -15,6 +15,14 @@ def clock(iso: str, zone: str) -> str:
     """The wall-clock time of ``iso`` in ``zone`` as en-US writes it (`8:52:23 PM`)."""
     local = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
     return local.strftime("%I:%M:%S %p").lstrip("0")
+
+
+def local_text(shown: Locator) -> str:
+    """The text common.js wrote into a `<time>` once it has localised it."""
+    shown.page.wait_for_function(
+        "element => element.dataset.localised === '1'", arg=shown.element_handle()
+    )
+    return " ".join(shown.inner_text().split())  # ICU may write a narrow no-break space
 
 
 def test_a_run_s_times_are_in_the_viewer_s_zone(
@@ -30,13 +38,27 @@ def test_a_run_s_times_are_in_the_viewer_s_zone(
             page = context.new_page()
             page.goto(f"/ui/runs/{run_id}")
             shown = page.locator(f'.run-facts time[datetime="{created}"]').first
-            page.wait_for_function(
-                "element => element.dataset.localised === '1'", arg=shown.element_handle()
-            )
-            text = " ".join(shown.inner_text().split())  # ICU may write a narrow no-break space
+            text = local_text(shown)
             assert clock(created, zone) in text, (zone, text)
             assert shown.get_attribute("title") == created
             context.close()
     finally:
         fabro.cancel(run_id)
+    watch.check()
+
+
+def test_the_audit_log_s_times_are_in_the_viewer_s_zone(
+    browser: Browser, fabro: Fabro, signed_in: StorageState, watch: Watch
+) -> None:
+    run_id = fabro.start_run(GATE)  # a POST: at least one record
+    fabro.cancel(run_id)
+    newest = fabro.http.get("/audit-logs", params={"page[limit]": 1}).json()["data"][0]["at"]
+    context = new_context(
+        browser, fabro, watch, signed_in, timezone_id="Asia/Tokyo", locale="en-US"
+    )
+    page = context.new_page()
+    page.goto("/ui/audit")
+    text = local_text(page.locator(f'#audit-table time[datetime="{newest}"]').first)
+    assert clock(newest, "Asia/Tokyo") in text, text
+    context.close()
     watch.check()
