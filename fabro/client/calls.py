@@ -1,30 +1,19 @@
 """What the SDK asks the server, as values (no I/O): one ``Call`` per request, one
-``PagedCall`` per list, and the descriptors that turn the methods building them into methods
-of both clients.
-
-Each API method is written once, in ``fabro.client.endpoints``, as a function that builds
-its ``Call``. ``endpoint`` makes it a method of ``FabroClient`` that returns the result and of
-``AsyncFabroClient`` that returns an awaitable of it (mypy sees both, through the overloads
-of ``__get__``); ``paged`` does the same for lists, as an iterator or an async iterator that
-walks the pages. The clients differ only in how they send (``fabro.client.transport``).
-"""
+``PagedCall`` per list, one ``StreamCall`` per streamed answer. ``fabro.client.core`` says
+how each is sent and read; ``fabro.client.methods`` makes the functions building them methods
+of both clients."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
+from typing import Any, Generic, TypeVar, cast
 
 import httpx
 import msgspec
 
 from fabro.api.bodies.common import Page
 
-if TYPE_CHECKING:
-    from fabro.client.transport import AsyncTransport, SyncTransport
-
-P = ParamSpec("P")
 T = TypeVar("T")
 PAGE_SIZE = 100  # the API's largest page
 
@@ -54,13 +43,15 @@ class Call(Generic[T]):
         if self.body is not None:
             content = msgspec.json.encode(self.body)
             headers["Content-Type"] = "application/json"
-        return {
+        request: dict[str, Any] = {
             "method": self.method,
             "url": self.path,
-            "params": dict(self.params),
             "content": content,
             "headers": headers,
         }
+        if self.params:  # httpx replaces a query written in the path with any params given
+            request["params"] = dict(self.params)
+        return request
 
     def decode(self, response: httpx.Response) -> T:
         if self.result is None:
@@ -98,92 +89,3 @@ class StreamCall(Generic[T]):
 
     def decode(self, data: str) -> T:
         return cast(T, msgspec.json.decode(data, type=self.item))
-
-
-def _bind(build: Callable[..., Any], client: Any, run: Callable[[Any], Any]) -> Any:
-    """``build`` as a method of ``client``: build the request, hand it to ``run``."""
-
-    @functools.wraps(build)
-    def method(*args: Any, **kwargs: Any) -> Any:
-        return run(build(client, *args, **kwargs))
-
-    return method
-
-
-class Endpoint(Generic[P, T]):
-    """A method of both clients, from the function that builds its ``Call``."""
-
-    def __init__(self, build: Callable[Concatenate[Any, P], Call[T]]) -> None:
-        self.build = build
-        self.__doc__ = build.__doc__  # for help() and the generated reference
-
-    @overload
-    def __get__(self, client: None, owner: type[Any]) -> Endpoint[P, T]: ...
-    @overload
-    def __get__(self, client: SyncTransport, owner: type[Any]) -> Callable[P, T]: ...
-    @overload
-    def __get__(self, client: AsyncTransport, owner: type[Any]) -> Callable[P, Awaitable[T]]: ...
-    def __get__(self, client: Any, owner: type[Any]) -> Any:
-        return self if client is None else _bind(self.build, client, client.send)
-
-
-class PagedEndpoint(Generic[P, T]):
-    """A list method of both clients: an iterator (or async iterator) over every item."""
-
-    def __init__(self, build: Callable[Concatenate[Any, P], PagedCall[T]]) -> None:
-        self.build = build
-        self.__doc__ = build.__doc__  # for help() and the generated reference
-
-    @overload
-    def __get__(self, client: None, owner: type[Any]) -> PagedEndpoint[P, T]: ...
-    @overload
-    def __get__(self, client: SyncTransport, owner: type[Any]) -> Callable[P, Iterator[T]]: ...
-    @overload
-    def __get__(
-        self, client: AsyncTransport, owner: type[Any]
-    ) -> Callable[P, AsyncIterator[T]]: ...
-    def __get__(self, client: Any, owner: type[Any]) -> Any:
-        return self if client is None else _bind(self.build, client, client.items)
-
-
-class StreamedEndpoint(Generic[P, T]):
-    """A streamed method of both clients: an iterator (or async iterator) over the frames."""
-
-    def __init__(self, build: Callable[Concatenate[Any, P], StreamCall[T]]) -> None:
-        self.build = build
-        self.__doc__ = build.__doc__
-
-    @overload
-    def __get__(self, client: None, owner: type[Any]) -> StreamedEndpoint[P, T]: ...
-    @overload
-    def __get__(self, client: SyncTransport, owner: type[Any]) -> Callable[P, Iterator[T]]: ...
-    @overload
-    def __get__(
-        self, client: AsyncTransport, owner: type[Any]
-    ) -> Callable[P, AsyncIterator[T]]: ...
-    def __get__(self, client: Any, owner: type[Any]) -> Any:
-        return self if client is None else _bind(self.build, client, client.frames)
-
-
-def streamed(
-    name: str,
-    whole: Endpoint[P, Any],
-    item: type[T],
-    streaming: Callable[[Call[Any]], Call[Any]],
-    doc: str,
-) -> StreamedEndpoint[P, T]:
-    """The streamed twin ``name`` of the method ``whole``: the same arguments, its request
-    changed by ``streaming`` (e.g. ``stream`` set), its frames decoded as ``item``."""
-    build = whole.build
-
-    @functools.wraps(build)  # the signature of ``whole`` (help() and the reference show it)
-    def build_stream(client: Any, /, *args: P.args, **kwargs: P.kwargs) -> StreamCall[T]:
-        return StreamCall(streaming(build(client, *args, **kwargs)), item)
-
-    build_stream.__name__ = build_stream.__qualname__ = name
-    build_stream.__doc__ = doc
-    return StreamedEndpoint(build_stream)
-
-
-endpoint = Endpoint
-paged = PagedEndpoint

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from fabro.client import errors
-from fabro.client.calls import Endpoint, PagedEndpoint, StreamedEndpoint
 from fabro.client.endpoints import Endpoints
-from fabro.client.transport import Configured, SyncTransport
+from fabro.client.methods import Iterating, Returning
+from fabro.client.transport import Configured
 
 INTRO = """# Python client reference
 
@@ -46,9 +46,10 @@ def _signature(function: Callable[..., Any]) -> str:
 
 
 def _result(function: Callable[..., Any]) -> str:
-    """The ``T`` of a builder's ``Call[T]`` or ``PagedCall[T]`` annotation."""
+    """The ``T`` of a builder's ``Call[T]``, ``PagedCall[T]``, ``Program[T]`` or
+    ``Events[T]`` annotation."""
     annotation = str(inspect.signature(function).return_annotation)
-    match = re.fullmatch(r"(?:Paged)?Call\[(.*)\]", annotation)
+    match = re.fullmatch(r"(?:Call|PagedCall|Program|Events)\[(.*)\]", annotation)
     return match[1] if match else annotation
 
 
@@ -59,35 +60,18 @@ def _doc(function: Callable[..., Any]) -> str:
 def _methods() -> Iterator[str]:
     # Area by area, in the order of Endpoints' bases (fabro/client/endpoints/__init__.py).
     for member in (m for area in Endpoints.__mro__ for m in vars(area).values()):
-        if isinstance(member, Endpoint):
-            result = _result(member.build)
-            returns = "nothing" if result == "None" else f"`{result}`"
-            yield (
-                f"### `{_signature(member.build)}`\n\nReturns {returns}.\n\n{_doc(member.build)}\n"
-            )
-        elif isinstance(member, StreamedEndpoint):
-            yield (
-                f"### `{_signature(member.build)}`\n\nYields each streamed event (a JSON "
-                f"object) as it arrives.\n\n{_doc(member.build)}\n"
-            )
-        elif isinstance(member, PagedEndpoint):
-            result = _result(member.build)
-            yield (
-                f"### `{_signature(member.build)}`\n\nYields every `{result}`, page after "
-                f"page.\n\n{_doc(member.build)}\n"
-            )
-
-
-def _following() -> Iterator[str]:
-    for method in (
-        SyncTransport.stream_run_events,
-        SyncTransport.stream_events,
-        SyncTransport.wait_for_run,
-        SyncTransport.stream_session_events,
-        SyncTransport.cancel_runs,
-    ):
-        result = str(inspect.signature(method).return_annotation)
-        yield f"### `{_signature(method)}`\n\nReturns `{result}`.\n\n{_doc(method)}\n"
+        if not isinstance(member, Returning | Iterating):
+            continue
+        result = _result(member.build)
+        if isinstance(member, Returning):
+            gives = "Returns nothing." if result == "None" else f"Returns `{result}`."
+        elif member.kind == "frames":
+            gives = "Yields each streamed event (a JSON object) as it arrives."
+        elif member.kind == "pages":
+            gives = f"Yields every `{result}`, page after page."
+        else:
+            gives = f"Yields each `{result}` as it comes."
+        yield f"### `{_signature(member.build)}`\n\n{gives}\n\n{_doc(member.build)}\n"
 
 
 def _errors() -> Iterator[str]:
@@ -103,8 +87,6 @@ def reference_markdown() -> str:
         _doc(Configured) + "\n",
         "## Methods\n",
         *_methods(),
-        "## Following runs and sessions, cancelling many\n",
-        *_following(),
         "## Errors\n",
         "An error answer raises the `FabroApiError` subclass of its status, with `status`, "
         "`title` and `detail` from the API's error envelope (`fabro.client.errors`); a server "

@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
@@ -26,9 +27,7 @@ class RetryPolicy:
     max_retry_after_s: float = 60.0
     rng: random.Random = field(default_factory=random.Random, compare=False)
 
-    def delay(
-        self, call: Call[object], attempt: int, response: httpx.Response | None
-    ) -> float | None:
+    def delay(self, call: Call[Any], attempt: int, response: httpx.Response | None) -> float | None:
         """Seconds to wait before sending ``call`` again after try number ``attempt`` (0 for
         the first) ended in ``response`` (None: no answer); None: do not send it again."""
         if not call.retry_safe or attempt >= self.retries:

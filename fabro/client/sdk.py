@@ -1,8 +1,9 @@
 """``FabroClient`` and ``AsyncFabroClient``: the Python SDK (docs/client.md).
 
-Both are the same ``Endpoints`` over a different transport: every method, its arguments, its
-request and its typed result are written once (fabro/client/endpoints/); how a client finds
-its server and credentials is ``Configured`` (fabro/client/transport.py).
+Both are the same ``Endpoints`` over a different driver: every method, its arguments, its
+request, its decisions (fabro/client/core.py) and its typed result are written once
+(fabro/client/endpoints/); how a client finds its server and credentials is ``Configured``,
+and the I/O is its driver's (fabro/client/transport.py).
 """
 
 from __future__ import annotations

@@ -40,14 +40,9 @@ def start_request(
     body: dict[str, Any] = {}
     warnings: list[str] = []
     if Path(argument).is_file():
-        source = resolve_workflow(argument)
-        warnings.extend(source.warnings)
-        body["dot_source"] = inline_references(source.text, source.path)
-        config_goal = _config_goal(source.goal, source.path.parent)
-        if config_goal is not None:
-            body["goal"] = config_goal
-        variables = {**source.vars, **variables}
-        labels = {**_string_table(source.config.get("labels")), **labels}
+        body, warnings = file_request(argument)
+        variables = {**body.pop("vars", {}), **variables}
+        labels = {**body.pop("labels", {}), **labels}
     elif _REGISTRY_NAME.fullmatch(argument):
         body["workflow"] = argument
     else:
@@ -60,6 +55,22 @@ def start_request(
     if labels:
         body["labels"] = labels
     return body, warnings
+
+
+def file_request(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """What a local workflow file (.dot, .fabro, or a .toml run configuration) puts in a
+    StartRunRequest: its source with its `@file` references inlined, and a configuration's
+    goal, vars and labels; and the warnings to show. WorkflowSourceError on bad input."""
+    source = resolve_workflow(str(path))
+    body: dict[str, Any] = {"dot_source": inline_references(source.text, source.path)}
+    goal = _config_goal(source.goal, source.path.parent)
+    if goal is not None:
+        body["goal"] = goal
+    if source.vars:
+        body["vars"] = dict(source.vars)
+    if labels := _string_table(source.config.get("labels")):
+        body["labels"] = labels
+    return body, list(source.warnings)
 
 
 def inline_references(text: str, path: Path) -> str:

@@ -1,7 +1,7 @@
 """Following an event stream (a run's `GET /runs/{id}/events`, a chat session's
 `GET /sessions/{id}/events`, every run's `GET /events`) without missing or repeating an
-event: the part both clients share, with no I/O (the clients only open connections and read
-lines).
+event: where a stream stands, with no I/O (``fabro.client.core.following`` is the loop that
+reconnects; the clients' drivers only open connections and read lines).
 
 A stream is read until the server says there is nothing more to send: a 410 to a request
 made after everything was seen (a run's stream ends after its last event, and a reconnect

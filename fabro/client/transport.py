@@ -1,74 +1,37 @@
-"""How the two clients send a ``Call``: over ``httpx.Client`` or ``httpx.AsyncClient``, with
-the same retry decisions (``RetryPolicy``), the same errors (``fabro.client.errors``) and the
-same decoding (``Call.decode``). Only the waiting differs."""
+"""The two drivers of the SDK's programs (fabro/client/core.py): ``SyncTransport`` over
+``httpx.Client``, blocking, and ``AsyncTransport`` over ``httpx.AsyncClient``, awaiting. Every
+decision (retries, paging, reconnecting, waiting) is the programs'; a driver only does the
+I/O each command asks for and throws a transport error back into the program."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast
 
 import httpx
 
-from fabro.api.bodies.runs import RunStatusResponse
-from fabro.auth.client import (
-    ClientSettings,
-    async_http_client,
-    http_client,
-    resolve_client_settings,
+from fabro.auth.client import async_http_client, http_client, resolve_client_settings
+from fabro.client.core import (
+    Command,
+    Emit,
+    Events,
+    NextLine,
+    Open,
+    Program,
+    Request,
+    Sleep,
+    Steps,
 )
-from fabro.client.calls import Call, PagedCall, StreamCall
-from fabro.client.endpoints import Endpoints
-from fabro.client.endpoints.shared import run_path, segment
-from fabro.client.errors import FabroApiError, FabroConnectionError, api_error
 from fabro.client.retry import RetryPolicy
-from fabro.client.streams import (
-    STREAM_TIMEOUT,
-    EventFollower,
-    StreamedGlobalEvent,
-    StreamedRunEvent,
-    StreamedSessionEvent,
-    events_path,
-    global_event,
-    run_event,
-    session_event,
-)
-from fabro.events.sse import FrameParser
 
 T = TypeVar("T")
-E = TypeVar("E")
+R = TypeVar("R")
 DEFAULT_TIMEOUT_S = 30.0
-BULK_CONCURRENCY = 8  # cancels in flight at once from the async client
-
-
-class Outcome:
-    """What one try of a call came to, decided the same way for both clients: its result,
-    or how long to wait before the next try; raises when no try is left."""
-
-    def __init__(
-        self,
-        settings: ClientSettings,
-        retry: RetryPolicy,
-        call: Call[Any],
-        attempt: int,
-        answer: httpx.Response | httpx.TransportError,
-    ) -> None:
-        self.result: Any = None
-        self.wait_s: float | None = None
-        if isinstance(answer, httpx.Response):
-            if answer.is_success:
-                self.result = call.decode(answer)
-                return
-            self.wait_s = retry.delay(call, attempt, answer)
-            if self.wait_s is None:
-                raise api_error(answer)
-            return
-        self.wait_s = retry.delay(call, attempt, None)
-        if self.wait_s is None:
-            raise FabroConnectionError(settings.unreachable(answer)) from answer
+BULK_CONCURRENCY = 8  # programs of one ``Each`` in flight at once on the async client
 
 
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
@@ -106,139 +69,74 @@ class Configured(Generic[H]):
         raise NotImplementedError
 
 
-def _remaining(deadline: float | None) -> httpx.Timeout:
-    """The stream's timeouts, its reads cut short by what is left of ``deadline``."""
-    if deadline is None:
-        return STREAM_TIMEOUT
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TimeoutError("the run did not end in time")
-    return httpx.Timeout(min(10.0, left), read=min(60.0, left))
+class _Held:
+    """The stream a driver holds open (one at a time), and its lines."""
 
-
-def _check_deadline(deadline: float | None, error: Exception) -> None:
-    if deadline is not None and time.monotonic() >= deadline:
-        raise TimeoutError("the run did not end in time") from error
+    def __init__(self) -> None:
+        self.response: httpx.Response | None = None
+        self.lines: Any = None
 
 
 class SyncTransport(Configured[httpx.Client]):
-    """Sends calls in this thread; a context manager that closes its connections."""
+    """Drives programs in this thread; a context manager that closes its connections."""
 
     def connect(self, timeout: float, options: dict[str, Any]) -> httpx.Client:
         return http_client(self.settings, timeout=timeout, **options)
 
-    def send(self, call: Call[T]) -> T:
-        """The decoded answer of ``call``, sent again while the retry policy allows."""
-        attempt = 0
-        while True:
-            answer: httpx.Response | httpx.TransportError
-            try:
-                answer = self.http.request(**call.request())
-            except httpx.TransportError as exc:
-                answer = exc
-            outcome = Outcome(self.settings, self.retry, call, attempt, answer)
-            if outcome.wait_s is None:
-                return cast(T, outcome.result)
-            time.sleep(outcome.wait_s)
-            attempt += 1
-
-    def items(self, paged: PagedCall[T]) -> Iterator[T]:
-        """Every item of a list, fetching the next page when the last one is used up."""
-        offset: int | None = 0
-        while offset is not None:
-            page = self.send(paged.page(offset))
-            yield from page.data
-            offset = paged.next_offset(page, offset)
-
-    def frames(self, streamed: StreamCall[T]) -> Iterator[T]:
-        """The frames of a streamed answer as they arrive, sent once (never retried)."""
-        try:
-            with self.http.stream(**streamed.call.request(), timeout=STREAM_TIMEOUT) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise api_error(response)
-                parser = FrameParser()
-                for line in response.iter_lines():
-                    if (frame := parser.feed(line)) is not None:
-                        yield streamed.decode(frame.data)
-        except httpx.TransportError as exc:
-            raise FabroConnectionError(self.settings.unreachable(exc)) from exc
-
-    def stream_run_events(
-        self, run_id: str, *, after: int = 0, timeout: float | None = None
-    ) -> Iterator[StreamedRunEvent]:
-        """The run's events after ``after`` (an event's ``seq``), each exactly once and in
-        order, until the run has no more: reconnecting with Last-Event-ID after a dropped
-        connection or a server restart (fabro/client/streams.py). ``timeout``: seconds in all
-        (TimeoutError after)."""
-        path = run_path(run_id, "events")
-        return self.follow(EventFollower(self.settings, path, after, run_event), timeout)
-
-    def stream_session_events(
-        self, session_id: str, *, after: int = -1
-    ) -> Iterator[StreamedSessionEvent]:
-        """A chat session's events after ``after`` (-1: all, from 0), each once and in order,
-        reconnecting as ``stream_run_events`` does; the stream stays open: stop reading when
-        done (e.g. after the `done` event)."""
-        path = f"/sessions/{segment(session_id)}/events"
-        return self.follow(EventFollower(self.settings, path, after, session_event), None)
-
-    def stream_events(
-        self,
-        *,
-        after: int = 0,
-        run: str | None = None,
-        workflow: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        types: Iterable[str] = (),
-        timeout: float | None = None,
-    ) -> Iterator[StreamedGlobalEvent]:
-        """Every run's events after the global position ``after`` (an event's ``position``),
-        each exactly once and in order, or those of one ``run``, of one registry ``workflow``'s
-        runs, of runs with every one of ``labels``, of the event ``types`` (variants); the
-        stream stays open, reconnecting with Last-Event-ID across server restarts: stop
-        reading when done. ``timeout``: seconds in all (TimeoutError after)."""
-        path = events_path(run, workflow, labels, types)
-        return self.follow(EventFollower(self.settings, path, after, global_event), timeout)
-
-    def follow(self, follower: EventFollower[E], timeout: float | None) -> Iterator[E]:
-        """The events of ``follower``'s stream, over as many connections as it takes."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not follower.done:
-            limit = _remaining(deadline)
-            try:
-                with self.http.stream(
-                    "GET", follower.path, headers=follower.headers(), timeout=limit
-                ) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        follower.refused(response)
-                        continue
-                    follower.opened()
-                    for line in response.iter_lines():
-                        if (event := follower.line(line)) is not None:
-                            yield event
-            except httpx.TransportError as exc:
-                _check_deadline(deadline, exc)
-                time.sleep(follower.broken(exc))
-
-    def wait_for_run(self, run_id: str, *, timeout: float | None = None) -> RunStatusResponse:
-        """The run once it is completed, failed or cancelled, following its events (not
-        polling); TimeoutError after ``timeout`` seconds."""
-        for _ in self.stream_run_events(run_id, timeout=timeout):
+    def run(self, program: Program[R]) -> R:
+        """What ``program`` returns, its I/O done here."""
+        steps = Steps(program)
+        for _ in self._drive(steps):
             pass
-        return self.send(Endpoints.get_run.build(self, run_id))
+        return cast(R, steps.result)
 
-    def cancel_runs(self, run_ids: Iterable[str]) -> dict[str, RunStatusResponse | FabroApiError]:
-        """Cancel several runs: each run's new status, or the error its cancel got (a
-        ConflictError for a run already over), so that one refusal stops none of the others."""
-        results: dict[str, RunStatusResponse | FabroApiError] = {}
-        for run_id in run_ids:
-            try:
-                results[run_id] = self.send(Endpoints.cancel_run.build(self, run_id))
-            except FabroApiError as refused:
-                results[run_id] = refused
-        return results
+    def iterate(self, program: Events[T]) -> Iterator[T]:
+        """What ``program`` hands out, as it comes."""
+        return self._drive(Steps(program))
+
+    def _drive(self, steps: Steps[Any]) -> Iterator[Any]:
+        held = _Held()
+        try:
+            while (command := steps.next()) is not None:
+                if isinstance(command, Emit):
+                    yield command.value
+                    continue
+                try:
+                    steps.answer(self._do(command, held))
+                except httpx.TransportError as exc:
+                    self._close(held)
+                    steps.fail(exc)
+        finally:
+            self._close(held)
+            steps.close()
+
+    def _do(self, command: Command, held: _Held) -> Any:
+        """The I/O one command asks for; what it came to."""
+        if isinstance(command, Request):
+            return self.http.request(**command.call.request())
+        if isinstance(command, Open):
+            self._close(held)
+            request = self.http.build_request(**command.call.request(), timeout=command.timeout)
+            held.response = self.http.send(request, stream=True)
+            if held.response.is_error:
+                held.response.read()
+            held.lines = held.response.iter_lines()
+            return held.response
+        if isinstance(command, NextLine):
+            line = next(held.lines, None)
+            if line is None:
+                self._close(held)
+            return line
+        if isinstance(command, Sleep):
+            time.sleep(command.seconds)
+            return None
+        return [self.run(program) for program in command.programs]
+
+    @staticmethod
+    def _close(held: _Held) -> None:
+        if held.response is not None:
+            held.response.close()
+            held.response = held.lines = None
 
     def close(self) -> None:
         self.http.close()
@@ -256,133 +154,71 @@ class SyncTransport(Configured[httpx.Client]):
 
 
 class AsyncTransport(Configured[httpx.AsyncClient]):
-    """Sends calls on the running event loop; an async context manager."""
+    """Drives programs on the running event loop; an async context manager."""
 
     def connect(self, timeout: float, options: dict[str, Any]) -> httpx.AsyncClient:
         return async_http_client(self.settings, timeout=timeout, **options)
 
-    async def send(self, call: Call[T]) -> T:
-        """As ``SyncTransport.send``, awaiting instead of blocking."""
-        attempt = 0
-        while True:
-            answer: httpx.Response | httpx.TransportError
-            try:
-                answer = await self.http.request(**call.request())
-            except httpx.TransportError as exc:
-                answer = exc
-            outcome = Outcome(self.settings, self.retry, call, attempt, answer)
-            if outcome.wait_s is None:
-                return cast(T, outcome.result)
-            await asyncio.sleep(outcome.wait_s)
-            attempt += 1
-
-    async def items(self, paged: PagedCall[T]) -> AsyncIterator[T]:
-        offset: int | None = 0
-        while offset is not None:
-            page = await self.send(paged.page(offset))
-            for item in page.data:
-                yield item
-            offset = paged.next_offset(page, offset)
-
-    async def frames(self, streamed: StreamCall[T]) -> AsyncIterator[T]:
-        """As ``SyncTransport.frames``, as an async iterator."""
-        try:
-            async with self.http.stream(
-                **streamed.call.request(), timeout=STREAM_TIMEOUT
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise api_error(response)
-                parser = FrameParser()
-                async for line in response.aiter_lines():
-                    if (frame := parser.feed(line)) is not None:
-                        yield streamed.decode(frame.data)
-        except httpx.TransportError as exc:
-            raise FabroConnectionError(self.settings.unreachable(exc)) from exc
-
-    def stream_run_events(
-        self,
-        run_id: str,
-        *,
-        after: int = 0,
-        timeout: float | None = None,
-    ) -> AsyncIterator[StreamedRunEvent]:
-        """As ``SyncTransport.stream_run_events``, as an async iterator."""
-        path = run_path(run_id, "events")
-        return self.follow(EventFollower(self.settings, path, after, run_event), timeout)
-
-    def stream_session_events(
-        self, session_id: str, *, after: int = -1
-    ) -> AsyncIterator[StreamedSessionEvent]:
-        """As ``SyncTransport.stream_session_events``, as an async iterator."""
-        path = f"/sessions/{segment(session_id)}/events"
-        return self.follow(EventFollower(self.settings, path, after, session_event), None)
-
-    def stream_events(
-        self,
-        *,
-        after: int = 0,
-        run: str | None = None,
-        workflow: str | None = None,
-        labels: Mapping[str, str] | None = None,
-        types: Iterable[str] = (),
-        timeout: float | None = None,
-    ) -> AsyncIterator[StreamedGlobalEvent]:
-        """As ``SyncTransport.stream_events``, as an async iterator."""
-        path = events_path(run, workflow, labels, types)
-        return self.follow(EventFollower(self.settings, path, after, global_event), timeout)
-
-    async def follow(
-        self,
-        follower: EventFollower[E],
-        timeout: float | None,  # noqa: ASYNC109 (the blocking client's signature)
-    ) -> AsyncIterator[E]:
-        """As ``SyncTransport.follow``, as an async iterator."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not follower.done:
-            limit = _remaining(deadline)
-            try:
-                async with self.http.stream(
-                    "GET", follower.path, headers=follower.headers(), timeout=limit
-                ) as response:
-                    if response.status_code >= 400:
-                        await response.aread()
-                        follower.refused(response)
-                        continue
-                    follower.opened()
-                    async for line in response.aiter_lines():
-                        if (event := follower.line(line)) is not None:
-                            yield event
-            except httpx.TransportError as exc:
-                _check_deadline(deadline, exc)
-                await asyncio.sleep(follower.broken(exc))
-
-    async def wait_for_run(
-        self,
-        run_id: str,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109 (the blocking client's signature)
-    ) -> RunStatusResponse:
-        """As ``SyncTransport.wait_for_run``, awaited."""
-        async for _ in self.stream_run_events(run_id, timeout=timeout):
+    async def run(self, program: Program[R]) -> R:
+        """As ``SyncTransport.run``, awaited."""
+        steps = Steps(program)
+        async for _ in self._drive(steps):
             pass
-        return await self.send(Endpoints.get_run.build(self, run_id))
+        return cast(R, steps.result)
 
-    async def cancel_runs(
-        self, run_ids: Iterable[str]
-    ) -> dict[str, RunStatusResponse | FabroApiError]:
-        """As ``SyncTransport.cancel_runs``, the cancels sent a few at a time."""
+    def iterate(self, program: Events[T]) -> AsyncIterator[T]:
+        """As ``SyncTransport.iterate``, as an async iterator."""
+        return self._drive(Steps(program))
+
+    async def _drive(self, steps: Steps[Any]) -> AsyncIterator[Any]:
+        held = _Held()
+        try:
+            while (command := steps.next()) is not None:
+                if isinstance(command, Emit):
+                    yield command.value
+                    continue
+                try:
+                    steps.answer(await self._do(command, held))
+                except httpx.TransportError as exc:
+                    await self._close(held)
+                    steps.fail(exc)
+        finally:
+            await self._close(held)
+            steps.close()
+
+    async def _do(self, command: Command, held: _Held) -> Any:
+        """As ``SyncTransport._do``; the programs of ``Each`` run a few at a time."""
+        if isinstance(command, Request):
+            return await self.http.request(**command.call.request())
+        if isinstance(command, Open):
+            await self._close(held)
+            request = self.http.build_request(**command.call.request(), timeout=command.timeout)
+            held.response = await self.http.send(request, stream=True)
+            if held.response.is_error:
+                await held.response.aread()
+            held.lines = held.response.aiter_lines()
+            return held.response
+        if isinstance(command, NextLine):
+            line = await anext(held.lines, None)
+            if line is None:
+                await self._close(held)
+            return line
+        if isinstance(command, Sleep):
+            await asyncio.sleep(command.seconds)
+            return None
         gate = asyncio.Semaphore(BULK_CONCURRENCY)
 
-        async def cancel(run_id: str) -> RunStatusResponse | FabroApiError:
+        async def one(program: Program[Any]) -> Any:
             async with gate:
-                try:
-                    return await self.send(Endpoints.cancel_run.build(self, run_id))
-                except FabroApiError as refused:
-                    return refused
+                return await self.run(program)
 
-        ids = list(dict.fromkeys(run_ids))
-        return dict(zip(ids, await asyncio.gather(*map(cancel, ids)), strict=True))
+        return list(await asyncio.gather(*map(one, command.programs)))
+
+    @staticmethod
+    async def _close(held: _Held) -> None:
+        if held.response is not None:
+            await held.response.aclose()
+            held.response = held.lines = None
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -12,20 +12,20 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from click.testing import CliRunner
 
 from fabro.api.bodies.questions import ApiQuestion
 from fabro.api.bodies.runs import RunStatusResponse, StartRunResponse
-from fabro.cli import cli
 from fabro.client import AsyncFabroClient, FabroClient, calls
 from fabro.client.errors import (
     BadRequestError,
     ConflictError,
     FabroConnectionError,
     NotFoundError,
+    UnauthorizedError,
 )
 from tests.client.conftest import GATE
-from tests.e2e.serverproc import ServerProcess, start_server
+from tests.client.mtls import mtls_server
+from tests.e2e.serverproc import ServerProcess
 
 SLOW = """digraph Slow {
   start [shape=Mdiamond]
@@ -193,25 +193,21 @@ def test_the_async_client_has_the_same_methods(server: ServerProcess, token: str
     asyncio.run(use())
 
 
-def test_mutual_tls(tmp_path: Path) -> None:
-    pki = tmp_path / "certs"
-    made = CliRunner().invoke(cli, ["certs", "init", "--dir", str(pki), "--client-cn", "alice"])
-    assert made.exit_code == 0, made.output
-    config = (
-        '[api]\nauthentication_strategies = ["mtls"]\n'
-        f'[api.tls]\ncert = "{pki / "server.crt"}"\nkey = "{pki / "server.key"}"\n'
-        f'ca = "{pki / "ca.crt"}"\n[web.auth]\nallowed_usernames = ["alice"]\n'
-    )
-    proc = start_server(tmp_path / "tls", config=config, ca=pki / "ca.crt")
+def test_mutual_tls_on_both_clients(tmp_path: Path) -> None:
+    proc, pki = mtls_server(tmp_path)
+    files = {"cert": pki.cert, "key": pki.key, "ca": pki.ca}
     try:
-        with FabroClient(
-            proc.url,
-            cert=pki / "client-alice.crt",
-            key=pki / "client-alice.key",
-            ca=pki / "ca.crt",
-            env={},
-        ) as fabro:
+        with FabroClient(proc.url, env={}, **files) as fabro:
             assert fabro.get_user().login == "alice"
+
+        async def awaited() -> str:
+            async with AsyncFabroClient(proc.url, env={}, **files) as client:
+                return (await client.get_user()).login
+
+        assert asyncio.run(awaited()) == "alice"
+        with FabroClient(proc.url, env={}, ca=pki.ca, retries=0) as anonymous:
+            with pytest.raises((FabroConnectionError, UnauthorizedError)):
+                anonymous.get_user()  # no client certificate: refused
     finally:
         proc.stop()
 

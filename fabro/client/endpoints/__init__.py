@@ -1,6 +1,8 @@
-"""Every API method of the SDK, written once: each builds the ``Call`` (or ``PagedCall``) of
-one route, and ``@endpoint``/``@paged`` make it a method of ``FabroClient`` and of
-``AsyncFabroClient`` (fabro/client/calls.py). Results are the server's own body types
+"""Every API method of the SDK, written once: each builds the ``Call`` (or ``PagedCall``,
+``StreamCall``) of one route, or a program of its own for what takes several requests
+(following events, waiting, cancelling many: fabro/client/core.py), and ``@endpoint``,
+``@paged``, ``@program`` and ``@events`` make it a method of ``FabroClient`` and of
+``AsyncFabroClient`` (fabro/client/methods.py). Results are the server's own body types
 (``fabro.api.bodies``): one source of truth for both ends.
 
 The methods live in one module per area of the API; ``Endpoints`` gathers them, and its

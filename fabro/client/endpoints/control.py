@@ -26,8 +26,9 @@ from fabro.api.bodies.webhooks import (
     WebhookDelivery,
     WebhookEventType,
 )
-from fabro.client.calls import Call, PagedCall, endpoint, paged
+from fabro.client.calls import Call, PagedCall
 from fabro.client.endpoints.shared import JsonObject, once, segment
+from fabro.client.methods import endpoint, paged
 
 
 def _schedules(workflow: str, *rest: str) -> str:
@@ -96,13 +97,14 @@ class ControlEndpoints:
 
     @endpoint
     def pause_schedule(self, workflow: str, schedule_id: str) -> Call[Schedule]:
-        """`POST .../schedules/{id}/pause` (operator): no fire until unpaused."""
+        """`POST /workflows/{name}/schedules/{id}/pause` (operator): no fire until unpaused."""
         path = _schedules(workflow, schedule_id, "pause")
         return Call("POST", path, Schedule, headers=once(), retry_safe=True)
 
     @endpoint
     def unpause_schedule(self, workflow: str, schedule_id: str) -> Call[Schedule]:
-        """`POST .../schedules/{id}/unpause` (operator): fires again from the next after now."""
+        """`POST /workflows/{name}/schedules/{id}/unpause` (operator): fires again from the
+        next after now."""
         path = _schedules(workflow, schedule_id, "unpause")
         return Call("POST", path, Schedule, headers=once(), retry_safe=True)
 
@@ -110,13 +112,13 @@ class ControlEndpoints:
     def trigger_schedule(
         self, workflow: str, schedule_id: str, *, idempotency_key: str | None = None
     ) -> Call[ScheduleFire]:
-        """`POST .../schedules/{id}/trigger` (operator): the schedule's run, now."""
+        """`POST /workflows/{name}/schedules/{id}/trigger` (operator): the schedule's run, now."""
         path = _schedules(workflow, schedule_id, "trigger")
         return Call("POST", path, ScheduleFire, headers=once(idempotency_key), retry_safe=True)
 
     @paged
     def list_schedule_fires(self, workflow: str, schedule_id: str) -> PagedCall[ScheduleFire]:
-        """`GET .../schedules/{id}/history`: the schedule's fires, newest first."""
+        """`GET /workflows/{name}/schedules/{id}/history`: the schedule's fires, newest first."""
         path = _schedules(workflow, schedule_id, "history")
         return PagedCall(path, PaginatedScheduleFireList)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from fabro.api.bodies.audit import AuditChainReport, AuditLogEntry, PaginatedAuditLogList
 from fabro.api.bodies.receipts import PaginatedReceiptList, Receipt, ReceiptChainReport
-from fabro.client.calls import Call, PagedCall, endpoint, paged
+from fabro.client.calls import Call, PagedCall
 from fabro.client.endpoints.shared import run_path, segment
+from fabro.client.methods import endpoint, paged
 
 
 class GovernanceEndpoints:

@@ -27,11 +27,14 @@ from fabro.api.bodies.sessions import (
     SessionDetail,
     SessionListItem,
 )
-from fabro.client.calls import Call, PagedCall, endpoint, paged, streamed
-from fabro.client.endpoints.shared import JsonObject, once, segment
+from fabro.client.calls import Call, PagedCall
+from fabro.client.core import Events, following
+from fabro.client.endpoints.shared import ClientParts, JsonObject, once, segment
+from fabro.client.methods import endpoint, events, paged, streamed
+from fabro.client.streams import EventFollower, StreamedSessionEvent, session_event
 
 
-class ModelEndpoints:
+class ModelEndpoints(ClientParts):
     """Models, completions and chat sessions."""
 
     # ---- models and completions ----------------------------------------------------------
@@ -111,7 +114,8 @@ class ModelEndpoints:
         self, content: str, *, model: str | None = None, system: str | None = None
     ) -> Call[CreateSessionResponse]:
         """`POST /sessions`: a chat session opened with the message ``content`` (the answer
-        comes as session events). Not retried: a second try would open a second session."""
+        comes as session events). Retried safely: its Idempotency-Key makes the server replay
+        the first answer instead of opening a second session."""
         body = CreateSessionRequest(content=content, model=model, system=system)
         return Call(
             "POST", "/sessions", CreateSessionResponse, body=body, headers=once(), retry_safe=True
@@ -125,7 +129,18 @@ class ModelEndpoints:
     @endpoint
     def send_message(self, session_id: str, text: str) -> Call[SendMessageResponse]:
         """`POST /sessions/{id}/messages`: the next user message (accepted; the answer comes
-        as session events). Not retried: a second try would send it twice."""
+        as session events). Retried safely: its Idempotency-Key makes the server replay the
+        first answer instead of sending the message twice."""
         path = f"/sessions/{segment(session_id)}/messages"
         body = SendMessageRequest(content=text)
         return Call("POST", path, SendMessageResponse, body=body, headers=once(), retry_safe=True)
+
+    @events
+    def stream_session_events(
+        self, session_id: str, *, after: int = -1
+    ) -> Events[StreamedSessionEvent]:
+        """`GET /sessions/{id}/events`: a chat session's events after ``after`` (-1: all,
+        from 0), each once and in order, reconnecting as ``stream_run_events`` does; the
+        stream stays open: stop reading when done (e.g. after the `done` event)."""
+        path = f"/sessions/{segment(session_id)}/events"
+        return following(EventFollower(self.settings, path, after, session_event), None)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fabro.api.bodies.questions import ApiQuestion, PaginatedApiQuestionList, SubmitAnswerRequest
 from fabro.api.bodies.runs import SteerLocation, SteerRequest
-from fabro.client.calls import Call, PagedCall, endpoint, paged
+from fabro.client.calls import Call, PagedCall
 from fabro.client.endpoints.shared import once, run_path, segment
+from fabro.client.methods import endpoint, paged
 
 
 class QuestionEndpoints:

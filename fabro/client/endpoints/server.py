@@ -13,16 +13,25 @@ from fabro.api.bodies.catalog import (
     WorkflowDetail,
     WorkflowListItem,
 )
-from fabro.api.bodies.common import HealthResponse, UserResponse
+from fabro.api.bodies.common import HealthResponse, RootResponse, UserResponse
 from fabro.api.bodies.runs import PaginatedRunList, RunListItem
-from fabro.client.calls import Call, PagedCall, endpoint, paged
+from fabro.client.calls import Call, PagedCall
 from fabro.client.endpoints.shared import JsonObject, segment
+from fabro.client.methods import endpoint, paged
 
 
 class ServerEndpoints:
     """The server, its registry and its API document."""
 
     # ---- the server ----------------------------------------------------------------------
+
+    @endpoint
+    def get_root(self) -> Call[RootResponse]:
+        """`GET /`: the discovery document, whose ``urls`` name the API's entry points
+        (``openapi_url``, ``current_user_url``, ``health_url``); no credentials needed."""
+        # Asked as JSON: a browser's Accept gets a redirect to the web UI instead.
+        headers = {"Accept": "application/json"}
+        return Call("GET", "/", RootResponse, headers=headers, retry_safe=True)
 
     @endpoint
     def health(self) -> Call[HealthResponse]:

@@ -1,11 +1,15 @@
 """What the endpoints of every area build their requests with: a route's path made of
-segments that cannot change it, and the Idempotency-Key of a call that acts."""
+segments that cannot change it, the Idempotency-Key of a call that acts, and what their
+programs read of the client."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 from urllib.parse import quote
+
+from fabro.auth.client import ClientSettings
+from fabro.client.retry import RetryPolicy
 
 JsonObject = dict[str, Any]
 
@@ -30,3 +34,11 @@ def once(key: str | None = None) -> dict[str, str]:
 def run_path(run_id: str, *rest: str) -> str:
     """The path of a run's route: ``run_path(id, "events")`` is ``/runs/{id}/events``."""
     return "/".join(("/runs", segment(run_id), *rest))
+
+
+class ClientParts:
+    """What an area's own programs (fabro/client/core.py) read of the client they are
+    methods of; ``Configured`` sets them."""
+
+    settings: ClientSettings
+    retry: RetryPolicy

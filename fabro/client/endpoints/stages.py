@@ -18,8 +18,9 @@ from fabro.api.bodies.stages import (
     StageArtifact,
     StageTurn,
 )
-from fabro.client.calls import Call, PagedCall, endpoint, paged
+from fabro.client.calls import Call, PagedCall
 from fabro.client.endpoints.shared import JsonObject, run_path, segment
+from fabro.client.methods import endpoint, paged
 
 
 def _stage(run_id: str, stage_id: str, *rest: str) -> str:
