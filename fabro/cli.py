@@ -21,7 +21,9 @@ from fabro.cli_keys import certs_group, token_command
 from fabro.cli_options import DATA_DIR_DEFAULT, F, data_dir_option, fail, option
 from fabro.cli_receipts import receipts
 from fabro.cli_runs import runs
+from fabro.cli_schedules import schedules
 from fabro.cli_secrets import secrets
+from fabro.cli_webhooks import webhooks
 from fabro.errors import StartupError
 from fabro.exit_codes import help_epilog
 
@@ -382,3 +384,8 @@ cli.add_command(audit)
 # ---- client commands: `fabro secrets ...` (issue 19), in fabro.cli_secrets ----
 
 cli.add_command(secrets)
+
+# ---- client commands: `fabro webhooks ...` and `fabro schedules ...`, in their modules ----
+
+cli.add_command(webhooks)
+cli.add_command(schedules)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fabro.cli_options import listing_options, option
+from fabro.cli_options import listing_options, option, short_ts, table
 from fabro.cli_runs import client_call, client_options, connection_of
 
 if TYPE_CHECKING:
@@ -63,15 +63,13 @@ def _list(
     rows = [("AT", "PRINCIPAL", "ROLE", "ACTION", "STATUS", "RESULT", "CLIENT", "TARGET")]
     rows += [
         (
-            r["at"][:19] + "Z", r["principal"] or "-", r["role"] or "-", r["action"],
+            short_ts(r["at"]), r["principal"] or "-", r["role"] or "-", r["action"],
             str(r["status"]), r["result"], r["client"] or "-", r["target"],
         )
         for r in items
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        cells = zip(row, widths, strict=False)
-        output.line("  ".join(cell.ljust(width) for cell, width in cells) + "  " + row[-1])
+    for line in table(rows):
+        output.line(line)
     return 0
 
 

@@ -4,7 +4,7 @@ variables, deprecated spellings, and the one-line `error:` exit."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -113,3 +113,18 @@ def listing_options(items: str, moments: str) -> Callable[[F], F]:
         return command
 
     return apply
+
+
+def table(rows: Sequence[Sequence[str]]) -> list[str]:
+    """``rows`` (the header first) as aligned lines: each column but the last padded to its
+    widest cell; the last, which may be long (a URL, an action), is left free."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+        for row in rows
+    ]
+
+
+def short_ts(value: str | None) -> str:
+    """`2026-03-12T10:15:02.123Z` -> `2026-03-12T10:15:02Z` ("-" for none)."""
+    return value[:19] + "Z" if value else "-"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fabro.cli_options import fail, listing_options, option
+from fabro.cli_options import fail, listing_options, option, short_ts, table
 from fabro.cli_runs import client_call, client_options, connection_of
 
 if TYPE_CHECKING:
@@ -81,18 +81,13 @@ def _list(
     rows = [("ID", "STARTED", "RUN", "STAGE", "KIND", "DECISION", "OUTCOME", "ACTION")]
     rows += [
         (
-            r["id"], r["started_at"][:19] + "Z", r["run_id"], r["stage_id"], r["kind"],
+            r["id"], short_ts(r["started_at"]), r["run_id"], r["stage_id"], r["kind"],
             r["decision"], r["outcome"] or "(no end)", _first_line(r["action"]),
         )
         for r in items
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        output.line(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-            + "  "
-            + row[-1]
-        )
+    for line in table(rows):
+        output.line(line)
     return 0
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fabro.cli_options import fail, option
+from fabro.cli_options import fail, option, short_ts, table
 from fabro.cli_runs import client_call, client_options, connection_of
 
 if TYPE_CHECKING:
@@ -71,10 +71,9 @@ def _list(client: FabroClient, output: Output, *, as_json: bool) -> int:
         output.line(json.dumps(items))
         return 0
     rows = [("NAME", "CREATED", "UPDATED")]
-    rows += [(i["name"], i["created_at"][:19] + "Z", i["updated_at"][:19] + "Z") for i in items]
-    width = max(len(row[0]) for row in rows)
-    for row in rows:
-        output.line(f"{row[0].ljust(width)}  {row[1]}  {row[2]}")
+    rows += [(i["name"], short_ts(i["created_at"]), short_ts(i["updated_at"])) for i in items]
+    for line in table(rows):
+        output.line(line)
     return 0
 
 

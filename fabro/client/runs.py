@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from fabro.cli_options import short_ts, table
 from fabro.client.answers import checked_keys
 from fabro.client.api import pending_question, plain, run_status, shown_status
 from fabro.client.sdk import FabroClient
@@ -31,11 +32,6 @@ class Output:
         self.err.flush()
 
 
-def _short_ts(value: str | None) -> str:
-    """`2026-03-12T10:15:02.123Z` -> `2026-03-12T10:15:02Z`."""
-    return value[:19] + "Z" if value else ""
-
-
 def list_runs(
     client: FabroClient,
     output: Output,
@@ -53,16 +49,15 @@ def list_runs(
         output.line(json.dumps(data))
         return 0
     rows = [("ID", "STATUS", "CREATED", "TITLE")]
-    rows += [
-        (str(r["id"]), shown_status(r), _short_ts(r.get("created_at")), str(r.get("title") or ""))
-        for r in data
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        output.line(
-            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
-        )
+    rows += [(str(r["id"]), shown_status(r), _created(r), str(r.get("title") or "")) for r in data]
+    for line in table(rows):
+        output.line(line)
     return 0
+
+
+def _created(run: dict[str, Any]) -> str:
+    created: str | None = run.get("created_at")
+    return short_ts(created) if created else ""
 
 
 def show_run(client: FabroClient, output: Output, run_id: str, *, as_json: bool) -> int:
