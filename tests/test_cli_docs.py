@@ -12,7 +12,7 @@ import pytest
 
 from fabro.cli_options import DocOption
 from fabro.exit_codes import EXIT_CODES
-from tests.test_cli_help import COMMANDS, IDS, visible_options
+from tests.cli_tree import COMMANDS, IDS, visible_options
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 _HEADING = re.compile(r"^(#{1,6}) (.*)$")

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from fabro.auth.keys import ensure_key_pair
 from fabro.cli import cli
 from fabro.exit_codes import FAILED, SUCCESS, USAGE
+from tests.cli_tree import COMMANDS, IDS
 from tests.e2e.serverproc import REPO_ROOT
-from tests.test_cli_help import COMMANDS, IDS
 
 OK = (
     'digraph Ok { start [shape=Mdiamond]; hello [shape=parallelogram, script="echo hi"];'

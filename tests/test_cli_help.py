@@ -4,7 +4,6 @@ default and environment variable, and each flag name means one thing."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -16,6 +15,7 @@ from fabro.cli import cli
 from fabro.cli_options import DocOption
 from fabro.config import OPTIONS
 from fabro.exit_codes import EXIT_CODES
+from tests.cli_tree import COMMANDS, IDS, visible_options
 
 # Options whose value the settings layer (not click) may take from a variable: wherever the
 # flag appears, its help must name that variable.
@@ -27,27 +27,6 @@ SETTINGS_VARIABLES = {
     "--private-key": "FABRO_JWT_PRIVATE_KEY",
     "--issuer": "FABRO_JWT_ISSUER",
 }
-
-
-def walk(
-    command: click.Command, path: tuple[str, ...] = ("fabro",)
-) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    yield path, command
-    if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            yield from walk(sub, (*path, name))
-
-
-COMMANDS = list(walk(cli))
-IDS = [" ".join(path) for path, _ in COMMANDS]
-
-
-def visible_options(command: click.Command) -> list[click.Option]:
-    return [
-        p
-        for p in command.params
-        if isinstance(p, click.Option) and not p.hidden and p.name not in ("help", "version")
-    ]
 
 
 def help_record(command: click.Command, param: click.Option) -> tuple[str, object]:

@@ -7,67 +7,37 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from fabro.auth.keys import ensure_key_pair, mint_token
 from tests.api.receipts_helpers import Seed, seed
-from tests.e2e.serverproc import REPO_ROOT, ServerProcess, base_env, start_server
+from tests.cli_server import CliServer, cli_server
 
-CONFIG = """\
-[api]
-authentication_strategies = ["jwt"]
-[web.auth]
-allowed_usernames = ["alice"]
-"""
 NO_PROVIDER = {"ANTHROPIC_API_KEY": "", "OPENAI_API_KEY": "", "OPENAI_BASE_URL": ""}
 
 
-@dataclass
-class Served:
-    server: ServerProcess
-    token: str
-    data: Path
-    ids: list[str]
-
-    def fabro(
-        self, *args: str, env: Mapping[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        variables = {"FABRO_SERVER": self.server.url, "FABRO_TOKEN": self.token, **(env or {})}
-        return subprocess.run(
-            [sys.executable, "-m", "fabro", "receipts", *args],
-            cwd=REPO_ROOT, env=base_env(self.server.workdir / "home", variables),
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
+    with cli_server(tmp_path_factory.mktemp("receipts-cli"), "receipts", NO_PROVIDER) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("receipts-cli")
-    data = workdir / "data"
-    key = ensure_key_pair(data / "keys")
-    server = start_server(workdir, config=CONFIG, env=NO_PROVIDER)
-    try:
-        ids = seed(
-            data / "fabro.db",
-            [
-                Seed("R1", "command", "ALLOW", "2026-03-01T10:00:00.000Z", "applied"),
-                Seed("R1", "shell", "BLOCK", "2026-03-02T10:00:00.000Z", "refused", "git push"),
-                Seed("R2", "command", "APPROVE", "2026-03-03T10:00:00.000Z", None, "make deploy"),
-            ],
-        )
-        token = mint_token(key, subject="alice", issuer="fabro-web", ttl_s=3600)
-        yield Served(server, token, data, ids)
-    finally:
-        server.stop()
+def ids(served: CliServer) -> list[str]:
+    """Three receipts seeded in the server's database, oldest first."""
+    return seed(
+        served.data / "fabro.db",
+        [
+            Seed("R1", "command", "ALLOW", "2026-03-01T10:00:00.000Z", "applied"),
+            Seed("R1", "shell", "BLOCK", "2026-03-02T10:00:00.000Z", "refused", "git push"),
+            Seed("R2", "command", "APPROVE", "2026-03-03T10:00:00.000Z", None, "make deploy"),
+        ],
+    )
 
 
-def test_list_prints_a_table_newest_first_and_filters(served: Served) -> None:
+def test_list_prints_a_table_newest_first_and_filters(served: CliServer, ids: list[str]) -> None:
     listed = served.fabro("list")
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
@@ -81,30 +51,31 @@ def test_list_prints_a_table_newest_first_and_filters(served: Served) -> None:
         "OUTCOME",
         "ACTION",
     ]
-    assert [line.split()[0] for line in lines[1:]] == served.ids[::-1]
+    assert [line.split()[0] for line in lines[1:]] == ids[::-1]
     assert "(no end)" in lines[1] and lines[1].endswith("make deploy")
     blocked = served.fabro("list", "--decision", "block", "--json")
-    assert [item["id"] for item in json.loads(blocked.stdout)] == [served.ids[1]]
+    assert [item["id"] for item in json.loads(blocked.stdout)] == [ids[1]]
     run = served.fabro("list", "--run", "R1", "--limit", "1", "--json")
     assert run.returncode == 1 and "Run not found" in run.stderr  # R1 is no run of this server
     bad = served.fabro("list", "--kind", "teleport")
     assert bad.returncode == 2 and "'kind' must be one of" in bad.stderr
 
 
-def test_show_prints_every_field_of_a_receipt(served: Served) -> None:
-    shown = served.fabro("show", served.ids[2])
+def test_show_prints_every_field_of_a_receipt(served: CliServer, ids: list[str]) -> None:
+    shown = served.fabro("show", ids[2])
     assert shown.returncode == 0, shown.stderr
-    assert f"id: {served.ids[2]}" in shown.stdout.splitlines()
+    assert f"id: {ids[2]}" in shown.stdout.splitlines()
     assert "action: make deploy" in shown.stdout
     assert "outcome: (no end: the action began and never ended)" in shown.stdout
-    as_json = json.loads(served.fabro("show", served.ids[1], "--json").stdout)
+    as_json = json.loads(served.fabro("show", ids[1], "--json").stdout)
     assert (as_json["decision"], as_json["outcome"]) == ("BLOCK", "refused")
     missing = served.fabro("show", "nope")
     assert missing.returncode == 1 and "Receipt not found" in missing.stderr
 
 
 def test_a_tampered_row_is_found_by_verify_through_the_server_and_directly(
-    served: Served,
+    served: CliServer,
+    ids: list[str],
 ) -> None:
     intact = served.fabro("verify")
     assert intact.returncode == 0, intact.stderr
@@ -118,7 +89,7 @@ def test_a_tampered_row_is_found_by_verify_through_the_server_and_directly(
         changed = conn.execute(
             "UPDATE receipt_entries SET body = replace(body, '\"BLOCK\"', '\"ALLOW\"')"
             " WHERE receipt_id = ? AND entry = 'began'",
-            [served.ids[1]],
+            [ids[1]],
         ).rowcount
         assert changed == 1
     finally:
@@ -143,7 +114,9 @@ def test_a_tampered_row_is_found_by_verify_through_the_server_and_directly(
     assert stopped.returncode == 1 and stopped.stderr.strip() == expected
 
 
-def test_verify_of_a_directory_without_a_database_says_so(tmp_path: Path, served: Served) -> None:
+def test_verify_of_a_directory_without_a_database_says_so(
+    tmp_path: Path, served: CliServer
+) -> None:
     result = served.fabro("verify", "--data-dir", str(tmp_path))
     assert (result.returncode, result.stderr.strip()) == (
         1,

@@ -4,39 +4,17 @@ create, list, show, pause and unpause, trigger (a real run), history and rm, and
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from fabro.auth.keys import ensure_key_pair, mint_token
-from tests.e2e.serverproc import REPO_ROOT, ServerProcess, base_env, start_server
+from tests.cli_server import CliServer, cli_server
 
-CONFIG = """\
-[api]
-authentication_strategies = ["jwt"]
-[web.auth]
-allowed_usernames = ["alice"]
-"""
 NIGHTLY = 'digraph Nightly { graph [goal="tidy"]; start [shape=Mdiamond]; exit [shape=Msquare]; start -> exit }'  # noqa: E501
 
 
-@dataclass
-class Served:
-    server: ServerProcess
-    token: str
-
-    def fabro(self, *args: str) -> subprocess.CompletedProcess[str]:
-        variables = {"FABRO_SERVER": self.server.url, "FABRO_TOKEN": self.token}
-        return subprocess.run(
-            [sys.executable, "-m", "fabro", "schedules", *args],
-            cwd=REPO_ROOT, env=base_env(self.server.workdir / "home", variables),
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
-
+class Schedules(CliServer):
     def ok(self, *args: str) -> str:
         done = self.fabro(*args)
         assert done.returncode == 0, done.stderr
@@ -47,21 +25,17 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Schedules]:
     workdir = tmp_path_factory.mktemp("schedules-cli")
     registry = workdir / "workflows" / "nightly"
     registry.mkdir(parents=True)
     (registry / "workflow.dot").write_text(NIGHTLY, encoding="utf-8")
-    key = ensure_key_pair(workdir / "data" / "keys")
     env = {"FABRO_WORKFLOWS_DIR": str(workdir / "workflows")}
-    server = start_server(workdir, config=CONFIG, env=env)
-    try:
-        yield Served(server, mint_token(key, subject="alice", issuer="fabro-web", ttl_s=3600))
-    finally:
-        server.stop()
+    with cli_server(workdir, "schedules", env) as served:
+        yield Schedules(served.server, served.token, served.group)
 
 
-def test_a_schedule_from_creation_to_removal(served: Served) -> None:
+def test_a_schedule_from_creation_to_removal(served: Schedules) -> None:
     made = served.fabro(
         "create", "nightly", "30 2 * * *", "--time-zone", "Europe/Paris", "--var", "env=prod",
         "--label", "team=ops", "--title", "Nightly tidy", "--missed", "run_once",
@@ -112,13 +86,13 @@ def test_a_schedule_from_creation_to_removal(served: Served) -> None:
     ],
 )
 def test_a_wrong_schedule_is_a_usage_error_that_names_it(
-    served: Served, args: tuple[str, ...], says: str
+    served: Schedules, args: tuple[str, ...], says: str
 ) -> None:
     done = served.fabro(*args)
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert says in done.stderr
 
 
-def test_an_unknown_workflow_says_so(served: Served) -> None:
+def test_an_unknown_workflow_says_so(served: Schedules) -> None:
     done = served.fabro("list", "no-such-flow")
     assert done.returncode != 0 and "Workflow not found" in done.stderr

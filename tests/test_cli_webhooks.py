@@ -5,8 +5,6 @@ enable, show and rm, and the usage errors."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,15 +14,7 @@ from typing import Any
 
 import pytest
 
-from fabro.auth.keys import ensure_key_pair, mint_token
-from tests.e2e.serverproc import REPO_ROOT, ServerProcess, base_env, start_server
-
-CONFIG = """\
-[api]
-authentication_strategies = ["jwt"]
-[web.auth]
-allowed_usernames = ["alice"]
-"""
+from tests.cli_server import CliServer, cli_server
 
 
 @dataclass
@@ -59,34 +49,17 @@ def receiver() -> Iterator[Receiver]:
         http.server_close()
 
 
-@dataclass
-class Served:
-    server: ServerProcess
-    token: str
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Webhooks]:
+    with cli_server(tmp_path_factory.mktemp("webhooks-cli"), "webhooks") as served:
+        yield Webhooks(served.server, served.token, served.group)
 
-    def fabro(self, *args: str) -> subprocess.CompletedProcess[str]:
-        variables = {"FABRO_SERVER": self.server.url, "FABRO_TOKEN": self.token}
-        return subprocess.run(
-            [sys.executable, "-m", "fabro", "webhooks", *args],
-            cwd=REPO_ROOT, env=base_env(self.server.workdir / "home", variables),
-            capture_output=True, text=True, timeout=60, check=False,
-        )  # fmt: skip
 
+class Webhooks(CliServer):
     def json(self, *args: str) -> Any:
         done = self.fabro(*args, "--json")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    workdir = tmp_path_factory.mktemp("webhooks-cli")
-    key = ensure_key_pair(workdir / "data" / "keys")
-    server = start_server(workdir, config=CONFIG)
-    try:
-        yield Served(server, mint_token(key, subject="alice", issuer="fabro-web", ttl_s=3600))
-    finally:
-        server.stop()
 
 
 def _until(check: Any, timeout_s: float = 15) -> Any:
@@ -97,7 +70,7 @@ def _until(check: Any, timeout_s: float = 15) -> Any:
     return found
 
 
-def test_a_subscription_from_creation_to_removal(served: Served, receiver: Receiver) -> None:
+def test_a_subscription_from_creation_to_removal(served: Webhooks, receiver: Receiver) -> None:
     made = served.fabro("create", receiver.url, "--event", "run.completed", "--event", "run.failed")
     assert made.returncode == 0, made.stderr
     hook_id = made.stdout.strip()
@@ -140,7 +113,7 @@ def test_a_subscription_from_creation_to_removal(served: Served, receiver: Recei
     assert served.json("list") == []
 
 
-def test_created_as_json_holds_the_secret_once(served: Served, receiver: Receiver) -> None:
+def test_created_as_json_holds_the_secret_once(served: Webhooks, receiver: Receiver) -> None:
     made = served.json(
         "create", receiver.url, "--event", "run.started", "--workflow", "nightly",
         "--label", "team=web",
@@ -162,7 +135,7 @@ def test_created_as_json_holds_the_secret_once(served: Served, receiver: Receive
     ],
 )
 def test_a_wrong_request_is_a_usage_error_that_names_it(
-    served: Served, args: tuple[str, ...], says: str
+    served: Webhooks, args: tuple[str, ...], says: str
 ) -> None:
     done = served.fabro(*args)
     assert done.returncode == 2, (done.stdout, done.stderr)

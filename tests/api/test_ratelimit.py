@@ -17,9 +17,9 @@ from fabro.config import Settings, load_settings
 from fabro.governance.limits import RateLimitSettings
 from fabro.services import Services
 from fabro.ui.auth import COOKIE
+from tests.api.asgi_calls import bearer, call
 from tests.api.envelope import assert_envelope
 from tests.api.runs_helpers import LINEAR
-from tests.api.test_fastlane import bearer, call
 from tests.ui.conftest import open_session
 
 LIMITS = RateLimitSettings(reads=4, writes=2, run_starts=1)

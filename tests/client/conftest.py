@@ -30,6 +30,15 @@ GATE = """digraph Gate {
 }"""
 
 
+# One agent stage, answered by the simulated backend.
+AGENT = """digraph Agent {
+  start [shape=Mdiamond]
+  work [shape=box, prompt="Write a haiku"]
+  exit [shape=Msquare]
+  start -> work -> exit
+}"""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     workdir = tmp_path_factory.mktemp("sdk")

@@ -15,9 +15,8 @@ from fabro.api.bodies.webhooks import UpdateWebhookRequest
 from fabro.client import AsyncFabroClient, FabroClient
 from fabro.client.errors import ConflictError
 from tests.api.receipts_helpers import Seed, seed
-from tests.client.conftest import GATE
-from tests.client.test_sdk_coverage import method_docs
-from tests.client.test_sdk_routes import AGENT
+from tests.client.conftest import AGENT, GATE
+from tests.client.sdk_methods import method_docs
 from tests.e2e.serverproc import ServerProcess
 
 SLOW = """digraph Slow {

@@ -9,19 +9,8 @@ import asyncio
 from fabro.api.bodies.common import RootResponse
 from fabro.api.routes import ROUTES
 from fabro.client import AsyncFabroClient, FabroClient
-from fabro.client.endpoints import Endpoints
-from fabro.client.methods import Iterating, Returning
+from tests.client.sdk_methods import method_docs
 from tests.e2e.serverproc import ServerProcess
-
-
-def method_docs() -> dict[str, str]:
-    """Each SDK method's name and docstring."""
-    return {
-        name: member.build.__doc__ or ""
-        for area in Endpoints.__mro__
-        for name, member in vars(area).items()
-        if isinstance(member, Returning | Iterating)
-    }
 
 
 def test_every_real_route_is_named_by_a_method() -> None:

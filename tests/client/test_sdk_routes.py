@@ -20,14 +20,9 @@ from fabro.api.bodies.sessions import (
 from fabro.api.bodies.stages import RetroDetail, StageArtifact, StageTurn
 from fabro.client import AsyncFabroClient, FabroClient
 from fabro.client.errors import BadRequestError, NotFoundError, RangeNotSatisfiableError
+from tests.client.conftest import AGENT
 from tests.e2e.serverproc import ServerProcess
 
-AGENT = """digraph Agent {
-  start [shape=Mdiamond]
-  work [shape=box, prompt="Write a haiku"]
-  exit [shape=Msquare]
-  start -> work -> exit
-}"""
 DEADLINE_S = 15.0
 
 

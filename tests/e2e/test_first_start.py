@@ -13,32 +13,13 @@ from pathlib import Path
 import jwt
 
 from fabro.auth.keys import ensure_key_pair, mint_token, public_key_pem
+from tests.e2e.banner import banner_token
 from tests.e2e.conftest import StartServer
-from tests.e2e.serverproc import LISTENING, REPO_ROOT, ServerProcess, base_env, free_port
+from tests.e2e.serverproc import LISTENING, REPO_ROOT, base_env, free_port
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
-
-
-def banner_token(server: ServerProcess) -> str:
-    """Check the §5 block line by line and return its token."""
-    user = getpass.getuser()
-    lines = server.stdout.splitlines()
-    assert lines[0] == f"fabro server listening on {server.url}"
-    assert (
-        lines[1] == f'No server.toml found: zero-config mode, JWT authentication for user "{user}".'
-    )
-    assert lines[2:4] == ["Bearer token (valid 24 hours):", ""]
-    assert lines[4].startswith("    eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.")
-    token = lines[4].strip()
-    assert lines[5:8] == [
-        "",
-        f'Try:  curl -H "Authorization: Bearer {token}" {server.url}/user',
-        "New token later:  fabro token",
-    ]
-    assert server.stdout.count(token) == 2  # printed once: the block and its curl line
-    return token
 
 
 def test_first_start_prints_a_working_token(fabro_server: StartServer, tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ import re
 import time
 from pathlib import Path
 
+from tests.e2e.banner import banner_token
 from tests.e2e.conftest import StartServer
 from tests.e2e.serverproc import REPO_ROOT
-from tests.e2e.test_first_start import banner_token
 
 README = REPO_ROOT / "README.md"
 

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.e2e.banner import banner_token
 from tests.e2e.conftest import StartServer
 from tests.e2e.serverproc import REPO_ROOT, base_env
-from tests.e2e.test_first_start import banner_token
 
 WORKFLOW = (REPO_ROOT / "tests" / "fixtures" / "workflows" / "linear.dot").read_text("utf-8")
 NO_DOT = "Graphviz dot command not available."

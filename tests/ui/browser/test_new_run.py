@@ -7,12 +7,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.ui.browser.conftest import Fabro, mark, same_document
-
-BROKEN = """digraph Broken {
-  start [shape=Mdiamond]
-  start -> -> exit
-  exit [shape=Msquare]
-}"""
+from tests.ui.browser.workflows import BROKEN
 
 QUICK = """digraph Quick {
   start [shape=Mdiamond]

@@ -30,8 +30,7 @@ from tests.ui.browser.conftest import (
     stage_id,
 )
 from tests.ui.browser.fake_openai import fake_openai
-from tests.ui.browser.test_new_run import BROKEN
-from tests.ui.browser.workflows import FAILING, SLEEP
+from tests.ui.browser.workflows import BROKEN, FAILING, SLEEP
 from tests.ui.routes import ui_rules, url_map
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"

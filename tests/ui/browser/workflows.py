@@ -16,6 +16,13 @@ GATE = """digraph Gate {
   approve -> exit [label="[N] No"]
 }"""
 
+# A syntax error on line 3 (the new-run page shows it there).
+BROKEN = """digraph Broken {
+  start [shape=Mdiamond]
+  start -> -> exit
+  exit [shape=Msquare]
+}"""
+
 # A command stage that runs until cancelled.
 SLEEP = """digraph Sleep {
   start [shape=Mdiamond]
