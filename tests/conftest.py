@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from fabro.app import create_app
 from fabro.auth.keys import ensure_key_pair, mint_token
 from fabro.config import Settings, load_settings
 from fabro.services import Services
-from tests import shared_dir
+from tests import alone, shared_dir
 
 USER = "alice"
 NOT_RUN = pytest.StashKey[int]()
@@ -21,6 +21,21 @@ NOT_RUN = pytest.StashKey[int]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", shared_dir.MARK_HELP)
+    config.addinivalue_line("markers", alone.MARK_HELP)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Under pytest-xdist, each test from its setup to its teardown (module fixtures included)
+    holds the run's lock: shared, or exclusive for the `alone` ones (tests/alone.py)."""
+    if not alone.under_xdist():
+        return (yield)
+    # The directory every worker of this run shares (each one's base temp is a child of it).
+    directory = item.config._tmp_path_factory.getbasetemp().parent  # type: ignore[attr-defined]
+    with alone.holding(directory, alone=item.get_closest_marker(alone.MARK) is not None):
+        return (yield)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

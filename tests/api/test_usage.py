@@ -162,6 +162,7 @@ async def test_bad_parameters_are_named(
     assert_envelope(await response.get_json(), 400, detail)
 
 
+@pytest.mark.alone  # times itself: see tests/alone.py
 async def test_ten_thousand_runs_answer_quickly(
     services: Services, client: Client, auth_headers: dict[str, str]
 ) -> None:

@@ -13,6 +13,7 @@ server it started in its finalizer)::
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -30,7 +31,12 @@ from fabro.auth.client import ClientSettings, http_client
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 LISTENING = "fabro server listening on "
+# The last startup line (stderr), printed just before the server installs its SIGTERM handler:
+# a test that stops a server as soon as it listens must not kill it before then.
+POLICY = "policy: "
 REPO_ROOT = Path(__file__).resolve().parents[2]
+FIRST_PORT, PORT_BLOCK, PORT_BLOCKS = 20000, 1000, 12  # ports 20000-31999, see free_port
+_random = random.Random()  # its own: Hypothesis seeds the global one in its tests
 
 
 class ServerStartError(RuntimeError):
@@ -38,10 +44,24 @@ class ServerStartError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port that was free on 127.0.0.1 a moment ago, for a server to bind a moment later.
+
+    Drawn below the ephemeral range (Linux 32768+, macOS 49152+), where the kernel picks the
+    local ports of outgoing connections and of ``bind(0)``: so none of the connections the
+    tests make takes it in between. Each pytest-xdist worker draws from its own block, so two
+    workers never race for one port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = FIRST_PORT + (int(worker) if worker.isdigit() else 0) % PORT_BLOCKS * PORT_BLOCK
+    start = _random.randrange(PORT_BLOCK)  # two runs on one machine rarely try one port at once
+    for offset in range(PORT_BLOCK):
+        port = low + (start + offset) % PORT_BLOCK
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use (or a stopped server's port not yet released)
+            return port
+    raise RuntimeError(f"no free port in {low}-{low + PORT_BLOCK - 1}")
 
 
 @dataclass
@@ -166,7 +186,8 @@ def start_server(
 
 
 def _wait_until_listening(server: ServerProcess, timeout_s: float) -> str:
-    """The URL of the listening line, once the port also accepts TCP connections."""
+    """The URL of the listening line, once the port also accepts TCP connections and the
+    startup lines are all out (so the server stops cleanly on SIGTERM from then on)."""
     deadline = time.monotonic() + timeout_s
     url: str | None = None
     while time.monotonic() < deadline:
@@ -176,10 +197,14 @@ def _wait_until_listening(server: ServerProcess, timeout_s: float) -> str:
             for line in server.stdout.splitlines():
                 if line.startswith(LISTENING):
                     url = line.removeprefix(LISTENING).split()[0]
-        if url is not None and _accepts(server.port):
+        if url is not None and _started(server) and _accepts(server.port):
             return url
         time.sleep(0.05)
     raise ServerStartError(_failure(f"not listening after {timeout_s:.0f} s", server))
+
+
+def _started(server: ServerProcess) -> bool:
+    return any(line.startswith(POLICY) for line in server.stderr.splitlines())
 
 
 def _accepts(port: int) -> bool:

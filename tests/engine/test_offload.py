@@ -40,6 +40,7 @@ async def test_a_cancelled_caller_leaves_the_thread_to_finish_quietly() -> None:
     await asyncio.sleep(0.05)  # the thread delivers to a cancelled future: nothing happens
 
 
+@pytest.mark.alone  # times itself: see tests/alone.py
 async def test_the_loop_keeps_turning_while_a_slow_condition_is_evaluated() -> None:
     context = {"x": slow_subject()}
     ticks = 0

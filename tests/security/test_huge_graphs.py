@@ -113,6 +113,7 @@ def large_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
         server.stop()
 
 
+@pytest.mark.alone  # times itself: see tests/alone.py
 def test_health_answers_while_a_large_workflow_is_prepared(
     large_server: tuple[ServerProcess, str],
 ) -> None:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from fabro.engine.handlers.parallel import join_satisfied
 from fabro.workflow.prepare import prepare
@@ -100,6 +101,7 @@ def assert_routed_around(http: httpx.Client, run_id: str) -> None:
     assert ("work", "exit") in selected and ("work", "matched") not in selected, selected
 
 
+@pytest.mark.alone  # times itself: see tests/alone.py
 def test_health_answers_while_a_hostile_condition_is_evaluated(
     fabro_server: StartServer, tmp_path: Path
 ) -> None:
@@ -141,6 +143,7 @@ def test_quorum_join_policies_parse_in_linear_time() -> None:
     assert time.perf_counter() - started < 0.5
 
 
+@pytest.mark.alone  # times itself: see tests/alone.py
 def test_health_answers_while_a_restarted_server_resumes_the_run(
     fabro_server: StartServer, tmp_path: Path
 ) -> None:

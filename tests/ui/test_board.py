@@ -348,6 +348,7 @@ async def test_the_columns_fragment_is_the_columns_alone(
     assert board_of(page).columns["active"].cards == ["x"]
 
 
+@pytest.mark.alone  # times itself: see tests/alone.py
 async def test_ten_thousand_runs_render_quickly(quiet: Services, quiet_client: Client) -> None:
     mix = ("completed",) * 6 + ("failed", "cancelled", "running", "queued")
     await store_runs(
