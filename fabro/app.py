@@ -42,6 +42,7 @@ from fabro.api.ratelimit import CONFIG_KEY as RATE_LIMITER
 from fabro.api.ratelimit import RateLimiter, limit_request, quota_headers
 from fabro.api.respond import view
 from fabro.api.routes import PUBLIC_ENDPOINTS, ROUTES
+from fabro.api.unread_body import CloseUnreadBodies
 from fabro.auth.chain import Credentials
 from fabro.config import MAX_BODY_BYTES, Settings
 from fabro.errors import NotImplementedYet
@@ -155,6 +156,8 @@ def create_app(settings: Settings, services_: Services | None = None) -> Quart:
     async def start_schedules() -> None:  # after open_services: the services exist by now
         services().start_ticker(schedules.fire_starter(app))
 
+    # An answer before its request's body was read closes the connection, and says so.
+    app.asgi_app = CloseUnreadBodies(app.asgi_app)  # type: ignore[method-assign]
     # `GET /runs/{id}` answers its 200s in front of Quart (see fabro/api/fastlane.py).
     app.asgi_app = FastLane(app, app.asgi_app)  # type: ignore[method-assign]
     if settings.access_log:  # outermost: it sees every answer, the fast lane's too

@@ -78,25 +78,6 @@ async def serve(
         await services.start()
         app = create_app(settings, services)
         config = hypercorn_config(settings)
-        sockets = config.create_sockets()
-        for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
-            # Listening now, so the URL we print already accepts connections.
-            sock.listen(config.backlog)
-        suffix = " (dry-run mode)" if settings.dry_run else ""
-        # One write for the listening line and the token block: whoever sees the first line
-        # (a person, a script, the e2e tests) sees the whole block with it.
-        startup = [f"fabro server listening on {settings.url}{suffix}"]
-        if banner := zero_config_banner(settings, env, settings.url):  # None unless zero-config
-            startup.append(banner)
-        sys.stdout.write("\n".join(startup) + "\n")
-        sys.stdout.flush()
-        for warning in auth_warnings(settings):
-            print(f"warning: {warning}", file=sys.stderr, flush=True)
-        if services.llm.simulated and not settings.dry_run:
-            print(f"warning: {NO_PROVIDER_WARNING}", file=sys.stderr, flush=True)
-        print(policy_banner(settings.governance.policy), file=sys.stderr, flush=True)
-        services.start_config_watcher(env, flags or {})
-
         stop = asyncio.Event()
 
         async def shutdown_trigger() -> None:
@@ -105,11 +86,30 @@ async def serve(
 
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
+            # Before the listening line: a stop sent as soon as it is printed is a clean stop.
             loop.add_signal_handler(signum, stop.set)
-        # Where this server listens, for `fabro runs ...` on this machine (any port).
-        bound = (*sockets.secure_sockets, *sockets.insecure_sockets)[0]
-        write_server_file(settings.data_dir, listening_url(settings.scheme, bound), os.getpid())
         try:
+            sockets = config.create_sockets()
+            for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+                # Listening now, so the URL we print already accepts connections.
+                sock.listen(config.backlog)
+            suffix = " (dry-run mode)" if settings.dry_run else ""
+            # One write for the listening line and the token block: whoever sees the first
+            # line (a person, a script, the e2e tests) sees the whole block with it.
+            startup = [f"fabro server listening on {settings.url}{suffix}"]
+            if banner := zero_config_banner(settings, env, settings.url):  # None unless zero-config
+                startup.append(banner)
+            sys.stdout.write("\n".join(startup) + "\n")
+            sys.stdout.flush()
+            for warning in auth_warnings(settings):
+                print(f"warning: {warning}", file=sys.stderr, flush=True)
+            if services.llm.simulated and not settings.dry_run:
+                print(f"warning: {NO_PROVIDER_WARNING}", file=sys.stderr, flush=True)
+            print(policy_banner(settings.governance.policy), file=sys.stderr, flush=True)
+            services.start_config_watcher(env, flags or {})
+            # Where this server listens, for `fabro runs ...` on this machine (any port).
+            bound = (*sockets.secure_sockets, *sockets.insecure_sockets)[0]
+            write_server_file(settings.data_dir, listening_url(settings.scheme, bound), os.getpid())
             with (
                 tls_extension_adapter(enabled=settings.api.tls is not None),
                 http_errors_adapter(),

@@ -31,8 +31,7 @@ from fabro.auth.client import ClientSettings, http_client
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 LISTENING = "fabro server listening on "
-# The last startup line (stderr), printed just before the server installs its SIGTERM handler:
-# a test that stops a server as soon as it listens must not kill it before then.
+# The last startup line (stderr): once it is out, the server's startup output is whole.
 POLICY = "policy: "
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIRST_PORT, PORT_BLOCK, PORT_BLOCKS = 20000, 1000, 12  # ports 20000-31999, see free_port
