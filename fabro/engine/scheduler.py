@@ -37,6 +37,7 @@ from fabro.llm.resolve import LevelChoice
 from fabro.secrets.source import NoSecrets, SecretSource
 from fabro.storage import space
 from fabro.storage.records import EventRecord, RunRecord
+from fabro.storage.space import log_retried_failure
 from fabro.storage.store import ACTIVE, IdempotencyCheck, RunNotActive, Store
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,7 @@ class Scheduler:
             try:
                 await self._admit()
             except Exception:  # the scheduler must survive a bad moment; it retries in 1 s
-                log.exception("scheduler pass failed")
+                log_retried_failure(log, "scheduler pass failed")
 
     async def _admit(self) -> None:
         # Every starting, running or paused run of this server has its engine task here, so

@@ -24,6 +24,7 @@ from fabro.clock import SYSTEM_CLOCK, Clock, format_ts, parse_ts
 from fabro.errors import FabroError
 from fabro.schedules.cron import Cron, CronError, zone_names
 from fabro.storage.schedules import Advance, FireKind, NewFire, ScheduleRecord, Schedules
+from fabro.storage.space import log_retried_failure
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class Ticker:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("schedule tick failed")
+                log_retried_failure(log, "schedule tick failed")
             await asyncio.sleep(self.interval_s)
 
     async def tick(self) -> int:
@@ -109,7 +110,9 @@ class Ticker:
                 try:
                     recorded += await self._handle(schedule, now, startup)
                 except Exception:  # one schedule's trouble never stops the others' fires
-                    log.exception("schedule %s: fire failed, tried again next tick", schedule.id)
+                    log_retried_failure(
+                        log, "schedule %s: fire failed, tried again next tick", schedule.id
+                    )
             if len(due) < DUE_BATCH or not fresh:
                 break
         self._caught_up = True

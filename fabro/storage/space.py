@@ -8,8 +8,10 @@ or disk is full"); files written beside the database fail with ENOSPC, or EDQUOT
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sqlite3
+import sys
 from typing import TYPE_CHECKING
 
 from fabro.errors import InsufficientStorage
@@ -71,3 +73,16 @@ async def writable(db: Database) -> bool:
     except InsufficientStorage:
         return False
     return True
+
+
+def log_retried_failure(logger: logging.Logger, message: str, *args: object) -> None:
+    """Log the failure being handled by a background loop that tries again later.
+
+    A full disk is a state the server waits out (the writes are refused whole, nothing is
+    lost): one warning line. Anything else is a surprise: an error with its traceback.
+    """
+    failure = sys.exc_info()[1]
+    if failure is not None and is_disk_full(failure):
+        logger.warning(message + ": %s", *args, failure)
+    else:
+        logger.exception(message, *args)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from fabro.engine.scheduler import EVENTS_KEY
 from fabro.events.bus import EventBus, SubscriberOverflow
 from fabro.storage.records import EventRecord
+from fabro.storage.space import log_retried_failure
 from fabro.storage.webhook_queue import DeliveryQueue
 from fabro.webhooks.events import VARIANTS
 
@@ -62,7 +63,7 @@ class Dispatcher:
                 try:
                     await self.pass_once()
                 except Exception:  # a database error must not end dispatching for good
-                    log.exception("webhook dispatch failed; trying again")
+                    log_retried_failure(log, "webhook dispatch failed; trying again")
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

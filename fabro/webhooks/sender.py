@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import httpx
 
+from fabro.storage.space import log_retried_failure
 from fabro.storage.webhook_queue import AttemptResult, DeliveryQueue, DueDelivery
 from fabro.webhooks.retry import RetryPolicy
 from fabro.webhooks.signing import signature_header
@@ -78,7 +79,7 @@ class Sender:
                         await self._maybe_prune()
                         wait_s = await self._idle_s()
                     except Exception:
-                        log.exception("webhook sender failed to read due deliveries")
+                        log_retried_failure(log, "webhook sender failed to read due deliveries")
                         wait_s = IDLE_S
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(wait_s):
@@ -129,7 +130,7 @@ class Sender:
                     result.error,
                 )
         except Exception:
-            log.exception("webhook delivery %s could not be recorded", due.id)
+            log_retried_failure(log, "webhook delivery %s could not be recorded", due.id)
             await asyncio.sleep(IDLE_S)  # keeps its slot: no tight loop over a broken database
         finally:
             self._in_flight.pop(due.id, None)
