@@ -3,12 +3,16 @@ variables, deprecated spellings, and the one-line `error:` exit."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from click.types import OptionHelpExtra
+
+if TYPE_CHECKING:
+    from fabro.client.runs import Output
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -123,6 +127,25 @@ def table(rows: Sequence[Sequence[str]]) -> list[str]:
         "  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
         for row in rows
     ]
+
+
+def print_listing(
+    output: Output,
+    items: Sequence[Any],
+    *,
+    as_json: bool,
+    header: tuple[str, ...],
+    row: Callable[[Any], tuple[str, ...]],
+) -> int:
+    """``items`` as a JSON array, or as a table of ``header`` and each item's ``row``."""
+    if as_json:
+        from fabro.client.api import plain
+
+        output.line(json.dumps(plain(list(items))))
+        return 0
+    for line in table([header, *map(row, items)]):
+        output.line(line)
+    return 0
 
 
 def short_ts(value: str | None) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fabro.cli_options import option, short_ts, table
+from fabro.cli_options import option, print_listing, short_ts
 from fabro.cli_runs import client_call, client_options, connection_of
 
 if TYPE_CHECKING:
@@ -98,15 +98,13 @@ def schedules_list(workflow: str, as_json: bool, **params: Any) -> None:
     """List WORKFLOW's schedules with their next fire."""
 
     def show(client: FabroClient, output: Output) -> int:
-        items = list(client.list_schedules(workflow))
-        if as_json:
-            output.line(_json(items))
-            return 0
-        rows = [("ID", "STATE", "NEXT FIRE", "TIME ZONE", "CRON")]
-        rows += [(s.id, _state(s), short_ts(s.next_fire_at), s.time_zone, s.cron) for s in items]
-        for line in table(rows):
-            output.line(line)
-        return 0
+        return print_listing(
+            output,
+            list(client.list_schedules(workflow)),
+            as_json=as_json,
+            header=("ID", "STATE", "NEXT FIRE", "TIME ZONE", "CRON"),
+            row=lambda s: (s.id, _state(s), short_ts(s.next_fire_at), s.time_zone, s.cron),
+        )
 
     client_call(connection_of(params), show)
 
@@ -179,17 +177,13 @@ def schedules_history(
     """The schedule's fires, newest first: when, how, and the run each started."""
 
     def show(client: FabroClient, output: Output) -> int:
-        items = list(islice(client.list_schedule_fires(workflow, schedule_id), limit))
-        if as_json:
-            output.line(_json(items))
-            return 0
-        rows = [("SCHEDULED", "KIND", "STATUS", "RUN")]
-        rows += [
-            (short_ts(f.scheduled_at), f.kind, f.status, f.run_id or f.detail or "-") for f in items
-        ]
-        for line in table(rows):
-            output.line(line)
-        return 0
+        return print_listing(
+            output,
+            list(islice(client.list_schedule_fires(workflow, schedule_id), limit)),
+            as_json=as_json,
+            header=("SCHEDULED", "KIND", "STATUS", "RUN"),
+            row=lambda f: (short_ts(f.scheduled_at), f.kind, f.status, f.run_id or f.detail or "-"),
+        )
 
     client_call(connection_of(params), show)
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from fabro.cli_options import option, short_ts, table
+from fabro.cli_options import option, print_listing, short_ts
 from fabro.cli_runs import client_call, client_options, connection_of
 from fabro.webhooks.events import EVENT_TYPES
 
@@ -84,17 +84,13 @@ def webhooks_list(as_json: bool, **params: Any) -> None:
     """List the subscriptions (never their secrets)."""
 
     def show(client: FabroClient, output: Output) -> int:
-        items = list(client.list_webhooks())
-        if as_json:
-            output.line(_json(items))
-            return 0
-        rows = [("ID", "STATE", "EVENTS", "WORKFLOW", "URL")]
-        rows += [
-            (h.id, _state(h), ",".join(h.event_types), h.workflow or "-", h.url) for h in items
-        ]
-        for line in table(rows):
-            output.line(line)
-        return 0
+        return print_listing(
+            output,
+            list(client.list_webhooks()),
+            as_json=as_json,
+            header=("ID", "STATE", "EVENTS", "WORKFLOW", "URL"),
+            row=lambda h: (h.id, _state(h), ",".join(h.event_types), h.workflow or "-", h.url),
+        )
 
     client_call(connection_of(params), show)
 
@@ -159,18 +155,20 @@ def webhooks_deliveries(webhook_id: str, limit: int, as_json: bool, **params: An
     """The delivery log, newest first: status, attempts, last answer or error."""
 
     def show(client: FabroClient, output: Output) -> int:
-        items = list(islice(client.list_webhook_deliveries(webhook_id), limit))
-        if as_json:
-            output.line(_json(items))
-            return 0
-        rows = [("ID", "CREATED", "EVENT", "STATUS", "ATTEMPTS", "LAST")]
-        rows += [
-            (d.id, short_ts(d.created_at), d.event_type, d.status, str(d.attempts), _last(d))
-            for d in items
-        ]
-        for line in table(rows):
-            output.line(line)
-        return 0
+        return print_listing(
+            output,
+            list(islice(client.list_webhook_deliveries(webhook_id), limit)),
+            as_json=as_json,
+            header=("ID", "CREATED", "EVENT", "STATUS", "ATTEMPTS", "LAST"),
+            row=lambda d: (
+                d.id,
+                short_ts(d.created_at),
+                d.event_type,
+                d.status,
+                str(d.attempts),
+                _last(d),
+            ),
+        )
 
     client_call(connection_of(params), show)
 

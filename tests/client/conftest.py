@@ -30,6 +30,13 @@ GATE = """digraph Gate {
 }"""
 
 
+# A command stage that runs until cancelled.
+SLOW = """digraph Slow {
+  start [shape=Mdiamond]
+  nap [shape=parallelogram, script="sleep 30"]
+  exit [shape=Msquare]
+  start -> nap -> exit
+}"""
 # One agent stage, answered by the simulated backend.
 AGENT = """digraph Agent {
   start [shape=Mdiamond]

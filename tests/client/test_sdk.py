@@ -23,16 +23,9 @@ from fabro.client.errors import (
     NotFoundError,
     UnauthorizedError,
 )
-from tests.client.conftest import GATE
+from tests.client.conftest import GATE, SLOW
 from tests.client.mtls import mtls_server
 from tests.e2e.serverproc import ServerProcess
-
-SLOW = """digraph Slow {
-  start [shape=Mdiamond]
-  nap [shape=parallelogram, script="sleep 30"]
-  exit [shape=Msquare]
-  start -> nap -> exit
-}"""
 
 
 def wait_until(fabro: FabroClient, run_id: str, statuses: set[str]) -> RunStatusResponse:

@@ -15,16 +15,10 @@ from fabro.api.bodies.webhooks import UpdateWebhookRequest
 from fabro.client import AsyncFabroClient, FabroClient
 from fabro.client.errors import ConflictError
 from tests.api.receipts_helpers import Seed, seed
-from tests.client.conftest import AGENT, GATE
+from tests.client.conftest import AGENT, GATE, SLOW
 from tests.client.sdk_methods import method_docs
 from tests.e2e.serverproc import ServerProcess
 
-SLOW = """digraph Slow {
-  start [shape=Mdiamond]
-  nap [shape=parallelogram, script="sleep 30"]
-  exit [shape=Msquare]
-  start -> nap -> exit
-}"""
 DEADLINE_S = 20.0
 
 

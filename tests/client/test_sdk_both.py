@@ -13,6 +13,7 @@ import pytest
 
 from fabro.client import FabroClient
 from fabro.client.errors import FabroApiError
+from tests.client.conftest import SLOW
 from tests.client.sides import AsyncSide, Side, SyncSide
 from tests.e2e.serverproc import ServerProcess
 
@@ -22,12 +23,6 @@ SHORT = """digraph Short {
   b [shape=parallelogram, script="echo b"]
   exit [shape=Msquare]
   start -> a -> b -> exit
-}"""
-SLOW = """digraph Slow {
-  start [shape=Mdiamond]
-  nap [shape=parallelogram, script="sleep 30"]
-  exit [shape=Msquare]
-  start -> nap -> exit
 }"""
 LAST = "WorkflowRunCompleted"
 

@@ -10,19 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.ui.routes import PAGES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PAGES = [
-    "board",
-    "run",
-    "stage",
-    "new-run",
-    "workflows",
-    "workflow",
-    "schedules",
-    "usage",
-    "audit",
-    "signin",
-]
 
 
 def png_size(path: Path) -> tuple[int, int]:

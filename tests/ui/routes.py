@@ -11,6 +11,20 @@ from werkzeug.routing import Map, Rule
 from fabro.app import create_app
 from fabro.config import Settings
 
+# Every page, by the name of its screenshot; the sign-in page is seen signed out.
+PAGES = (
+    "board",
+    "run",
+    "stage",
+    "new-run",
+    "workflows",
+    "workflow",
+    "schedules",
+    "usage",
+    "audit",
+    "signin",
+)
+
 
 @cache
 def url_map() -> Map:

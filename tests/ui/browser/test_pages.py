@@ -31,7 +31,7 @@ from tests.ui.browser.conftest import (
 )
 from tests.ui.browser.fake_openai import fake_openai
 from tests.ui.browser.workflows import BROKEN, FAILING, SLEEP
-from tests.ui.routes import ui_rules, url_map
+from tests.ui.routes import PAGES, ui_rules, url_map
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 BLOCKING = ("serious", "critical")
@@ -98,19 +98,6 @@ def runs(fabro: Fabro, browser: Browser, signed_in: StorageState) -> Iterator[Ru
         fabro.cancel(run_id)
 
 
-# Every page, by the name of its screenshot; the sign-in page is seen signed out.
-PAGES = (
-    "board",
-    "run",
-    "stage",
-    "new-run",
-    "workflows",
-    "workflow",
-    "schedules",
-    "usage",
-    "audit",
-    "signin",
-)
 # The GET rules under /ui/ that answer with no page of their own (each says what it is
 # instead); any other is a page, and must be in PAGES (test_every_page_is_checked).
 NOT_PAGES = {
