@@ -166,6 +166,10 @@ def following(follower: EventFollower[T], timeout: float | None, *, emit: bool =
             while (line := (yield NEXT_LINE)) is not None:
                 if (event := follower.line(line)) is not None and emit:
                     yield Emit(event)
+                # An idle stream's keep-alive comments (every 15 s) reset the read timeout:
+                # the deadline is checked at each line too.
+                if deadline is not None and time.monotonic() >= deadline and not follower.done:
+                    raise TimeoutError("the run did not end in time")
         except httpx.TransportError as exc:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError("the run did not end in time") from exc

@@ -212,7 +212,15 @@ class AsyncTransport(Configured[httpx.AsyncClient]):
             async with gate:
                 return await self.run(program)
 
-        return list(await asyncio.gather(*map(one, command.programs)))
+        tasks = [asyncio.ensure_future(one(program)) for program in command.programs]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            # The caller gets the first failure as it is; the others stop acting for it.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     @staticmethod
     async def _close(held: _Held) -> None:

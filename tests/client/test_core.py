@@ -3,6 +3,7 @@ answers the commands a program yields and checks what it asks next, as a driver 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from fabro.client.core import (
 from fabro.client.errors import ConflictError, FabroConnectionError, ServiceUnavailableError
 from fabro.client.retry import RetryPolicy
 from fabro.client.streams import EventFollower, session_event
+from fabro.client.transport import AsyncTransport
 
 SETTINGS = ClientSettings("http://fabro.test")
 RETRY = RetryPolicy(retries=2)
@@ -96,3 +98,43 @@ def test_each_key_is_run_once_and_a_refusal_is_kept() -> None:
     with pytest.raises(StopIteration) as done:
         program.send(results)
     assert list(done.value.value) == ["a", "b"] and isinstance(done.value.value["b"], ConflictError)
+
+
+def test_a_stream_kept_alive_by_comments_still_ends_at_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("fabro.client.core.time.monotonic", lambda: clock[0])
+    follower = EventFollower(SETTINGS, "/sessions/s/events", -1, session_event)
+    program = following(follower, 30.0)
+    assert isinstance(next(program), Open)
+    assert program.send(answer(200)) == NEXT_LINE
+    clock[0] += 15
+    assert program.send(": keep-alive") == NEXT_LINE
+    clock[0] += 15
+    with pytest.raises(TimeoutError, match="did not end in time"):
+        program.send(": keep-alive")  # the server is alive; the caller's 30 s are up
+
+
+def test_an_async_bulk_call_that_fails_stops_the_programs_still_running() -> None:
+    acted: list[str] = []
+
+    def fails() -> Any:
+        yield Sleep(0.0)
+        raise FabroConnectionError("cannot connect")
+
+    def acts() -> Any:
+        yield Sleep(0.2)
+        acted.append("cancel sent")  # after the caller was told the call failed
+
+    def bulk() -> Any:
+        return (yield Each((fails(), acts())))
+
+    async def call() -> None:
+        async with AsyncTransport("http://fabro.test", token="t", env={}) as transport:
+            with pytest.raises(FabroConnectionError):
+                await transport.run(bulk())
+            await asyncio.sleep(0.4)
+
+    asyncio.run(call())
+    assert acted == []

@@ -58,7 +58,8 @@ class RunEndpoints(ClientParts):
         ``file`` as `fabro runs start FILE` reads it: a .dot or .fabro file with its `@file`
         goal and prompts inlined from its folder, or a .toml run configuration whose goal,
         vars and labels the arguments override (its warnings are Python warnings;
-        WorkflowSourceError for a file it cannot use). The request carries an
+        WorkflowSourceError for a file it cannot use; the file is read when the method is
+        called, before anything is sent, on the async client too). The request carries an
         Idempotency-Key (a new one when none is given), so a retry after a dropped answer
         never makes a second run."""
         if file is not None:
