@@ -112,16 +112,7 @@ async def list_audit_logs() -> PaginatedAuditLogList:
 
 
 async def verify_audit_logs() -> AuditChainReport:
-    report = await services().audit.verify()
-    return AuditChainReport(
-        ok=report.ok,
-        entries_checked=report.entries_checked,
-        head_seq=report.head_seq,
-        head_hash=report.head_hash,
-        bad_seq=report.bad_seq,
-        problem=report.problem,
-        detail=report.detail,
-    )
+    return AuditChainReport.from_report(await services().audit.verify())
 
 
 HANDLERS: dict[str, Handler] = {

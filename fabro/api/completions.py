@@ -23,9 +23,9 @@ from fabro.api.bodies.completions import (
 from fabro.api.completion_request import parse_completion
 from fabro.api.context import Handler, services
 from fabro.api.request import read_body
-from fabro.api.streams import KEEP_ALIVE_S, SSE_HEADERS
+from fabro.api.streams import SSE_HEADERS
 from fabro.errors import BadGateway
-from fabro.events.sse import frame
+from fabro.events.sse import KEEP_ALIVE_S, frame
 from fabro.llm.provider import (
     LlmBackend,
     LlmError,

@@ -15,7 +15,6 @@ slower than runs write) is dropped like a run stream's, and reconnects with Last
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -23,11 +22,11 @@ from collections.abc import AsyncIterator
 from quart import Response, request
 
 from fabro.api.context import Handler, services
-from fabro.api.streams import CHUNK_BYTES, KEEP_ALIVE_S, REPLAY_BATCH, SSE_HEADERS, start_position
+from fabro.api.streams import CHUNK_BYTES, REPLAY_BATCH, SSE_HEADERS, start_position
 from fabro.engine.scheduler import EVENTS_KEY
 from fabro.errors import BadRequest
-from fabro.events.bus import SubscriberOverflow, Subscription
-from fabro.events.sse import comment, frame
+from fabro.events.bus import Subscription
+from fabro.events.sse import KEEP_ALIVE, KEEP_ALIVE_S, bursts, comment, frame
 from fabro.events.types import RUN_EVENT_TYPES
 from fabro.storage.event_feed import EventFeed, FeedEvent, FeedFilter
 from fabro.storage.records import EventRecord
@@ -129,19 +128,14 @@ async def _frames(
                         chunk, size = [], 0
             if chunk:
                 yield b"".join(chunk)
-            while True:
-                try:
-                    # asyncio.timeout, not wait_for: see fabro/api/streams.py.
-                    async with asyncio.timeout(KEEP_ALIVE_S):
-                        message = await anext(subscription)
-                except TimeoutError:
-                    yield comment("keep-alive")
+            async for burst in bursts(subscription, KEEP_ALIVE_S):
+                if not burst:
+                    yield KEEP_ALIVE
                     continue
-                except (StopAsyncIteration, SubscriberOverflow):
-                    return  # the server stops, or this client fell behind: it reconnects
-                burst = [message.payload, *(queued.payload for queued in subscription.ready())]
                 if any(_may_match(record, match) for record in burst):
                     break  # read the store again after ``position``
+            else:
+                return  # the server stops, or this client fell behind: it reconnects
     finally:
         subscription.close()
 

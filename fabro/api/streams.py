@@ -9,7 +9,6 @@ a dropped slow connection) gets every event exactly once.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
@@ -17,10 +16,9 @@ from quart import request
 
 from fabro.api.request import MAX_SQL_INT
 from fabro.errors import BadRequest
-from fabro.events.bus import SubscriberOverflow, Subscription
-from fabro.events.sse import comment
+from fabro.events.bus import Subscription
+from fabro.events.sse import KEEP_ALIVE, KEEP_ALIVE_S, bursts
 
-KEEP_ALIVE_S = 15.0
 # Records read from the store at a time, and the size frames are joined up to for one write.
 # Frames go out in chunks rather than one by one because Hypercorn goes on writing what the app
 # sends after the client has gone, until the disconnect cancels the stream at its next real
@@ -79,22 +77,16 @@ async def replay_then_live(
     try:
         async for chunk in stream.stored():
             yield chunk
-        while not stream.ended:
-            try:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every call in a
-                # new task, most of the cost of fanning one event out to many subscribers.
-                async with asyncio.timeout(KEEP_ALIVE_S):
-                    message = await anext(subscription)
-            except TimeoutError:
-                yield comment("keep-alive")
+        if stream.ended:
+            return
+        async for burst in bursts(subscription, KEEP_ALIVE_S):
+            if not burst:
+                yield KEEP_ALIVE
                 continue
-            except (StopAsyncIteration, SubscriberOverflow):
-                # Closed by the bus, or dropped for falling behind: end the response; the client
-                # reconnects with Last-Event-ID and replays from the store.
-                return
-            burst = [message.payload, *(queued.payload for queued in subscription.ready())]
             async for chunk in stream.live(burst):
                 yield chunk
+            if stream.ended:
+                return
     finally:
         subscription.close()
 

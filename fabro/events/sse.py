@@ -7,11 +7,18 @@ by newlines, a blank line ending a frame, and frames without data not dispatched
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
+
+from fabro.events.bus import SubscriberOverflow, Subscription
+
+T = TypeVar("T")
 
 KEEP_ALIVE = b": keep-alive\n\n"
+KEEP_ALIVE_S = 15.0  # an idle stream's comment every this often keeps proxies from closing it
 
 # SSE treats CR, LF and CRLF alike as line ends, so each of them starts a new data line.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -33,6 +40,25 @@ def frame(data: str, *, id: int | None = None, event: str | None = None) -> byte
 def comment(text: str) -> bytes:
     """A comment frame, ignored by clients; ``comment("keep-alive")`` is the keep-alive."""
     return "".join(f": {line}\n" for line in _LINE_BREAK.split(text)).encode() + b"\n"
+
+
+async def bursts(subscription: Subscription[T], keep_alive_s: float) -> AsyncIterator[list[T]]:
+    """A live stream's messages: each burst is the next one with those queued behind it; an
+    empty burst when ``keep_alive_s`` pass without one (time for a keep-alive comment). Ends
+    when the bus ends the subscription or drops it for falling behind (the client reconnects
+    and replays from the store)."""
+    while True:
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every call in a new
+            # task, most of the cost of fanning one event out to many subscribers.
+            async with asyncio.timeout(keep_alive_s):
+                message = await anext(subscription)
+        except TimeoutError:
+            yield []
+            continue
+        except (StopAsyncIteration, SubscriberOverflow):
+            return
+        yield [message.payload, *(queued.payload for queued in subscription.ready())]
 
 
 @dataclass(frozen=True)

@@ -10,18 +10,16 @@ message costs the same however many runs the boards show: one offer per open boa
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from fabro.engine.scheduler import STATES_KEY
-from fabro.events.bus import EventBus, SubscriberOverflow, Subscription
-from fabro.events.sse import comment, frame
+from fabro.events.bus import EventBus, Subscription
+from fabro.events.sse import KEEP_ALIVE, KEEP_ALIVE_S, bursts, comment, frame
 from fabro.storage.records import EventRecord
 from fabro.storage.store import ACTIVE, UNFINISHED
 
-KEEP_ALIVE_S = 15.0
 # Messages a board may fall behind by before it is dropped (it then reloads its columns).
 FEED_QUEUE = 256
 # How soon a browser reconnects after its stream ended (EventSource's `retry`).
@@ -103,16 +101,10 @@ async def board_frames(subscription: Subscription[EventRecord]) -> AsyncIterator
     keep-alives; ends when the bus drops or ends the subscription. Closes it."""
     try:
         yield f"retry: {RECONNECT_MS}\n".encode() + comment("board feed")
-        while True:
-            try:
-                async with asyncio.timeout(KEEP_ALIVE_S):
-                    message = await anext(subscription)
-            except TimeoutError:
-                yield comment("keep-alive")
+        async for burst in bursts(subscription, KEEP_ALIVE_S):  # ends: the browser reconnects
+            if not burst:
+                yield KEEP_ALIVE
                 continue
-            except (StopAsyncIteration, SubscriberOverflow):
-                return  # shut down, or fell behind: the browser reconnects and reloads
-            burst = [message.payload, *(queued.payload for queued in subscription.ready())]
             chunk = b"".join(frame(change.to_json()) for change in _latest_per_run(burst))
             if chunk:
                 yield chunk

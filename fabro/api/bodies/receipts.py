@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import Literal, Self, cast
 
 from fabro.api.bodies.common import Body, Page
 from fabro.governance.actions import ActionKind, Outcome
@@ -72,7 +72,7 @@ class ReceiptChainReport(Body):
     detail: str | None
 
     @classmethod
-    def from_report(cls, report: VerifyReport) -> ReceiptChainReport:
+    def from_report(cls, report: VerifyReport) -> Self:
         return cls(
             ok=report.ok,
             entries_checked=report.entries_checked,
