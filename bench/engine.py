@@ -10,7 +10,8 @@ each length, alternately and ``--repeat`` times each, it runs:
   are committed in groups, as in production;
 - the same, with a side effect in every stage (``stage.side_effect``, see
   fabro/engine/effects.py), whose guard waits until everything before it is committed: the
-  like-for-like figure with engines that commit every step;
+  like-for-like figure with engines that commit every step; and the same commits to the
+  in-memory database, which shows what of their cost is not the disk's;
 - the same, the side effect being a command that passes a gate (``stage.gate``, see
   fabro/engine/governor.py) and runs nothing: with a receipt and no policy configured, then
   with a receipt and a realistic policy of 20 rules allowing it (bench/governance.py). The
@@ -88,6 +89,9 @@ MODES = (
     Mode("memory", "in-memory database (baseline)", on_file=False),
     Mode("durable", "SQLite file (durable)", on_file=True),
     Mode("committed", "SQLite file, every stage committed", on_file=True, commit_each=True),
+    # The same commits to an in-memory database: how much of their cost is not the disk's
+    # (docs/benchmarks.md, 2026-12-07: nearly all of it).
+    Mode("memory_committed", "in-memory, every stage committed", on_file=False, commit_each=True),
     Mode(
         "receipt",
         "committed, with a receipt, no policy",
