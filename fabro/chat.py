@@ -58,12 +58,12 @@ class SessionChats:
     def __init__(
         self,
         store: SessionStore,
-        llm: LlmBackend,
+        llm: Callable[[], LlmBackend],
         server_default: Callable[[], LevelChoice],
         redactor: Redactor | None = None,
     ) -> None:
         self.store = store
-        self.llm = llm
+        self.llm = llm  # the backend for a reply starting now (it may change: fabro/llm/live.py)
         self.server_default = server_default
         self.redactor = redactor or Redactor()
         self.bus: EventBus[SessionEventRecord] = EventBus()
@@ -154,7 +154,8 @@ class SessionChats:
             await self._emit(session_id, "content_delta", {"delta": delta})
 
     async def _deltas(self, session: SessionRecord) -> AsyncGenerator[str, None]:
-        if self.llm.simulated:
+        llm = self.llm()
+        if llm.simulated:
             yield SIMULATED_REPLY
             return
         turns = await self.store.list_session_turns(session.id)
@@ -169,9 +170,9 @@ class SessionChats:
             system=session.system or "",
             max_tokens=MAX_TOKENS,
         )
-        backend = streaming(self.llm)
+        backend = streaming(llm)
         if backend is None:  # a backend without streaming: the whole reply as one delta
-            yield (await self.llm.complete(request)).text
+            yield (await llm.complete(request)).text
             return
         async with aclosing(backend.stream(request)) as events:
             async for event in events:

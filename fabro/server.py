@@ -104,7 +104,12 @@ async def serve(
             for warning in auth_warnings(settings):
                 print(f"warning: {warning}", file=sys.stderr, flush=True)
             if services.llm.simulated and not settings.dry_run:
-                print(f"warning: {NO_PROVIDER_WARNING}", file=sys.stderr, flush=True)
+                print(
+                    f"warning: {NO_PROVIDER_WARNING} until a provider key is set as a secret "
+                    "(fabro secrets set ANTHROPIC_API_KEY; no restart needed)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             print(policy_banner(settings.governance.policy), file=sys.stderr, flush=True)
             services.start_config_watcher(env, flags or {})
             # Where this server listens, for `fabro runs ...` on this machine (any port).

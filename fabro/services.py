@@ -24,12 +24,13 @@ from fabro.engine.governor import Governor
 from fabro.engine.scheduler import Scheduler
 from fabro.events.redact import Redactor, secret_texts, secret_values
 from fabro.governance.policy import PolicySource
+from fabro.llm.live import LiveBackend
 from fabro.llm.provider import LlmBackend
 from fabro.llm.resolve import LevelChoice
-from fabro.llm.router import choose_backend, close_backend
+from fabro.llm.router import choose_backend
 from fabro.schedules.ticker import FireStarter, Ticker
 from fabro.secrets.keyfile import key_path
-from fabro.secrets.vault import Vault
+from fabro.secrets.vault import PROVIDER_KEYS, Vault
 from fabro.startup import open_database, prepare_data_dir
 from fabro.storage.audit import AuditLog
 from fabro.storage.db import Database
@@ -102,18 +103,22 @@ class Services:
         # Secrets, sealed at rest; each value joins the redactor when set and at start().
         self.secrets = Vault(SecretRows(db), key_path(settings.data_dir), self.redactor)
         # Simulated with --dry-run or when no provider is configured (engine.md §10.3); a
-        # provider key the environment lacks may come from a secret (read by open()).
-        llm_env = {**self.env, **(provider_keys or {})}
-        self.llm = (
-            llm
+        # provider key the environment lacks may come from a secret (read by open(), and
+        # again whenever one is set or deleted: provider_key_changed).
+        self.backend = (
+            LiveBackend.fixed(llm)
             if llm is not None
-            else choose_backend(llm_env, dry_run=settings.dry_run, redactor=self.redactor)
+            else LiveBackend(
+                self.env,
+                lambda env: choose_backend(env, dry_run=settings.dry_run, redactor=self.redactor),
+                provider_keys,
+            )
         )
         self.runs = Scheduler(
             self.store,
             settings.data_dir,
             settings.max_concurrent_runs,
-            self.llm,
+            lambda: self.backend.current,
             self.env,
             lambda: self.llm_settings,
             dry_run=settings.dry_run,
@@ -122,7 +127,9 @@ class Services:
             governor=Governor(policy=self.policy),
             secrets=self.secrets,
         )
-        self.chats = SessionChats(self.sessions, self.llm, self.server_llm_default, self.redactor)
+        self.chats = SessionChats(
+            self.sessions, lambda: self.backend.current, self.server_llm_default, self.redactor
+        )
         # Signed webhooks: queued from committed events, woken by the run bus (issue 19).
         self.webhooks = Webhooks(
             WebhookStore(db),
@@ -154,6 +161,18 @@ class Services:
         vault = Vault(SecretRows(db), key_path(settings.data_dir))
         await vault.recover()
         return cls(settings, db, auth, env, provider_keys=await vault.provider_keys(env))
+
+    @property
+    def llm(self) -> LlmBackend:
+        """The model backend for work starting now (a run keeps the one it started with)."""
+        return self.backend.current
+
+    async def provider_key_changed(self, name: str) -> None:
+        """After secret ``name`` was set or deleted: if it is a provider key the environment
+        lacks, work started from now on uses the new value (or none)."""
+        if name in PROVIDER_KEYS and not self.env.get(name):
+            if self.backend.use_keys(await self.secrets.provider_keys(self.env)):
+                log.info("secrets: the model backend now uses the provider keys as stored")
 
     async def start(self) -> None:
         """Recover interrupted runs and start the scheduler (before the listener accepts)."""
@@ -215,5 +234,5 @@ class Services:
         for task in self._tasks:
             with suppress(asyncio.CancelledError):
                 await task
-        await close_backend(self.llm)
+        await self.backend.aclose()
         await self.db.close()

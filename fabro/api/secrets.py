@@ -35,6 +35,7 @@ async def set_secret(name: str) -> Response:
         info, created = await services().secrets.set(name, body.value)
     except KeyUnavailable as exc:
         raise Conflict(f"Secrets cannot be stored: {exc}.") from None
+    await services().provider_key_changed(name)
     return json_response(SecretItem.from_info(info), 201 if created else 200)
 
 
@@ -47,6 +48,7 @@ async def list_secrets() -> PaginatedSecretList:
 async def delete_secret(name: str) -> Response:
     if not await services().secrets.delete(_name(name)):
         raise NotFound("Secret not found.")
+    await services().provider_key_changed(name)
     return Response(status=204)
 
 

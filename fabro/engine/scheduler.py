@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -74,7 +75,7 @@ class Scheduler:
         store: Store,
         data_dir: Path,
         max_concurrent_runs: int,
-        llm: LlmBackend,
+        llm: Callable[[], LlmBackend],
         env: Mapping[str, str],
         llm_settings: Callable[[], LlmSettings],
         dry_run: bool = False,
@@ -93,8 +94,9 @@ class Scheduler:
         self.clock = clock or SYSTEM_CLOCK
         self.lifecycle = Lifecycle(store, self.publish, self.redactor, data_dir, self.clock)
         self.desk = QuestionDesk(store, self.clock)
+        self.llm = llm  # the backend for a run starting now (it may change: fabro/llm/live.py)
         self.deps = EngineDeps(
-            llm=llm,
+            llm=llm(),
             interviewer=StoredAnswers(),
             desk=self.desk,
             env=env,
@@ -206,7 +208,8 @@ class Scheduler:
             assembled = await assemble_run(
                 self.lifecycle,
                 run,
-                self.deps,
+                # The model backend current now, kept to the run's end (fabro/llm/live.py).
+                dataclasses.replace(self.deps, llm=self.llm()),
                 resume=recovered,
                 server_default=LevelChoice(server.model, server.provider),
                 control=control,

@@ -60,7 +60,7 @@ async def scheduler(harness: Harness) -> AsyncIterator[Scheduler]:
         SqliteStore(harness.db),
         harness.data_dir,
         1,
-        SimulatedBackend(),
+        SimulatedBackend,
         {"PATH": "/usr/bin:/bin"},
         LlmSettings,
     )
@@ -146,7 +146,7 @@ async def test_the_engines_take_their_time_from_the_clock_given(harness: Harness
         SqliteStore(harness.db),
         harness.data_dir,
         1,
-        SimulatedBackend(),
+        SimulatedBackend,
         {"PATH": "/usr/bin:/bin"},
         LlmSettings,
         clock=FrozenClock(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -370,3 +371,23 @@ async def live_app(settings: Settings, env: Mapping[str, str]) -> AsyncIterator[
             yield application
     finally:
         await services.close()
+
+
+class ThreadedFake:
+    """The fake providers on an event loop of their own, for a synchronous test."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.server = FakeProviders()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="fake-providers")
+
+    def __enter__(self) -> FakeProviders:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(5)
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()

@@ -10,9 +10,7 @@ or what the model is sent.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from tests.e2e.runs_support import (
 )
 from tests.e2e.serverproc import ServerProcess, start_server
 from tests.llm import fake_providers as fp
-from tests.llm.fake_providers import ANTHROPIC_PATH, FakeProviders
+from tests.llm.fake_providers import ANTHROPIC_PATH, FakeProviders, ThreadedFake
 
 KEY = "sk-ant-ondisk-0123456789abcdefghij"
 TOKEN = "tok-0123456789-abcdefghij"
@@ -51,26 +49,6 @@ FLOW = f"""digraph Leak {{
   exit [shape=Msquare]
   start -> via_env -> via_proc -> ask -> exit
 }}"""
-
-
-class ThreadedFake:
-    """The fake providers on an event loop of their own, for a synchronous test."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.server = FakeProviders()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="fake-providers")
-
-    def __enter__(self) -> FakeProviders:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(5)
-        return self.server
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 @pytest.fixture
