@@ -20,6 +20,7 @@ from cryptography import x509
 from hypercorn.asyncio.run import worker_serve
 from hypercorn.asyncio.tcp_server import TCPServer
 from hypercorn.config import Config as HypercornConfig
+from hypercorn.config import Sockets
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import AppWrapper, ASGIReceiveCallable, ASGISendCallable, Scope
 from hypercorn.utils import wrap_app
@@ -88,6 +89,7 @@ async def serve(
         for signum in (signal.SIGINT, signal.SIGTERM):
             # Before the listening line: a stop sent as soon as it is printed is a clean stop.
             loop.add_signal_handler(signum, stop.set)
+        sockets: Sockets | None = None
         try:
             sockets = config.create_sockets()
             for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
@@ -126,6 +128,9 @@ async def serve(
                     shutdown_trigger=shutdown_trigger,
                 )
         finally:
+            if sockets is not None:  # closed by Hypercorn once it served; not if it never did
+                for sock in (*sockets.secure_sockets, *sockets.insecure_sockets):
+                    sock.close()
             remove_server_file(settings.data_dir, os.getpid())
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

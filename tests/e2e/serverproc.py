@@ -34,7 +34,7 @@ LISTENING = "fabro server listening on "
 # The last startup line (stderr): once it is out, the server's startup output is whole.
 POLICY = "policy: "
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FIRST_PORT, PORT_BLOCK, PORT_BLOCKS = 20000, 1000, 12  # ports 20000-31999, see free_port
+FIRST_PORT, PORT_BLOCK, PORT_BLOCKS = 20000, 1000, 12  # ports 20000-31999, see port_blocks
 _random = random.Random()  # its own: Hypothesis seeds the global one in its tests
 
 
@@ -42,25 +42,46 @@ class ServerStartError(RuntimeError):
     """The server exited or did not print its listening line in time (output attached)."""
 
 
+def ephemeral_range(path: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")) -> range:
+    """The ports the kernel picks for outgoing connections and ``bind(0)``."""
+    if path.exists():
+        low, high = (int(n) for n in path.read_text().split())
+    else:
+        low, high = (49152, 65535) if sys.platform == "darwin" else (32768, 60999)
+    return range(low, high + 1)
+
+
+def port_blocks(ephemeral: range) -> tuple[int, int]:
+    """The first port and the size of the per-worker blocks of ``free_port``: below the
+    ephemeral range, or above it when a machine's range leaves less room below."""
+    room_below, room_above = ephemeral.start - 1024, 65535 - ephemeral.stop + 1
+    if room_below >= PORT_BLOCKS * PORT_BLOCK:
+        return min(FIRST_PORT, ephemeral.start - PORT_BLOCKS * PORT_BLOCK), PORT_BLOCK
+    if room_below >= room_above:
+        return 1024, room_below // PORT_BLOCKS
+    return ephemeral.stop, room_above // PORT_BLOCKS
+
+
 def free_port() -> int:
     """A TCP port that was free on 127.0.0.1 a moment ago, for a server to bind a moment later.
 
-    Drawn below the ephemeral range (Linux 32768+, macOS 49152+), where the kernel picks the
-    local ports of outgoing connections and of ``bind(0)``: so none of the connections the
-    tests make takes it in between. Each pytest-xdist worker draws from its own block, so two
+    Drawn outside the ephemeral range (``port_blocks``), where the kernel picks the local
+    ports of outgoing connections and of ``bind(0)``: so none of the connections the tests
+    make takes it in between. Each pytest-xdist worker draws from its own block, so two
     workers never race for one port."""
+    first, size = port_blocks(ephemeral_range())
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    low = FIRST_PORT + (int(worker) if worker.isdigit() else 0) % PORT_BLOCKS * PORT_BLOCK
-    start = _random.randrange(PORT_BLOCK)  # two runs on one machine rarely try one port at once
-    for offset in range(PORT_BLOCK):
-        port = low + (start + offset) % PORT_BLOCK
+    low = first + (int(worker) if worker.isdigit() else 0) % PORT_BLOCKS * size
+    start = _random.randrange(size)  # two runs on one machine rarely try one port at once
+    for offset in range(size):
+        port = low + (start + offset) % size
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue  # in use (or a stopped server's port not yet released)
             return port
-    raise RuntimeError(f"no free port in {low}-{low + PORT_BLOCK - 1}")
+    raise RuntimeError(f"no free port in {low}-{low + size - 1}")
 
 
 @dataclass
