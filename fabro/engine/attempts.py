@@ -93,7 +93,8 @@ async def execute_once(
     engine: Engine, node: Node, sid: str, attempt: int, context: Mapping[str, Any]
 ) -> Outcome:
     """One attempt: the handler under the node timeout; unexpected errors are retryable."""
-    handler = engine.handlers.get(node.kind) or engine.handlers[kinds.AGENT]
+    kind = node.kind
+    handler = engine.handlers.get(kind) or engine.handlers[kinds.AGENT]
     stage = StageRun(
         spec=engine.spec,
         node=node,
@@ -108,7 +109,7 @@ async def execute_once(
         engine=engine,
         logs=engine.pending_logs,
     )
-    timeout_ms = node.timeout_ms if node.kind not in SELF_TIMED else None
+    timeout_ms = node.timeout_ms if kind not in SELF_TIMED else None
     scope: asyncio.Timeout | None = None
     try:
         if timeout_ms:

@@ -26,22 +26,23 @@ class Batch:
     changes: StateDelta | None = None  # its stages' checkpoint deltas, merged
     future: asyncio.Future[list[EventRecord]] | None = None  # once handed to the database
 
-    def add(self, write: Write[Any] | None, events: list[NewEvent]) -> None:
+    def add(self, write: Write[Any] | None, events: list[NewEvent], ts: str | None = None) -> None:
+        """``write`` and ``events``, stamped ``ts`` (default: now)."""
         if write is not None:
             self.commit.writes.append(write)
         if events:
             self.commit.events += events
-            self.commit.stamps += [now_ts(self.clock)] * len(events)
+            self.commit.stamps += [ts or now_ts(self.clock)] * len(events)
 
-    def move_to(self, node_id: str) -> None:
-        self.commit.node = (node_id, now_ts(self.clock))
+    def move_to(self, node_id: str, ts: str) -> None:
+        self.commit.node = (node_id, ts)
 
-    def add_checkpoint(self, update: CheckpointUpdate) -> None:
+    def add_checkpoint(self, update: CheckpointUpdate, ts: str) -> None:
         if self.changes is None:
             self.changes = StateDelta()
         self.changes.then(update.delta)
         self.commit.checkpoint = CheckpointWrite(
-            self.changes, now_ts(self.clock), update.current_node, update.next_node_id
+            self.changes, ts, update.current_node, update.next_node_id
         )
 
     def done(self) -> bool:

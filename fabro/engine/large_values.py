@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from fabro.engine.outcome import Outcome
 
@@ -12,23 +13,24 @@ OFFLOAD_BYTES = 100_000
 _MAX_JSON_BYTES_PER_CHAR = 6
 
 
-def offload(outcome: Outcome, values_dir: Path) -> Outcome:
-    """Context updates over 100 KB of JSON are written to ``values_dir``; the context keeps
-    `file://<path>` in their place."""
-    updates = dict(outcome.context_updates)
-    changed = False
+def offload(outcome: Outcome, run_dir: Path, stage_id: str) -> Outcome:
+    """Context updates over 100 KB of JSON are written to ``<run_dir>/nodes/<stage_id>/values``;
+    the context keeps `file://<path>` in their place. Nearly every outcome has none: it is
+    returned as it is, without a copy of its updates or a path built for nothing."""
+    updates: dict[str, Any] | None = None  # a copy, made at the first value offloaded
     for key, value in outcome.context_updates.items():
         if type(value) is str and len(value) * _MAX_JSON_BYTES_PER_CHAR + 2 <= OFFLOAD_BYTES:
             continue  # too short to be over the limit, whatever its characters
         encoded = json.dumps(value, ensure_ascii=False)
         if len(encoded.encode("utf-8")) <= OFFLOAD_BYTES:
             continue
-        path = values_dir / f"{_safe(key)}.json"
+        path = run_dir / "nodes" / stage_id / "values" / f"{_safe(key)}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(encoded, encoding="utf-8")
+        if updates is None:
+            updates = dict(outcome.context_updates)
         updates[key] = f"file://{path.resolve()}"
-        changed = True
-    return outcome.with_(context_updates=updates) if changed else outcome
+    return outcome if updates is None else outcome.with_(context_updates=updates)
 
 
 def _safe(key: str) -> str:

@@ -130,6 +130,7 @@ class Entry:
     """One completed stage as the preamble lists it; its lines are rendered once per style."""
 
     node: Node
+    kind: str  # the node's kind when it completed
     outcome: Mapping[str, Any]
     lines: dict[str, list[str]] = field(default_factory=dict)
 
@@ -192,11 +193,14 @@ class PreambleLog:
             if key in state.context:
                 self._remember(key)
         node = graph.nodes.get(node_id)
-        if node is None or node.kind in (kinds.START, kinds.EXIT):
+        if node is None:
+            return
+        kind = node.kind
+        if kind in (kinds.START, kinds.EXIT):
             return
         if len(self.recent) == self.recent.maxlen:
             self.earlier[self.recent[0].outcome.get("status", "unknown")] += 1
-        self.recent.append(Entry(node, outcome))
+        self.recent.append(Entry(node, kind, outcome))
 
     def earlier_line(self) -> str | None:
         """How many stages are no longer listed and how they ended, or None."""
@@ -218,7 +222,7 @@ def _lines(entry: Entry, detailed: bool) -> list[str]:
     node, outcome = entry.node, entry.outcome
     lines = [f"- **{node.id}**: {outcome.get('status', 'unknown')}"]
     if detailed:
-        if node.kind == kinds.COMMAND and node.script:
+        if entry.kind == kinds.COMMAND and node.script:
             lines.append(_detail(f"  script: {node.script}"))
         usage = outcome.get("usage")
         if usage:
@@ -243,10 +247,10 @@ def _stage_lines(log: PreambleLog, state: EngineState, graph: Graph, detailed: b
         lines.append(f"- {earlier}")
     for entry in log.recent:
         lines += _lines(entry, detailed)
-    if detailed and state.completed_nodes:
+    output = state.context.get("command.output") if detailed else None
+    if output and state.completed_nodes:
         last = graph.nodes.get(state.completed_nodes[-1])
-        output = state.context.get("command.output")
-        if last is not None and last.kind == kinds.COMMAND and output:
+        if last is not None and last.kind == kinds.COMMAND:
             lines.append(f"  output: {_text(output, 500)}")
     return lines
 

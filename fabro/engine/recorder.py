@@ -127,8 +127,10 @@ class Recorder:
         within_s: float = 0.0,
         *,
         alone: bool = False,
+        ts: str | None = None,
     ) -> Batch:
-        """Queue one write: guard, ``work``, the events. Published once committed.
+        """Queue one write: guard, ``work``, the events (stamped ``ts``, default now).
+        Published once committed.
 
         Writes queued in one turn of the event loop join one batch, handed to the database as
         one write at the end of the turn, or before any other write is queued: one guard, one
@@ -144,7 +146,7 @@ class Recorder:
             batch = Batch(self._epoch, within_s, self.clock)
             if alone:
                 self._latest = batch
-                batch.add(work, new)
+                batch.add(work, new, ts)
                 self._hand_over(batch)
                 return batch
             self._open = batch
@@ -153,7 +155,7 @@ class Recorder:
             self.store.defer(self._hand_over_open)
         elif within_s < batch.within_s:
             batch.within_s = within_s
-        batch.add(work, new)
+        batch.add(work, new, ts)
         self._latest = batch
         return batch
 
@@ -257,9 +259,12 @@ class Recorder:
         if pending is not None and not pending.done():
             await self._wait(pending)
 
-    def _stream_turn(self, events: Sequence[RunEvent], same_commit: Write[Any] | None) -> Batch:
-        """Queue a turn's events and ``same_commit`` (streamed); the batch takes the turn."""
-        batch = self._submit(events, same_commit, STREAM_S)
+    def _stream_turn(
+        self, events: Sequence[RunEvent], same_commit: Write[Any] | None, ts: str | None = None
+    ) -> Batch:
+        """Queue a turn's events (stamped ``ts``, default now) and ``same_commit`` (streamed);
+        the batch takes the turn."""
+        batch = self._submit(events, same_commit, STREAM_S, ts=ts)
         if same_commit is not None:  # it consumed steering entries: the next read must see that
             self._read_back = batch
         return batch
@@ -283,11 +288,13 @@ class Recorder:
             # queued for its last run go first.
             self._hand_over(open_batch)
         start = StageStart(self.store, stage)
-        batch = self._submit([event] if event else [], start.write, STREAM_S)
+        # Its events and the node move are stamped with the stage's start: one reading of the
+        # clock for the whole write.
+        batch = self._submit([event] if event else [], start.write, STREAM_S, ts=stage.started_at)
         self._start = (batch, start)
         self._turn_counts[stage.stage_id] = 0
         if stage.parallel_parent is None and stage.node_id != self._current_node:
-            batch.move_to(stage.node_id)
+            batch.move_to(stage.node_id, stage.started_at)
             self._current_node = stage.node_id
 
     async def stage_finished(
@@ -303,7 +310,7 @@ class Recorder:
         queued, self._start = self._start, None
         self._turn_counts.pop(stage_id, None)
         try:
-            batch = self._submit(events, None)
+            batch = self._submit(events, None, ts=finish.finished_at)
         except BaseException:
             # An earlier write failed: the next checkpoint is written whole.
             self.checkpoint_whole = True
@@ -314,11 +321,11 @@ class Recorder:
         else:
             batch.add(self.store.finish_stage(self.run_id, stage_id, finish), [])
         if checkpoint is not None:
-            batch.add_checkpoint(checkpoint)
+            batch.add_checkpoint(checkpoint, finish.finished_at)
             if checkpoint.whole:
                 self.checkpoint_whole = False
         if current_node is not None:
-            batch.move_to(current_node)
+            batch.move_to(current_node, finish.finished_at)
             self._current_node = current_node
 
     async def set_attempts(self, stage_id: str, attempts: int) -> None:
@@ -338,7 +345,7 @@ class Recorder:
         content = self.redactor.value(content)
         tools = self.redactor.value(tools)
         ts = now_ts(self.clock)
-        batch = self._stream_turn(events, same_commit)
+        batch = self._stream_turn(events, same_commit, ts)  # the turn's time for its events
         count = self._turn_counts.get(stage_id)
         if count is None:  # not a stage this recorder started: numbered in the insert
             batch.add(self.store.append_turn(self.run_id, stage_id, kind, ts, content, tools), [])

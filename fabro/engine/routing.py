@@ -24,7 +24,7 @@ def _best(edges: Sequence[Edge]) -> Edge | None:
 def fails_closed(node: Node | None, outcome: Outcome) -> bool:
     """A failed human gate: it never follows an ordinary edge (fabro fix, as the original
     later did). Only a failure edge or a retry target takes the run on; else the run fails."""
-    return node is not None and node.kind == kinds.HUMAN and outcome.status == "fail"
+    return outcome.status == "fail" and node is not None and node.kind == kinds.HUMAN
 
 
 def is_failure_edge(edge: Edge, fields: Mapping[str, object], context: Mapping[str, Any]) -> bool:

@@ -205,13 +205,14 @@ class Engine:
         self._prepare(node)
         policy = policy_for(self.graph, node)
         handler_type = node.kind
+        name = node.label
         index = self.state.stage_index
         await self.recorder.stage_started(
             StageRecord(
                 run_id=self.spec.run_id,
                 stage_id=sid,
                 node_id=node.id,
-                name=node.label,
+                name=name,
                 visit=visits,
                 stage_index=index,
                 status="running",
@@ -220,7 +221,7 @@ class Engine:
             ),
             StageStarted(
                 node_id=node.id,
-                name=node.label,
+                name=name,
                 index=index,
                 handler_type=handler_type,
                 script=node.script if handler_type == kinds.COMMAND else None,
@@ -239,15 +240,16 @@ class Engine:
                 usage=outcome.usage,
                 files_touched=outcome.files_touched,
             ).with_(duration_ms=duration_ms)
-        outcome = large_values.offload(outcome, self.spec.run_dir / "nodes" / sid / "values")
+        outcome = large_values.offload(outcome, self.spec.run_dir, sid)
 
         # Record the outcome and choose the next node (steps 11-12): decided by step.py.
         end = await self._decide(node, outcome, attempts)
         if not end.recorded:
             _raise(end.failure)
-        logs = list(self.pending_logs)
-        self.pending_logs.clear()  # in place: a stage's StageRun appends to this very list
-        self.apply(StateDelta.of(logs=logs).then(end.delta))
+        if self.pending_logs:
+            self.apply(StateDelta.of(logs=self.pending_logs))  # a copy of them
+            self.pending_logs.clear()  # in place: a stage's StageRun appends to this very list
+        self.apply(end.delta)
         closing = [
             stage_events.closing(node, index, outcome, attempts, policy, end.failure_signature),
             *end.events,
@@ -266,12 +268,13 @@ class Engine:
         return end.target
 
     def _prepare(self, node: Node) -> None:
-        """Step 4: the stage's engine keys, then its preamble (which reads them)."""
+        """Step 4: the stage's engine keys and its preamble, as one delta. The preamble needs
+        only the keys' fidelity: it shows no internal key, and they all are."""
         keys = preamble.stage_keys(self.graph, node, self.state, self._degrade_fidelity)
         self._degrade_fidelity = False
+        fidelity = keys["internal.fidelity"]
+        keys["current.preamble"] = preamble.build_preamble(self.graph, self.state, fidelity)
         self.apply(StateDelta.of(context=keys))
-        text = preamble.build_preamble(self.graph, self.state, keys["internal.fidelity"])
-        self.apply(StateDelta.of(context={"current.preamble": text}))
 
     async def _decide(self, node: Node, outcome: Outcome, attempts: int) -> step.StageEnd:
         """step.after_stage; off the event loop when an edge condition may search a pattern

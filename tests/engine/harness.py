@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +248,20 @@ class FrozenClock:
 
     def now(self) -> datetime:
         return datetime(2030, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)
+
+    def monotonic(self) -> float:
+        return 1000.0
+
+
+class TickingClock:
+    """A clock one millisecond later at every reading: which writes share a reading shows."""
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    def now(self) -> datetime:
+        self.readings += 1
+        return datetime(2030, 1, 2, tzinfo=UTC) + timedelta(milliseconds=self.readings)
 
     def monotonic(self) -> float:
         return 1000.0

@@ -12,10 +12,11 @@ import pytest
 from fabro.engine.delta import StateDelta
 from fabro.engine.recorder import CheckpointUpdate
 from fabro.events.types import Prompt
+from fabro.storage import events as event_rows
 from fabro.storage import stages
 from fabro.storage.stages import StageFinish, StageRecord
 from fabro.storage.writer import WriteTx
-from tests.engine.harness import Harness
+from tests.engine.harness import Harness, TickingClock
 
 WORKFLOW = """
 digraph L {
@@ -158,3 +159,33 @@ async def test_turns_are_numbered_by_the_recorder_and_a_stage_run_again_keeps_it
     await recorder.settle()
     turns = await stages.list_turns(harness.db, record.id, "a")
     assert [(t.n, t.content) for t in turns] == [(1, "p2"), (2, "r2"), (3, "tool")]
+
+
+async def test_a_stage_start_a_turn_and_a_stage_end_each_read_the_clock_once(
+    harness: Harness,
+) -> None:
+    """Each write of a stage is stamped with one reading of the clock, taken where the time is
+    first needed: its start's events carry the row's started_at, a turn's events the turn's
+    created_at, its end's events and checkpoint the row's finished_at."""
+    record = await harness.create(WORKFLOW)
+    clock = TickingClock()
+    engine = await harness.engine(record, deps=replace(harness.deps(), clock=clock))
+    result = await engine.run()
+    assert result.status == "completed"
+    stamps: dict[tuple[str, str], set[str]] = {}
+    for event in await event_rows.events_after(harness.db, record.id, 0):
+        fields = next(iter(event.payload.values()))
+        node = fields.get("node_id") or fields.get("stage") or fields.get("from_node")
+        stamps.setdefault((event.variant, str(node)), set()).add(event.ts)
+    for stage in await harness.stages(record.id):
+        if stage.node_id not in ("a", "b"):
+            continue
+        system, assistant = await stages.list_turns(harness.db, record.id, stage.stage_id)
+        node = stage.node_id
+        assert stamps[("StageStarted", node)] == {stage.started_at}
+        assert stamps[("Prompt", node)] == {system.created_at}
+        assert stamps[("Agent", node)] == {system.created_at, assistant.created_at}
+        for variant in ("StageCompleted", "EdgeSelected", "CheckpointSaved"):
+            assert stamps[(variant, node)] == {stage.finished_at}, variant
+    last = await harness.stage(record.id, "b")
+    assert (await harness.checkpoint(record.id))["timestamp"] == last.finished_at
