@@ -170,7 +170,7 @@ class Services:
     async def provider_key_changed(self, name: str) -> None:
         """After secret ``name`` was set or deleted: if it is a provider key the environment
         lacks, work started from now on uses the new value (or none)."""
-        if name in PROVIDER_KEYS and not self.env.get(name):
+        if name in PROVIDER_KEYS and not self.env.get(name) and not self.settings.dry_run:
             if self.backend.use_keys(await self.secrets.provider_keys(self.env)):
                 log.info("secrets: the model backend now uses the provider keys as stored")
 
