@@ -114,6 +114,7 @@ class Services:
                 provider_keys,
             )
         )
+        self._keys_lock = asyncio.Lock()  # provider_key_changed, one at a time
         self.runs = Scheduler(
             self.store,
             settings.data_dir,
@@ -156,8 +157,8 @@ class Services:
 
             auth = build_auth_chain(settings, env)
         db = await open_database(settings.db_path)
-        # Provider keys from secrets are read once, here: one set later takes effect at the
-        # next start (the backend is chosen once). open() also finishes an interrupted rotation.
+        # The provider keys secrets supply, for the first backend (provider_key_changed
+        # rebuilds it when one is set or deleted). recover() finishes an interrupted rotation.
         vault = Vault(SecretRows(db), key_path(settings.data_dir))
         await vault.recover()
         return cls(settings, db, auth, env, provider_keys=await vault.provider_keys(env))
@@ -171,6 +172,13 @@ class Services:
         """After secret ``name`` was set or deleted: if it is a provider key the environment
         lacks, work started from now on uses the new value (or none)."""
         if name in PROVIDER_KEYS and not self.env.get(name) and not self.settings.dry_run:
+            # Shielded: a request that goes away after its change was stored still switches.
+            await asyncio.shield(self._use_stored_keys())
+
+    async def _use_stored_keys(self) -> None:
+        # One at a time, each reading the keys after the change that called it: of two changes
+        # in quick succession, the backend ends with the keys stored last.
+        async with self._keys_lock:
             if self.backend.use_keys(await self.secrets.provider_keys(self.env)):
                 log.info("secrets: the model backend now uses the provider keys as stored")
 
