@@ -110,7 +110,9 @@ class Services:
             if llm is not None
             else LiveBackend(
                 self.env,
-                lambda env: choose_backend(env, dry_run=settings.dry_run, redactor=self.redactor),
+                lambda env, client: choose_backend(
+                    env, dry_run=settings.dry_run, redactor=self.redactor, client=client
+                ),
                 provider_keys,
             )
         )

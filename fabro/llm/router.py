@@ -50,11 +50,13 @@ def choose_backend(
     policy: HttpRetryPolicy | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     redactor: Redactor | None = None,
+    client: httpx.AsyncClient | None = None,
 ) -> LlmBackend:
-    """The simulated backend with --dry-run or without any provider, else a Router."""
+    """The simulated backend with --dry-run or without any provider, else a Router (on
+    ``client`` when given: see Router)."""
     if dry_run or not configured_providers(env):
         return SimulatedBackend()
-    return Router(env, policy=policy, transport=transport, redactor=redactor)
+    return Router(env, policy=policy, transport=transport, redactor=redactor, client=client)
 
 
 async def close_backend(backend: LlmBackend) -> None:
@@ -73,7 +75,8 @@ def unavailable(provider: str) -> LlmError | None:
 
 
 class Router:
-    """A real backend: one client shared by the configured providers."""
+    """A real backend: one client shared by the configured providers (and by the routers
+    that replace one another when keys change: ``client``, closed by whoever made it)."""
 
     def __init__(
         self,
@@ -82,8 +85,10 @@ class Router:
         policy: HttpRetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         redactor: Redactor | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
-        self.client = new_client(transport)
+        self._owns_client = client is None
+        self.client = new_client(transport) if client is None else client
         # The server's (every configured secret) when given, else one for ``env``'s secrets.
         self.redactor = redactor or Redactor(secret_values(env))
         policy = policy or HttpRetryPolicy()
@@ -139,7 +144,8 @@ class Router:
         return LlmError(message, failure_class=error.failure_class, retryable=error.retryable)
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        if self._owns_client:
+            await self.client.aclose()
 
 
 def streaming(backend: LlmBackend) -> StreamingBackend | None:

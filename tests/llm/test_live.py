@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 from fabro.llm.live import LiveBackend
 from fabro.llm.router import Router, choose_backend
@@ -13,7 +15,7 @@ ENV = {"ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}  # never called here
 
 
 def live(keys: dict[str, str] | None = None) -> LiveBackend:
-    return LiveBackend(ENV, choose_backend, keys)
+    return LiveBackend(ENV, lambda env, client: choose_backend(env, client=client), keys)
 
 
 def test_the_keys_secrets_supply_choose_the_backend() -> None:
@@ -34,7 +36,7 @@ def test_a_change_of_keys_builds_a_new_backend_and_the_same_keys_do_not() -> Non
     assert isinstance(backend.current, SimulatedBackend)
 
 
-def test_a_replaced_backend_stays_open_until_the_end_for_the_runs_using_it() -> None:
+def test_replaced_routers_share_one_client_open_until_the_end_and_are_not_kept() -> None:
     async def scenario() -> None:
         backend = live({"ANTHROPIC_API_KEY": KEY})
         old = backend.current
@@ -42,9 +44,14 @@ def test_a_replaced_backend_stays_open_until_the_end_for_the_runs_using_it() -> 
         backend.use_keys({"ANTHROPIC_API_KEY": KEY + "-rotated"})
         new = backend.current
         assert isinstance(new, Router) and new is not old
+        assert old.client is new.client  # no connections of its own
         assert not old.client.is_closed  # a run that started with it may still call it
+        gone = weakref.ref(old)
+        del old
+        gc.collect()
+        assert gone() is None  # once no run holds it, nothing does: many changes, no growth
         await backend.aclose()
-        assert old.client.is_closed and new.client.is_closed
+        assert new.client.is_closed
 
     asyncio.run(scenario())
 
