@@ -90,7 +90,7 @@ MODES = (
     Mode("durable", "SQLite file (durable)", on_file=True),
     Mode("committed", "SQLite file, every stage committed", on_file=True, commit_each=True),
     # The same commits to an in-memory database: how much of their cost is not the disk's
-    # (docs/benchmarks.md, 2026-12-07: nearly all of it).
+    # (docs/benchmarks.md, 2026-12-07: most of it).
     Mode("memory_committed", "in-memory, every stage committed", on_file=False, commit_each=True),
     Mode(
         "receipt",
