@@ -18,6 +18,7 @@ import httpx
 
 from fabro.storage.space import log_retried_failure
 from fabro.storage.webhook_queue import AttemptResult, DeliveryQueue, DueDelivery
+from fabro.webhooks.resolve import Resolver
 from fabro.webhooks.retry import RetryPolicy
 from fabro.webhooks.signing import signature_header
 
@@ -59,13 +60,16 @@ class Sender:
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._pruned_at = 0.0
+        self._resolver = Resolver()  # closed when run() ends
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
         timeout = httpx.Timeout(self.timeout_s)
-        limits = httpx.Limits(max_connections=self.max_in_flight * 2)
+        # No idle connections: hosts are sent to by address (resolve.py), and a connection
+        # checked for one name must not carry a request for another at that address.
+        limits = httpx.Limits(max_connections=self.max_in_flight * 2, max_keepalive_connections=0)
         # trust_env=False: no proxy or .netrc from the server's environment is applied to
         # URLs that admins typed.
         async with httpx.AsyncClient(
@@ -91,6 +95,7 @@ class Sender:
                 for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                self._resolver.close()
 
     async def _start_due(self, client: httpx.AsyncClient) -> None:
         free = self.max_in_flight - len(self._in_flight)
@@ -159,13 +164,25 @@ class Sender:
         error: str | None = None
         try:
             async with asyncio.timeout(self.timeout_s):
-                async with client.stream("POST", due.url, content=body, headers=headers) as answer:
-                    code = answer.status_code
-                    text = await self._read_capped(answer)
+                target = await self._resolver.target(due.url)
+                headers["Host"] = target.host_header
+                for number, url in enumerate(target.urls, start=1):
+                    try:
+                        async with client.stream(
+                            "POST", url, content=body, headers=headers, extensions=target.extensions
+                        ) as answer:
+                            code = answer.status_code
+                            text = await self._read_capped(answer)
+                        break
+                    except httpx.ConnectError:
+                        if number == len(target.urls):
+                            raise  # no address of the host took the connection
         except TimeoutError:
             error = f"no answer within {self.timeout_s:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        except OSError as exc:  # the host's name did not resolve
+            error = f"cannot resolve the host: {exc.strerror or exc}"
         latency_ms = round((time.monotonic() - started) * 1000)
         ok = code is not None and 200 <= code < 300
         if code is not None and not ok:

@@ -195,6 +195,9 @@ def server_config() -> str:
         'authentication_strategies = ["jwt"]\n'
         "[web.auth]\n"
         f'allowed_usernames = ["{USER}"]\n'
+        # No rate limit: requests reach the handlers rather than a 429 (tests/api covers the
+        # limits themselves).
+        "[rate_limits]\nreads = 0\nwrites = 0\nrun_starts = 0\n"
     )
 
 
