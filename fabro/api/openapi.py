@@ -109,6 +109,8 @@ def _errors(route: Route) -> dict[str, Any]:
         statuses.append(416)
     if route.operation_id == "startRun":
         statuses.append(422)  # policy_blocked: a command stage the policy blocks as written
+    if route.operation_id == "triggerWorkflowSchedule":
+        statuses.append(422)  # the run was refused (its workflow no longer parses, ...)
     return {
         str(status): {
             "description": STATUS_TITLES[status],

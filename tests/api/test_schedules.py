@@ -168,6 +168,9 @@ async def test_a_fire_the_policy_blocks_is_refused_and_recorded(
     status, refused = await call(client, bob, "POST", path + "/trigger")
     assert status == 422
     assert "no-push" in refused["errors"][0]["detail"], refused
+    status, document = await call(client, bob, "GET", "/openapi.json")
+    trigger = document["paths"]["/workflows/{name}/schedules/{id}/trigger"]["post"]
+    assert "422" in trigger["responses"]  # documented, as the API fuzz requires
     status, history = await call(client, bob, "GET", path + "/history")
     [fire] = history["data"]
     assert fire["status"] == "refused" and fire["run_id"] is None
