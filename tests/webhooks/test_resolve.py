@@ -7,14 +7,22 @@ default executor, and the server's own work off the loop (a graph render) waited
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from fabro.storage.webhook_queue import DueDelivery
 from fabro.webhooks.resolve import Resolver
@@ -112,3 +120,85 @@ async def test_lookups_that_hang_never_hold_the_event_loops_default_threads(
     assert time.monotonic() - started < 1.0
     results = await asyncio.gather(*attempts)
     assert {result.error for result in results} == {"no answer within 0.5 s"}
+
+
+def _certificate(directory: Path, name: str) -> tuple[Path, Path, Path]:
+    """A CA, and a server certificate for DNS name ``name`` only (no IP address in it)."""
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = (directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+class _Accept(BaseHTTPRequestHandler):
+    hosts: ClassVar[list[str]] = []  # the Host header of each request
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        type(self).hosts.append(self.headers.get("Host", ""))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("certified", "ok"), [("localhost", True), ("other.example", False)])
+async def test_https_to_a_named_host_checks_the_certificate_against_the_name(
+    tmp_path: Path, certified: str, ok: bool
+) -> None:
+    ca, cert, key = _certificate(tmp_path, certified)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Accept)
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    served.load_cert_chain(cert, key)
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Accept.hosts = []
+    try:
+        port = server.server_address[1]
+        trusted = ssl.create_default_context(cafile=str(ca))
+        async with httpx.AsyncClient(verify=trusted, trust_env=False) as client:
+            result = await sender().attempt(client, due(f"https://localhost:{port}/hook"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    # The certificate names only `localhost`: the address the request went to (127.0.0.1)
+    # would not pass; the name does, and a certificate for another name does not.
+    assert result.ok is ok, result
+    if ok:
+        assert _Accept.hosts == [f"localhost:{port}"]
+    else:
+        assert "CERTIFICATE_VERIFY_FAILED" in (result.error or ""), result
