@@ -95,7 +95,7 @@ class Scheduler:
         self.lifecycle = Lifecycle(store, self.publish, self.redactor, data_dir, self.clock)
         self.desk = QuestionDesk(store, self.clock)
         self.llm = llm  # the backend for a run starting now (it may change: fabro/llm/live.py)
-        self.deps = EngineDeps(
+        self.deps = EngineDeps(  # each run's, but its model backend (taken at its start)
             llm=llm(),
             interviewer=StoredAnswers(),
             desk=self.desk,

@@ -71,20 +71,24 @@ class AsyncSide:
     def take(
         self, method: str, *args: Any, until: Callable[[Any], bool] | None = None, **kwargs: Any
     ) -> list[Any]:
-        async def collect() -> list[Any]:
-            taken: list[Any] = []
-            items = cast(AsyncGenerator[Any, None], getattr(self.client, method)(*args, **kwargs))
-            async with aclosing(items):
-                async for item in items:
-                    taken.append(item)
-                    if until is not None and until(item):
-                        break
-            return taken
-
-        return self.run(collect())
+        items = cast(AsyncGenerator[Any, None], getattr(self.client, method)(*args, **kwargs))
+        return self.run(listed(items, until))
 
     def close(self) -> None:
         self.run(self.client.aclose())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+async def listed(
+    items: AsyncGenerator[Any, None], until: Callable[[Any], bool] | None = None
+) -> list[Any]:
+    """What ``items`` yields, up to and including the first item ``until`` accepts."""
+    taken: list[Any] = []
+    async with aclosing(items):
+        async for item in items:
+            taken.append(item)
+            if until is not None and until(item):
+                break
+    return taken

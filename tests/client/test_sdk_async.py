@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
 from typing import Any
 
 from fabro.api.bodies.schedules import UpdateScheduleRequest
@@ -17,6 +15,7 @@ from fabro.client.errors import ConflictError
 from tests.api.receipts_helpers import Seed, seed
 from tests.client.conftest import AGENT, GATE, SLOW
 from tests.client.sdk_methods import method_docs
+from tests.client.sides import listed
 from tests.e2e.serverproc import ServerProcess
 
 DEADLINE_S = 20.0
@@ -32,18 +31,6 @@ class Recording:
     def __getattr__(self, name: str) -> Any:
         self.called.add(name)
         return getattr(self.client, name)
-
-
-async def listed(
-    items: AsyncGenerator[Any, None], until: Callable[[Any], bool] | None = None
-) -> list[Any]:
-    taken: list[Any] = []
-    async with aclosing(items):
-        async for item in items:
-            taken.append(item)
-            if until is not None and until(item):
-                break
-    return taken
 
 
 async def question_of(fabro: Any, run_id: str) -> Any:
